@@ -1,0 +1,96 @@
+// The backward pass: walk the tape from the output to the leaves in reverse topological order, calling each
+// node's backward rule once with the sum of the gradients flowing into it.
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "core/ops.h"
+
+#include <atomic>
+#include <cmath>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace tg::autograd {
+
+namespace {
+
+// Nodes reachable from `root`, each listed after every node that feeds gradient into it.
+std::vector<Node*> topological_order(Node* root) {
+    std::vector<Node*> order;  // post-order: inputs before the nodes that consume them
+    std::unordered_set<Node*> visited;
+    // Iterative depth-first search: deep graphs (long training unrolls) must not overflow the C++ stack.
+    std::vector<std::pair<Node*, std::size_t>> stack{{root, 0}};
+    visited.insert(root);
+    while (!stack.empty()) {
+        auto& [node, next_input] = stack.back();
+        if (next_input < node->inputs.size()) {
+            Node* child = node->inputs[next_input++].node.get();
+            if (child && visited.insert(child).second) stack.push_back({child, 0});
+        } else {
+            order.push_back(node);
+            stack.pop_back();
+        }
+    }
+    return {order.rbegin(), order.rend()};  // root first
+}
+
+double l2_norm(const Tensor& t) {
+    return std::sqrt(sum(square(t.to(kFloat64))).item<double>());
+}
+
+std::atomic<bool> g_track_grad_norms{false};
+
+}  // namespace
+
+void set_track_grad_norms(bool track) { g_track_grad_norms = track; }
+bool tracking_grad_norms() { return g_track_grad_norms; }
+
+void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_graph) {
+    if (!root.requires_grad()) {
+        throw Error("backward: the tensor " + root.describe() +
+                    " does not require grad and has no grad_fn (did you call requires_grad_() on the inputs, "
+                    "or compute it under NoGradGuard?)");
+    }
+    Tensor seed = grad_output;
+    if (!seed.defined()) {
+        if (root.numel() != 1) {
+            throw ShapeError("backward: a gradient must be given for a non-scalar output " + root.describe() +
+                             " (only one-element outputs get the implicit gradient 1)");
+        }
+        seed = ones(root.shape(), root.dtype());
+    } else if (seed.shape() != root.shape()) {
+        throw ShapeError("backward: the gradient has shape " + to_string(seed.shape()) + " but the output has " +
+                         to_string(root.shape()));
+    }
+
+    NoGradGuard no_grad;  // backward rules compute with ordinary ops; they must not record themselves
+    std::shared_ptr<Node> root_node = gradient_edge(root);
+    std::unordered_map<Node*, Tensor> pending;  // summed incoming gradient of each node
+    pending[root_node.get()] = seed.to(root.dtype());
+
+    for (Node* node : topological_order(root_node.get())) {
+        auto it = pending.find(node);
+        if (it == pending.end()) continue;  // no gradient reached this node (e.g. a zero-gradient branch)
+        Tensor grad = std::move(it->second);
+        pending.erase(it);
+
+        if (tracking_grad_norms()) node->last_grad_norm = l2_norm(grad);
+        if (auto out = node->retained_output.lock()) Tensor(out).set_grad(grad.clone());
+
+        Grads input_grads = node->apply(grad);
+        if (!retain_graph) node->release_saved();
+
+        for (std::size_t i = 0; i < node->inputs.size() && i < input_grads.size(); ++i) {
+            const Node::Input& input = node->inputs[i];
+            Tensor g = input_grads[i];
+            if (!input.node || !g.defined()) continue;
+            // The one place broadcasting is undone: sum the gradient back to the input's shape.
+            if (g.shape() != input.shape) g = sum_to(g, input.shape);
+            if (g.dtype() != input.dtype) g = g.to(input.dtype);
+            auto [slot, inserted] = pending.try_emplace(input.node.get(), g);
+            if (!inserted) slot->second = slot->second + g;
+        }
+    }
+}
+
+}  // namespace tg::autograd

@@ -1,0 +1,101 @@
+#include "autograd/node.h"
+
+#include "autograd/grad_mode.h"
+#include "core/ops.h"
+
+namespace tg::autograd {
+
+SavedTensor::SavedTensor(const Tensor& t) : tensor_(t.defined() ? t.detach() : t) {
+    if (t.defined()) version_ = t.storage()->version();
+}
+
+Tensor SavedTensor::get() const {
+    if (tensor_.defined() && tensor_.storage()->version() != version_) {
+        throw Error("autograd: a tensor " + tensor_.describe() +
+                    " saved for the backward pass was modified by an in-place operation (version " +
+                    std::to_string(version_) + " when saved, " + std::to_string(tensor_.storage()->version()) +
+                    " now); its gradient would be wrong. Clone it before changing it in place.");
+    }
+    return tensor_;
+}
+
+Grads FunctionNode::apply(const Tensor& grad_output) {
+    if (!fn_) {
+        throw Error("autograd: trying to backward through the graph a second time (at node '" + name() +
+                    "'): its saved tensors were freed after the first backward. Pass retain_graph=true to the "
+                    "first backward() to keep them.");
+    }
+    return fn_(grad_output);
+}
+
+AccumulateGrad::AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : Node("AccumulateGrad"), leaf_(leaf) {
+    output_shape = leaf->shape;
+    output_dtype = leaf->dtype;
+}
+
+Grads AccumulateGrad::apply(const Tensor& grad_output) {
+    // Gradients accumulate across backward calls until zero_grad(): leaf.grad += grad_output.
+    Tensor leaf(leaf_);
+    Tensor grad = leaf.grad();
+    if (!grad.defined()) {
+        leaf.set_grad(grad_output.clone());  // a fresh buffer: the incoming gradient may be a view or shared
+    } else {
+        grad.add_(grad_output);
+    }
+    return {};
+}
+
+bool needs_grad(std::initializer_list<Tensor> inputs) {
+    if (!is_grad_enabled()) return false;
+    for (const auto& t : inputs)
+        if (t.defined() && t.requires_grad()) return true;
+    return false;
+}
+
+bool needs_grad(const std::vector<Tensor>& inputs) {
+    if (!is_grad_enabled()) return false;
+    for (const auto& t : inputs)
+        if (t.defined() && t.requires_grad()) return true;
+    return false;
+}
+
+std::shared_ptr<Node> gradient_edge(const Tensor& t) {
+    if (!t.defined() || !t.requires_grad()) return nullptr;
+    TensorImpl& impl = t.impl();
+    if (impl.grad_fn) return impl.grad_fn;
+    // A leaf: one AccumulateGrad per leaf, shared by every graph that uses it.
+    auto acc = impl.grad_accumulator.lock();
+    if (!acc) {
+        acc = std::make_shared<AccumulateGrad>(t.impl_ptr());
+        impl.grad_accumulator = acc;
+    }
+    return acc;
+}
+
+void record_node(const std::shared_ptr<Node>& node, Tensor& out, const std::vector<Tensor>& inputs) {
+    node->inputs.clear();
+    for (const auto& t : inputs) {
+        Node::Input input;
+        input.node = gradient_edge(t);
+        if (t.defined()) {
+            input.shape = t.shape();
+            input.dtype = t.dtype();
+        }
+        node->inputs.push_back(std::move(input));
+    }
+    node->output_shape = out.shape();
+    node->output_dtype = out.dtype();
+    out.impl().grad_fn = node;
+    out.impl().requires_grad = true;
+}
+
+void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+    if (!needs_grad(inputs)) return;
+    record_node(std::make_shared<FunctionNode>(name, std::move(fn)), out, inputs);
+}
+
+void record(const char* name, Tensor& out, std::initializer_list<Tensor> inputs, BackwardFn fn) {
+    record(name, out, std::vector<Tensor>(inputs), std::move(fn));
+}
+
+}  // namespace tg::autograd

@@ -1,0 +1,189 @@
+// Elementwise unary ops: forward and backward rule side by side. Integer inputs to floating functions are
+// computed in float32 (exp of an int tensor is a float tensor, as in PyTorch).
+
+#include "autograd/node.h"
+#include "core/ops.h"
+#include "core/strided.h"
+#include "kernels/elementwise.h"
+
+#include <cmath>
+#include <numbers>
+
+namespace tg {
+
+namespace {
+
+using autograd::Grads;
+using autograd::SavedTensor;
+
+template <typename Op>
+Tensor unary_map(const char* name, const Tensor& x_in, DType compute, Op op) {
+    if (!x_in.defined()) throw ValueError(std::string(name) + ": the input is an undefined tensor");
+    const Tensor x = x_in.dtype() == compute ? x_in : x_in.detach().to(compute);
+    Tensor out = empty(x.shape(), compute);
+    dispatch(compute, [&](auto tag) {
+        using T = decltype(tag);
+        const T* px = x.data<T>();
+        T* po = out.data<T>();
+        detail::for_each_row<2>(x.shape(), {x.strides(), out.strides()},
+                                [&](const auto& off, const auto& inner, std::int64_t n) {
+                                    kernels::map1_row(px + off[0], inner[0], po + off[1], inner[1], n, op);
+                                });
+    });
+    return out;
+}
+
+DType floating(const Tensor& x) { return is_floating(x.dtype()) ? x.dtype() : kFloat32; }
+
+// Math functions that take scalars and xsimd batches alike.
+template <typename V> V vexp(V x) { using std::exp; using xsimd::exp; return exp(x); }
+template <typename V> V vlog(V x) { using std::log; using xsimd::log; return log(x); }
+template <typename V> V vsqrt(V x) { using std::sqrt; using xsimd::sqrt; return sqrt(x); }
+template <typename V> V vtanh(V x) { using std::tanh; using xsimd::tanh; return tanh(x); }
+template <typename V> V verf(V x) { using std::erf; using xsimd::erf; return erf(x); }
+template <typename V> V vsin(V x) { using std::sin; using xsimd::sin; return sin(x); }
+template <typename V> V vcos(V x) { using std::cos; using xsimd::cos; return cos(x); }
+
+// GELU, tanh form: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)
+constexpr double kSqrt2OverPi = 0.7978845608028654;
+constexpr double kGeluCubic = 0.044715;
+
+template <typename V> V gelu_tanh(V x) {
+    const V u = V(kSqrt2OverPi) * (x + V(kGeluCubic) * x * x * x);
+    return V(0.5) * x * (V(1) + vtanh(u));
+}
+// d/dx: 0.5 (1 + tanh u) + 0.5 x (1 - tanh² u) sqrt(2/pi) (1 + 3 * 0.044715 x²)
+template <typename V> V gelu_tanh_grad(V x) {
+    const V u = V(kSqrt2OverPi) * (x + V(kGeluCubic) * x * x * x);
+    const V th = vtanh(u);
+    return V(0.5) * (V(1) + th) + V(0.5) * x * (V(1) - th * th) * V(kSqrt2OverPi) * (V(1) + V(3 * kGeluCubic) * x * x);
+}
+// GELU, exact form: x Φ(x) with Φ the standard normal CDF, Φ(x) = 0.5 (1 + erf(x / sqrt 2)).
+template <typename V> V gelu_erf(V x) { return V(0.5) * x * (V(1) + verf(x * V(std::numbers::sqrt2 / 2))); }
+// d/dx: Φ(x) + x φ(x), φ(x) = exp(-x²/2) / sqrt(2 pi)
+template <typename V> V gelu_erf_grad(V x) {
+    const V cdf = V(0.5) * (V(1) + verf(x * V(std::numbers::sqrt2 / 2)));
+    const V pdf = vexp(V(-0.5) * x * x) * V(0.3989422804014327);
+    return cdf + x * pdf;
+}
+
+}  // namespace
+
+Tensor neg(const Tensor& x) {
+    Tensor out = unary_map("neg", x, x.dtype(), [](auto v) { return -v; });
+    autograd::record("neg", out, {x}, [](const Tensor& dout) { return Grads{neg(dout)}; });
+    return out;
+}
+
+Tensor exp(const Tensor& x) {
+    Tensor out = unary_map("exp", x, floating(x), [](auto v) { return vexp(v); });
+    // d exp(x) = exp(x) dx: reuse the output.
+    autograd::record("exp", out, {x}, [sout = SavedTensor(out)](const Tensor& dout) { return Grads{dout * sout.get()}; });
+    return out;
+}
+
+Tensor log(const Tensor& x) {
+    Tensor out = unary_map("log", x, floating(x), [](auto v) { return vlog(v); });
+    // d log(x) = dx / x
+    autograd::record("log", out, {x}, [sx = SavedTensor(x)](const Tensor& dout) { return Grads{dout / sx.get()}; });
+    return out;
+}
+
+Tensor sqrt(const Tensor& x) {
+    Tensor out = unary_map("sqrt", x, floating(x), [](auto v) { return vsqrt(v); });
+    // d sqrt(x) = dx / (2 sqrt(x))
+    autograd::record("sqrt", out, {x}, [sout = SavedTensor(out)](const Tensor& dout) {
+        return Grads{dout / (sout.get() * 2.0)};
+    });
+    return out;
+}
+
+Tensor rsqrt(const Tensor& x) {
+    Tensor out = unary_map("rsqrt", x, floating(x), [](auto v) { return decltype(v)(1) / vsqrt(v); });
+    // d x^(-1/2) = -1/2 x^(-3/2) dx = -1/2 out³ dx
+    autograd::record("rsqrt", out, {x}, [sout = SavedTensor(out)](const Tensor& dout) {
+        const Tensor y = sout.get();
+        return Grads{dout * y * y * y * -0.5};
+    });
+    return out;
+}
+
+Tensor tanh(const Tensor& x) {
+    Tensor out = unary_map("tanh", x, floating(x), [](auto v) { return vtanh(v); });
+    // d tanh(x) = (1 - tanh²(x)) dx
+    autograd::record("tanh", out, {x}, [sout = SavedTensor(out)](const Tensor& dout) {
+        const Tensor y = sout.get();
+        return Grads{dout * (1.0 - y * y)};
+    });
+    return out;
+}
+
+Tensor sigmoid(const Tensor& x) {
+    Tensor out = unary_map("sigmoid", x, floating(x), [](auto v) {
+        using V = decltype(v);
+        return V(1) / (V(1) + vexp(-v));
+    });
+    // d σ(x) = σ(x) (1 - σ(x)) dx
+    autograd::record("sigmoid", out, {x}, [sout = SavedTensor(out)](const Tensor& dout) {
+        const Tensor y = sout.get();
+        return Grads{dout * y * (1.0 - y)};
+    });
+    return out;
+}
+
+Tensor relu(const Tensor& x) {
+    Tensor out = unary_map("relu", x, x.dtype(), [](auto v) {
+        using V = decltype(v);
+        return kernels::select(v > V(0), v, V(0));
+    });
+    // d relu(x) = [x > 0] dx (the kink at 0 gets gradient 0, as in PyTorch)
+    autograd::record("relu", out, {x}, [sout = SavedTensor(out)](const Tensor& dout) {
+        return Grads{dout * gt(sout.get(), scalar_tensor(0.0, dout.dtype()))};
+    });
+    return out;
+}
+
+Tensor gelu(const Tensor& x, GeluApproximation approximate) {
+    const bool use_tanh = approximate == GeluApproximation::Tanh;
+    Tensor out = use_tanh ? unary_map("gelu", x, floating(x), [](auto v) { return gelu_tanh(v); })
+                          : unary_map("gelu", x, floating(x), [](auto v) { return gelu_erf(v); });
+    autograd::record("gelu", out, {x}, [sx = SavedTensor(x), use_tanh](const Tensor& dout) {
+        const Tensor x = sx.get();
+        const Tensor slope = use_tanh ? unary_map("gelu_backward", x, x.dtype(), [](auto v) { return gelu_tanh_grad(v); })
+                                      : unary_map("gelu_backward", x, x.dtype(), [](auto v) { return gelu_erf_grad(v); });
+        return Grads{dout * slope};
+    });
+    return out;
+}
+
+Tensor abs(const Tensor& x) {
+    Tensor out = unary_map("abs", x, x.dtype(), [](auto v) { return kernels::select(v < decltype(v)(0), -v, v); });
+    // d |x| = sign(x) dx, with sign(0) = 0
+    autograd::record("abs", out, {x}, [sx = SavedTensor(x)](const Tensor& dout) {
+        const Tensor x = sx.get();
+        const Tensor zero = scalar_tensor(0.0, x.dtype());
+        return Grads{dout * (gt(x, zero) - lt(x, zero))};
+    });
+    return out;
+}
+
+Tensor sin(const Tensor& x) {
+    Tensor out = unary_map("sin", x, floating(x), [](auto v) { return vsin(v); });
+    autograd::record("sin", out, {x}, [sx = SavedTensor(x)](const Tensor& dout) { return Grads{dout * cos(sx.get())}; });
+    return out;
+}
+
+Tensor cos(const Tensor& x) {
+    Tensor out = unary_map("cos", x, floating(x), [](auto v) { return vcos(v); });
+    autograd::record("cos", out, {x}, [sx = SavedTensor(x)](const Tensor& dout) { return Grads{neg(dout * sin(sx.get()))}; });
+    return out;
+}
+
+Tensor square(const Tensor& x) {
+    Tensor out = unary_map("square", x, x.dtype(), [](auto v) { return v * v; });
+    // d x² = 2x dx
+    autograd::record("square", out, {x}, [sx = SavedTensor(x)](const Tensor& dout) { return Grads{dout * sx.get() * 2.0}; });
+    return out;
+}
+
+}  // namespace tg

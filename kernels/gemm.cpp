@@ -1,0 +1,344 @@
+// Packed, cache-blocked GEMM in the BLIS/GotoBLAS style (Van Zee & van de Geijn, "BLIS: A Framework for
+// Rapidly Instantiating BLAS Functionality", 2015). Read kernels/gemm_reference.cpp first: this file computes
+// exactly that triple loop, reordered so every operand is read from the fastest memory that can hold it.
+//
+// The loop nest, outermost first (C is m×n, the shared dimension is k):
+//
+//   for jc in steps of NC          columns of C and B      the packed B block (kc×nc) lives in L3
+//     for pc in steps of KC        the shared dimension    pack op(B)[pc:pc+kc, jc:jc+nc] once, shared
+//       for ic in steps of MC      rows of C and A         pack op(A)[ic:ic+mc, pc:pc+kc], lives in L2
+//         for jr in steps of NR    one B sliver (kc×NR)    stays in L1 while all A slivers pass by it
+//           for ir in steps of MR  one A sliver (MR×kc)    streamed from L2
+//             micro-kernel: C[ir:ir+MR, jr:jr+NR] += A sliver · B sliver, the tile held in registers
+//
+// Parallelism: for each (jc, pc) block the threads first pack B together, then split the (ic, jr) loops
+// into tasks that each own a rectangle of C. Every C element is still summed over k in the same order (pc
+// blocks in sequence, p in sequence inside the micro-kernel), so the result does not depend on which thread
+// ran which task nor on how many threads there were.
+
+#include "kernels/gemm.h"
+
+#include "kernels/gemm_microkernel.h"
+#include "kernels/gemm_pack.h"
+
+#include <tbb/blocked_range.h>
+#include <tbb/global_control.h>
+#include <tbb/parallel_for.h>
+#include <tbb/partitioner.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tg::kernels {
+
+namespace {
+
+using gemm_detail::microkernel;
+using gemm_detail::pack_a;
+using gemm_detail::pack_b;
+using gemm_detail::TileShape;
+
+// ---------------------------------------------------------------------------------------------------------
+// Block sizes (in elements of T). KC: the packed B sliver (KC × NR) should sit in L1 next to the streamed A
+// slivers; MC: the packed A block (MC × KC) fits comfortably in L2 (1 MB on Zen 4/5); NC: the packed B block
+// (KC × NC) is a few MB, a share of L3. Measured choices are in docs/performance.md.
+template <class T>
+struct Blocking {
+    static constexpr std::int64_t MR = TileShape<T>::MR;
+    static constexpr std::int64_t NR = TileShape<T>::NR;
+    static constexpr std::int64_t KC = 256;
+    static constexpr std::int64_t MC = MR * 12;
+    static constexpr std::int64_t NC = NR * 128;
+};
+
+// Products below this many flops run on the calling thread: waking the pool costs several microseconds,
+// about what a 64×64×64 product takes in total.
+constexpr double k_parallel_min_flops = 2.0 * 96 * 96 * 96;
+// Batched products whose matrices are smaller than this run one matrix per task (no synchronisation inside
+// a matrix); larger ones are parallelised inside each matrix, one matrix after the other.
+constexpr double k_batch_parallel_max_flops = 2.0 * 384 * 384 * 384;
+// Tasks per thread: a few more tasks than threads, so a thread slowed by another process does not hold the
+// others back at the end of a block.
+constexpr int k_tasks_per_thread = 4;
+
+// The number of threads a kernel may use: the arena's size, capped by tg::set_num_threads (a
+// tbb::global_control on max_allowed_parallelism).
+int available_threads() {
+    const auto cap = tbb::global_control::active_value(tbb::global_control::max_allowed_parallelism);
+    return static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(tbb::this_task_arena::max_concurrency()),
+                                                  cap));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Packing buffers. Allocating a few MB per call would cost page faults on every product, so each thread keeps
+// its buffers and reuses them. A thread can be inside two products at once (while it waits in parallel_for,
+// oneTBB may run a task of an unrelated product on it), so a thread owns a small pool, not a single buffer:
+// a product borrows a buffer and returns it when done.
+
+// Aligned to 64 bytes: a cache line, and what aligned AVX-512 loads need.
+class ScratchBuffer {
+public:
+    void* reserve(std::size_t bytes) {
+        if (bytes > capacity_) {
+            data_.reset(static_cast<std::byte*>(::operator new(bytes, std::align_val_t{64})));
+            capacity_ = bytes;
+        }
+        return data_.get();
+    }
+
+private:
+    struct Free {
+        void operator()(std::byte* p) const { ::operator delete(p, std::align_val_t{64}); }
+    };
+    std::unique_ptr<std::byte, Free> data_;
+    std::size_t capacity_ = 0;
+};
+
+thread_local std::vector<std::unique_ptr<ScratchBuffer>> t_free_buffers;
+
+// Borrows a buffer from this thread's pool for one scope; must be destroyed on the thread that created it,
+// which holds because oneTBB never moves a running task to another thread.
+template <class T>
+class BorrowedBuffer {
+public:
+    explicit BorrowedBuffer(std::int64_t elements) {
+        if (t_free_buffers.empty()) {
+            buffer_ = std::make_unique<ScratchBuffer>();
+        } else {
+            buffer_ = std::move(t_free_buffers.back());
+            t_free_buffers.pop_back();
+        }
+        data_ = static_cast<T*>(buffer_->reserve(static_cast<std::size_t>(elements) * sizeof(T)));
+    }
+    ~BorrowedBuffer() { t_free_buffers.push_back(std::move(buffer_)); }
+    BorrowedBuffer(const BorrowedBuffer&) = delete;
+    BorrowedBuffer& operator=(const BorrowedBuffer&) = delete;
+
+    T* data() const { return data_; }
+
+private:
+    std::unique_ptr<ScratchBuffer> buffer_;
+    T* data_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+// Runs body(begin, end) over [0, count) split into `tasks` equal chunks: serially when tasks == 1, else on
+// oneTBB with one chunk per task. The body is the same either way.
+template <class Body>
+void for_each_chunk(std::int64_t count, std::int64_t tasks, const Body& body) {
+    if (tasks <= 1) {
+        body(std::int64_t{0}, count);
+        return;
+    }
+    tbb::parallel_for(
+        tbb::blocked_range<std::int64_t>(0, tasks, 1),
+        [&](const tbb::blocked_range<std::int64_t>& range) {
+            for (std::int64_t t = range.begin(); t != range.end(); ++t) body(t * count / tasks, (t + 1) * count / tasks);
+        },
+        tbb::simple_partitioner());
+}
+
+// C = beta · C (for k == 0 or alpha == 0); beta == 0 writes zeros without reading C.
+template <class T>
+void scale_c(std::int64_t m, std::int64_t n, T beta, T* c, std::int64_t ldc) {
+    for (std::int64_t i = 0; i < m; ++i) {
+        for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] = beta == T(0) ? T(0) : beta * c[i * ldc + j];
+    }
+}
+
+// One MR×NR tile of C. Full tiles go straight to C; edge tiles (the last rows or columns when m or n is not
+// a multiple of the tile) are computed into a local tile and only the valid part is written, with the same
+// rounding as the micro-kernel's own store.
+template <class T>
+void compute_tile(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* c, std::int64_t ldc,
+                  std::int64_t rows, std::int64_t cols) {
+    constexpr int MR = TileShape<T>::MR;
+    constexpr int NV = TileShape<T>::NV;
+    constexpr int NR = TileShape<T>::NR;
+    if (rows == MR && cols == NR) {
+        microkernel<T, MR, NV>(kc, ap, bp, alpha, beta, c, ldc);
+        return;
+    }
+    alignas(64) T tile[MR * NR];
+    microkernel<T, MR, NV>(kc, ap, bp, alpha, T(0), tile, NR);
+    for (std::int64_t i = 0; i < rows; ++i) {
+        for (std::int64_t j = 0; j < cols; ++j) {
+            T& out = c[i * ldc + j];
+            out = beta == T(0) ? tile[i * NR + j] : std::fma(beta, out, tile[i * NR + j]);
+        }
+    }
+}
+
+// One product C = alpha · op(A) · op(B) + beta · C on up to `threads` threads (1 = serial on this thread).
+template <class T>
+void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                  std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads) {
+    using Blk = Blocking<T>;
+    constexpr std::int64_t MR = Blk::MR, NR = Blk::NR, KC = Blk::KC, MC = Blk::MC, NC = Blk::NC;
+
+    if (m == 0 || n == 0) return;
+    if (k == 0 || alpha == T(0)) {
+        scale_c(m, n, beta, c, ldc);
+        return;
+    }
+    if (2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < k_parallel_min_flops) {
+        threads = 1;
+    }
+
+    const std::int64_t row_slivers = ceil_div(m, MR);
+    BorrowedBuffer<T> b_buffer(std::min(KC, k) * ceil_div(std::min(NC, n), NR) * NR);
+    T* const bp = b_buffer.data();
+
+    for (std::int64_t jc = 0; jc < n; jc += NC) {
+        const std::int64_t nc = std::min(NC, n - jc);
+        const std::int64_t col_slivers = ceil_div(nc, NR);
+
+        // The task grid over this column block: split rows first (each task packs its own A rows, so
+        // splitting columns would pack the same A rows twice), columns only when there are too few rows.
+        const std::int64_t target_tasks = threads == 1 ? 1 : std::int64_t{threads} * k_tasks_per_thread;
+        const std::int64_t row_tasks = std::min(row_slivers, target_tasks);
+        const std::int64_t col_tasks = std::min(col_slivers, ceil_div(target_tasks, row_tasks));
+
+        for (std::int64_t pc = 0; pc < k; pc += KC) {
+            const std::int64_t kc = std::min(KC, k - pc);
+            // The first k block applies the caller's beta; later ones add to the partial sums already in C.
+            const T beta_block = pc == 0 ? beta : T(1);
+
+            // Pack op(B)[pc:pc+kc, jc:jc+nc], shared by every task below.
+            const T* b_block = trans_b ? b + jc * ldb + pc : b + pc * ldb + jc;
+            const std::int64_t pack_tasks = kc * nc >= 64 * 1024 ? std::min<std::int64_t>(threads, col_slivers) : 1;
+            for_each_chunk(col_slivers, pack_tasks, [&](std::int64_t s_begin, std::int64_t s_end) {
+                pack_b<T, NR>(trans_b, b_block, ldb, kc, nc, s_begin, s_end, bp);
+            });
+
+            // Column pc of op(A): A is m×k (row i at a + i·lda) or k×m when transposed.
+            const T* a_block = trans_a ? a + pc * lda : a + pc;
+
+            // One task: rows [r_begin, r_end) × columns [s_begin, s_end) of C, in units of slivers.
+            auto task = [&](std::int64_t t) {
+                const std::int64_t rt = t / col_tasks, ct = t % col_tasks;
+                const std::int64_t i_begin = rt * row_slivers / row_tasks * MR;
+                const std::int64_t i_end = std::min(m, (rt + 1) * row_slivers / row_tasks * MR);
+                const std::int64_t s_begin = ct * col_slivers / col_tasks;
+                const std::int64_t s_end = (ct + 1) * col_slivers / col_tasks;
+
+                BorrowedBuffer<T> a_buffer(MC * kc);
+                T* const ap = a_buffer.data();
+                for (std::int64_t ic = i_begin; ic < i_end; ic += MC) {
+                    const std::int64_t mc = std::min(MC, i_end - ic);
+                    pack_a<T, MR>(trans_a, trans_a ? a_block + ic : a_block + ic * lda, lda, mc, kc, ap);
+                    for (std::int64_t s = s_begin; s < s_end; ++s) {
+                        const std::int64_t jr = s * NR;
+                        const std::int64_t cols = std::min(NR, nc - jr);
+                        for (std::int64_t ir = 0; ir < mc; ir += MR) {
+                            compute_tile<T>(kc, ap + ir * kc, bp + s * NR * kc, alpha, beta_block,
+                                            c + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), cols);
+                        }
+                    }
+                }
+            };
+            const std::int64_t tasks = row_tasks * col_tasks;
+            for_each_chunk(tasks, tasks, [&](std::int64_t t_begin, std::int64_t t_end) {
+                for (std::int64_t t = t_begin; t < t_end; ++t) task(t);
+            });
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Argument checks shared by the entry points: user mistakes throw, naming the function and the sizes.
+
+void check_sizes(const char* name, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                 std::int64_t lda, std::int64_t ldb, std::int64_t ldc) {
+    const auto shape = [&] {
+        return std::string(" (m = ") + std::to_string(m) + ", n = " + std::to_string(n) + ", k = " +
+               std::to_string(k) + ", trans_a = " + (trans_a ? "true" : "false") +
+               ", trans_b = " + (trans_b ? "true" : "false") + ")";
+    };
+    if (m < 0 || n < 0 || k < 0) throw std::invalid_argument(std::string(name) + ": negative size" + shape());
+    const std::int64_t a_row = trans_a ? m : k;  // length of a stored row of A
+    const std::int64_t b_row = trans_b ? k : n;
+    if (lda < a_row) {
+        throw std::invalid_argument(std::string(name) + ": lda = " + std::to_string(lda) +
+                                    " is smaller than a row of A, " + std::to_string(a_row) + shape());
+    }
+    if (ldb < b_row) {
+        throw std::invalid_argument(std::string(name) + ": ldb = " + std::to_string(ldb) +
+                                    " is smaller than a row of B, " + std::to_string(b_row) + shape());
+    }
+    if (ldc < n) {
+        throw std::invalid_argument(std::string(name) + ": ldc = " + std::to_string(ldc) +
+                                    " is smaller than a row of C, " + std::to_string(n) + shape());
+    }
+}
+
+template <class T>
+void gemm_batched_impl(const char* name, bool trans_a, bool trans_b, std::int64_t batch, std::int64_t m,
+                       std::int64_t n, std::int64_t k, T alpha, const T* a, std::int64_t lda, std::int64_t stride_a,
+                       const T* b, std::int64_t ldb, std::int64_t stride_b, T beta, T* c, std::int64_t ldc,
+                       std::int64_t stride_c) {
+    check_sizes(name, trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    if (batch < 0) throw std::invalid_argument(std::string(name) + ": negative batch " + std::to_string(batch));
+    if (batch == 0 || m == 0 || n == 0) return;
+
+    const int threads = available_threads();
+    const double flops = 2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+    auto one = [&](std::int64_t i, int inner_threads) {
+        gemm_blocked<T>(trans_a, trans_b, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+                        c + i * stride_c, ldc, inner_threads);
+    };
+    // Small matrices: one matrix per task, each serial. stride_c == 0 (one C for all) must run in order.
+    const bool over_batch = threads > 1 && batch > 1 && stride_c != 0 &&
+                            (flops < k_parallel_min_flops || (batch >= threads && flops < k_batch_parallel_max_flops));
+    if (over_batch) {
+        tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, batch), [&](const tbb::blocked_range<std::int64_t>& r) {
+            for (std::int64_t i = r.begin(); i != r.end(); ++i) one(i, 1);
+        });
+    } else {
+        for (std::int64_t i = 0; i < batch; ++i) one(i, threads);
+    }
+}
+
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha, const float* a,
+           std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
+    check_sizes("sgemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    gemm_blocked<float>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, available_threads());
+}
+
+void dgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
+           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
+           std::int64_t ldc) {
+    check_sizes("dgemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    gemm_blocked<double>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, available_threads());
+}
+
+void sgemm_batched(bool trans_a, bool trans_b, std::int64_t batch, std::int64_t m, std::int64_t n, std::int64_t k,
+                   float alpha, const float* a, std::int64_t lda, std::int64_t stride_a, const float* b,
+                   std::int64_t ldb, std::int64_t stride_b, float beta, float* c, std::int64_t ldc,
+                   std::int64_t stride_c) {
+    gemm_batched_impl<float>("sgemm_batched", trans_a, trans_b, batch, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                             stride_b, beta, c, ldc, stride_c);
+}
+
+void dgemm_batched(bool trans_a, bool trans_b, std::int64_t batch, std::int64_t m, std::int64_t n, std::int64_t k,
+                   double alpha, const double* a, std::int64_t lda, std::int64_t stride_a, const double* b,
+                   std::int64_t ldb, std::int64_t stride_b, double beta, double* c, std::int64_t ldc,
+                   std::int64_t stride_c) {
+    gemm_batched_impl<double>("dgemm_batched", trans_a, trans_b, batch, m, n, k, alpha, a, lda, stride_a, b, ldb,
+                              stride_b, beta, c, ldc, stride_c);
+}
+
+}  // namespace tg::kernels

@@ -1,0 +1,85 @@
+#pragma once
+// The GEMM micro-kernel: the only place where the floating-point work of sgemm/dgemm happens.
+//
+// It computes one MR×NR tile of C from a packed sliver of A (MR rows, kc columns, stored column by column:
+// MR values for p = 0, then MR values for p = 1, ...) and a packed sliver of B (kc rows, NR columns, stored
+// row by row). Per step p it is a rank-1 update of the tile:
+//
+//     acc[i][j] += ap[p][i] * bp[p][j]        i < MR, j < NR
+//
+// The tile lives in registers for the whole k loop: NR = NV·W floats per row is NV xsimd batches of width W,
+// so acc is MR·NV vector registers. Each step loads NV batches of B, broadcasts MR scalars of A, and issues
+// MR·NV independent FMAs, which is enough independent work to keep both FMA pipes busy (latency 4 × 2 pipes
+// = 8 FMAs in flight needed; we have 24-28).
+//
+// Internal header (not installed): only gemm.cpp includes it.
+
+#include <xsimd/xsimd.hpp>
+
+#include <cstdint>
+#include <type_traits>
+
+namespace tg::kernels::gemm_detail {
+
+// The build-time instruction set decides the register budget. AVX-512 has 32 vector registers, AVX2 and
+// SSE2 have 16; the tile must leave a few free for the B batches and the A broadcast.
+inline constexpr bool k_has_32_vector_registers = std::is_base_of_v<xsimd::avx512f, xsimd::default_arch>;
+
+// Tile shape for element type T: MR rows × NV batches. The A sliver is MR scalars per step; the B sliver is
+// NR = NV·W scalars per step.
+//   AVX-512: 14×2 batches = 28 accumulators (+2 for B, +1 broadcast = 31 of 32 registers).
+//   AVX2/SSE2: 6×2 batches = 12 accumulators (+2 for B, +1 broadcast = 15 of 16).
+template <class T>
+struct TileShape {
+    static constexpr int W = static_cast<int>(xsimd::batch<T>::size);
+    static constexpr int MR = k_has_32_vector_registers ? 14 : 6;
+    static constexpr int NV = 2;
+    static constexpr int NR = NV * W;
+};
+
+// How the finished tile is written to C:  C = alpha·acc + beta·C, and with beta == 0 C is never read (it may
+// hold NaN from an uninitialised buffer, and 0·NaN would be NaN). The same rounding (alpha·acc first, then
+// one fused multiply-add with beta·C) is used by the scalar edge path, so a C element gets bit-identical
+// values whether it sits in a full or an edge tile.
+template <class T, int MR, int NV>
+void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* c, std::int64_t ldc) {
+    using Batch = xsimd::batch<T>;
+    constexpr int W = static_cast<int>(Batch::size);
+    constexpr int NR = NV * W;
+
+    Batch acc[MR][NV];
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) acc[i][v] = Batch(T(0));
+    }
+
+    for (std::int64_t p = 0; p < kc; ++p) {
+        Batch b[NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) b[v] = Batch::load_aligned(bp + v * W);
+#pragma GCC unroll 32
+        for (int i = 0; i < MR; ++i) {
+            const Batch a(ap[i]);  // broadcast; the compiler folds it into the FMA's memory operand
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(a, b[v], acc[i][v]);
+        }
+        ap += MR;
+        bp += NR;
+    }
+
+    const Batch alpha_v(alpha);
+    const Batch beta_v(beta);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+        T* c_row = c + i * ldc;
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) {
+            Batch r = alpha_v * acc[i][v];
+            if (beta != T(0)) r = xsimd::fma(beta_v, Batch::load_unaligned(c_row + v * W), r);
+            r.store_unaligned(c_row + v * W);
+        }
+    }
+}
+
+}  // namespace tg::kernels::gemm_detail

@@ -1,0 +1,84 @@
+#pragma once
+// Packing for the GEMM: copies a block of op(A) or op(B) into the order the micro-kernel reads it, so the
+// kernel's inner loop walks memory strictly forward with no strides, whatever the layout of the operands.
+// This is the only place the transposes are handled: after packing, all four (trans_a, trans_b) cases run
+// the same kernel.
+//
+//   packed A (mc × kc block): row slivers of MR rows; in a sliver, column p holds op(A)[i0..i0+MR)[p]
+//                             contiguously. Rows past mc are zero, so edge tiles need no special kernel.
+//   packed B (kc × nc block): column slivers of NR columns; in a sliver, row p holds op(B)[p][j0..j0+NR)
+//                             contiguously. Columns past nc are zero.
+//
+// Internal header (not installed): only gemm.cpp includes it.
+
+#include <cstdint>
+
+namespace tg::kernels::gemm_detail {
+
+// op(A)[i][p] for an A that starts at `a`: A is stored m×k (row i at a + i·lda), or k×m when transposed.
+// Packs rows [0, mc) and columns [0, kc) of op(A) into slivers of MR rows; dst holds ceil(mc/MR)·MR·kc.
+template <class T, int MR>
+void pack_a(bool trans_a, const T* a, std::int64_t lda, std::int64_t mc, std::int64_t kc, T* dst) {
+    for (std::int64_t i0 = 0; i0 < mc; i0 += MR) {
+        const std::int64_t rows = mc - i0 < MR ? mc - i0 : MR;
+        if (trans_a) {
+            // Column p of op(A) is row p of the stored A: MR contiguous values, read and written forward.
+            for (std::int64_t p = 0; p < kc; ++p) {
+                const T* src = a + p * lda + i0;
+                for (std::int64_t i = 0; i < rows; ++i) dst[p * MR + i] = src[i];
+                for (std::int64_t i = rows; i < MR; ++i) dst[p * MR + i] = T(0);
+            }
+        } else if (rows == MR) {
+            // Row i of op(A) is contiguous in memory. Walk all MR rows side by side (MR forward streams that
+            // the hardware prefetcher follows together) and write the sliver strictly forward.
+            const T* src = a + i0 * lda;
+            for (std::int64_t p = 0; p < kc; ++p) {
+#pragma GCC unroll 32
+                for (int i = 0; i < MR; ++i) dst[p * MR + i] = src[i * lda + p];
+            }
+        } else {
+            // The last, partial sliver: the same copy with the missing rows set to zero.
+            for (std::int64_t i = 0; i < rows; ++i) {
+                const T* src = a + (i0 + i) * lda;
+                for (std::int64_t p = 0; p < kc; ++p) dst[p * MR + i] = src[p];
+            }
+            for (std::int64_t i = rows; i < MR; ++i) {
+                for (std::int64_t p = 0; p < kc; ++p) dst[p * MR + i] = T(0);
+            }
+        }
+        dst += MR * kc;
+    }
+}
+
+// op(B)[p][j] for a B that starts at `b`: B is stored k×n (row p at b + p·ldb), or n×k when transposed.
+// Packs column slivers [j_begin, j_end) (in units of NR columns) of the kc × nc block; sliver s goes to
+// dst + s·NR·kc, so several threads can pack disjoint sliver ranges of one buffer.
+template <class T, int NR>
+void pack_b(bool trans_b, const T* b, std::int64_t ldb, std::int64_t kc, std::int64_t nc, std::int64_t s_begin,
+            std::int64_t s_end, T* dst) {
+    for (std::int64_t s = s_begin; s < s_end; ++s) {
+        const std::int64_t j0 = s * NR;
+        const std::int64_t cols = nc - j0 < NR ? nc - j0 : NR;
+        T* out = dst + s * NR * kc;
+        if (trans_b) {
+            // Column j of op(B) is row j of the stored B: read it forward, write it with stride NR.
+            for (std::int64_t j = 0; j < cols; ++j) {
+                const T* src = b + (j0 + j) * ldb;
+                for (std::int64_t p = 0; p < kc; ++p) out[p * NR + j] = src[p];
+            }
+            for (std::int64_t j = cols; j < NR; ++j) {
+                for (std::int64_t p = 0; p < kc; ++p) out[p * NR + j] = T(0);
+            }
+        } else {
+            // Row p of op(B) is contiguous: a straight copy of `cols` values per row (vectorised by the
+            // compiler), zero-padded to NR.
+            for (std::int64_t p = 0; p < kc; ++p) {
+                const T* src = b + p * ldb + j0;
+                for (std::int64_t j = 0; j < cols; ++j) out[p * NR + j] = src[j];
+                for (std::int64_t j = cols; j < NR; ++j) out[p * NR + j] = T(0);
+            }
+        }
+    }
+}
+
+}  // namespace tg::kernels::gemm_detail

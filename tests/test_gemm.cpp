@@ -1,0 +1,322 @@
+// GEMM kernels against their plain triple-loop references (kernels/gemm_reference.cpp) on sizes chosen to hit
+// every edge: empty and 1-wide matrices, sizes just below and above the micro-tile (14×32 floats on AVX-512,
+// 6×16 on AVX2) and the cache blocks (KC = 256, MC = 168), all four transpose combinations, alpha/beta,
+// submatrix views, batches with broadcast operands, and the float64 path.
+
+#include "kernels/gemm.h"
+
+#include <doctest/doctest.h>
+#include <tbb/global_control.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace {
+
+using tg::kernels::dgemm;
+using tg::kernels::dgemm_batched;
+using tg::kernels::dgemm_reference;
+using tg::kernels::sgemm;
+using tg::kernels::sgemm_batched;
+using tg::kernels::sgemm_reference;
+
+template <class T>
+std::vector<T> random_values(std::size_t count, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> dist(-1.0, 1.0);
+    std::vector<T> v(count);
+    for (auto& x : v) x = static_cast<T>(dist(rng));
+    return v;
+}
+
+// A stored matrix of `rows` × `cols` with row length ld >= cols, filled with random values (padding included,
+// so a kernel that reads past the view picks up noise and fails).
+template <class T>
+struct Matrix {
+    std::int64_t rows, cols, ld;
+    std::vector<T> data;
+    Matrix(std::int64_t rows_, std::int64_t cols_, std::int64_t pad, std::uint32_t seed)
+        : rows(rows_), cols(cols_), ld(cols_ + pad),
+          data(random_values<T>(static_cast<std::size_t>(rows_ * (cols_ + pad)) + 1, seed)) {}
+    T at(std::int64_t i, std::int64_t j) const { return data[static_cast<std::size_t>(i * ld + j)]; }
+};
+
+struct Case {
+    bool trans_a, trans_b;
+    std::int64_t m, n, k;
+    double alpha, beta;
+    std::int64_t pad = 0;  // extra elements per stored row: lda, ldb, ldc larger than the width
+};
+
+std::string describe(const Case& c) {
+    return "m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) +
+           " trans_a=" + std::to_string(c.trans_a) + " trans_b=" + std::to_string(c.trans_b) +
+           " alpha=" + std::to_string(c.alpha) + " beta=" + std::to_string(c.beta) + " pad=" + std::to_string(c.pad);
+}
+
+// How far the fast kernel may be from the reference, element by element.
+//
+// Both compute s = Σ_p a_ip·b_pj in T but in different orders (the kernel adds k in blocks and uses fused
+// multiply-adds), so each carries its own rounding error. The worst case is k·eps·Σ|a_ip||b_pj|; with
+// rounding errors of random sign the error grows like sqrt(k)·eps·Σ|a_ip||b_pj| (Higham & Mary, 2019), which
+// is what we allow, twice (two implementations), plus a few roundings for the alpha·s + beta·c update:
+//
+//     tol_ij = 2·eps·(sqrt(k) + 2)·(|alpha|·Σ_p|a_ip||b_pj| + |beta|·|c_ij|)
+//
+// For float and k = 257 that is ~4e-6 relative to the sum of magnitudes, while dropping a single term of the
+// sum (the bug an off-by-one in a block loop would cause) is an error of about 1/k ~ 4e-3 of it; the test
+// "the checker rejects a product missing one term" below makes sure.
+template <class T>
+std::vector<double> tolerances(const Case& c, const Matrix<T>& a, const Matrix<T>& b, const Matrix<T>& c0) {
+    const double eps = std::numeric_limits<T>::epsilon();
+    std::vector<double> tol(static_cast<std::size_t>(c.m * c.n));
+    for (std::int64_t i = 0; i < c.m; ++i) {
+        for (std::int64_t j = 0; j < c.n; ++j) {
+            double magnitude = 0.0;
+            for (std::int64_t p = 0; p < c.k; ++p) {
+                const double a_ip = c.trans_a ? a.at(p, i) : a.at(i, p);
+                const double b_pj = c.trans_b ? b.at(j, p) : b.at(p, j);
+                magnitude += std::fabs(a_ip * b_pj);
+            }
+            const double scale = std::fabs(c.alpha) * magnitude + std::fabs(c.beta * c0.at(i, j));
+            tol[static_cast<std::size_t>(i * c.n + j)] =
+                2.0 * eps * (std::sqrt(static_cast<double>(c.k)) + 2.0) * scale + std::numeric_limits<T>::min();
+        }
+    }
+    return tol;
+}
+
+// Counts the elements of C (inside the m×n view) that differ from the reference by more than the tolerance,
+// and checks the padding after each row was left untouched. Reports the first few failures if `report`.
+template <class T>
+int count_mismatches(const Case& c, const Matrix<T>& got, const Matrix<T>& want, const std::vector<double>& tol,
+                     bool report = true) {
+    int bad = 0;
+    for (std::int64_t i = 0; i < c.m; ++i) {
+        for (std::int64_t j = 0; j < got.ld; ++j) {
+            const double g = got.at(i, j), w = want.at(i, j);
+            const bool ok = j < c.n ? std::fabs(g - w) <= tol[static_cast<std::size_t>(i * c.n + j)] : g == w;
+            if (!ok && ++bad <= 3 && report) {
+                const std::string where = j < c.n ? "" : " (padding was written)";
+                MESSAGE(describe(c) << ": C[" << i << "][" << j << "] = " << g << ", reference " << w << where);
+            }
+        }
+    }
+    return bad;
+}
+
+// Runs the fast kernel and the reference on the same random inputs; returns the number of mismatches.
+template <class T>
+int check_case(const Case& c, std::uint32_t seed = 1) {
+    const std::int64_t a_rows = c.trans_a ? c.k : c.m, a_cols = c.trans_a ? c.m : c.k;
+    const std::int64_t b_rows = c.trans_b ? c.n : c.k, b_cols = c.trans_b ? c.k : c.n;
+    const Matrix<T> a(a_rows, a_cols, c.pad, seed);
+    const Matrix<T> b(b_rows, b_cols, c.pad, seed + 1);
+    const Matrix<T> c0(c.m, c.n, c.pad, seed + 2);
+    Matrix<T> got = c0, want = c0;
+    const T alpha = static_cast<T>(c.alpha), beta = static_cast<T>(c.beta);
+    if constexpr (std::is_same_v<T, float>) {
+        sgemm(c.trans_a, c.trans_b, c.m, c.n, c.k, alpha, a.data.data(), a.ld, b.data.data(), b.ld, beta,
+              got.data.data(), got.ld);
+        sgemm_reference(c.trans_a, c.trans_b, c.m, c.n, c.k, alpha, a.data.data(), a.ld, b.data.data(), b.ld, beta,
+                        want.data.data(), want.ld);
+    } else {
+        dgemm(c.trans_a, c.trans_b, c.m, c.n, c.k, alpha, a.data.data(), a.ld, b.data.data(), b.ld, beta,
+              got.data.data(), got.ld);
+        dgemm_reference(c.trans_a, c.trans_b, c.m, c.n, c.k, alpha, a.data.data(), a.ld, b.data.data(), b.ld, beta,
+                        want.data.data(), want.ld);
+    }
+    return count_mismatches(c, got, want, tolerances(c, a, b, c0));
+}
+
+const bool k_bools[] = {false, true};
+
+}  // namespace
+
+TEST_SUITE("gemm") {
+
+TEST_CASE("sgemm matches the reference on odd sizes, all transposes") {
+    // Every combination of small sizes around the micro-tile edges, including empty and 1-wide matrices.
+    const std::int64_t sizes[] = {0, 1, 7, 15, 33, 65};
+    int failures = 0;
+    for (bool ta : k_bools) {
+        for (bool tb : k_bools) {
+            for (auto m : sizes) {
+                for (auto n : sizes) {
+                    for (auto k : sizes) failures += check_case<float>({ta, tb, m, n, k, 1.0, 0.0});
+                }
+            }
+        }
+    }
+    CHECK(failures == 0);
+}
+
+TEST_CASE("sgemm matches the reference across cache-block boundaries and on the parallel path") {
+    // k = 257 and 513 cross KC = 256 (partial sums carried in C between k blocks); m = 169 and 337 cross
+    // MC = 168; m·n·k above the serial threshold exercises the threaded task grid and shared packed B.
+    const std::int64_t shapes[][3] = {{257, 63, 65}, {63, 257, 257}, {169, 33, 513}, {337, 129, 257},
+                                      {13, 700, 300}, {300, 31, 300}, {2, 1000, 129}, {1000, 2, 129}};
+    for (bool ta : k_bools) {
+        for (bool tb : k_bools) {
+            for (const auto& s : shapes) CHECK(check_case<float>({ta, tb, s[0], s[1], s[2], 0.75, 0.0}) == 0);
+        }
+    }
+}
+
+TEST_CASE("sgemm applies alpha and beta") {
+    for (double alpha : {1.0, -1.5, 0.0}) {
+        for (double beta : {0.0, 1.0, 0.5, -2.0}) {
+            CAPTURE(alpha);
+            CAPTURE(beta);
+            CHECK(check_case<float>({false, false, 65, 33, 63, alpha, beta}) == 0);
+            CHECK(check_case<float>({true, true, 7, 65, 257, alpha, beta}) == 0);
+            CHECK(check_case<float>({false, true, 200, 150, 300, alpha, beta}) == 0);  // parallel, 2 k blocks
+            CHECK(check_case<float>({true, false, 5, 9, 0, alpha, beta}) == 0);        // k == 0: C = beta·C
+        }
+    }
+}
+
+TEST_CASE("sgemm on submatrix views (leading dimensions larger than the width)") {
+    // The padding after each stored row is random noise for A and B, and must stay untouched in C.
+    for (bool ta : k_bools) {
+        for (bool tb : k_bools) {
+            CHECK(check_case<float>({ta, tb, 63, 65, 33, 1.0, 0.5, 3}) == 0);
+            CHECK(check_case<float>({ta, tb, 15, 33, 257, -1.0, 0.0, 17}) == 0);
+            CHECK(check_case<float>({ta, tb, 170, 100, 260, 1.0, 1.0, 5}) == 0);
+        }
+    }
+}
+
+TEST_CASE("sgemm with beta == 0 never reads C") {
+    const std::int64_t m = 65, n = 70, k = 33;
+    const auto a = random_values<float>(m * k, 3), b = random_values<float>(k * n, 4);
+    for (std::int64_t kk : {k, std::int64_t{0}}) {
+        std::vector<float> c(m * n, std::numeric_limits<float>::quiet_NaN());
+        sgemm(false, false, m, n, kk, 1.0f, a.data(), k, b.data(), n, 0.0f, c.data(), n);
+        int nans = 0;
+        for (float x : c) nans += std::isnan(x) ? 1 : 0;
+        CAPTURE(kk);
+        CHECK(nans == 0);
+    }
+}
+
+TEST_CASE("the checker rejects a product missing one term") {
+    // Guards against a tolerance so loose the tests above could not fail: the reference with k - 1 instead
+    // of k (the effect of an off-by-one in a block loop) must be flagged.
+    const Case c{false, false, 33, 33, 257, 1.0, 0.0};
+    const Matrix<float> a(c.m, c.k, 0, 7), b(c.k, c.n, 0, 8), c0(c.m, c.n, 0, 9);
+    Matrix<float> got = c0, want = c0;
+    sgemm(false, false, c.m, c.n, c.k - 1, 1.0f, a.data.data(), a.ld, b.data.data(), b.ld, 0.0f, got.data.data(),
+          got.ld);
+    sgemm_reference(false, false, c.m, c.n, c.k, 1.0f, a.data.data(), a.ld, b.data.data(), b.ld, 0.0f,
+                    want.data.data(), want.ld);
+    CHECK(count_mismatches(c, got, want, tolerances(c, a, b, c0), false) > c.m * c.n / 2);
+}
+
+TEST_CASE("sgemm is deterministic: the same bits on 1 and 2 threads") {
+    const std::int64_t m = 300, n = 200, k = 700;
+    const auto a = random_values<float>(m * k, 11), b = random_values<float>(k * n, 12);
+    std::vector<float> serial(m * n), parallel(m * n);
+    {
+        tbb::global_control one_thread(tbb::global_control::max_allowed_parallelism, 1);
+        sgemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, serial.data(), n);
+    }
+    {
+        tbb::global_control two_threads(tbb::global_control::max_allowed_parallelism, 2);
+        sgemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, parallel.data(), n);
+    }
+    CHECK(serial == parallel);
+}
+
+TEST_CASE("sgemm_batched matches per-matrix references, with broadcast operands") {
+    // Small matrices take the one-matrix-per-task path, large ones the parallel-inside-each-matrix path.
+    struct Shape {
+        std::int64_t batch, m, n, k;
+    };
+    for (const Shape s : {Shape{7, 17, 33, 9}, Shape{3, 200, 130, 260}, Shape{1, 5, 5, 5}, Shape{0, 5, 5, 5}}) {
+        for (bool broadcast_b : k_bools) {
+            for (bool tb : k_bools) {
+                const std::int64_t sa = s.m * s.k, sb = broadcast_b ? 0 : s.k * s.n, sc = s.m * s.n;
+                const auto a = random_values<float>(s.batch * sa + 1, 21);
+                const auto b = random_values<float>((broadcast_b ? 1 : s.batch) * s.k * s.n + 1, 22);
+                auto got = random_values<float>(s.batch * sc + 1, 23);
+                auto want = got;
+                const std::int64_t ldb = tb ? s.k : s.n;
+                sgemm_batched(false, tb, s.batch, s.m, s.n, s.k, 2.0f, a.data(), s.k, sa, b.data(), ldb, sb, 0.5f,
+                              got.data(), s.n, sc);
+                double worst = 0.0;
+                for (std::int64_t i = 0; i < s.batch; ++i) {
+                    sgemm_reference(false, tb, s.m, s.n, s.k, 2.0f, a.data() + i * sa, s.k, b.data() + i * sb, ldb,
+                                    0.5f, want.data() + i * sc, s.n);
+                }
+                for (std::size_t i = 0; i < got.size(); ++i) worst = std::max(worst, double(std::fabs(got[i] - want[i])));
+                CAPTURE(s.batch);
+                CAPTURE(s.m);
+                CAPTURE(broadcast_b);
+                CAPTURE(tb);
+                // Entries are sums of k products of values in [-1, 1] (|sum| <~ sqrt(k)), times 2: the
+                // sqrt(k)·eps rule above gives well under 1e-4 for k <= 260.
+                CHECK(worst < 1e-4);
+            }
+        }
+    }
+}
+
+TEST_CASE("sgemm_batched with stride_c == 0 accumulates in batch order") {
+    const std::int64_t batch = 4, m = 9, n = 11, k = 5;
+    const auto a = random_values<float>(batch * m * k, 31), b = random_values<float>(k * n, 32);
+    std::vector<float> got(m * n, 1.0f), want(m * n, 1.0f);
+    sgemm_batched(false, false, batch, m, n, k, 1.0f, a.data(), k, m * k, b.data(), n, 0, 1.0f, got.data(), n, 0);
+    for (std::int64_t i = 0; i < batch; ++i) {
+        sgemm_reference(false, false, m, n, k, 1.0f, a.data() + i * m * k, k, b.data(), n, 1.0f, want.data(), n);
+    }
+    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-5));
+}
+
+TEST_CASE("dgemm matches the reference") {
+    const std::int64_t sizes[] = {0, 1, 7, 17, 65};
+    int failures = 0;
+    for (bool ta : k_bools) {
+        for (bool tb : k_bools) {
+            for (auto m : sizes) {
+                for (auto n : sizes) {
+                    for (auto k : sizes) failures += check_case<double>({ta, tb, m, n, k, -0.5, 2.0, 1});
+                }
+            }
+            failures += check_case<double>({ta, tb, 170, 90, 300, 1.0, 0.0, 2});  // blocks and threads
+        }
+    }
+    CHECK(failures == 0);
+}
+
+TEST_CASE("dgemm_batched with a broadcast A") {
+    const std::int64_t batch = 5, m = 10, n = 17, k = 12;
+    const auto a = random_values<double>(m * k, 41), b = random_values<double>(batch * k * n, 42);
+    std::vector<double> got(batch * m * n, std::numeric_limits<double>::quiet_NaN()), want(batch * m * n);
+    dgemm_batched(false, false, batch, m, n, k, 1.0, a.data(), k, 0, b.data(), n, k * n, 0.0, got.data(), n, m * n);
+    for (std::int64_t i = 0; i < batch; ++i) {
+        dgemm_reference(false, false, m, n, k, 1.0, a.data(), k, b.data() + i * k * n, n, 0.0, want.data() + i * m * n,
+                        n);
+    }
+    for (std::size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-12));
+}
+
+TEST_CASE("gemm rejects invalid sizes") {
+    std::vector<float> x(100);
+    CHECK_THROWS_AS(sgemm(false, false, -1, 2, 2, 1.0f, x.data(), 2, x.data(), 2, 0.0f, x.data(), 2),
+                    std::invalid_argument);
+    CHECK_THROWS_WITH(sgemm(false, false, 3, 4, 5, 1.0f, x.data(), 4, x.data(), 4, 0.0f, x.data(), 4),
+                      doctest::Contains("lda = 4 is smaller than a row of A, 5"));
+    CHECK_THROWS_AS(sgemm(false, true, 3, 4, 5, 1.0f, x.data(), 5, x.data(), 4, 0.0f, x.data(), 4),
+                    std::invalid_argument);  // B stored n×k needs ldb >= k
+    CHECK_THROWS_AS(sgemm_batched(false, false, -2, 2, 2, 2, 1.0f, x.data(), 2, 4, x.data(), 2, 4, 0.0f, x.data(),
+                                  2, 4),
+                    std::invalid_argument);
+}
+
+}  // TEST_SUITE
