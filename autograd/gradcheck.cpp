@@ -1,1 +1,229 @@
-// placeholder: being written
+// gradcheck: analytic Jacobian (one backward per output element) against central differences (two forward
+// calls per input element), in float64. See gradcheck.h for the method and how to use it.
+
+#include "autograd/gradcheck.h"
+
+#include "autograd/grad_mode.h"
+#include "core/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <sstream>
+
+namespace tg::autograd {
+
+namespace {
+
+// Grad mode on for the analytic pass, even if the caller is inside a NoGradGuard; restored on exit.
+class EnableGradGuard {
+public:
+    EnableGradGuard() : previous_(is_grad_enabled()) { set_grad_enabled(true); }
+    ~EnableGradGuard() { set_grad_enabled(previous_); }
+    EnableGradGuard(const EnableGradGuard&) = delete;
+    EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
+// Puts a perturbed storage element back to its value even if f throws.
+class RestoreValue {
+public:
+    RestoreValue(double* slot, double value) : slot_(slot), value_(value) {}
+    ~RestoreValue() { *slot_ = value_; }
+    RestoreValue(const RestoreValue&) = delete;
+    RestoreValue& operator=(const RestoreValue&) = delete;
+
+private:
+    double* slot_;
+    double value_;
+};
+
+// The multi-index "[i0, i1, ...]" of row-major element `flat` of `shape`.
+std::string element_string(std::int64_t flat, const Shape& shape) {
+    Shape index(shape.size());
+    for (std::size_t d = shape.size(); d-- > 0;) {
+        index[d] = flat % shape[d];
+        flat /= shape[d];
+    }
+    return to_string(index);
+}
+
+// Where row-major element `flat` of t lives in its storage: offset + sum_d index_d * stride_d.
+std::int64_t storage_index(const Tensor& t, std::int64_t flat) {
+    std::int64_t at = t.offset();
+    for (std::int64_t d = t.dim(); d-- > 0;) {
+        at += (flat % t.size(d)) * t.stride(d);
+        flat /= t.size(d);
+    }
+    return at;
+}
+
+std::string fmt(double v) {
+    std::ostringstream os;
+    os.precision(8);
+    os << v;
+    return os.str();
+}
+
+void check_output(const Tensor& y, const char* when) {
+    if (!y.defined()) throw ValueError(std::string("gradcheck: f returned an undefined tensor ") + when);
+    if (y.dtype() != kFloat64) {
+        throw ValueError("gradcheck: f returned " + y.describe() + " " + when +
+                         "; finite differences need a float64 output (compute in float64)");
+    }
+}
+
+}  // namespace
+
+GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                          const std::vector<Tensor>& inputs, double eps, double atol, double rtol) {
+    // ---- which inputs are checked ---------------------------------------------------------------------------
+    std::vector<std::size_t> checked;  // indices of the float64 inputs that require grad
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        const Tensor& t = inputs[i];
+        const std::string which = "gradcheck: input " + std::to_string(i);
+        if (!t.defined()) throw ValueError(which + " is undefined");
+        if (t.dtype() == kFloat32) {
+            throw ValueError(which + " is " + t.describe() +
+                             ": finite differences in float32 are too noisy to check gradients; make it float64 "
+                             "(create it with tg::kFloat64, or x.to(tg::kFloat64).requires_grad_())");
+        }
+        if (t.dtype() != kFloat64 || !t.requires_grad()) continue;  // a constant (indices, masks, ...)
+        for (std::int64_t d = 0; d < t.dim(); ++d) {
+            if (t.stride(d) == 0 && t.size(d) > 1) {
+                throw ValueError(which + " (" + t.describe() + ") has a stride-0 (broadcast) dimension " +
+                                 std::to_string(d) +
+                                 ", so one stored value stands for several elements; pass the tensor before "
+                                 "expand and broadcast inside f");
+            }
+        }
+        checked.push_back(i);
+    }
+    if (checked.empty()) {
+        throw ValueError("gradcheck: no input is a float64 tensor that requires grad; call requires_grad_() on "
+                         "the inputs to check");
+    }
+
+    // ---- the output ----------------------------------------------------------------------------------------
+    Tensor y;
+    {
+        EnableGradGuard grad_on;
+        y = f(inputs);
+    }
+    check_output(y, "");
+    if (!y.requires_grad()) {
+        throw ValueError("gradcheck: the output " + y.describe() +
+                         " does not require grad: f must compute it from the inputs with differentiable ops (did "
+                         "it call detach(), or run under NoGradGuard?)");
+    }
+    const std::int64_t ny = y.numel();
+
+    // ---- analytic Jacobian: row j = the gradients from a one-hot grad_output e_j -----------------------------
+    // analytic[c][j * n + e] = d y_j / d x_c[e], with n = numel of checked input c (same layout for numeric).
+    std::vector<std::vector<double>> analytic(checked.size()), numeric(checked.size());
+    std::vector<Tensor> saved_grads;
+    for (std::size_t c = 0; c < checked.size(); ++c) {
+        const Tensor& x = inputs[checked[c]];
+        analytic[c].assign(static_cast<std::size_t>(ny * x.numel()), 0.0);
+        numeric[c].assign(static_cast<std::size_t>(ny * x.numel()), 0.0);
+        saved_grads.push_back(x.grad());
+        if (!x.is_leaf()) x.retain_grad();  // a non-leaf input gets its .grad only when retained
+    }
+    for (std::int64_t j = 0; j < ny; ++j) {
+        for (std::size_t c : checked) inputs[c].zero_grad();
+        Tensor seed = zeros(y.shape(), kFloat64);
+        seed.data<double>()[j] = 1.0;
+        y.backward(seed, /*retain_graph=*/true);
+        for (std::size_t c = 0; c < checked.size(); ++c) {
+            const Tensor g = inputs[checked[c]].grad();
+            if (!g.defined()) continue;  // y does not depend on this input: a zero row
+            const std::vector<double> row = g.to_vector<double>();
+            std::copy(row.begin(), row.end(), analytic[c].begin() + static_cast<std::ptrdiff_t>(j * row.size()));
+        }
+    }
+    for (std::size_t c = 0; c < checked.size(); ++c) {
+        if (saved_grads[c].defined()) inputs[checked[c]].set_grad(saved_grads[c]);
+        else inputs[checked[c]].zero_grad();
+    }
+
+    // ---- numeric Jacobian: column e = (f(x + eps e_e) - f(x - eps e_e)) / (2 eps) -----------------------------
+    {
+        NoGradGuard no_grad;
+        auto evaluate = [&] {
+            const Tensor out = f(inputs);
+            check_output(out, "when re-evaluated with a perturbed input");
+            if (out.shape() != y.shape()) {
+                throw ValueError("gradcheck: f returned shape " + to_string(out.shape()) +
+                                 " for a perturbed input but " + to_string(y.shape()) + " at first");
+            }
+            return out.to_vector<double>();
+        };
+        for (std::size_t c = 0; c < checked.size(); ++c) {
+            const Tensor& x = inputs[checked[c]];
+            double* storage = static_cast<double*>(x.storage()->data());
+            const std::int64_t n = x.numel();
+            for (std::int64_t e = 0; e < n; ++e) {
+                double* slot = storage + storage_index(x, e);
+                const RestoreValue restore(slot, *slot);
+                const double original = *slot;
+                *slot = original + eps;
+                const std::vector<double> plus = evaluate();
+                *slot = original - eps;
+                const std::vector<double> minus = evaluate();
+                for (std::int64_t j = 0; j < ny; ++j)
+                    numeric[c][j * n + e] = (plus[j] - minus[j]) / (2.0 * eps);
+            }
+        }
+    }
+
+    // ---- compare: |a - n| <= atol + rtol |n| for every entry ---------------------------------------------------
+    GradcheckResult result;
+    std::int64_t failures = 0, entries = 0;
+    double worst_excess = -std::numeric_limits<double>::infinity();
+    std::string worst;
+    for (std::size_t c = 0; c < checked.size(); ++c) {
+        const Tensor& x = inputs[checked[c]];
+        const std::int64_t n = x.numel();
+        for (std::int64_t j = 0; j < ny; ++j) {
+            for (std::int64_t e = 0; e < n; ++e) {
+                const double a = analytic[c][j * n + e], num = numeric[c][j * n + e];
+                const double err = std::abs(a - num), tol = atol + rtol * std::abs(num);
+                const bool finite = std::isfinite(a) && std::isfinite(num);
+                ++entries;
+                if (finite) {
+                    result.max_abs_error = std::max(result.max_abs_error, err);
+                    result.max_rel_error = std::max(result.max_rel_error, err / std::max(std::abs(num), atol));
+                } else {
+                    result.max_abs_error = result.max_rel_error = std::numeric_limits<double>::infinity();
+                }
+                if (finite && err <= tol) continue;
+                ++failures;
+                const double excess = finite ? err - tol : std::numeric_limits<double>::infinity();
+                if (excess > worst_excess || worst.empty()) {
+                    worst_excess = excess;
+                    worst = "input " + std::to_string(checked[c]) + " (" + x.describe() + ") element " +
+                            element_string(e, x.shape()) + ", output element " + element_string(j, y.shape()) +
+                            " of " + y.describe() + ": analytic " + fmt(a) + " vs numeric " + fmt(num) +
+                            " (|difference| " + fmt(err) + " > atol " + fmt(atol) + " + rtol " + fmt(rtol) +
+                            " * |numeric| = " + fmt(tol) + ")";
+                }
+            }
+        }
+    }
+    result.ok = failures == 0;
+    const std::string summary = "max abs error " + fmt(result.max_abs_error) + ", max rel error " +
+                                fmt(result.max_rel_error) + " over " + std::to_string(entries) +
+                                " Jacobian entries (eps " + fmt(eps) + ")";
+    if (result.ok) {
+        result.message = "gradcheck: ok, " + summary;
+    } else {
+        result.message = "gradcheck: analytic and numeric gradients differ at " + worst + "; " +
+                         std::to_string(failures) + " of " + std::to_string(entries) + " entries fail; " + summary;
+    }
+    return result;
+}
+
+}  // namespace tg::autograd

@@ -19,6 +19,25 @@ Tensor SavedTensor::get() const {
     return tensor_;
 }
 
+Node::~Node() {
+    // A node owns its input nodes, so a chain of N ops would be freed by N nested destructor calls and a deep
+    // graph (a long unrolled loop) would overflow the C++ stack. Instead, take over every input node we hold
+    // the last reference to and free them one at a time here; each is emptied of its own inputs first, so its
+    // destructor has nothing left to recurse into (PyTorch's deleteNode does the same).
+    std::vector<std::shared_ptr<Node>> to_free;
+    auto take_inputs = [&to_free](Node& node) {
+        for (Input& input : node.inputs) {
+            if (input.node && input.node.use_count() == 1) to_free.push_back(std::move(input.node));
+        }
+    };
+    take_inputs(*this);
+    while (!to_free.empty()) {
+        std::shared_ptr<Node> node = std::move(to_free.back());
+        to_free.pop_back();
+        take_inputs(*node);
+    }  // `node` dies here, with no unique inputs left
+}
+
 Grads FunctionNode::apply(const Tensor& grad_output) {
     if (!fn_) {
         throw Error("autograd: trying to backward through the graph a second time (at node '" + name() +

@@ -52,7 +52,7 @@ public:
     };
 
     explicit Node(std::string name) : name_(std::move(name)) {}
-    virtual ~Node() = default;
+    virtual ~Node();  // frees a chain of nodes iteratively (see node.cpp)
     Node(const Node&) = delete;
     Node& operator=(const Node&) = delete;
 

@@ -22,12 +22,18 @@ public:
     double get_double(const std::string& name, double fallback) const;
     std::string get(const std::string& name, const std::string& fallback) const;
     // Names the suite did not read: reported as an error so a typo never silently benchmarks the default.
+    // Options come back as "--name", stray non-option arguments quoted ("'1024'").
     std::vector<std::string> unused() const;
 
 private:
     std::map<std::string, std::string> values_;
     mutable std::map<std::string, bool> used_;
+    std::vector<std::string> stray_;  // arguments that are not options: always reported by unused()
 };
+
+// Prints "tg-bench SUITE: unknown option --x" for every option the suite did not read; true if there were any.
+// Suites call it after reading their options and before measuring, then return 2.
+bool report_unused(const Args& args, const std::string& suite);
 
 // Runs fn `warmup` times, then until both `min_runs` runs and `min_seconds` have passed (capped at
 // `max_runs`); returns the median time in milliseconds.

@@ -80,6 +80,7 @@ Tensor linspace(double start, double end, std::int64_t steps, DType dtype) {
             p[i] = static_cast<T>(i < steps / 2 ? start + step * static_cast<double>(i)
                                                 : end - step * static_cast<double>(steps - 1 - i));
         }
+        if (steps == 1) p[0] = static_cast<T>(start);  // a single point is `start` (as in PyTorch and NumPy)
     });
     return t;
 }

@@ -19,7 +19,7 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, double exponent);
-Tensor maximum(const Tensor& a, const Tensor& b);  // gradient goes to a where a >= b (ties: to a)
+Tensor maximum(const Tensor& a, const Tensor& b);  // gradient to the larger operand; a tie splits it evenly
 Tensor minimum(const Tensor& a, const Tensor& b);
 
 // Comparisons return 0/1 in the promoted dtype of the operands (there is no bool dtype); not differentiable.

@@ -111,21 +111,27 @@ std::string body(const Tensor& t, bool summarize, std::int64_t d, std::int64_t i
         // A row: elements joined by ", ", wrapped so no line passes kLineWidth (_vector_str).
         const std::int64_t element_length = static_cast<std::int64_t>(cells.empty() ? 1 : cells[0].size()) + 2;
         const std::int64_t per_line = std::max<std::int64_t>(1, (kLineWidth - indent) / element_length);
+        std::string line_break = ",\n";
+        line_break.append(static_cast<std::size_t>(indent + 1), ' ');
         std::string out = "[";
         for (std::size_t k = 0; k < idx.size(); ++k) {
-            if (k > 0) out += static_cast<std::int64_t>(k) % per_line == 0 ? ",\n" + std::string(indent + 1, ' ') : ", ";
-            out += idx[k] < 0 ? " ..." : cells[next++];
+            if (k > 0) out += static_cast<std::int64_t>(k) % per_line == 0 ? line_break : std::string(", ");
+            out += idx[k] < 0 ? std::string(" ...") : cells[next++];
         }
-        return out + "]";
+        out += "]";
+        return out;
     }
     // Sub-tensors separated by "," and dims_left - 1 newlines, aligned one column right of this "[".
-    const std::string separator = "," + std::string(dims_left - 1, '\n') + std::string(indent + 1, ' ');
+    std::string separator = ",";
+    separator.append(static_cast<std::size_t>(dims_left - 1), '\n');
+    separator.append(static_cast<std::size_t>(indent + 1), ' ');
     std::string out = "[";
     for (std::size_t k = 0; k < idx.size(); ++k) {
         if (k > 0) out += separator;
-        out += idx[k] < 0 ? "..." : body(t, summarize, d + 1, indent + 1, cells, next);
+        out += idx[k] < 0 ? std::string("...") : body(t, summarize, d + 1, indent + 1, cells, next);
     }
-    return out + "]";
+    out += "]";
+    return out;
 }
 
 }  // namespace

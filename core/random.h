@@ -102,7 +102,9 @@ Tensor randint(std::int64_t low, std::int64_t high, const Shape& shape, DType dt
 // In-place fills that respect strides (a non-contiguous tensor gets a contiguous sample copied into it).
 // Both return `t` (the same handle) and need a floating tensor. A tensor that requires grad can only be
 // filled outside grad mode (under NoGradGuard, as nn init helpers do), like Tensor's in-place ops.
-//   uniform_: a + (b - a) u with u from rand; needs a <= b.  normal_: mean + std z with z from randn; std >= 0.
+//   uniform_: a + (b - a) u with u from rand, computed in double; needs a <= b. (Rounded to float32, a value can
+//             land on b itself when |a| or |b| dwarfs b - a, as in PyTorch.)
+//   normal_:  mean + std z with z from randn; needs std >= 0.
 Tensor uniform_(const Tensor& t, double a = 0.0, double b = 1.0, Generator* gen = nullptr);
 Tensor normal_(const Tensor& t, double mean = 0.0, double std = 1.0, Generator* gen = nullptr);
 

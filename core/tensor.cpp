@@ -33,6 +33,7 @@ std::int64_t Tensor::stride(std::int64_t d) const { return strides()[normalize_d
 
 bool Tensor::is_contiguous() const {
     // Row-major contiguous: strides as contiguous_strides would make them (size-1 dims may have any stride).
+    if (numel() == 0) return true;  // nothing to lay out (PyTorch agrees)
     std::int64_t expected = 1;
     for (std::size_t i = shape().size(); i-- > 0;) {
         if (shape()[i] == 1) continue;

@@ -1,1 +1,42 @@
-// placeholder: being written
+#pragma once
+// One AdamW step over a flat parameter buffer, in a single pass over param, grad, m and v
+// (torch.optim.AdamW with amsgrad=False, maximize=False). float and double overloads; a plain
+// `_reference` twin for the tests.
+
+#include <cstdint>
+
+namespace tg::kernels {
+
+// Hyper-parameters, with torch.optim.AdamW's defaults.
+struct AdamWHyper {
+    double lr = 1e-3;
+    double beta1 = 0.9;
+    double beta2 = 0.999;
+    double eps = 1e-8;
+    double weight_decay = 1e-2;
+};
+
+// Step t ≥ 1 (the count including this step, as torch's state['step'] after its increment), elementwise:
+//   p  ← p · (1 − lr·wd)                         decoupled weight decay (Loshchilov & Hutter), first
+//   m  ← m + (1 − β1)·(g − m)                    = β1·m + (1 − β1)·g, written as torch's lerp
+//   v  ← β2·v + (1 − β2)·g·g
+//   m̂ = m / (1 − β1^t),   v̂ = v / (1 − β2^t)
+//   p  ← p − lr · m̂ / (sqrt(v̂) + eps)
+// evaluated in torch's order of operations:
+//   denom = sqrt(v) / sqrt(1 − β2^t) + eps;   p ← p + (−lr / (1 − β1^t)) · m / denom
+// The scalar factors are computed in double and rounded once to the parameter type, as torch does.
+// m and v start at zero before step 1. Throws std::invalid_argument if step < 1.
+void adamw_step(float* param,       // (n) updated in place
+                const float* grad,  // (n)
+                float* m,           // (n) first moment, updated in place
+                float* v,           // (n) second moment, updated in place
+                std::int64_t n, const AdamWHyper& hyper, std::int64_t step);
+void adamw_step(double* param, const double* grad, double* m, double* v, std::int64_t n, const AdamWHyper& hyper,
+                std::int64_t step);
+
+void adamw_step_reference(float* param, const float* grad, float* m, float* v, std::int64_t n,
+                          const AdamWHyper& hyper, std::int64_t step);
+void adamw_step_reference(double* param, const double* grad, double* m, double* v, std::int64_t n,
+                          const AdamWHyper& hyper, std::int64_t step);
+
+}  // namespace tg::kernels

@@ -1,1 +1,185 @@
-// placeholder: being written
+// GELU, elementwise. Each formula is written once as a generic function object that the SIMD main loop
+// calls with xsimd batches and the scalar tail calls with plain numbers, so the two cannot drift apart; only the
+// transcendental functions differ (vec::erf / vec::exp on batches, std:: on scalars).
+
+#include "kernels/gelu.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/vecmath.h"  // first: it wraps the SIMD headers in a warning fix (see there)
+#include "kernels/elementwise.h"
+
+namespace tg::kernels {
+namespace {
+
+// Constants in double; each formula converts them to T once.
+constexpr double kSqrt2OverPi = 0.79788456080286535588;  // √(2/π)
+constexpr double kCubic = 0.044715;
+constexpr double kInvSqrt2 = 0.70710678118654752440;     // 1/√2
+constexpr double kInvSqrt2Pi = 0.39894228040143267794;   // 1/√(2π)
+
+// The same names for batches and scalars, so one formula serves both loops.
+template <class T>
+vec::batch<T> erf_any(const vec::batch<T>& x) { return vec::erf<T>(x); }
+inline float erf_any(float x) { return std::erf(x); }
+inline double erf_any(double x) { return std::erf(x); }
+template <class T>
+vec::batch<T> exp_any(const vec::batch<T>& x) { return vec::exp<T>(x); }
+inline float exp_any(float x) { return std::exp(x); }
+inline double exp_any(double x) { return std::exp(x); }
+template <class T>
+vec::batch<T> min_any(const vec::batch<T>& a, T b) { return xsimd::min(a, vec::batch<T>(b)); }
+inline float min_any(float a, float b) { return std::min(a, b); }
+inline double min_any(double a, double b) { return std::min(a, b); }
+
+// out[i] = f(a[i]) and out[i] = f(a[i], b[i]) over contiguous arrays: the SIMD-plus-tail row loops of
+// kernels/elementwise.h, run over fixed element blocks in parallel.
+template <class T, class F>
+void map_unary(const T* a, T* out, std::int64_t n, const F& f) {
+    vec::parallel_elements(n, [&](std::int64_t begin, std::int64_t end) {
+        map1_row(a + begin, 1, out + begin, 1, end - begin, f);
+    });
+}
+
+template <class T, class F>
+void map_binary(const T* a, const T* b, T* out, std::int64_t n, const F& f) {
+    vec::parallel_elements(n, [&](std::int64_t begin, std::int64_t end) {
+        map2_row(a + begin, 1, b + begin, 1, out + begin, 1, end - begin, f);
+    });
+}
+
+// The tanh form through the logistic function: since tanh(u) = (1 − e^(−2u)) / (1 + e^(−2u)),
+//   ½ (1 + tanh(u)) = 1 / (1 + e^(−2u)) =: s(u).
+// One exp and one division instead of a tanh, and no cancellation in 1 + tanh(u) for x ≪ 0 (where tanh → −1);
+// the result equals the textbook ½x(1 + tanh u) up to rounding.
+// e^(−2u) is computed as exp(min(−2u, kExpCap)): the cap (e^80 or e^700) keeps e finite, so that
+// s(1 − s) = e·s² below never meets inf·0; where it applies s < 1e-34, and gelu(x) = x·s and its
+// derivative are that small too.
+template <class T>
+constexpr T kExpCap = sizeof(T) == 4 ? T(80) : T(700);
+
+// y = x · s(u),  u = √(2/π)(x + 0.044715 x³)
+template <class T>
+struct GeluTanh {
+    template <class V>
+    V operator()(V x) const {
+        const V u = T(kSqrt2OverPi) * (x + T(kCubic) * x * x * x);
+        const V e = exp_any(min_any(T(-2) * u, kExpCap<T>));
+        return x / (T(1) + e);
+    }
+};
+
+// dy/dx = ½(1 + t) + ½x(1 − t²)·u′(x)  with t = tanh(u), u′ = √(2/π)(1 + 3·0.044715 x²);
+// in terms of s = ½(1 + t):  ½(1 − t²) = 2s(1 − s) = 2e·s²,  so  dy/dx = s + 2x·u′·e·s².
+template <class T>
+struct GeluTanhBackward {
+    template <class V>
+    V operator()(V x, V dy) const {
+        const V x2 = x * x;
+        const V u = T(kSqrt2OverPi) * (x + T(kCubic) * x2 * x);
+        const V du_dx = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * x2);
+        const V e = exp_any(min_any(T(-2) * u, kExpCap<T>));
+        const V s = T(1) / (T(1) + e);
+        return dy * (s + T(2) * x * du_dx * e * s * s);
+    }
+};
+
+// y = ½ x (1 + erf(x/√2))
+template <class T>
+struct GeluErf {
+    template <class V>
+    V operator()(V x) const {
+        return T(0.5) * x * (T(1) + erf_any(x * T(kInvSqrt2)));
+    }
+};
+
+// dx = dy · (Φ(x) + x φ(x))
+template <class T>
+struct GeluErfBackward {
+    template <class V>
+    V operator()(V x, V dy) const {
+        const V cdf = T(0.5) * (T(1) + erf_any(x * T(kInvSqrt2)));
+        const V pdf = T(kInvSqrt2Pi) * exp_any(T(-0.5) * x * x);
+        return dy * (cdf + x * pdf);
+    }
+};
+
+// ----- references: the textbook formulas, one element at a time --------------------------------------------
+
+template <class T>
+void gelu_tanh_forward_ref(const T* x, T* y, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        const T u = T(kSqrt2OverPi) * (x[i] + T(kCubic) * x[i] * x[i] * x[i]);
+        y[i] = T(0.5) * x[i] * (T(1) + std::tanh(u));
+    }
+}
+
+template <class T>
+void gelu_tanh_backward_ref(const T* x, const T* dy, T* dx, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        const T t = std::tanh(T(kSqrt2OverPi) * (x[i] + T(kCubic) * x[i] * x[i] * x[i]));
+        const T du_dx = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * x[i] * x[i]);
+        dx[i] = dy[i] * (T(0.5) * (T(1) + t) + T(0.5) * x[i] * (T(1) - t * t) * du_dx);
+    }
+}
+
+template <class T>
+void gelu_erf_forward_ref(const T* x, T* y, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) y[i] = T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(kInvSqrt2)));
+}
+
+template <class T>
+void gelu_erf_backward_ref(const T* x, const T* dy, T* dx, std::int64_t n) {
+    for (std::int64_t i = 0; i < n; ++i) {
+        const T cdf = T(0.5) * (T(1) + std::erf(x[i] * T(kInvSqrt2)));
+        const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * x[i] * x[i]);
+        dx[i] = dy[i] * (cdf + x[i] * pdf);
+    }
+}
+
+}  // namespace
+
+void gelu_tanh_forward(const float* x, float* y, std::int64_t n) {
+    map_unary<float>(x, y, n, GeluTanh<float>{});
+}
+void gelu_tanh_forward(const double* x, double* y, std::int64_t n) {
+    map_unary<double>(x, y, n, GeluTanh<double>{});
+}
+void gelu_tanh_backward(const float* x, const float* dy, float* dx, std::int64_t n) {
+    map_binary<float>(x, dy, dx, n, GeluTanhBackward<float>{});
+}
+void gelu_tanh_backward(const double* x, const double* dy, double* dx, std::int64_t n) {
+    map_binary<double>(x, dy, dx, n, GeluTanhBackward<double>{});
+}
+void gelu_erf_forward(const float* x, float* y, std::int64_t n) {
+    map_unary<float>(x, y, n, GeluErf<float>{});
+}
+void gelu_erf_forward(const double* x, double* y, std::int64_t n) {
+    map_unary<double>(x, y, n, GeluErf<double>{});
+}
+void gelu_erf_backward(const float* x, const float* dy, float* dx, std::int64_t n) {
+    map_binary<float>(x, dy, dx, n, GeluErfBackward<float>{});
+}
+void gelu_erf_backward(const double* x, const double* dy, double* dx, std::int64_t n) {
+    map_binary<double>(x, dy, dx, n, GeluErfBackward<double>{});
+}
+
+void gelu_tanh_forward_reference(const float* x, float* y, std::int64_t n) { gelu_tanh_forward_ref(x, y, n); }
+void gelu_tanh_forward_reference(const double* x, double* y, std::int64_t n) { gelu_tanh_forward_ref(x, y, n); }
+void gelu_tanh_backward_reference(const float* x, const float* dy, float* dx, std::int64_t n) {
+    gelu_tanh_backward_ref(x, dy, dx, n);
+}
+void gelu_tanh_backward_reference(const double* x, const double* dy, double* dx, std::int64_t n) {
+    gelu_tanh_backward_ref(x, dy, dx, n);
+}
+void gelu_erf_forward_reference(const float* x, float* y, std::int64_t n) { gelu_erf_forward_ref(x, y, n); }
+void gelu_erf_forward_reference(const double* x, double* y, std::int64_t n) { gelu_erf_forward_ref(x, y, n); }
+void gelu_erf_backward_reference(const float* x, const float* dy, float* dx, std::int64_t n) {
+    gelu_erf_backward_ref(x, dy, dx, n);
+}
+void gelu_erf_backward_reference(const double* x, const double* dy, double* dx, std::int64_t n) {
+    gelu_erf_backward_ref(x, dy, dx, n);
+}
+
+}  // namespace tg::kernels

@@ -47,16 +47,20 @@ using gemm_detail::pack_b;
 using gemm_detail::TileShape;
 
 // ---------------------------------------------------------------------------------------------------------
-// Block sizes (in elements of T). KC: the packed B sliver (KC × NR) should sit in L1 next to the streamed A
-// slivers; MC: the packed A block (MC × KC) fits comfortably in L2 (1 MB on Zen 4/5); NC: the packed B block
-// (KC × NC) is a few MB, a share of L3. Measured choices are in docs/performance.md.
+// Block sizes (in elements of T), measured on Zen 4 (docs/performance.md has the sweep):
+//   KC = 2 KB of T per row: long enough that the C tile's load and store at the end of each micro-kernel
+//        call is a small fraction of the call (512 floats: 512 steps × 24 FMAs per C tile), and long rows make
+//        long forward streams for the prefetchers when packing;
+//   MC = 72 rows: the packed A block (MC × KC, 144 KB of floats) stays in L2 (1 MB on Zen 4/5);
+//   NC = 4096 columns: the packed B block (KC × NC, 8 MB) is a share of L3, and amortises packing A.
 template <class T>
 struct Blocking {
     static constexpr std::int64_t MR = TileShape<T>::MR;
     static constexpr std::int64_t NR = TileShape<T>::NR;
-    static constexpr std::int64_t KC = 256;
+    static constexpr std::int64_t KC = 2048 / static_cast<std::int64_t>(sizeof(T));
     static constexpr std::int64_t MC = MR * 12;
-    static constexpr std::int64_t NC = NR * 128;
+    static constexpr std::int64_t NC = 4096;
+    static_assert(NC % NR == 0, "a column block is a whole number of B slivers");
 };
 
 // Products below this many flops run on the calling thread: waking the pool costs several microseconds,

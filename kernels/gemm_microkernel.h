@@ -10,7 +10,7 @@
 // The tile lives in registers for the whole k loop: NR = NV·W floats per row is NV xsimd batches of width W,
 // so acc is MR·NV vector registers. Each step loads NV batches of B, broadcasts MR scalars of A, and issues
 // MR·NV independent FMAs, which is enough independent work to keep both FMA pipes busy (latency 4 × 2 pipes
-// = 8 FMAs in flight needed; we have 24-28).
+// = 8 FMAs in flight needed; we have 12 with AVX2, 24 with AVX-512).
 //
 // Internal header (not installed): only gemm.cpp includes it.
 
@@ -27,13 +27,16 @@ inline constexpr bool k_has_32_vector_registers = std::is_base_of_v<xsimd::avx51
 
 // Tile shape for element type T: MR rows × NV batches. The A sliver is MR scalars per step; the B sliver is
 // NR = NV·W scalars per step.
-//   AVX-512: 14×2 batches = 28 accumulators (+2 for B, +1 broadcast = 31 of 32 registers).
-//   AVX2/SSE2: 6×2 batches = 12 accumulators (+2 for B, +1 broadcast = 15 of 16).
+//   AVX-512: 6×4 batches = 6×64 floats, 24 accumulators (+4 for B, +1 broadcast = 29 of 32 registers).
+//   AVX2:    6×2 batches = 6×16 floats, 12 accumulators (+2 for B, +1 broadcast = 15 of 16).
+//   SSE2:    6×2 batches = 6×8 floats.
+// On Zen 4 with AVX-512, 6×64, 8×48 and 14×32 all run at ~95% of peak with the data in L1; 6×64 was the
+// fastest inside the full GEMM (docs/performance.md), and 64 divides the transformer widths we care about.
 template <class T>
 struct TileShape {
     static constexpr int W = static_cast<int>(xsimd::batch<T>::size);
-    static constexpr int MR = k_has_32_vector_registers ? 14 : 6;
-    static constexpr int NV = 2;
+    static constexpr int MR = 6;
+    static constexpr int NV = k_has_32_vector_registers ? 4 : 2;
     static constexpr int NR = NV * W;
 };
 
@@ -46,6 +49,14 @@ void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
     using Batch = xsimd::batch<T>;
     constexpr int W = static_cast<int>(Batch::size);
     constexpr int NR = NV * W;
+
+    // Ask for the C tile now, so the cache lines arrive during the k loop instead of stalling the stores at
+    // the end (C is usually far from L1: it is touched once per KC block of k).
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+        __builtin_prefetch(c + i * ldc, 1);
+        __builtin_prefetch(c + i * ldc + NR - 1, 1);
+    }
 
     Batch acc[MR][NV];
 #pragma GCC unroll 32

@@ -1,1 +1,236 @@
-// placeholder: being written
+// LayerNorm forward and backward. Each row is read from memory once and then revisited from cache
+// (a 4096-float row is 16 KB), so the traffic is one read of x and one write of y (forward), or one read of
+// x and dy and one write of dx (backward).
+
+#include "kernels/layernorm.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <vector>
+
+#include "kernels/vecmath.h"
+
+namespace tg::kernels {
+namespace {
+
+// Row chunks of the dγ/dβ reduction: at most kMaxChunks partial sums (bounding the scratch memory to
+// 2·kMaxChunks·cols values), each over at least kMinChunkRows rows. Both depend only on `rows`.
+constexpr std::int64_t kMaxChunks = 64;
+constexpr std::int64_t kMinChunkRows = 8;
+
+template <class T>
+void layernorm_forward_impl(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, std::int64_t rows,
+                            std::int64_t cols, double eps, std::int64_t xs, std::int64_t ys) {
+    using B = vec::batch<T>;
+    constexpr std::int64_t W = vec::width<T>;
+    const T n = static_cast<T>(cols);
+    const T epsilon = static_cast<T>(eps);
+    assert(rows <= 1 || (xs >= cols && ys >= cols));
+    vec::parallel_rows(rows, 3 * cols, [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) {
+            const T* xr = x + r * xs;
+            T* yr = y + r * ys;
+            // μ = Σx / C
+            const T mu = vec::row_sum(xr, cols) / n;
+            const B mu_b(mu);
+            // σ² = Σ(x − μ)² / C
+            const T sum_sq = vec::sum_terms<T>(
+                cols,
+                [&](std::int64_t j) {
+                    const B d = B::load_unaligned(xr + j) - mu_b;
+                    return d * d;
+                },
+                [&](std::int64_t j) { return (xr[j] - mu) * (xr[j] - mu); });
+            const T var = sum_sq / n;
+            const T rs = T(1) / std::sqrt(var + epsilon);
+            if (mean != nullptr) mean[r] = mu;
+            if (rstd != nullptr) rstd[r] = rs;
+            // y = (x − μ)·rstd·γ + β
+            const B rs_b(rs);
+            std::int64_t j = 0;
+            for (; j + W <= cols; j += W) {
+                const B xhat = (B::load_unaligned(xr + j) - mu_b) * rs_b;
+                xsimd::fma(xhat, B::load_unaligned(gamma + j), B::load_unaligned(beta + j)).store_unaligned(yr + j);
+            }
+            for (; j < cols; ++j) yr[j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
+        }
+    });
+}
+
+// One row of the backward pass: writes dx and adds this row's dy·x̂ and dy into dgamma_acc, dbeta_acc.
+template <class T>
+void layernorm_backward_row(const T* xr, const T* gamma, T mu, T rs, const T* dyr, T* dxr, T* dgamma_acc,
+                            T* dbeta_acc, std::int64_t cols) {
+    using B = vec::batch<T>;
+    constexpr std::int64_t W = vec::width<T>;
+    const B mu_b(mu), rs_b(rs);
+    // Pass 1: Σ g and Σ g·x̂, with g = dy·γ and x̂ = (x − μ)·rstd. (Two accumulator chains side by side.)
+    B sum_g_b(T(0)), sum_gx_b(T(0));
+    std::int64_t j = 0;
+    for (; j + W <= cols; j += W) {
+        const B xhat = (B::load_unaligned(xr + j) - mu_b) * rs_b;
+        const B g = B::load_unaligned(dyr + j) * B::load_unaligned(gamma + j);
+        sum_g_b += g;
+        sum_gx_b = xsimd::fma(g, xhat, sum_gx_b);
+    }
+    T sum_g = xsimd::hadd(sum_g_b), sum_gx = xsimd::hadd(sum_gx_b);
+    for (; j < cols; ++j) {
+        const T xhat = (xr[j] - mu) * rs;
+        const T g = dyr[j] * gamma[j];
+        sum_g += g;
+        sum_gx += g * xhat;
+    }
+    const T mean_g = sum_g / static_cast<T>(cols), mean_gx = sum_gx / static_cast<T>(cols);
+    // Pass 2: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)); dγ += dy·x̂; dβ += dy.
+    const B mean_g_b(mean_g), mean_gx_b(mean_gx);
+    for (j = 0; j + W <= cols; j += W) {
+        const B xhat = (B::load_unaligned(xr + j) - mu_b) * rs_b;
+        const B dyj = B::load_unaligned(dyr + j);
+        const B g = dyj * B::load_unaligned(gamma + j);
+        (rs_b * (g - mean_g_b - xhat * mean_gx_b)).store_unaligned(dxr + j);
+        xsimd::fma(dyj, xhat, B::load_unaligned(dgamma_acc + j)).store_unaligned(dgamma_acc + j);
+        (B::load_unaligned(dbeta_acc + j) + dyj).store_unaligned(dbeta_acc + j);
+    }
+    for (; j < cols; ++j) {
+        const T xhat = (xr[j] - mu) * rs;
+        const T g = dyr[j] * gamma[j];
+        dxr[j] = rs * (g - mean_g - xhat * mean_gx);
+        dgamma_acc[j] += dyr[j] * xhat;
+        dbeta_acc[j] += dyr[j];
+    }
+}
+
+template <class T>
+void layernorm_backward_impl(const T* x, const T* gamma, const T* mean, const T* rstd, const T* dy, T* dx,
+                             T* dgamma, T* dbeta, std::int64_t rows, std::int64_t cols, std::int64_t xs,
+                             std::int64_t dys, std::int64_t dxs) {
+    assert(rows <= 1 || (xs >= cols && dys >= cols && dxs >= cols));
+    std::fill(dgamma, dgamma + cols, T(0));
+    std::fill(dbeta, dbeta + cols, T(0));
+    if (rows <= 0 || cols <= 0) return;
+
+    // Fixed chunks of rows; chunk c accumulates its rows, in order, into partial[c] = [dγ_c | dβ_c].
+    const std::int64_t chunk_rows = std::max(kMinChunkRows, (rows + kMaxChunks - 1) / kMaxChunks);
+    const std::int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
+    std::vector<T> partial(static_cast<std::size_t>(chunks * 2 * cols), T(0));
+    vec::parallel_rows(chunks, chunk_rows * 4 * cols, [&](std::int64_t c0, std::int64_t c1) {
+        for (std::int64_t c = c0; c < c1; ++c) {
+            T* dgamma_c = partial.data() + c * 2 * cols;
+            T* dbeta_c = dgamma_c + cols;
+            for (std::int64_t r = c * chunk_rows; r < std::min(rows, (c + 1) * chunk_rows); ++r) {
+                layernorm_backward_row(x + r * xs, gamma, mean[r], rstd[r], dy + r * dys, dx + r * dxs, dgamma_c,
+                                       dbeta_c, cols);
+            }
+        }
+    });
+
+    // dγ = Σ_c dγ_c, dβ = Σ_c dβ_c, chunks in order (elementwise, so SIMD does not change the order).
+    using B = vec::batch<T>;
+    constexpr std::int64_t W = vec::width<T>;
+    for (std::int64_t c = 0; c < chunks; ++c) {
+        const T* dgamma_c = partial.data() + c * 2 * cols;
+        const T* dbeta_c = dgamma_c + cols;
+        std::int64_t j = 0;
+        for (; j + W <= cols; j += W) {
+            (B::load_unaligned(dgamma + j) + B::load_unaligned(dgamma_c + j)).store_unaligned(dgamma + j);
+            (B::load_unaligned(dbeta + j) + B::load_unaligned(dbeta_c + j)).store_unaligned(dbeta + j);
+        }
+        for (; j < cols; ++j) {
+            dgamma[j] += dgamma_c[j];
+            dbeta[j] += dbeta_c[j];
+        }
+    }
+}
+
+// ----- references ------------------------------------------------------------------------------------------
+
+template <class T>
+void layernorm_forward_ref(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, std::int64_t rows,
+                           std::int64_t cols, double eps, std::int64_t xs, std::int64_t ys) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const T* xr = x + r * xs;
+        T* yr = y + r * ys;
+        T mu = 0;
+        for (std::int64_t j = 0; j < cols; ++j) mu += xr[j];
+        mu /= static_cast<T>(cols);
+        T var = 0;
+        for (std::int64_t j = 0; j < cols; ++j) var += (xr[j] - mu) * (xr[j] - mu);
+        var /= static_cast<T>(cols);
+        const T rs = T(1) / std::sqrt(var + static_cast<T>(eps));
+        if (mean != nullptr) mean[r] = mu;
+        if (rstd != nullptr) rstd[r] = rs;
+        for (std::int64_t j = 0; j < cols; ++j) yr[j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
+    }
+}
+
+template <class T>
+void layernorm_backward_ref(const T* x, const T* gamma, const T* mean, const T* rstd, const T* dy, T* dx,
+                            T* dgamma, T* dbeta, std::int64_t rows, std::int64_t cols, std::int64_t xs,
+                            std::int64_t dys, std::int64_t dxs) {
+    for (std::int64_t j = 0; j < cols; ++j) dgamma[j] = dbeta[j] = 0;
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const T* xr = x + r * xs;
+        const T* dyr = dy + r * dys;
+        T* dxr = dx + r * dxs;
+        T mean_g = 0, mean_gx = 0;
+        for (std::int64_t j = 0; j < cols; ++j) {
+            const T xhat = (xr[j] - mean[r]) * rstd[r];
+            mean_g += dyr[j] * gamma[j];
+            mean_gx += dyr[j] * gamma[j] * xhat;
+        }
+        mean_g /= static_cast<T>(cols);
+        mean_gx /= static_cast<T>(cols);
+        for (std::int64_t j = 0; j < cols; ++j) {
+            const T xhat = (xr[j] - mean[r]) * rstd[r];
+            dxr[j] = rstd[r] * (dyr[j] * gamma[j] - mean_g - xhat * mean_gx);
+            dgamma[j] += dyr[j] * xhat;
+            dbeta[j] += dyr[j];
+        }
+    }
+}
+
+}  // namespace
+
+void layernorm_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
+                       std::int64_t rows, std::int64_t cols, double eps, std::int64_t xs, std::int64_t ys) {
+    layernorm_forward_impl(x, gamma, beta, y, mean, rstd, rows, cols, eps, xs, ys);
+}
+void layernorm_forward(const double* x, const double* gamma, const double* beta, double* y, double* mean,
+                       double* rstd, std::int64_t rows, std::int64_t cols, double eps, std::int64_t xs,
+                       std::int64_t ys) {
+    layernorm_forward_impl(x, gamma, beta, y, mean, rstd, rows, cols, eps, xs, ys);
+}
+void layernorm_backward(const float* x, const float* gamma, const float* mean, const float* rstd, const float* dy,
+                        float* dx, float* dgamma, float* dbeta, std::int64_t rows, std::int64_t cols,
+                        std::int64_t xs, std::int64_t dys, std::int64_t dxs) {
+    layernorm_backward_impl(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, cols, xs, dys, dxs);
+}
+void layernorm_backward(const double* x, const double* gamma, const double* mean, const double* rstd,
+                        const double* dy, double* dx, double* dgamma, double* dbeta, std::int64_t rows,
+                        std::int64_t cols, std::int64_t xs, std::int64_t dys, std::int64_t dxs) {
+    layernorm_backward_impl(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, cols, xs, dys, dxs);
+}
+
+void layernorm_forward_reference(const float* x, const float* gamma, const float* beta, float* y, float* mean,
+                                 float* rstd, std::int64_t rows, std::int64_t cols, double eps, std::int64_t xs,
+                                 std::int64_t ys) {
+    layernorm_forward_ref(x, gamma, beta, y, mean, rstd, rows, cols, eps, xs, ys);
+}
+void layernorm_forward_reference(const double* x, const double* gamma, const double* beta, double* y,
+                                 double* mean, double* rstd, std::int64_t rows, std::int64_t cols, double eps,
+                                 std::int64_t xs, std::int64_t ys) {
+    layernorm_forward_ref(x, gamma, beta, y, mean, rstd, rows, cols, eps, xs, ys);
+}
+void layernorm_backward_reference(const float* x, const float* gamma, const float* mean, const float* rstd,
+                                  const float* dy, float* dx, float* dgamma, float* dbeta, std::int64_t rows,
+                                  std::int64_t cols, std::int64_t xs, std::int64_t dys, std::int64_t dxs) {
+    layernorm_backward_ref(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, cols, xs, dys, dxs);
+}
+void layernorm_backward_reference(const double* x, const double* gamma, const double* mean, const double* rstd,
+                                  const double* dy, double* dx, double* dgamma, double* dbeta, std::int64_t rows,
+                                  std::int64_t cols, std::int64_t xs, std::int64_t dys, std::int64_t dxs) {
+    layernorm_backward_ref(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, cols, xs, dys, dxs);
+}
+
+}  // namespace tg::kernels

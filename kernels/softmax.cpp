@@ -5,6 +5,7 @@
 #include "kernels/softmax.h"
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <limits>
 
@@ -27,6 +28,7 @@ void softmax_forward_impl(const T* x, T* y, std::int64_t rows, std::int64_t cols
                           std::int64_t ys) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
+    assert(rows <= 1 || (xs >= cols && ys >= cols));
     vec::parallel_rows(rows, 3 * cols, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
             const T* xr = x + r * xs;
@@ -51,6 +53,7 @@ void softmax_backward_impl(const T* y, const T* dy, T* dx, std::int64_t rows, st
                            std::int64_t dys, std::int64_t dxs) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
+    assert(rows <= 1 || (ys >= cols && dys >= cols && dxs >= cols));
     vec::parallel_rows(rows, 2 * cols, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
             const T* yr = y + r * ys;
@@ -73,6 +76,7 @@ void log_softmax_forward_impl(const T* x, T* y, std::int64_t rows, std::int64_t 
                               std::int64_t ys) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
+    assert(rows <= 1 || (xs >= cols && ys >= cols));
     vec::parallel_rows(rows, 3 * cols, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
             const T* xr = x + r * xs;
@@ -97,6 +101,7 @@ void log_softmax_backward_impl(const T* y, const T* dy, T* dx, std::int64_t rows
                                std::int64_t ys, std::int64_t dys, std::int64_t dxs) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
+    assert(rows <= 1 || (ys >= cols && dys >= cols && dxs >= cols));
     vec::parallel_rows(rows, 2 * cols, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
             const T* yr = y + r * ys;

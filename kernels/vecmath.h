@@ -3,17 +3,19 @@
 // reductions the fused NN kernels share, and the one driver that decides between a serial loop and a
 // tbb::parallel_for. Public kernel headers must not include this file, because it pulls in xsimd and oneTBB.
 //
-// Accuracy (maximum relative error against std::exp / std::tanh / std::erf evaluated in long double and
-// rounded, measured by tests/test_kernels_nn.cpp over a dense grid of the stated range):
+// Accuracy (maximum relative error against std::exp / std::tanh / std::erf evaluated in long double,
+// measured by tests/test_kernels_nn.cpp over a dense grid of the stated range):
 //
-//   function   float32 range            max rel. error     float64 range            max rel. error
-//   vec::exp   [-87.3, 88.7]            7.7e-8  (0.65 ulp) [-708, 709]              2.3e-16 (1.0 ulp)
-//   vec::tanh  [-10, 10]                1.3e-7  (1.1 ulp)  [-20, 20]                3.3e-16 (1.5 ulp)
-//   vec::erf   [-6, 6]                  1.7e-7  (1.4 ulp)  [-6, 6]                  7.6e-15 (34 ulp)
+//   function   float32 range    max rel. error      float64 range    max rel. error
+//   vec::exp   [-86.9, 88.7]    7.7e-8  (0.65 ulp)  [-708, 709.7]    1.4e-16 (0.6 ulp)
+//   vec::tanh  [-10, 10]        1.4e-7  (1.2 ulp)   [-20, 20]        2.4e-16 (1.1 ulp)
+//   vec::erf   [-6, 6]          1.7e-7  (1.4 ulp)   [-6, 6]          7.6e-15 (34 ulp)
 //
-// (1 ulp here means machine epsilon: 1.19e-7 for float32, 2.22e-16 for float64.) Outside those ranges
-// exp goes smoothly to 0 (with subnormal results like std::exp) and to +inf; exp(-inf) = 0, exp(+inf) = +inf,
-// exp(NaN) = NaN; tanh(±inf) = ±1.
+// These are for builds with fused multiply-add (AVX-512, AVX2+FMA); the portable SSE2 build, where each
+// Horner step rounds twice, measures exp at 9.4e-8 / 1.8e-16. (1 ulp here means machine epsilon: 1.19e-7
+// for float32, 2.22e-16 for float64.) Below those ranges exp
+// returns exactly 0 (results under 2^-125 / 2^-1021 are flushed to zero, see exp below), above them +inf;
+// exp(-inf) = 0, exp(+inf) = +inf, exp(NaN) = NaN; tanh(±inf) = ±1.
 
 #include <algorithm>
 #include <array>
@@ -21,12 +23,13 @@
 #include <cstdint>
 #include <limits>
 
-// GCC 12 reports a false -Wmaybe-uninitialized inside its own AVX-512 intrinsics headers whenever they are
+// GCC 12 reports false -Wmaybe-uninitialized / -Wuninitialized warnings inside its own AVX-512 intrinsics headers whenever they are
 // inlined (GCC bug 105593, fixed in GCC 13). The warning is attributed to lines of <immintrin.h>, so it is
 // silenced for exactly those headers by wrapping the includes that pull them in.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -60,11 +63,18 @@ inline constexpr std::int64_t width = static_cast<std::int64_t>(batch<T>::size);
 // truncation error |r|^(d+1)/(d+1)! is 5.2e-9 for float (d = 7) and 4.2e-18 for double (d = 13): below
 // half an ulp, so the result is limited by rounding alone.
 //
-// 2^n is written straight into the exponent bits: adding the "magic" number 2^23 + 127 (float; 2^52 + 1023
-// for double) to the small integer n leaves n + bias in the low mantissa bits, and a left shift by the
-// mantissa width moves them into the exponent field. The scaling is split into 2^n1 · 2^n2 with
-// n1 = floor(n/2), n2 = n − n1, so that both factors are normal numbers over the whole clamped range: the
-// product then underflows gradually to subnormals (as std::exp does) and overflows to +inf at the right x.
+// 2^n is written straight into the exponent bits: adding the "magic" number 2^23 + b (float; 2^52 + b for
+// double) to the small whole number n leaves n + b in the low mantissa bits, and a left shift by the
+// mantissa width moves them into the exponent field. We build 2^(n−1) (b = bias − 1) and multiply by 2p, so
+// that n = 128 (x just below the float overflow threshold 88.72) still has a finite scale factor.
+//
+// Limits. x is first clamped to [lowest, highest]. At `highest` the result is +inf, as it should be.
+// `lowest` is chosen so that n − 1 + bias = 0 there: the scale factor's bits are all zero, i.e. +0.0, and
+// every x below about −86.99 (float) / −708.05 (double) gives exactly 0. This flushes the results std::exp
+// would give below 2^−125 ≈ 2.4e−38 (float) / 2^−1021 ≈ 4.5e−308 (double) to zero: the smallest normal
+// numbers and the subnormals, which no kernel here can tell from 0 (a softmax weight of 1e-38). In exchange
+// the function needs no selects. exp(−inf) = 0, exp(+inf) = +inf, and NaN stays NaN: x86's max/min return
+// their second operand when either is NaN, and x is passed second (the vecmath test checks it).
 // ---------------------------------------------------------------------------------------------------------
 template <class T>
 struct exp_constants;
@@ -73,9 +83,9 @@ template <>
 struct exp_constants<float> {
     using bits_type = std::int32_t;
     static constexpr int mantissa_bits = 23;
-    static constexpr float magic = 8388608.0f + 127.0f;  // 2^23 + exponent bias
-    static constexpr float lowest = -104.0f;             // exp(-104) rounds to 0 in float
-    static constexpr float highest = 89.0f;              // exp(89) overflows to +inf in float
+    static constexpr float magic = 8388608.0f + 126.0f;  // 2^23 + exponent bias − 1
+    static constexpr float lowest = -87.3f;              // round(lowest / ln 2) = −126: scale bits 0
+    static constexpr float highest = 88.8f;              // round(highest / ln 2) = 128: overflows to +inf
     static constexpr float ln2_c1 = 0.693359375f;
     static constexpr float ln2_c2 = -2.12194440e-4f;
     static constexpr int degree = 7;
@@ -85,22 +95,13 @@ template <>
 struct exp_constants<double> {
     using bits_type = std::int64_t;
     static constexpr int mantissa_bits = 52;
-    static constexpr double magic = 4503599627370496.0 + 1023.0;  // 2^52 + exponent bias
-    static constexpr double lowest = -746.0;                      // exp(-746) rounds to 0 in double
-    static constexpr double highest = 710.0;                      // exp(710) overflows to +inf in double
+    static constexpr double magic = 4503599627370496.0 + 1022.0;  // 2^52 + exponent bias − 1
+    static constexpr double lowest = -708.4;                      // round(lowest / ln 2) = −1022: scale bits 0
+    static constexpr double highest = 709.9;                      // round(highest / ln 2) = 1024: +inf
     static constexpr double ln2_c1 = 6.93145751953125e-1;
     static constexpr double ln2_c2 = 1.42860682030941723212e-6;
     static constexpr int degree = 13;
 };
-
-// 2^k for a batch of small whole numbers k (as floating point), −bias < k ≤ bias.
-template <class T>
-inline batch<T> pow2_whole(const batch<T>& k) {
-    using C = exp_constants<T>;
-    using bits = xsimd::batch<typename C::bits_type>;
-    const bits shifted = xsimd::bitwise_cast<bits>(k + batch<T>(C::magic)) << C::mantissa_bits;
-    return xsimd::bitwise_cast<batch<T>>(shifted);
-}
 
 // 1/k! for k = 0..d, computed in double and rounded once to T.
 template <class T, int d>
@@ -118,22 +119,20 @@ template <class T>
 inline batch<T> exp(const batch<T>& x) {
     using C = exp_constants<T>;
     using B = batch<T>;
-    // Clamp so that n stays in the range pow2_whole can build; the result at the clamps is already 0 / +inf.
-    // The argument order keeps a NaN in x a NaN (x86 max/min return their second operand on NaN) and the
-    // final select makes sure of it on every instruction set.
-    const B xc = xsimd::min(B(C::highest), xsimd::max(B(C::lowest), x));
-    const B n = xsimd::nearbyint(xc * B(T(1.44269504088896340736)));  // x / ln 2
-    B r = xsimd::fnma(n, B(C::ln2_c1), xc);                            // x − n·C1 (exact)
-    r = xsimd::fnma(n, B(C::ln2_c2), r);                               //   − n·C2
+    using bits = xsimd::batch<typename C::bits_type>;
+    const B xc = xsimd::min(B(C::highest), xsimd::max(B(C::lowest), x));  // x second: NaN propagates
+    const B n = xsimd::nearbyint(xc * B(T(1.44269504088896340736)));    // x / ln 2
+    B r = xsimd::fnma(n, B(C::ln2_c1), xc);                              // x − n·C1 (exact)
+    r = xsimd::fnma(n, B(C::ln2_c2), r);                                 //   − n·C2
 
     // Horner: p = 1 + r(1 + r(1/2! + r(1/3! + ... + r/d!)))
     constexpr auto c = inverse_factorials<T, C::degree>();
     B p(c[C::degree]);
     for (int k = C::degree - 1; k >= 0; --k) p = xsimd::fma(p, r, B(c[k]));
 
-    const B n1 = xsimd::floor(n * B(T(0.5)));
-    const B result = p * pow2_whole<T>(n1) * pow2_whole<T>(n - n1);
-    return xsimd::select(xsimd::isnan(x), x, result);
+    // 2^(n−1), then exp(x) = 2p · 2^(n−1)
+    const B scale = xsimd::bitwise_cast<B>(xsimd::bitwise_cast<bits>(n + B(C::magic)) << C::mantissa_bits);
+    return (p + p) * scale;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -181,25 +180,53 @@ inline batch<T> erf(const batch<T>& x) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Row reductions. Each keeps one accumulator per SIMD lane, folds the lanes in a fixed order, and then adds
-// the scalar tail in index order, so a row's result depends only on its values and length: bitwise
-// reproducible, whatever thread handles the row.
+// Row reductions. An add or max has 3–4 cycles of latency and the core can start one or two per cycle, so a
+// single running accumulator would leave the adder idle; each reduction keeps four independent accumulators
+// over consecutive batches, folds them as (a0 ∘ a1) ∘ (a2 ∘ a3), then across the lanes, then takes the scalar
+// tail in index order. The order depends only on the row length: a row's result is bitwise reproducible
+// whatever thread handles it.
 // ---------------------------------------------------------------------------------------------------------
+
+// Σ_j term(j) over a row of n: batch_term(j) returns the width<T> terms starting at j, scalar_term(j) the
+// single term j (for the tail).
+template <class T, class BatchTerm, class ScalarTerm>
+inline T sum_terms(std::int64_t n, const BatchTerm& batch_term, const ScalarTerm& scalar_term) {
+    using B = batch<T>;
+    constexpr std::int64_t W = width<T>;
+    B a0(T(0)), a1(T(0)), a2(T(0)), a3(T(0));
+    std::int64_t j = 0;
+    for (; j + 4 * W <= n; j += 4 * W) {
+        a0 += batch_term(j);
+        a1 += batch_term(j + W);
+        a2 += batch_term(j + 2 * W);
+        a3 += batch_term(j + 3 * W);
+    }
+    for (; j + W <= n; j += W) a0 += batch_term(j);
+    T s = xsimd::hadd((a0 + a1) + (a2 + a3));
+    for (; j < n; ++j) s += scalar_term(j);
+    return s;
+}
 
 // max_j x[j]; −inf for an empty row or a row of −inf. (A NaN in the row may or may not be returned; callers
 // let NaN propagate through the exp that follows.)
 template <class T>
 inline T row_max(const T* x, std::int64_t n) {
     using B = batch<T>;
-    T m = -std::numeric_limits<T>::infinity();
+    constexpr std::int64_t W = width<T>;
+    constexpr T lowest = -std::numeric_limits<T>::infinity();
+    B a0(lowest), a1(lowest), a2(lowest), a3(lowest);
     std::int64_t j = 0;
-    if (n >= width<T>) {
-        B acc = B::load_unaligned(x);
-        for (j = width<T>; j + width<T> <= n; j += width<T>) acc = xsimd::max(acc, B::load_unaligned(x + j));
-        alignas(64) T lanes[batch<T>::size];
-        acc.store_aligned(lanes);
-        for (T lane : lanes) m = std::max(m, lane);
+    for (; j + 4 * W <= n; j += 4 * W) {
+        a0 = xsimd::max(a0, B::load_unaligned(x + j));
+        a1 = xsimd::max(a1, B::load_unaligned(x + j + W));
+        a2 = xsimd::max(a2, B::load_unaligned(x + j + 2 * W));
+        a3 = xsimd::max(a3, B::load_unaligned(x + j + 3 * W));
     }
+    for (; j + W <= n; j += W) a0 = xsimd::max(a0, B::load_unaligned(x + j));
+    alignas(64) T lanes[batch<T>::size];
+    xsimd::max(xsimd::max(a0, a1), xsimd::max(a2, a3)).store_aligned(lanes);
+    T m = lowest;
+    for (T lane : lanes) m = std::max(m, lane);
     for (; j < n; ++j) m = std::max(m, x[j]);
     return m;
 }
@@ -207,25 +234,17 @@ inline T row_max(const T* x, std::int64_t n) {
 // Σ_j x[j]
 template <class T>
 inline T row_sum(const T* x, std::int64_t n) {
-    using B = batch<T>;
-    B acc(T(0));
-    std::int64_t j = 0;
-    for (; j + width<T> <= n; j += width<T>) acc += B::load_unaligned(x + j);
-    T s = xsimd::hadd(acc);
-    for (; j < n; ++j) s += x[j];
-    return s;
+    return sum_terms<T>(
+        n, [&](std::int64_t j) { return batch<T>::load_unaligned(x + j); }, [&](std::int64_t j) { return x[j]; });
 }
 
 // Σ_j a[j]·b[j]
 template <class T>
 inline T row_dot(const T* a, const T* b, std::int64_t n) {
     using B = batch<T>;
-    B acc(T(0));
-    std::int64_t j = 0;
-    for (; j + width<T> <= n; j += width<T>) acc = xsimd::fma(B::load_unaligned(a + j), B::load_unaligned(b + j), acc);
-    T s = xsimd::hadd(acc);
-    for (; j < n; ++j) s += a[j] * b[j];
-    return s;
+    return sum_terms<T>(
+        n, [&](std::int64_t j) { return B::load_unaligned(a + j) * B::load_unaligned(b + j); },
+        [&](std::int64_t j) { return a[j] * b[j]; });
 }
 
 // Σ_j exp(x[j] − shift), also storing each exp(x[j] − shift) in e[j] when e is not null (e may equal x).
@@ -234,20 +253,18 @@ template <class T>
 inline T exp_shifted_sum(const T* x, T shift, T* e, std::int64_t n) {
     using B = batch<T>;
     const B s(shift);
-    B acc(T(0));
-    std::int64_t j = 0;
-    for (; j + width<T> <= n; j += width<T>) {
-        const B ej = exp<T>(B::load_unaligned(x + j) - s);
-        if (e != nullptr) ej.store_unaligned(e + j);
-        acc += ej;
-    }
-    T sum = xsimd::hadd(acc);
-    for (; j < n; ++j) {
-        const T ej = std::exp(x[j] - shift);
-        if (e != nullptr) e[j] = ej;
-        sum += ej;
-    }
-    return sum;
+    return sum_terms<T>(
+        n,
+        [&](std::int64_t j) {
+            const B ej = exp<T>(B::load_unaligned(x + j) - s);
+            if (e != nullptr) ej.store_unaligned(e + j);
+            return ej;
+        },
+        [&](std::int64_t j) {
+            const T ej = std::exp(x[j] - shift);
+            if (e != nullptr) e[j] = ej;
+            return ej;
+        });
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   meson ninja-build g++ pkg-config      # build
   libxsimd-dev libtbb-dev               # kernels: SIMD wrappers and the thread pool
-  nlohmann-json3-dev                    # safetensors / config.json headers
+  nlohmann-json3-dev libcli11-dev       # JSON headers (safetensors, config.json); command-line parsing
   libstb-dev zlib1g-dev                 # images (stb_image) and gzip'd IDX files
   doctest-dev                           # unit tests
   fortunes-min fortunes                 # the default GPT corpus

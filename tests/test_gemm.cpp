@@ -1,7 +1,7 @@
 // GEMM kernels against their plain triple-loop references (kernels/gemm_reference.cpp) on sizes chosen to hit
-// every edge: empty and 1-wide matrices, sizes just below and above the micro-tile (14×32 floats on AVX-512,
-// 6×16 on AVX2) and the cache blocks (KC = 256, MC = 168), all four transpose combinations, alpha/beta,
-// submatrix views, batches with broadcast operands, and the float64 path.
+// every edge: empty and 1-wide matrices, sizes just below and above the micro-tile (6×64 floats on AVX-512,
+// 6×16 on AVX2) and the cache blocks (KC = 512 floats / 256 doubles, MC = 72, NC = 4096), all four transpose
+// combinations, alpha/beta, submatrix views, batches with broadcast operands, and the float64 path.
 
 #include "kernels/gemm.h"
 
@@ -157,10 +157,12 @@ TEST_CASE("sgemm matches the reference on odd sizes, all transposes") {
 }
 
 TEST_CASE("sgemm matches the reference across cache-block boundaries and on the parallel path") {
-    // k = 257 and 513 cross KC = 256 (partial sums carried in C between k blocks); m = 169 and 337 cross
-    // MC = 168; m·n·k above the serial threshold exercises the threaded task grid and shared packed B.
-    const std::int64_t shapes[][3] = {{257, 63, 65}, {63, 257, 257}, {169, 33, 513}, {337, 129, 257},
-                                      {13, 700, 300}, {300, 31, 300}, {2, 1000, 129}, {1000, 2, 129}};
+    // k = 513 and 1100 cross KC = 512 (partial sums carried in C between k blocks); m = 73, 169 and 337 cross
+    // MC = 72; n = 4097 crosses NC = 4096; m·n·k above the serial threshold exercises the threaded task grid
+    // and the shared packed B, with few rows (column tasks) or few columns.
+    const std::int64_t shapes[][3] = {{257, 63, 65}, {63, 257, 257},  {169, 33, 513}, {337, 65, 129},
+                                      {13, 700, 300}, {300, 31, 300}, {2, 1000, 129}, {1000, 2, 129},
+                                      {3, 4097, 5},   {73, 70, 1100}};
     for (bool ta : k_bools) {
         for (bool tb : k_bools) {
             for (const auto& s : shapes) CHECK(check_case<float>({ta, tb, s[0], s[1], s[2], 0.75, 0.0}) == 0);
@@ -175,7 +177,7 @@ TEST_CASE("sgemm applies alpha and beta") {
             CAPTURE(beta);
             CHECK(check_case<float>({false, false, 65, 33, 63, alpha, beta}) == 0);
             CHECK(check_case<float>({true, true, 7, 65, 257, alpha, beta}) == 0);
-            CHECK(check_case<float>({false, true, 200, 150, 300, alpha, beta}) == 0);  // parallel, 2 k blocks
+            CHECK(check_case<float>({false, true, 100, 130, 520, alpha, beta}) == 0);  // parallel, 2 k blocks
             CHECK(check_case<float>({true, false, 5, 9, 0, alpha, beta}) == 0);        // k == 0: C = beta·C
         }
     }
@@ -187,7 +189,7 @@ TEST_CASE("sgemm on submatrix views (leading dimensions larger than the width)")
         for (bool tb : k_bools) {
             CHECK(check_case<float>({ta, tb, 63, 65, 33, 1.0, 0.5, 3}) == 0);
             CHECK(check_case<float>({ta, tb, 15, 33, 257, -1.0, 0.0, 17}) == 0);
-            CHECK(check_case<float>({ta, tb, 170, 100, 260, 1.0, 1.0, 5}) == 0);
+            CHECK(check_case<float>({ta, tb, 170, 100, 520, 1.0, 1.0, 5}) == 0);
         }
     }
 }
@@ -288,7 +290,7 @@ TEST_CASE("dgemm matches the reference") {
                     for (auto k : sizes) failures += check_case<double>({ta, tb, m, n, k, -0.5, 2.0, 1});
                 }
             }
-            failures += check_case<double>({ta, tb, 170, 90, 300, 1.0, 0.0, 2});  // blocks and threads
+            failures += check_case<double>({ta, tb, 170, 90, 300, 1.0, 0.0, 2});  // KC = 256 doubles, threads
         }
     }
     CHECK(failures == 0);

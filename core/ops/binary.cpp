@@ -45,7 +45,11 @@ Tensor binary_map(const char* name, const Tensor& a_in, const Tensor& b_in, DTyp
     return out;
 }
 
-DType promoted(const Tensor& a, const Tensor& b) { return promote_types(a.dtype(), b.dtype()); }
+// (An undefined operand gets a placeholder dtype here so that binary_map can report it by the op's name.)
+DType promoted(const Tensor& a, const Tensor& b) {
+    if (!a.defined() || !b.defined()) return kFloat32;
+    return promote_types(a.dtype(), b.dtype());
+}
 
 // Division and powers are computed in floating point even for integer operands (true division, like PyTorch).
 DType promoted_floating(const Tensor& a, const Tensor& b) {
@@ -134,6 +138,7 @@ Tensor pow(const Tensor& a, const Tensor& b) {
 }
 
 Tensor pow(const Tensor& a, double exponent) {
+    if (!a.defined()) throw ValueError("pow: the base is an undefined tensor");
     if (exponent == 2.0 && is_floating(a.dtype())) return square(a);
     const DType compute = is_floating(a.dtype()) ? a.dtype() : kFloat32;
     Tensor out = binary_map("pow", a, scalar_tensor(exponent, compute), compute, [](auto x, auto y) {

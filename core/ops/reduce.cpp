@@ -14,10 +14,14 @@
 //            contiguous row of R elements -> SIMD row reduction (reduce_row).
 //   K  > 1   reduced dims outermost or in the middle (the bias gradient sum(dy, {0}), dim 1 of [B, T, C]):
 //            for each o, accumulate rows of K elements into a vector of K accumulators -> SIMD across the kept
-//            inner dims (reduce_columns). No copy.
-//   other    reduced dims not adjacent ({0, 2} of [A, B, C]) or a non-contiguous input (a transpose or slice
-//            view, an expanded gradient): permute the kept dims first and the reduced dims last, copy to
-//            contiguous, then it is the K == 1 case.
+//            inner dims (the column branch of reduce_block). No copy.
+//   other    reduced dims not adjacent ({0, 2} of [A, B, C]) or a non-contiguous input with gaps or stride 0
+//            (a strided slice, an expanded gradient): permute the kept dims first and the reduced dims last,
+//            copy to contiguous, then it is the K == 1 case.
+//
+// A transposed (permuted but gap-free) input is not copied: its dims are taken in memory order, where it is
+// contiguous, and the first two cases apply; only the small result is permuted back (finish). Summing
+// x.t() over its last dim is then a column reduction of x.
 //
 // Size-1 dims never move the index, so they are ignored when classifying (reducing [3, 1, 4] over {0, 2} is
 // a full reduction of 12 contiguous elements).
@@ -93,52 +97,97 @@ struct Reduction {
     std::int64_t O = 1, R = 1, K = 1;
     Shape out_shape;        // the result's shape (reduced dims dropped unless keepdim)
     Shape keep_shape;       // the result's shape with reduced dims kept as 1 (for broadcasting in backward)
+    // The kernel writes its O x K results in the memory order of src's kept dims. When src is a transposed
+    // view, that differs from the logical order: raw_shape is the kept sizes in kernel order and
+    // raw_to_logical the permutation that puts them back (empty when the orders agree).
+    Shape raw_shape;
+    std::vector<std::int64_t> raw_to_logical;
 };
 
+// If the size > 1 dims of `shape` split into [before, reduced block, after] with the reduced ones adjacent,
+// sets O, R, K and returns true.
+bool adjacent_block(const Shape& shape, const std::vector<bool>& reduced, std::int64_t& O, std::int64_t& R,
+                    std::int64_t& K) {
+    int phase = 0;  // 0: before the reduced block, 1: inside it, 2: after it
+    O = R = K = 1;
+    for (std::size_t d = 0; d < shape.size(); ++d) {
+        if (shape[d] == 1) continue;  // never moves the index: either side of the block
+        if (reduced[d]) {
+            if (phase == 2) return false;
+            phase = 1;
+            R *= shape[d];
+        } else if (phase == 0) {
+            O *= shape[d];
+        } else {
+            phase = 2;
+            K *= shape[d];
+        }
+    }
+    return true;  // (when nothing of size > 1 is reduced, every dim went into O: R = K = 1)
+}
+
 Reduction plan_reduction(const Tensor& x, const std::vector<bool>& reduced, bool keepdim) {
+    NoGradGuard no_grad;  // internal views and copies: the op records its own single node
     Reduction plan;
     const Shape& shape = x.shape();
-    for (std::size_t d = 0; d < shape.size(); ++d) {
+    const std::size_t nd = shape.size();
+    for (std::size_t d = 0; d < nd; ++d) {
         plan.keep_shape.push_back(reduced[d] ? 1 : shape[d]);
         if (!reduced[d] || keepdim) plan.out_shape.push_back(reduced[d] ? 1 : shape[d]);
+        if (!reduced[d]) plan.raw_shape.push_back(shape[d]);
     }
 
-    // Is x contiguous with its reduced dims (of size > 1) forming one adjacent block? Then [O, R, K] is x.
-    if (x.is_contiguous()) {
-        int phase = 0;  // 0: before the reduced block, 1: inside it, 2: after it
-        bool adjacent = true;
-        std::int64_t O = 1, R = 1, K = 1;
-        for (std::size_t d = 0; d < shape.size(); ++d) {
-            if (shape[d] == 1) continue;
-            if (reduced[d]) {
-                if (phase == 2) adjacent = false;
-                phase = 1;
-                R *= shape[d];
-            } else if (phase == 0) {
-                O *= shape[d];
-            } else {
-                phase = 2;
-                K *= shape[d];
+    // Fast paths, no copy: x is contiguous, or a permutation of a contiguous layout (a transpose of one;
+    // then xm = x with its dims in memory order, largest stride first, is contiguous), and in memory order
+    // the reduced dims form one adjacent block.
+    std::vector<std::int64_t> order(nd);
+    for (std::size_t d = 0; d < nd; ++d) order[d] = static_cast<std::int64_t>(d);
+    if (!x.is_contiguous()) {
+        std::stable_sort(order.begin(), order.end(),
+                         [&](std::int64_t a, std::int64_t b) { return x.stride(a) > x.stride(b); });
+    }
+    const Tensor xm = x.is_contiguous() ? x : x.permute(order);  // a view: no copy
+    if (xm.is_contiguous()) {
+        Shape mem_shape;
+        std::vector<bool> mem_reduced;
+        for (std::int64_t d : order) mem_shape.push_back(shape[d]), mem_reduced.push_back(reduced[d]);
+        if (adjacent_block(mem_shape, mem_reduced, plan.O, plan.R, plan.K)) {
+            plan.src = xm;
+            // Kept dims in memory order; if that is not ascending, remember how to permute the result back.
+            std::vector<std::int64_t> kept_mem;
+            for (std::int64_t d : order)
+                if (!reduced[d]) kept_mem.push_back(d);
+            if (!std::is_sorted(kept_mem.begin(), kept_mem.end())) {
+                plan.raw_shape.clear();
+                for (std::int64_t d : kept_mem) plan.raw_shape.push_back(shape[d]);
+                // Result dim i is the i-th kept dim in logical order; it sits at raw position p[i].
+                std::vector<std::int64_t> sorted = kept_mem;
+                std::sort(sorted.begin(), sorted.end());
+                for (std::int64_t d : sorted)
+                    plan.raw_to_logical.push_back(std::find(kept_mem.begin(), kept_mem.end(), d) - kept_mem.begin());
             }
-        }
-        if (adjacent) {  // (when nothing of size > 1 is reduced, every dim went into O: R = K = 1)
-            plan.src = x;
-            plan.O = O, plan.R = R, plan.K = K;
             return plan;
         }
     }
 
     // General case: kept dims first (in order), reduced dims last, one contiguous copy -> K == 1.
-    std::vector<std::int64_t> order;
+    std::vector<std::int64_t> perm;
     std::int64_t O = 1, R = 1;
-    for (std::size_t d = 0; d < shape.size(); ++d)
-        if (!reduced[d]) order.push_back(static_cast<std::int64_t>(d)), O *= shape[d];
-    for (std::size_t d = 0; d < shape.size(); ++d)
-        if (reduced[d]) order.push_back(static_cast<std::int64_t>(d)), R *= shape[d];
-    NoGradGuard no_grad;  // an internal copy: the op records its own single node
-    plan.src = x.permute(order).contiguous();
+    for (std::size_t d = 0; d < nd; ++d)
+        if (!reduced[d]) perm.push_back(static_cast<std::int64_t>(d)), O *= shape[d];
+    for (std::size_t d = 0; d < nd; ++d)
+        if (reduced[d]) perm.push_back(static_cast<std::int64_t>(d)), R *= shape[d];
+    plan.src = x.permute(perm).contiguous();
     plan.O = O, plan.R = R, plan.K = 1;
     return plan;
+}
+
+// The kernel's raw result (O x K values in kernel order) as the reduction's output: permuted back to the
+// logical order of the kept dims if needed (a copy of the small result), then shaped as out_shape.
+Tensor finish(const Reduction& plan, const Tensor& raw) {
+    if (plan.raw_to_logical.empty()) return raw.view(plan.out_shape);
+    NoGradGuard no_grad;
+    return raw.view(plan.raw_shape).permute(plan.raw_to_logical).contiguous().view(plan.out_shape);
 }
 
 // ================================================================================================================
@@ -204,7 +253,7 @@ struct MinOp {
 // ================================================================================================================
 
 constexpr std::int64_t kRowChunk = 4096;       // elements of one row reduced by one task (K == 1)
-constexpr std::int64_t kColumnTile = 256;      // columns of one column-reduction task (K > 1)
+constexpr std::int64_t kColumnTile = 1024;     // columns of one column-reduction task (K > 1)
 constexpr std::int64_t kColumnRowChunk = 256;  // rows of one column-reduction task
 
 // Runs fn(u) for u in [0, units), in parallel when the total work is above the grain. Each unit writes only
@@ -334,9 +383,10 @@ void reduce_block(const T* x, std::int64_t O, std::int64_t R, std::int64_t K, co
 }
 
 // Runs Op over a planned reduction into a new tensor of out_dtype, accumulating in out_dtype's C++ type.
+// Returns the raw O x K results in kernel order (see finish); `center`, if given, is laid out alike.
 template <typename Op>
 Tensor run_reduction(const Reduction& plan, DType out_dtype, const Tensor& center = Tensor()) {
-    Tensor out = empty(plan.out_shape, out_dtype);
+    Tensor out = empty({plan.O * plan.K}, out_dtype);
     dispatch(plan.src.dtype(), [&](auto in_tag) {
         using T = decltype(in_tag);
         dispatch(out_dtype, [&](auto out_tag) {
@@ -384,7 +434,7 @@ Tensor expand_back(const Tensor& dout, const Shape& keep_shape, const Shape& in_
 Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
     const Reduction plan = plan_reduction(x, reduced_mask("sum", x, dims), keepdim);
     const DType out_dtype = is_floating(x.dtype()) ? x.dtype() : kInt64;
-    Tensor out = run_reduction<SumOp>(plan, out_dtype);
+    Tensor out = finish(plan, run_reduction<SumOp>(plan, out_dtype));
     // dy/dx_r = 1: every input element gets the gradient of its output.
     autograd::record("sum", out, {x}, [keep = plan.keep_shape, in = x.shape()](const Tensor& dout) {
         return autograd::Grads{expand_back(dout, keep, in)};
@@ -401,12 +451,13 @@ Tensor sum(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim)
 Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
     require_floating("mean", x);
     const Reduction plan = plan_reduction(x, reduced_mask("mean", x, dims), keepdim);
-    Tensor out = run_reduction<SumOp>(plan, x.dtype());
+    Tensor raw = run_reduction<SumOp>(plan, x.dtype());
     dispatch_floating(x.dtype(), [&](auto tag) {
         using T = decltype(tag);
-        T* y = out.data<T>();
-        for (std::int64_t i = 0; i < out.numel(); ++i) y[i] /= static_cast<T>(plan.R);
+        T* y = raw.data<T>();
+        for (std::int64_t i = 0; i < raw.numel(); ++i) y[i] /= static_cast<T>(plan.R);
     });
+    Tensor out = finish(plan, raw);
     // dy/dx_r = 1/R.
     autograd::record("mean", out, {x}, [keep = plan.keep_shape, in = x.shape(), R = plan.R](const Tensor& dout) {
         return autograd::Grads{expand_back(dout / static_cast<double>(R), keep, in)};
@@ -434,7 +485,7 @@ template <typename Op>
 Tensor extreme(const char* op, const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim) {
     const Reduction plan = plan_reduction(x, reduced_mask(op, x, dims), keepdim);
     require_nonempty(op, x, plan, dims);
-    Tensor out = run_reduction<Op>(plan, x.dtype());
+    Tensor out = finish(plan, run_reduction<Op>(plan, x.dtype()));
     autograd::record(op, out, {x},
                      [xs = autograd::SavedTensor(x), ys = autograd::SavedTensor(out), keep = plan.keep_shape,
                       dims](const Tensor& dout) {
@@ -468,8 +519,8 @@ Tensor arg_extreme(const char* op, const Tensor& x, std::int64_t dim, bool keepd
     if (x.dim() > 0) reduced[d] = true;
     const Reduction plan = plan_reduction(x, reduced, keepdim);
     require_nonempty(op, x, plan, {dim});
-    Tensor out = empty(plan.out_shape, kInt64);
-    std::int64_t* idx = out.data<std::int64_t>();
+    Tensor raw = empty({plan.O * plan.K}, kInt64);
+    std::int64_t* idx = raw.data<std::int64_t>();
     const std::int64_t R = plan.R, K = plan.K;
     dispatch(x.dtype(), [&](auto tag) {
         using T = decltype(tag);
@@ -486,7 +537,7 @@ Tensor arg_extreme(const char* op, const Tensor& x, std::int64_t dim, bool keepd
             idx[u] = best_r;
         });
     });
-    return out;
+    return finish(plan, raw);
 }
 
 }  // namespace
@@ -521,20 +572,21 @@ Tensor var(const Tensor& x, const std::vector<std::int64_t>& dims, std::int64_t 
     // Pass 1: the mean of each output, laid out [O, K] like the output.
     Tensor mu = run_reduction<SumOp>(plan, x.dtype());
     // Pass 2: sum of (x - mean)^2, then divide by max(R - correction, 0).
-    Tensor out;
+    Tensor raw;
     dispatch_floating(x.dtype(), [&](auto tag) {
         using T = decltype(tag);
         T* m = mu.data<T>();
         for (std::int64_t i = 0; i < mu.numel(); ++i) m[i] /= static_cast<T>(plan.R);
-        out = run_reduction<SquaredDeviationOp>(plan, x.dtype(), mu);
+        raw = run_reduction<SquaredDeviationOp>(plan, x.dtype(), mu);
         const T divisor = static_cast<T>(std::max<std::int64_t>(plan.R - correction, 0));
-        T* y = out.data<T>();
-        for (std::int64_t i = 0; i < out.numel(); ++i) y[i] /= divisor;
+        T* y = raw.data<T>();
+        for (std::int64_t i = 0; i < raw.numel(); ++i) y[i] /= divisor;
     });
+    Tensor out = finish(plan, raw);
     // d var / dx_r = 2 (x_r - mean) / (R - correction); the mean's own dependence on x_r drops out because
     // sum_r (x_r - mean) = 0.
     autograd::record("var", out, {x},
-                     [xs = autograd::SavedTensor(x), mean = mu.reshape(plan.keep_shape), keep = plan.keep_shape,
+                     [xs = autograd::SavedTensor(x), mean = finish(plan, mu).reshape(plan.keep_shape), keep = plan.keep_shape,
                       divisor = static_cast<double>(std::max<std::int64_t>(plan.R - correction, 0))](
                          const Tensor& dout) {
                          const Tensor centered = xs.get() - mean;

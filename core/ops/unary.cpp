@@ -33,7 +33,10 @@ Tensor unary_map(const char* name, const Tensor& x_in, DType compute, Op op) {
     return out;
 }
 
-DType floating(const Tensor& x) { return is_floating(x.dtype()) ? x.dtype() : kFloat32; }
+// The dtype an op computes in: the input's (`same`) or a floating one (`floating`). An undefined input gets a
+// placeholder so that unary_map can report it by the op's name.
+DType same(const Tensor& x) { return x.defined() ? x.dtype() : kFloat32; }
+DType floating(const Tensor& x) { return x.defined() && is_floating(x.dtype()) ? x.dtype() : kFloat32; }
 
 // Math functions that take scalars and xsimd batches alike.
 template <typename V> V vexp(V x) { using std::exp; using xsimd::exp; return exp(x); }
@@ -70,7 +73,7 @@ template <typename V> V gelu_erf_grad(V x) {
 }  // namespace
 
 Tensor neg(const Tensor& x) {
-    Tensor out = unary_map("neg", x, x.dtype(), [](auto v) { return -v; });
+    Tensor out = unary_map("neg", x, same(x), [](auto v) { return -v; });
     autograd::record("neg", out, {x}, [](const Tensor& dout) { return Grads{neg(dout)}; });
     return out;
 }
@@ -132,7 +135,7 @@ Tensor sigmoid(const Tensor& x) {
 }
 
 Tensor relu(const Tensor& x) {
-    Tensor out = unary_map("relu", x, x.dtype(), [](auto v) {
+    Tensor out = unary_map("relu", x, same(x), [](auto v) {
         using V = decltype(v);
         return kernels::select(v > V(0), v, V(0));
     });
@@ -157,7 +160,7 @@ Tensor gelu(const Tensor& x, GeluApproximation approximate) {
 }
 
 Tensor abs(const Tensor& x) {
-    Tensor out = unary_map("abs", x, x.dtype(), [](auto v) { return kernels::select(v < decltype(v)(0), -v, v); });
+    Tensor out = unary_map("abs", x, same(x), [](auto v) { return kernels::select(v < decltype(v)(0), -v, v); });
     // d |x| = sign(x) dx, with sign(0) = 0
     autograd::record("abs", out, {x}, [sx = SavedTensor(x)](const Tensor& dout) {
         const Tensor x = sx.get();
@@ -180,7 +183,7 @@ Tensor cos(const Tensor& x) {
 }
 
 Tensor square(const Tensor& x) {
-    Tensor out = unary_map("square", x, x.dtype(), [](auto v) { return v * v; });
+    Tensor out = unary_map("square", x, same(x), [](auto v) { return v * v; });
     // d x² = 2x dx
     autograd::record("square", out, {x}, [sx = SavedTensor(x)](const Tensor& dout) { return Grads{dout * sx.get() * 2.0}; });
     return out;

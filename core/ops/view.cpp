@@ -243,6 +243,10 @@ Tensor Tensor::expand(const Shape& requested) const {
         }
         const std::int64_t have = shape()[i - lead];
         const std::int64_t want = requested[i] == -1 ? have : requested[i];
+        if (want < 0) {
+            throw ShapeError("expand: cannot expand " + to_string(shape()) + " to " + to_string(requested) +
+                             ": sizes must be non-negative (or -1 to keep a size)");
+        }
         if (have != want && have != 1) {
             throw ShapeError("expand: cannot expand " + to_string(shape()) + " to " + to_string(requested) +
                              ": dimension " + std::to_string(i) + " has size " + std::to_string(have) +

@@ -1,0 +1,508 @@
+// Exact attention, FlashAttention-2 style (Dao, "FlashAttention-2: Faster Attention with Better Parallelism
+// and Work Partitioning", 2023), on the CPU with xsimd and oneTBB. The equations are in attention_exact.h
+// and, for a learner, in docs/attention.md; each step below quotes the one it computes.
+//
+// Why no Tq×Tk memory. The forward walks key tiles left to right for one tile of queries and keeps, per query
+// row, only the running max m, the running sum l and an unnormalised output row (the online softmax, Milakov
+// & Gimelshein 2018):
+//     m' = max(m, max_j S_ij),  l' = e^(m − m') l + Σ_j e^(S_ij − m'),  O' = e^(m − m') O + Σ_j e^(S_ij − m') V_j
+// and at the end O = O'/l, L = m + log l. The backward needs P again, and recomputes each tile of it from Q, K
+// and the saved L: P_ij = exp(S_ij − L_i), exact because L is the softmax's own normaliser.
+//
+// Work partitioning and determinism. The forward's tasks are (batch, head, query tile): each owns its rows of
+// O and L. The backward's tasks own key tiles, so dK and dV rows are each written by one task. dQ is the
+// hard part: every key tile adds into every (visible) row of dQ. GPUs use atomic adds, which makes the sum's
+// order (and so its rounding) vary run to run. We instead give each (batch, head) a fixed number G of
+// partial dQ buffers: task (b, h, g) handles key tiles g, g + G, g + 2G, ... in order and adds into buffer
+// g only, and a last pass sums the G buffers in order g = 0, 1, ... G depends only on B·H and the number of
+// key tiles (never on the thread count), so the result is bitwise the same for any number of threads.
+// Memory is G·Tq·D per head: linear in T. The alternative, a second pass over query tiles that recomputes
+// S and dP once more to get dQ, needs no partial buffers but costs 7 instead of 5 tile products in the
+// backward; with G ≤ 8 the buffers are a few MB, so we pay memory (linear) rather than 40% more flops.
+// Interleaving the key tiles (g, g + G, ...) balances the causal case, where early key tiles are seen by
+// more queries than late ones.
+//
+// Speed. Every product of two tiles goes through one register-blocked micro-kernel (the GEMM one's shape:
+// 6 rows × 4 SIMD batches of accumulators), whose B operand is a packed, 64-byte aligned tile and whose A
+// operand is broadcast element by element with arbitrary strides, so that Pᵀ and dSᵀ need no transpose.
+// Widths D and Dv are padded to a multiple of the SIMD width inside the tiles (zeros), so no loop has a tail.
+
+#include "kernels/attention_exact.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/vecmath.h"
+
+namespace tg::kernels {
+
+void check_attention_problem(const AttentionProblem& p) {
+    auto fail = [&](const std::string& what) {
+        throw std::invalid_argument("attention: " + what + " (B=" + std::to_string(p.batch) +
+                                    ", H=" + std::to_string(p.heads) + ", Tq=" + std::to_string(p.tq) +
+                                    ", Tk=" + std::to_string(p.tk) + ", D=" + std::to_string(p.d) +
+                                    ", Dv=" + std::to_string(p.dv) + ")");
+    };
+    if (p.batch < 0 || p.heads < 0 || p.tq < 0 || p.tk < 0) fail("sizes must be >= 0");
+    if (p.d < 1 || p.d > 256) fail("head dimension D must be in [1, 256]");
+    if (p.dv < 1 || p.dv > 256) fail("value dimension Dv must be in [1, 256]");
+    if (!std::isfinite(p.scale)) fail("scale must be finite");
+}
+
+namespace {
+
+constexpr std::int64_t kBr = 64;  // query rows per tile
+constexpr std::int64_t kBc = 64;  // keys per tile (a multiple of every SIMD width)
+// The backward aims for at least this many (batch, head, key-tile group) tasks; see G above.
+constexpr std::int64_t kBackwardTasks = 8;
+
+template <class T>
+constexpr T kNegInf = -std::numeric_limits<T>::infinity();
+
+template <class T>
+constexpr std::int64_t W = vec::width<T>;
+
+std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
+std::int64_t ceil_div(std::int64_t x, std::int64_t m) { return (x + m - 1) / m; }
+
+// ---------------------------------------------------------------------------------------------------------
+// Scratch tiles: one aligned buffer per thread, grown on demand and kept (a few hundred KB at D = 256), carved
+// into 64-byte aligned pieces. Tasks never nest, so a thread uses its buffer for one task at a time.
+// ---------------------------------------------------------------------------------------------------------
+template <class T>
+class Scratch {
+public:
+    explicit Scratch(const std::vector<std::int64_t>& sizes) {
+        thread_local std::vector<T> buffer;
+        constexpr std::int64_t align = 64 / sizeof(T);
+        std::int64_t total = align;
+        for (auto n : sizes) total += round_up(n, align);
+        if (static_cast<std::int64_t>(buffer.size()) < total) buffer.assign(static_cast<std::size_t>(total), T(0));
+        T* base = buffer.data();
+        base += (align - (reinterpret_cast<std::uintptr_t>(base) / sizeof(T)) % align) % align;
+        for (auto n : sizes) {
+            pieces_.push_back(base);
+            base += round_up(n, align);
+        }
+    }
+    T* operator[](std::size_t i) const { return pieces_[i]; }
+
+private:
+    std::vector<T*> pieces_;
+};
+
+// ---------------------------------------------------------------------------------------------------------
+// The micro-kernel: an MR × (NV·W) block of C from A and a packed B.
+//
+//     C[r][:] (= or +=) alpha · Σ_{p < kc} A(r, p) · Bp[p][:]        r < MR
+//
+// A(r, p) = a[r·a_rs + p·a_ps] is broadcast (any strides: a row-major tile, or its transpose for Pᵀ dO and
+// dSᵀ Q); Bp's rows are 64-byte aligned and NV batches wide. MR·NV accumulators stay in registers over the
+// whole p loop (6 × 4 = 24 of AVX-512's 32 registers), as in kernels/gemm_microkernel.h.
+// ---------------------------------------------------------------------------------------------------------
+template <class T, int MR, int NV, bool Accumulate>
+inline void micro_tile(std::int64_t kc, const T* a, std::int64_t a_rs, std::int64_t a_ps, const T* b,
+                       std::int64_t ldb, T alpha, T* c, std::int64_t ldc) {
+    using Batch = vec::batch<T>;
+    constexpr std::int64_t w = W<T>;
+    Batch acc[MR][NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[i][v] = Batch(T(0));
+    }
+    for (std::int64_t p = 0; p < kc; ++p) {
+        Batch bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) bv[v] = Batch::load_aligned(b + p * ldb + v * w);
+        const T* ap = a + p * a_ps;
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; ++i) {
+            const Batch ai(ap[i * a_rs]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(ai, bv[v], acc[i][v]);
+        }
+    }
+    const Batch alpha_v(alpha);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+            T* cp = c + i * ldc + v * w;
+            Batch r = alpha_v * acc[i][v];
+            if constexpr (Accumulate) r += Batch::load_unaligned(cp);
+            r.store_unaligned(cp);  // C may be a caller's workspace: alignment not assumed
+        }
+    }
+}
+
+template <class T, int MR, bool Accumulate>
+inline void micro_tile_nv(int nv, std::int64_t kc, const T* a, std::int64_t a_rs, std::int64_t a_ps, const T* b,
+                          std::int64_t ldb, T alpha, T* c, std::int64_t ldc) {
+    switch (nv) {
+        case 4: micro_tile<T, MR, 4, Accumulate>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc); break;
+        case 3: micro_tile<T, MR, 3, Accumulate>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc); break;
+        case 2: micro_tile<T, MR, 2, Accumulate>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc); break;
+        default: micro_tile<T, MR, 1, Accumulate>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc); break;
+    }
+}
+
+// C[m × n] (= or +=) alpha · A[m × kc] · Bp[kc × n], n a multiple of the SIMD width, C and Bp aligned rows.
+// For each column panel of Bp (≤ 4 batches: kc × 64 floats, 16 KB, stays in L1) sweep all rows of A.
+template <class T, bool Accumulate>
+void tile_product(std::int64_t m, std::int64_t n, std::int64_t kc, const T* a, std::int64_t a_rs,
+                  std::int64_t a_ps, const T* b, std::int64_t ldb, T alpha, T* c, std::int64_t ldc) {
+    constexpr std::int64_t w = W<T>;
+    constexpr int MR = 6;
+    const std::int64_t nb = n / w;
+    for (std::int64_t j = 0; j < nb; j += 4) {
+        const int nv = static_cast<int>(std::min<std::int64_t>(4, nb - j));
+        const T* bj = b + j * w;
+        T* cj = c + j * w;
+        std::int64_t i = 0;
+        for (; i + MR <= m; i += MR) {
+            micro_tile_nv<T, MR, Accumulate>(nv, kc, a + i * a_rs, a_rs, a_ps, bj, ldb, alpha, cj + i * ldc, ldc);
+        }
+        const T* ai = a + i * a_rs;
+        T* ci = cj + i * ldc;
+        switch (m - i) {
+            case 5: micro_tile_nv<T, 5, Accumulate>(nv, kc, ai, a_rs, a_ps, bj, ldb, alpha, ci, ldc); break;
+            case 4: micro_tile_nv<T, 4, Accumulate>(nv, kc, ai, a_rs, a_ps, bj, ldb, alpha, ci, ldc); break;
+            case 3: micro_tile_nv<T, 3, Accumulate>(nv, kc, ai, a_rs, a_ps, bj, ldb, alpha, ci, ldc); break;
+            case 2: micro_tile_nv<T, 2, Accumulate>(nv, kc, ai, a_rs, a_ps, bj, ldb, alpha, ci, ldc); break;
+            case 1: micro_tile_nv<T, 1, Accumulate>(nv, kc, ai, a_rs, a_ps, bj, ldb, alpha, ci, ldc); break;
+            default: break;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Packing: copy rows of a strided operand into a tile, zero-padded to the tile's width.
+// ---------------------------------------------------------------------------------------------------------
+
+// dst[r][0..width) = src row r (cols < cols), zeros after; rows < rows.
+template <class T>
+void pack_rows(const T* src, std::int64_t src_row, std::int64_t rows, std::int64_t cols, T* dst,
+               std::int64_t ld) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+        std::copy(src + r * src_row, src + r * src_row + cols, dst + r * ld);
+        std::fill(dst + r * ld + cols, dst + (r + 1) * ld, T(0));
+    }
+}
+
+// dst[e][r] = src row r, element e (the transpose): dst is cols × ld, rows ≥ `rows` zeroed up to ld.
+template <class T>
+void pack_transposed(const T* src, std::int64_t src_row, std::int64_t rows, std::int64_t cols, T* dst,
+                     std::int64_t ld) {
+    for (std::int64_t e = 0; e < cols; ++e) std::fill(dst + e * ld + rows, dst + (e + 1) * ld, T(0));
+    for (std::int64_t r = 0; r < rows; ++r) {
+        const T* s = src + r * src_row;
+        for (std::int64_t e = 0; e < cols; ++e) dst[e * ld + r] = s[e];
+    }
+}
+
+// Keys visible from query row i (causal, top-left aligned): j <= i. Returns how many of the keys
+// [j0, j0 + nc) are visible: a count in [0, nc].
+std::int64_t visible_keys(bool causal, std::int64_t i, std::int64_t j0, std::int64_t nc) {
+    if (!causal) return nc;
+    return std::clamp<std::int64_t>(i - j0 + 1, 0, nc);
+}
+
+// S[r][c] = −∞ for the keys row r cannot see (c ≥ its visible count, up to the padded width ncp).
+template <class T>
+void mask_tile(T* s, std::int64_t mq, std::int64_t ncp, bool causal, std::int64_t i0, std::int64_t j0,
+               std::int64_t nc) {
+    for (std::int64_t r = 0; r < mq; ++r) {
+        const std::int64_t visible = visible_keys(causal, i0 + r, j0, nc);
+        std::fill(s + r * kBc + visible, s + r * kBc + ncp, kNegInf<T>);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Forward: one task = one tile of queries of one (b, h).
+// ---------------------------------------------------------------------------------------------------------
+template <class T>
+void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
+                  const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* lse) {
+    check_attention_problem(p);
+    using Batch = vec::batch<T>;
+    constexpr std::int64_t w = W<T>;
+    const std::int64_t bh = p.batch * p.heads;
+    const std::int64_t nqt = ceil_div(p.tq, kBr);
+    if (bh == 0 || nqt == 0) return;
+    const std::int64_t D = p.d, Dv = p.dv, Dvp = round_up(Dv, w);
+    const T scale = static_cast<T>(p.scale);
+
+    auto task = [&](std::int64_t index) {
+        const std::int64_t b = index / (p.heads * nqt), h = (index / nqt) % p.heads;
+        const std::int64_t qt = nqt - 1 - index % nqt;  // the longest causal rows first
+        const std::int64_t i0 = qt * kBr, mq = std::min(kBr, p.tq - i0);
+        const T* qi = q + b * ql.batch + h * ql.head + i0 * ql.row;  // (mq, D)
+        const T* kh = k + b * kl.batch + h * kl.head;                // (Tk, D)
+        const T* vh = v + b * vl.batch + h * vl.head;                // (Tk, Dv)
+
+        const Scratch<T> scratch({D * kBc, kBc * Dvp, kBr * kBc, kBr * Dvp, kBr, kBr});
+        T* kt = scratch[0];    // (D, Bc)     K tileᵀ
+        T* vp = scratch[1];    // (Bc, Dvp)   V tile
+        T* s = scratch[2];     // (Br, Bc)    S, then P, in place
+        T* acc = scratch[3];   // (Br, Dvp)   unnormalised O
+        T* m = scratch[4];     // (Br)        running max
+        T* l = scratch[5];     // (Br)        running sum
+        std::fill(acc, acc + kBr * Dvp, T(0));
+        std::fill(m, m + kBr, kNegInf<T>);
+        std::fill(l, l + kBr, T(0));
+
+        // Keys past the tile's last query are invisible to every row (causal): skip those tiles entirely.
+        const std::int64_t keys = p.causal ? std::min(p.tk, i0 + mq) : p.tk;
+        for (std::int64_t j0 = 0; j0 < keys; j0 += kBc) {
+            const std::int64_t nc = std::min(kBc, keys - j0), ncp = round_up(nc, w);
+            pack_transposed(kh + j0 * kl.row, kl.row, nc, D, kt, kBc);
+            // S = s·Q Kᵀ (+ mask)
+            tile_product<T, false>(mq, ncp, D, qi, ql.row, 1, kt, kBc, scale, s, kBc);
+            const bool diagonal = p.causal && j0 + nc > i0 + 1;
+            if (diagonal || ncp != nc) mask_tile(s, mq, ncp, p.causal, i0, j0, nc);
+
+            // Online softmax: m' = max(m, max_j S_ij); P = exp(S − m'); l' = e^(m − m') l + Σ_j P_ij; O' = e^(m − m') O.
+            for (std::int64_t r = 0; r < mq; ++r) {
+                T* sr = s + r * kBc;
+                const T m_new = std::max(m[r], vec::row_max(sr, ncp));
+                if (m_new == kNegInf<T>) {  // no visible key yet: P = 0, nothing to rescale
+                    std::fill(sr, sr + ncp, T(0));
+                    continue;
+                }
+                const T alpha = std::exp(m[r] - m_new);  // exp(−∞) = 0 on the first visible tile
+                l[r] = alpha * l[r] + vec::exp_shifted_sum(sr, m_new, sr, ncp);
+                m[r] = m_new;
+                if (alpha != T(1)) {
+                    T* ar = acc + r * Dvp;
+                    for (std::int64_t e = 0; e < Dvp; e += w) (Batch::load_aligned(ar + e) * alpha).store_aligned(ar + e);
+                }
+            }
+            // O' += P V
+            pack_rows(vh + j0 * vl.row, vl.row, nc, Dv, vp, Dvp);
+            tile_product<T, true>(mq, Dvp, nc, s, kBc, 1, vp, Dvp, T(1), acc, Dvp);
+        }
+
+        // O = O'/l, L = m + log l; a row that saw no key: O = 0, L = −∞.
+        T* oi = o + b * ol.batch + h * ol.head + i0 * ol.row;
+        T* li = lse + (b * p.heads + h) * p.tq + i0;
+        for (std::int64_t r = 0; r < mq; ++r) {
+            T* orow = oi + r * ol.row;
+            if (l[r] == T(0)) {
+                std::fill(orow, orow + Dv, T(0));
+                li[r] = kNegInf<T>;
+                continue;
+            }
+            const T inv = T(1) / l[r];
+            const T* ar = acc + r * Dvp;
+            for (std::int64_t e = 0; e < Dv; ++e) orow[e] = ar[e] * inv;
+            li[r] = m[r] + std::log(l[r]);
+        }
+    };
+    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, bh * nqt, 1),
+                      [&](const tbb::blocked_range<std::int64_t>& range) {
+                          for (std::int64_t i = range.begin(); i != range.end(); ++i) task(i);
+                      });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Backward.
+// ---------------------------------------------------------------------------------------------------------
+struct BackwardPlan {
+    std::int64_t nqt, nkt, groups, Dp;
+};
+
+BackwardPlan backward_plan(const AttentionProblem& p, std::int64_t w) {
+    BackwardPlan plan;
+    plan.nqt = ceil_div(p.tq, kBr);
+    plan.nkt = ceil_div(p.tk, kBc);
+    const std::int64_t bh = std::max<std::int64_t>(1, p.batch * p.heads);
+    plan.groups = std::max<std::int64_t>(1, std::min(plan.nkt, ceil_div(kBackwardTasks, bh)));
+    plan.dp = round_up(p.d, w);
+    return plan;
+}
+
+template <class T>
+void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
+                   const T* v, AttentionLayout vl, const T* o, AttentionLayout ol, const T* lse, const T* dout,
+                   AttentionLayout dol, T* dq, AttentionLayout dql, T* dk, AttentionLayout dkl, T* dv,
+                   AttentionLayout dvl, T* workspace) {
+    check_attention_problem(p);
+    using Batch = vec::batch<T>;
+    constexpr std::int64_t w = W<T>;
+    const std::int64_t bh = p.batch * p.heads;
+    if (bh == 0) return;
+    const BackwardPlan plan = backward_plan(p, w);
+    const std::int64_t D = p.d, Dv = p.dv, Dp = plan.dp, Dvp = round_up(Dv, w), G = plan.groups;
+    const T scale = static_cast<T>(p.scale);
+
+    // Workspace: D_i for every row (B, H, Tq), then G partial dQ buffers per head (B, H, G, Tq, Dp).
+    T* drow = workspace;
+    T* dq_part = workspace + round_up(bh * p.tq, kBc);
+    auto head_of = [&](std::int64_t i, std::int64_t& b, std::int64_t& h) {
+        b = i / p.heads;
+        h = i % p.heads;
+    };
+
+    // Pass 1: D_i = Σ_e dO_ie O_ie   (the row term of softmax's backward: Σ_j P_ij dP_ij = dO_i · O_i)
+    vec::parallel_rows(bh * p.tq, 2 * Dv, [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) {
+            std::int64_t b, h;
+            head_of(r / std::max<std::int64_t>(1, p.tq), b, h);
+            const std::int64_t i = r % p.tq;
+            drow[r] = vec::row_dot(dout + b * dol.batch + h * dol.head + i * dol.row,
+                                   o + b * ol.batch + h * ol.head + i * ol.row, Dv);
+        }
+    });
+
+    // Pass 2: one task per (b, h, group g) walks key tiles g, g + G, ... and for each the query tiles that see it.
+    auto task = [&](std::int64_t index) {
+        const std::int64_t g = index % G;
+        std::int64_t b, h;
+        head_of(index / G, b, h);
+        const std::int64_t head = b * p.heads + h;
+        const T* qh = q + b * ql.batch + h * ql.head;      // (Tq, D)
+        const T* kh = k + b * kl.batch + h * kl.head;      // (Tk, D)
+        const T* vh = v + b * vl.batch + h * vl.head;      // (Tk, Dv)
+        const T* doh = dout + b * dol.batch + h * dol.head;  // (Tq, Dv)
+        const T* lh = lse + head * p.tq;
+        const T* dh = drow + head * p.tq;
+        T* dqg = dq_part + (head * G + g) * p.tq * Dp;     // (Tq, Dp)
+        std::fill(dqg, dqg + p.tq * Dp, T(0));
+
+        const Scratch<T> scratch({D * kBc, kBc * Dp, Dv * kBc, kBr * Dp, kBr * Dvp, kBr * kBc, kBr * kBc,
+                                  kBc * Dp, kBc * Dvp});
+        T* kt = scratch[0];   // (D, Bc)     K tileᵀ, for S = Q Kᵀ
+        T* kp = scratch[1];   // (Bc, Dp)    K tile, for dQ += dS K
+        T* vt = scratch[2];   // (Dv, Bc)    V tileᵀ, for dP = dO Vᵀ
+        T* qp = scratch[3];   // (Br, Dp)    Q tile, for dK += dSᵀ Q
+        T* dop = scratch[4];  // (Br, Dvp)   dO tile
+        T* s = scratch[5];    // (Br, Bc)    S, then P
+        T* ds = scratch[6];   // (Br, Bc)    dP, then dS
+        T* dka = scratch[7];  // (Bc, Dp)    dK tile accumulator
+        T* dva = scratch[8];  // (Bc, Dvp)   dV tile accumulator
+
+        for (std::int64_t kt_index = g; kt_index < plan.nkt; kt_index += G) {
+            const std::int64_t j0 = kt_index * kBc, nc = std::min(kBc, p.tk - j0), ncp = round_up(nc, w);
+            pack_transposed(kh + j0 * kl.row, kl.row, nc, D, kt, kBc);
+            pack_rows(kh + j0 * kl.row, kl.row, nc, D, kp, Dp);
+            pack_transposed(vh + j0 * vl.row, vl.row, nc, Dv, vt, kBc);
+            std::fill(dka, dka + kBc * Dp, T(0));
+            std::fill(dva, dva + kBc * Dvp, T(0));
+
+            // Causal: query tiles wholly above this key tile (every row i < j0) see none of it: skipped.
+            for (std::int64_t qt = p.causal ? j0 / kBr : 0; qt < plan.nqt; ++qt) {
+                const std::int64_t i0 = qt * kBr, mq = std::min(kBr, p.tq - i0);
+                pack_rows(qh + i0 * ql.row, ql.row, mq, D, qp, Dp);
+                pack_rows(doh + i0 * dol.row, dol.row, mq, Dv, dop, Dvp);
+
+                // S = s·Q Kᵀ + M;  P = exp(S − L)   (recomputed: exact, since L is the softmax's normaliser)
+                tile_product<T, false>(mq, ncp, D, qp, Dp, 1, kt, kBc, scale, s, kBc);
+                const bool diagonal = p.causal && j0 + nc > i0 + 1;
+                if (diagonal || ncp != nc) mask_tile(s, mq, ncp, p.causal, i0, j0, nc);
+                for (std::int64_t r = 0; r < mq; ++r) {
+                    T* sr = s + r * kBc;
+                    const T L = lh[i0 + r];
+                    if (L == kNegInf<T>) {  // a row that saw no key: P = 0 (not exp(−∞ + ∞) = NaN)
+                        std::fill(sr, sr + ncp, T(0));
+                        continue;
+                    }
+                    const Batch Lb(L);
+                    for (std::int64_t c = 0; c < ncp; c += w) {
+                        vec::exp<T>(Batch::load_aligned(sr + c) - Lb).store_aligned(sr + c);
+                    }
+                }
+                // dV += Pᵀ dO          (A(c, i) = P[i][c]: the transpose is just swapped strides)
+                tile_product<T, true>(nc, Dvp, mq, s, 1, kBc, dop, Dvp, T(1), dva, Dvp);
+                // dP = dO Vᵀ
+                tile_product<T, false>(mq, ncp, Dv, dop, Dvp, 1, vt, kBc, T(1), ds, kBc);
+                // dS = P∘(dP − D), with the scale s of dQ = s·dS K and dK = s·dSᵀ Q folded in
+                for (std::int64_t r = 0; r < mq; ++r) {
+                    const Batch Db(dh[i0 + r]);
+                    const Batch sb(scale);
+                    T* dsr = ds + r * kBc;
+                    const T* pr = s + r * kBc;
+                    for (std::int64_t c = 0; c < ncp; c += w) {
+                        const Batch pc = Batch::load_aligned(pr + c);
+                        (sb * pc * (Batch::load_aligned(dsr + c) - Db)).store_aligned(dsr + c);
+                    }
+                }
+                // dK += s·dSᵀ Q
+                tile_product<T, true>(nc, Dp, mq, ds, 1, kBc, qp, Dp, T(1), dka, Dp);
+                // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 3)
+                tile_product<T, true>(mq, Dp, nc, ds, kBc, 1, kp, Dp, T(1), dqg + i0 * Dp, Dp);
+            }
+            for (std::int64_t c = 0; c < nc; ++c) {
+                std::copy(dka + c * Dp, dka + c * Dp + D, dk + b * dkl.batch + h * dkl.head + (j0 + c) * dkl.row);
+                std::copy(dva + c * Dvp, dva + c * Dvp + Dv,
+                          dv + b * dvl.batch + h * dvl.head + (j0 + c) * dvl.row);
+            }
+        }
+    };
+    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, bh * G, 1),
+                      [&](const tbb::blocked_range<std::int64_t>& range) {
+                          for (std::int64_t i = range.begin(); i != range.end(); ++i) task(i);
+                      });
+
+    // Keys with no tile (Tk = 0) leave nothing to write; dK and dV are empty then. Pass 3: dQ = Σ_g dQ_g in
+    // the fixed order g = 0, 1, ..., G − 1.
+    vec::parallel_rows(bh * p.tq, G * D, [&](std::int64_t r0, std::int64_t r1) {
+        for (std::int64_t r = r0; r < r1; ++r) {
+            std::int64_t b, h;
+            const std::int64_t head = r / std::max<std::int64_t>(1, p.tq), i = r % p.tq;
+            head_of(head, b, h);
+            T* out = dq + b * dql.batch + h * dql.head + i * dql.row;
+            const T* part = dq_part + (head * G * p.tq + i) * Dp;
+            if (plan.nkt == 0) {
+                std::fill(out, out + D, T(0));
+                continue;
+            }
+            std::copy(part, part + D, out);
+            for (std::int64_t g = 1; g < G; ++g) {
+                const T* pg = part + g * p.tq * Dp;
+                for (std::int64_t e = 0; e < D; ++e) out[e] += pg[e];
+            }
+        }
+    });
+}
+
+}  // namespace
+
+std::int64_t attention_backward_workspace(const AttentionProblem& p, std::size_t element_size) {
+    check_attention_problem(p);
+    const std::int64_t w = element_size == sizeof(double) ? W<double> : W<float>;
+    const BackwardPlan plan = backward_plan(p, w);
+    const std::int64_t rows = p.batch * p.heads * p.tq;
+    return round_up(rows, kBc) + rows * plan.groups * plan.dp;
+}
+
+void attention_forward(const AttentionProblem& p, const float* q, AttentionLayout ql, const float* k,
+                       AttentionLayout kl, const float* v, AttentionLayout vl, float* o, AttentionLayout ol,
+                       float* lse) {
+    forward_impl(p, q, ql, k, kl, v, vl, o, ol, lse);
+}
+void attention_forward(const AttentionProblem& p, const double* q, AttentionLayout ql, const double* k,
+                       AttentionLayout kl, const double* v, AttentionLayout vl, double* o, AttentionLayout ol,
+                       double* lse) {
+    forward_impl(p, q, ql, k, kl, v, vl, o, ol, lse);
+}
+
+void attention_backward(const AttentionProblem& p, const float* q, AttentionLayout ql, const float* k,
+                        AttentionLayout kl, const float* v, AttentionLayout vl, const float* o, AttentionLayout ol,
+                        const float* lse, const float* dout, AttentionLayout dol, float* dq, AttentionLayout dql,
+                        float* dk, AttentionLayout dkl, float* dv, AttentionLayout dvl, float* workspace) {
+    backward_impl(p, q, ql, k, kl, v, vl, o, ol, lse, dout, dol, dq, dql, dk, dkl, dv, dvl, workspace);
+}
+void attention_backward(const AttentionProblem& p, const double* q, AttentionLayout ql, const double* k,
+                        AttentionLayout kl, const double* v, AttentionLayout vl, const double* o,
+                        AttentionLayout ol, const double* lse, const double* dout, AttentionLayout dol, double* dq,
+                        AttentionLayout dql, double* dk, AttentionLayout dkl, double* dv, AttentionLayout dvl,
+                        double* workspace) {
+    backward_impl(p, q, ql, k, kl, v, vl, o, ol, lse, dout, dol, dq, dql, dk, dkl, dv, dvl, workspace);
+}
+
+}  // namespace tg::kernels

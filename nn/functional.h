@@ -1,0 +1,49 @@
+#pragma once
+// tg::nn::functional: the stateless forms of the layers and losses, like torch.nn.functional. Modules call
+// these with their own parameters; you can call them directly with any tensors.
+//
+// All are composed from differentiable tensor ops (core/ops.h), so autograd needs no rule of their own.
+// linear, dropout and layer_norm are in nn/functional.cpp; the losses in nn/loss.cpp.
+
+#include "core/random.h"
+#include "core/tensor.h"
+
+#include <cstdint>
+
+namespace tg::nn::functional {
+
+// How a loss turns per-element losses into its result, like PyTorch's reduction="mean" | "sum" | "none".
+enum class Reduction { None, Mean, Sum };
+
+// y = x Wᵀ + b, with x [..., in], weight [out, in], bias [out] (or undefined for no bias) -> y [..., out].
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
+// Inverted dropout: in training, each element is zeroed with probability p and the survivors are scaled by
+// 1/(1 - p), so E[y] = x and evaluation needs no rescaling. Identity when !training or p = 0; all zeros when
+// p = 1. The mask comes from `gen` (nullptr: the global generator). Throws ValueError unless 0 <= p <= 1.
+Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
+
+// Layer normalisation over the last normalized_shape.size() dims of x, which must equal normalized_shape:
+//   y = (x − E[x]) / sqrt(Var[x] + eps) · weight + bias
+// with the biased variance (divide by the count, as PyTorch). weight and bias have shape normalized_shape
+// and may be undefined (no affine transform).
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+
+// ---- losses (nn/loss.cpp) -----------------------------------------------------------------------------------
+
+// Cross-entropy between logits [N, C] and integer class targets [N] (int32 or int64):
+//   loss_n = −log softmax(logits_n)[target_n] = logsumexp(logits_n) − logits_n[target_n]
+// computed through log_softmax (stable: the row max is subtracted before exp). Targets equal to
+// ignore_index contribute nothing: Mean divides by the number of *non-ignored* targets (NaN when all are
+// ignored, like PyTorch), None gives 0 at ignored positions. For [B, T, C] logits, flatten first:
+// cross_entropy(logits.view({-1, C}), targets.view({-1})). Throws IndexError for a target outside [0, C)
+// that is not ignore_index.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, std::int64_t ignore_index = -100,
+                     Reduction reduction = Reduction::Mean);
+
+// Mean squared error: (input − target)², reduced. input and target must have the same shape (PyTorch only
+// warns when they broadcast; here it is an error, since it is nearly always a bug).
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+}  // namespace tg::nn::functional

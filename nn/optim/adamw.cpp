@@ -1,0 +1,53 @@
+// tg::optim::AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, "Decoupled Weight Decay
+// Regularization", ICLR 2019), as torch.optim.AdamW.
+//
+// For each parameter p with gradient g at its step t = 1, 2, ..., in PyTorch's order (torch/optim/adam(w).py,
+// _single_tensor_adam), with η = lr, λ = weight_decay:
+//
+//   p ← p − η λ p                                  param.mul_(1 − lr·wd)      decay, not part of the gradient
+//   m ← β1 m + (1 − β1) g                          exp_avg.lerp_(grad, 1 − β1)
+//   v ← β2 v + (1 − β2) g²                         exp_avg_sq.mul_(β2).addcmul_(grad, grad, value=1 − β2)
+//   p ← p − η/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + ε)
+//                                                  param.addcdiv_(exp_avg, denom, value=−step_size)
+//
+// m and v start at zero; dividing by 1 − β^t removes the bias that this start gives their averages (Kingma &
+// Ba 2015, sec. 3). ε is added after the bias correction of sqrt(v), as PyTorch does.
+// Each element is independent, so the kernel runs over elements in parallel blocks with the same result at
+// any thread count.
+
+#include "nn/optim.h"
+
+#include "kernels/adamw.h"
+
+#include <string>
+
+namespace tg::optim {
+
+AdamW::AdamW(std::vector<Tensor> params, double lr, double beta1, double beta2, double eps, double weight_decay)
+    : Optimizer(std::move(params), lr), beta1(beta1), beta2(beta2), eps(eps), weight_decay(weight_decay) {
+    if (!(eps >= 0.0)) throw ValueError("AdamW: invalid eps " + std::to_string(eps) + " (must be >= 0)");
+    if (!(beta1 >= 0.0 && beta1 < 1.0)) {
+        throw ValueError("AdamW: invalid beta1 " + std::to_string(beta1) + " (must be in [0, 1))");
+    }
+    if (!(beta2 >= 0.0 && beta2 < 1.0)) {
+        throw ValueError("AdamW: invalid beta2 " + std::to_string(beta2) + " (must be in [0, 1))");
+    }
+    if (!(weight_decay >= 0.0)) {
+        throw ValueError("AdamW: invalid weight_decay " + std::to_string(weight_decay) + " (must be >= 0)");
+    }
+}
+
+void AdamW::update(std::size_t i, const Tensor& param, const Tensor& grad) {
+    Tensor& exp_avg = buffer(i, "exp_avg");
+    Tensor& exp_avg_sq = buffer(i, "exp_avg_sq");
+    // The fused kernel evaluates the equations above element by element, in this order, in one pass over
+    // p, g, m and v (kernels/adamw.h; its plain twin adamw_step_reference is the textbook loop).
+    const kernels::AdamWHyper hyper{lr(), beta1, beta2, eps, weight_decay};
+    dispatch_floating(param.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        kernels::adamw_step(param.data<T>(), grad.data<T>(), exp_avg.data<T>(), exp_avg_sq.data<T>(), param.numel(),
+                            hyper, param_step(i));
+    });
+}
+
+}  // namespace tg::optim

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the build into a scratch prefix and compiles tests/install/app.cpp against it using only
+# `pkg-config --cflags --libs tapegrad`, then runs it: the library is usable from a plain C++ program.
+set -euo pipefail
+build=${1:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+DESTDIR="$stage" meson install -C "$build" --quiet --no-rebuild
+pc=$(find "$stage" -name tapegrad.pc | head -n 1)
+[ -n "$pc" ] || { echo "check_pkgconfig: tapegrad.pc was not installed"; exit 1; }
+export PKG_CONFIG_PATH=$(dirname "$pc")
+# --define-prefix rewrites the .pc's prefix to where it really lies (the staged tree).
+flags=$(pkg-config --define-prefix --cflags --libs tapegrad)
+g++ -O1 "$here/app.cpp" $flags -o "$stage/app"
+libdir=$(pkg-config --define-prefix --variable=libdir tapegrad)
+LD_LIBRARY_PATH="$libdir" "$stage/app"
+echo "check_pkgconfig: OK"
