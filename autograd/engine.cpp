@@ -75,7 +75,11 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
         pending.erase(it);
 
         if (tracking_grad_norms()) node->last_grad_norm = l2_norm(grad);
-        if (auto out = node->retained_output.lock()) Tensor(out).set_grad(grad.clone());
+        if (auto out = node->retained_output.lock()) {  // retain_grad(): accumulates like a leaf's gradient
+            Tensor retained(out);
+            if (retained.grad().defined()) retained.grad().add_(grad);
+            else retained.set_grad(grad.clone());
+        }
 
         Grads input_grads = node->apply(grad);
         if (!retain_graph) node->release_saved();

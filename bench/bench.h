@@ -40,6 +40,17 @@ bool report_unused(const Args& args, const std::string& suite);
 double median_ms(const std::function<void()>& fn, int warmup = 2, int min_runs = 5, double min_seconds = 0.3,
                  int max_runs = 200);
 
+// The same, also timing the process's CPU time. On a machine shared with other jobs the wall-clock time
+// includes the time our threads waited for a core; cpu_ms = CPU time / threads does not, and equals ms on an
+// idle machine when all `threads` threads are busy (it undercounts when some of them sleep, e.g. in tiny
+// products that run serially).
+struct Timing {
+    double ms;      // median wall-clock time per run
+    double cpu_ms;  // median process CPU time per run, divided by `threads`
+};
+Timing median_timing(const std::function<void()>& fn, int threads, int warmup = 2, int min_runs = 5,
+                     double min_seconds = 0.3, int max_runs = 200);
+
 // One result line. Fields keep their insertion order so the JSON reads like interfaces.md.
 class Record {
 public:
@@ -69,5 +80,6 @@ using Suite = std::function<int(const Args& args, bool json, int threads)>;
 int run_peak(const Args& args, bool json, int threads);
 int run_gemm(const Args& args, bool json, int threads);
 int run_kernels(const Args& args, bool json, int threads);
+int run_attention(const Args& args, bool json, int threads);
 
 }  // namespace tg::bench

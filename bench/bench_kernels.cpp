@@ -3,7 +3,8 @@
 //
 //   tg-bench kernels [--kernel NAME] [--threads P] [--json]
 //
-// One record per kernel: {"suite":"kernels","kernel":..,"shape":..,"dtype":"f32","threads":..,"ms":..,"gbs":..}.
+// One record per kernel: {"suite":"kernels","kernel":..,"shape":..,"dtype":"f32","threads":..,"ms":..,"gbs":..,
+// "cpu_ms":..,"gbs_cpu":..} (the last two: per unit of CPU time, for shared machines; see bench.h).
 // gbs = bytes the kernel must move / time, counting every array it reads once and every array it writes once
 // (as STREAM does: a write is counted once, not as the read-for-ownership plus write the hardware may do).
 // Compare with `tg-bench peak`'s triad_gbs: these kernels are bandwidth-bound, the target is ≥ 60% of it.
@@ -60,15 +61,18 @@ std::string shape_text(std::int64_t a, std::int64_t b) { return std::to_string(a
 
 Record measure(const std::string& kernel, const std::string& shape, double bytes, int threads,
                const std::function<void()>& run) {
-    const double ms = median_ms(run, 2, 5, 0.3, 100);
+    const Timing t = median_timing(run, threads, 2, 5, 0.3, 100);
     Record r;
     r.set("suite", "kernels");
     r.set("kernel", kernel);
     r.set("shape", shape);
     r.set("dtype", "f32");
     r.set("threads", threads);
-    r.set("ms", ms);
-    r.set("gbs", bytes / (ms * 1e-3) / 1e9);
+    r.set("ms", t.ms);
+    r.set("gbs", bytes / (t.ms * 1e-3) / 1e9);
+    // On a shared machine: the rate per unit of CPU time our threads actually got (see Timing in bench.h).
+    r.set("cpu_ms", t.cpu_ms);
+    r.set("gbs_cpu", bytes / (t.cpu_ms * 1e-3) / 1e9);
     return r;
 }
 
@@ -141,12 +145,14 @@ void bench_gelu(int threads, const Wanted& wanted, const Output& out) {
     const std::string shape = std::to_string(n);
     const double bytes = 4.0 * static_cast<double>(n);
     if (wanted("gelu_tanh_forward"))
-        out(measure("gelu_tanh_forward", shape, 2 * bytes, threads, [&] { k::gelu_tanh_forward(x.data(), y.data(), n); }));
+        out(measure("gelu_tanh_forward", shape, 2 * bytes, threads,
+                    [&] { k::gelu_tanh_forward(x.data(), y.data(), n); }));
     if (wanted("gelu_tanh_backward"))
         out(measure("gelu_tanh_backward", shape, 3 * bytes, threads,
                     [&] { k::gelu_tanh_backward(x.data(), dy.data(), y.data(), n); }));
     if (wanted("gelu_erf_forward"))
-        out(measure("gelu_erf_forward", shape, 2 * bytes, threads, [&] { k::gelu_erf_forward(x.data(), y.data(), n); }));
+        out(measure("gelu_erf_forward", shape, 2 * bytes, threads,
+                    [&] { k::gelu_erf_forward(x.data(), y.data(), n); }));
     if (wanted("gelu_erf_backward"))
         out(measure("gelu_erf_backward", shape, 3 * bytes, threads,
                     [&] { k::gelu_erf_backward(x.data(), dy.data(), y.data(), n); }));
@@ -205,7 +211,8 @@ void bench_embedding(int threads, const Wanted& wanted, const Output& out) {
                     [&] { k::embedding_forward(table.data(), ids.data(), y.data(), n, vocab, channels); }));
     if (wanted("embedding_backward"))
         out(measure("embedding_backward", shape, rows_bytes + ids_bytes + 4.0 * static_cast<double>(vocab * channels),
-                    threads, [&] { k::embedding_backward(dout.data(), ids.data(), dtable.data(), n, vocab, channels); }));
+                    threads,
+                    [&] { k::embedding_backward(dout.data(), ids.data(), dtable.data(), n, vocab, channels); }));
 }
 
 const std::vector<std::string> k_kernels = {

@@ -10,6 +10,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include <cmath>
+#include <ctime>
 #include <cstdio>
 #include <exception>
 #include <fstream>
@@ -108,22 +109,44 @@ bool report_unused(const Args& args, const std::string& suite) {
 // ---------------------------------------------------------------------------------------------------------
 // Timing
 
-double median_ms(const std::function<void()>& fn, int warmup, int min_runs, double min_seconds, int max_runs) {
+namespace {
+
+double process_cpu_seconds() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+double median(std::vector<double> values) {
+    std::sort(values.begin(), values.end());
+    const std::size_t n = values.size();
+    return n % 2 == 1 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
+}
+
+}  // namespace
+
+Timing median_timing(const std::function<void()>& fn, int threads, int warmup, int min_runs, double min_seconds,
+                     int max_runs) {
     using Clock = std::chrono::steady_clock;
     for (int i = 0; i < warmup; ++i) fn();
-    std::vector<double> times;
+    std::vector<double> wall, cpu;
     const auto start = Clock::now();
-    while (static_cast<int>(times.size()) < max_runs) {
+    while (static_cast<int>(wall.size()) < max_runs) {
+        const double c0 = process_cpu_seconds();
         const auto t0 = Clock::now();
         fn();
         const auto t1 = Clock::now();
-        times.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        const double c1 = process_cpu_seconds();
+        wall.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        cpu.push_back(1e3 * (c1 - c0) / threads);
         const double elapsed = std::chrono::duration<double>(t1 - start).count();
-        if (static_cast<int>(times.size()) >= min_runs && elapsed >= min_seconds) break;
+        if (static_cast<int>(wall.size()) >= min_runs && elapsed >= min_seconds) break;
     }
-    std::sort(times.begin(), times.end());
-    const std::size_t n = times.size();
-    return n % 2 == 1 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
+    return {median(wall), median(cpu)};
+}
+
+double median_ms(const std::function<void()>& fn, int warmup, int min_runs, double min_seconds, int max_runs) {
+    return median_timing(fn, 1, warmup, min_runs, min_seconds, max_runs).ms;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -238,6 +261,7 @@ void usage(std::ostream& out) {
            "  gemm [--m M --n N --k K] [--trans-a] [--trans-b] [--batch B] [--dtype f32|f64]\n"
            "                                one product (n defaults to m, k to n), or a default sweep\n"
            "  kernels                       the fused nn kernels\n"
+           "  attention                     exact and approximate attention (see interfaces.md)\n"
            "--threads P caps the worker threads (default: all cores); --json prints one JSON object per line.\n";
 }
 
@@ -254,6 +278,7 @@ int main(int argc, char** argv) {
         {"peak", run_peak},
         {"gemm", run_gemm},
         {"kernels", run_kernels},
+        {"attention", run_attention},
     };
     const auto suite = suites.find(suite_name);
     if (suite == suites.end()) {

@@ -171,7 +171,14 @@ Tensor& Tensor::fill_(double value) {
 
 Tensor& Tensor::copy_(const Tensor& src) {
     check_inplace(*this, "copy_");
-    broadcast_shapes(src.shape(), shape(), "copy_");  // throws if src cannot broadcast
+    // An expanded destination (stride 0 over a dim longer than 1) has many elements in one memory cell:
+    // writing different values there would race between threads and keep an arbitrary one. PyTorch refuses too.
+    for (std::size_t d = 0; d < shape().size(); ++d) {
+        if (strides()[d] == 0 && shape()[d] > 1) {
+            throw ValueError("copy_: the destination " + describe() + " is an expanded view (stride 0 in dimension " +
+                             std::to_string(d) + "); several of its elements share one memory location. Clone it first.");
+        }
+    }
     if (broadcast_shapes(src.shape(), shape(), "copy_") != shape()) {
         throw ShapeError("copy_: source " + to_string(src.shape()) + " cannot be broadcast to destination " +
                          to_string(shape()));

@@ -224,6 +224,11 @@ void mask_tile(T* s, std::int64_t mq, std::int64_t ncp, bool causal, std::int64_
 
 // ---------------------------------------------------------------------------------------------------------
 // Forward: one task = one tile of queries of one (b, h).
+//
+// The task computes the score tile transposed, Sᵀ = s·K Qᵀ (keys × queries), for two reasons: Qᵀ is packed
+// once per task and K is read in place (no per-tile transpose of K), and the online softmax, which works per
+// query, then runs down the columns of Sᵀ: max, exp and sum are plain vertical SIMD operations over whole
+// batches of queries, with no horizontal reductions.
 // ---------------------------------------------------------------------------------------------------------
 template <class T>
 void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
@@ -240,18 +245,19 @@ void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, con
     auto task = [&](std::int64_t index) {
         const std::int64_t b = index / (p.heads * nqt), h = (index / nqt) % p.heads;
         const std::int64_t qt = nqt - 1 - index % nqt;  // the longest causal rows first
-        const std::int64_t i0 = qt * kBr, mq = std::min(kBr, p.tq - i0);
-        const T* qi = q + b * ql.batch + h * ql.head + i0 * ql.row;  // (mq, D)
-        const T* kh = k + b * kl.batch + h * kl.head;                // (Tk, D)
-        const T* vh = v + b * vl.batch + h * vl.head;                // (Tk, Dv)
+        const std::int64_t i0 = qt * kBr, mq = std::min(kBr, p.tq - i0), mqp = round_up(mq, w);
+        const T* kh = k + b * kl.batch + h * kl.head;  // (Tk, D)
+        const T* vh = v + b * vl.batch + h * vl.head;  // (Tk, Dv)
 
-        const Scratch<T> scratch({D * kBc, kBc * Dvp, kBr * kBc, kBr * Dvp, kBr, kBr});
-        T* kt = scratch[0];    // (D, Bc)     K tileᵀ
-        T* vp = scratch[1];    // (Bc, Dvp)   V tile
-        T* s = scratch[2];     // (Br, Bc)    S, then P, in place
-        T* acc = scratch[3];   // (Br, Dvp)   unnormalised O
-        T* m = scratch[4];     // (Br)        running max
-        T* l = scratch[5];     // (Br)        running sum
+        const Scratch<T> scratch({D * kBr, kBc * Dvp, kBc * kBr, kBr * Dvp, kBr, kBr, kBr});
+        T* qtp = scratch[0];    // (D, Br)     Q tileᵀ
+        T* vp = scratch[1];     // (Bc, Dvp)   V tile
+        T* st = scratch[2];     // (Bc, Br)    Sᵀ, then Pᵀ, in place
+        T* acc = scratch[3];    // (Br, Dvp)   unnormalised O
+        T* m = scratch[4];      // (Br)        running max
+        T* l = scratch[5];      // (Br)        running sum
+        T* alpha = scratch[6];  // (Br)        e^(m − m'), the rescaling of this step
+        pack_transposed(q + b * ql.batch + h * ql.head + i0 * ql.row, ql.row, mq, D, qtp, kBr);
         std::fill(acc, acc + kBr * Dvp, T(0));
         std::fill(m, m + kBr, kNegInf<T>);
         std::fill(l, l + kBr, T(0));
@@ -259,32 +265,44 @@ void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, con
         // Keys past the tile's last query are invisible to every row (causal): skip those tiles entirely.
         const std::int64_t keys = p.causal ? std::min(p.tk, i0 + mq) : p.tk;
         for (std::int64_t j0 = 0; j0 < keys; j0 += kBc) {
-            const std::int64_t nc = std::min(kBc, keys - j0), ncp = round_up(nc, w);
-            pack_transposed(kh + j0 * kl.row, kl.row, nc, D, kt, kBc);
-            // S = s·Q Kᵀ (+ mask)
-            tile_product<T, false>(mq, ncp, D, qi, ql.row, 1, kt, kBc, scale, s, kBc);
-            const bool diagonal = p.causal && j0 + nc > i0 + 1;
-            if (diagonal || ncp != nc) mask_tile(s, mq, ncp, p.causal, i0, j0, nc);
-
-            // Online softmax: m' = max(m, max_j S_ij); P = exp(S − m'); l' = e^(m − m') l + Σ_j P_ij; O' = e^(m − m') O.
-            for (std::int64_t r = 0; r < mq; ++r) {
-                T* sr = s + r * kBc;
-                const T m_new = std::max(m[r], vec::row_max(sr, ncp));
-                if (m_new == kNegInf<T>) {  // no visible key yet: P = 0, nothing to rescale
-                    std::fill(sr, sr + ncp, T(0));
-                    continue;
-                }
-                const T alpha = std::exp(m[r] - m_new);  // exp(−∞) = 0 on the first visible tile
-                l[r] = alpha * l[r] + vec::exp_shifted_sum(sr, m_new, sr, ncp);
-                m[r] = m_new;
-                if (alpha != T(1)) {
-                    T* ar = acc + r * Dvp;
-                    for (std::int64_t e = 0; e < Dvp; e += w) (Batch::load_aligned(ar + e) * alpha).store_aligned(ar + e);
+            const std::int64_t nc = std::min(kBc, keys - j0);
+            // Sᵀ = s·K Qᵀ   (A = K rows read in place)
+            tile_product<T, false>(nc, mqp, D, kh + j0 * kl.row, kl.row, 1, qtp, kBr, scale, st, kBr);
+            // + M: key j0 + c is hidden from query i0 + r when j0 + c > i0 + r (only tiles on the diagonal)
+            if (p.causal && j0 + nc > i0 + 1) {
+                for (std::int64_t c = 0; c < nc; ++c) {
+                    const std::int64_t hidden = std::clamp<std::int64_t>(j0 + c - i0, 0, mqp);
+                    std::fill(st + c * kBr, st + c * kBr + hidden, kNegInf<T>);
                 }
             }
-            // O' += P V
+            // Online softmax, a batch of queries at a time, down the columns of Sᵀ:
+            //   m' = max(m, max_c S),  Pᵀ = exp(Sᵀ − m'),  l' = e^(m − m') l + Σ_c P,  O' = e^(m − m') O
+            for (std::int64_t r = 0; r < mqp; r += w) {
+                Batch mx = Batch::load_aligned(m + r);
+                for (std::int64_t c = 0; c < nc; ++c) mx = xsimd::max(mx, Batch::load_aligned(st + c * kBr + r));
+                // A query that has seen no key yet keeps m' = −∞; shifting by 0 instead of −∞ makes its P and
+                // its alpha exp(−∞) = 0 rather than exp(−∞ + ∞) = NaN.
+                const Batch shift = xsimd::select(mx == Batch(kNegInf<T>), Batch(T(0)), mx);
+                Batch sum(T(0));
+                for (std::int64_t c = 0; c < nc; ++c) {
+                    const Batch e = vec::exp<T>(Batch::load_aligned(st + c * kBr + r) - shift);
+                    e.store_aligned(st + c * kBr + r);
+                    sum += e;
+                }
+                const Batch a = vec::exp<T>(Batch::load_aligned(m + r) - shift);
+                xsimd::fma(a, Batch::load_aligned(l + r), sum).store_aligned(l + r);
+                mx.store_aligned(m + r);
+                a.store_aligned(alpha + r);
+            }
+            for (std::int64_t r = 0; r < mq; ++r) {
+                if (alpha[r] == T(1)) continue;
+                const Batch a(alpha[r]);
+                T* ar = acc + r * Dvp;
+                for (std::int64_t e = 0; e < Dvp; e += w) (Batch::load_aligned(ar + e) * a).store_aligned(ar + e);
+            }
+            // O' += P V          (A(r, c) = Pᵀ[c][r]: strides swapped, no transpose)
             pack_rows(vh + j0 * vl.row, vl.row, nc, Dv, vp, Dvp);
-            tile_product<T, true>(mq, Dvp, nc, s, kBc, 1, vp, Dvp, T(1), acc, Dvp);
+            tile_product<T, true>(mq, Dvp, nc, st, 1, kBr, vp, Dvp, T(1), acc, Dvp);
         }
 
         // O = O'/l, L = m + log l; a row that saw no key: O = 0, L = −∞.
@@ -322,7 +340,7 @@ BackwardPlan backward_plan(const AttentionProblem& p, std::int64_t w) {
     plan.nkt = ceil_div(p.tk, kBc);
     const std::int64_t bh = std::max<std::int64_t>(1, p.batch * p.heads);
     plan.groups = std::max<std::int64_t>(1, std::min(plan.nkt, ceil_div(kBackwardTasks, bh)));
-    plan.dp = round_up(p.d, w);
+    plan.Dp = round_up(p.d, w);
     return plan;
 }
 
@@ -337,7 +355,7 @@ void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, co
     const std::int64_t bh = p.batch * p.heads;
     if (bh == 0) return;
     const BackwardPlan plan = backward_plan(p, w);
-    const std::int64_t D = p.d, Dv = p.dv, Dp = plan.dp, Dvp = round_up(Dv, w), G = plan.groups;
+    const std::int64_t D = p.d, Dv = p.dv, Dp = plan.Dp, Dvp = round_up(Dv, w), G = plan.groups;
     const T scale = static_cast<T>(p.scale);
 
     // Workspace: D_i for every row (B, H, Tq), then G partial dQ buffers per head (B, H, G, Tq, Dp).
@@ -477,7 +495,7 @@ std::int64_t attention_backward_workspace(const AttentionProblem& p, std::size_t
     const std::int64_t w = element_size == sizeof(double) ? W<double> : W<float>;
     const BackwardPlan plan = backward_plan(p, w);
     const std::int64_t rows = p.batch * p.heads * p.tq;
-    return round_up(rows, kBc) + rows * plan.groups * plan.dp;
+    return round_up(rows, kBc) + rows * plan.groups * plan.Dp;
 }
 
 void attention_forward(const AttentionProblem& p, const float* q, AttentionLayout ql, const float* k,

@@ -13,9 +13,10 @@
 //
 // These are for builds with fused multiply-add (AVX-512, AVX2+FMA); the portable SSE2 build, where each
 // Horner step rounds twice, measures exp at 9.4e-8 / 1.8e-16. (1 ulp here means machine epsilon: 1.19e-7
-// for float32, 2.22e-16 for float64.) Below those ranges exp
-// returns exactly 0 (results under 2^-125 / 2^-1021 are flushed to zero, see exp below), above them +inf;
-// exp(-inf) = 0, exp(+inf) = +inf, exp(NaN) = NaN; tanh(±inf) = ±1.
+// for float32, 2.22e-16 for float64.) Below those ranges exp returns exactly 0 (results under 2^-125 /
+// 2^-1021 are flushed to zero, see exp below), above them +inf; exp(-inf) = 0, exp(+inf) = +inf,
+// exp(NaN) = NaN; tanh(±inf) = ±1. vec::tanh serves elementwise tanh; GELU uses the equivalent logistic
+// form (see gelu.cpp).
 
 #include <algorithm>
 #include <array>
@@ -23,9 +24,9 @@
 #include <cstdint>
 #include <limits>
 
-// GCC 12 reports false -Wmaybe-uninitialized / -Wuninitialized warnings inside its own AVX-512 intrinsics headers whenever they are
-// inlined (GCC bug 105593, fixed in GCC 13). The warning is attributed to lines of <immintrin.h>, so it is
-// silenced for exactly those headers by wrapping the includes that pull them in.
+// GCC 12 reports false -Wmaybe-uninitialized / -Wuninitialized warnings inside its own AVX-512 intrinsics
+// headers whenever they are inlined (GCC bug 105593, fixed in GCC 13). They are attributed to lines of
+// <immintrin.h>, so they are silenced for exactly those headers by wrapping the includes that pull them in.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"

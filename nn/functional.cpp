@@ -1,12 +1,16 @@
-// tg::nn::functional: linear, dropout, layer_norm, composed from tensor ops (autograd comes with them).
+// tg::nn::functional: linear and dropout, composed from tensor ops (autograd comes with them), and
+// layer_norm, one fused node over kernels/layernorm.h with its composed layer_norm_reference.
 // The losses are in nn/loss.cpp.
 
 #include "nn/functional.h"
 
 #include "autograd/grad_mode.h"
+#include "autograd/node.h"
 #include "core/ops.h"
+#include "kernels/layernorm.h"
 
 #include <string>
+#include <vector>
 
 namespace tg::nn::functional {
 
@@ -45,13 +49,12 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
     return x * scaled_mask;
 }
 
-// Per normalised group (the last k = normalized_shape.size() dims):
-//   μ = mean(x),  σ² = mean((x − μ)²)          (biased variance, two passes for stability)
-//   y = (x − μ) / sqrt(σ² + eps) · weight + bias
-// Composed from mean/square/rsqrt, so the backward pass is the chain rule through those ops. The fused
-// kernel in kernels/layernorm.h computes the same thing with a hand-written backward.
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
-                  double eps) {
+namespace {
+
+// Shape and dtype checks shared by the fused op and its composed reference.
+void check_layer_norm_args(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                           const Tensor& bias) {
+    if (!x.defined()) throw ValueError("layer_norm: the input is an undefined tensor");
     const std::int64_t k = static_cast<std::int64_t>(normalized_shape.size());
     const bool shape_ok = k >= 1 && x.dim() >= k &&
                           Shape(x.shape().end() - k, x.shape().end()) == normalized_shape;
@@ -68,7 +71,81 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                          to_string(normalized_shape));
     }
     if (!is_floating(x.dtype())) throw DTypeError("layer_norm: input must be floating, got " + x.describe());
+    for (const Tensor* p : {&weight, &bias}) {
+        if (p->defined() && !is_floating(p->dtype())) {
+            throw DTypeError("layer_norm: weight and bias must be floating, got " + p->describe());
+        }
+    }
+}
 
+// A contiguous copy of `t` in `dtype`, cut from the graph (t itself when it already is one).
+Tensor contiguous_as(const Tensor& t, DType dtype) {
+    Tensor d = t.detach();
+    if (d.dtype() != dtype) d = d.to(dtype);
+    return d.contiguous();
+}
+
+}  // namespace
+
+// Fused (kernels/layernorm.h). x [..., normalized_shape] is seen as rows × C, C = numel(normalized_shape);
+// per row r:
+//   μ_r = mean_j x[r, j],   σ²_r = mean_j (x[r, j] − μ_r)²,   rstd_r = 1 / sqrt(σ²_r + eps)
+//   y[r, j] = (x[r, j] − μ_r) · rstd_r · γ[j] + β[j]
+// μ and rstd are saved, so the backward pass need not recompute them. With x̂ = (x − μ)·rstd and g = dy ∘ γ
+// (the kernel's comment derives it):
+//   dx[r, j] = rstd_r · (g[r, j] − mean_k g[r, k] − x̂[r, j] · mean_k g[r, k] x̂[r, k])
+//   dγ[j] = Σ_r dy[r, j] x̂[r, j],   dβ[j] = Σ_r dy[r, j]
+// A missing weight / bias is run as γ = 1 / β = 0, and gets no gradient.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+    check_layer_norm_args(x, normalized_shape, weight, bias);
+    const DType dtype = x.dtype();
+    const std::int64_t C = numel(normalized_shape);
+    if (x.numel() == 0) return layer_norm_reference(x, normalized_shape, weight, bias, eps);  // nothing to fuse
+    const std::int64_t R = x.numel() / C;
+
+    const Tensor xc = contiguous_as(x, dtype);  // (R, C) in memory
+    const Tensor gamma = weight.defined() ? contiguous_as(weight, dtype) : ones(normalized_shape, dtype);  // (C)
+    const Tensor beta = bias.defined() ? contiguous_as(bias, dtype) : zeros(normalized_shape, dtype);      // (C)
+    const bool want_grad = autograd::needs_grad({x, weight, bias});
+    Tensor y = empty(x.shape(), dtype);                          // (R, C)
+    Tensor mu = want_grad ? empty({R}, dtype) : Tensor();        // (R) saved for backward
+    Tensor rstd = want_grad ? empty({R}, dtype) : Tensor();      // (R) saved for backward
+    dispatch_floating(dtype, [&](auto tag) {
+        using T = decltype(tag);
+        kernels::layernorm_forward(xc.data<T>(), gamma.data<T>(), beta.data<T>(), y.data<T>(),
+                                   want_grad ? mu.data<T>() : nullptr, want_grad ? rstd.data<T>() : nullptr, R, C,
+                                   eps, C, C);
+    });
+
+    autograd::record(
+        "layer_norm", y, {x, weight, bias},
+        [sx = autograd::SavedTensor(xc), sgamma = autograd::SavedTensor(gamma), smu = autograd::SavedTensor(mu),
+         srstd = autograd::SavedTensor(rstd), R, C, normalized_shape, has_weight = weight.defined(),
+         has_bias = bias.defined()](const Tensor& dout) {
+            const Tensor xs = sx.get(), g = sgamma.get(), m = smu.get(), rs = srstd.get();
+            const Tensor dy = contiguous_as(dout, xs.dtype());   // (R, C)
+            Tensor dx = empty(dout.shape(), xs.dtype());        // (R, C)
+            Tensor dgamma = empty(normalized_shape, xs.dtype());  // (C)
+            Tensor dbeta = empty(normalized_shape, xs.dtype());   // (C)
+            dispatch_floating(xs.dtype(), [&](auto tag) {
+                using T = decltype(tag);
+                kernels::layernorm_backward(xs.data<T>(), g.data<T>(), m.data<T>(), rs.data<T>(), dy.data<T>(),
+                                            dx.data<T>(), dgamma.data<T>(), dbeta.data<T>(), R, C, C, C, C);
+            });
+            return autograd::Grads{dx, has_weight ? dgamma : Tensor(), has_bias ? dbeta : Tensor()};
+        });
+    return y;
+}
+
+// Composed reference, per normalised group (the last k = normalized_shape.size() dims):
+//   μ = mean(x),  σ² = mean((x − μ)²)          (biased variance, two passes for stability)
+//   y = (x − μ) / sqrt(σ² + eps) · weight + bias
+// Composed from mean/square/rsqrt, so the backward pass is the chain rule through those ops.
+Tensor layer_norm_reference(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                            const Tensor& bias, double eps) {
+    check_layer_norm_args(x, normalized_shape, weight, bias);
+    const std::int64_t k = static_cast<std::int64_t>(normalized_shape.size());
     std::vector<std::int64_t> dims;
     for (std::int64_t d = x.dim() - k; d < x.dim(); ++d) dims.push_back(d);
     Tensor mu = mean(x, dims, /*keepdim=*/true);

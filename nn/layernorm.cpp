@@ -1,5 +1,5 @@
-// nn::LayerNorm: composed from tensor ops through functional::layer_norm.
-// TODO(kernels): switch to the fused kernels/layernorm.h forward/backward once it is wired in.
+// nn::LayerNorm: holds weight and bias and calls functional::layer_norm.
+// The forward is one fused node (kernels/layernorm.h, hand-written backward).
 
 #include "nn/layernorm.h"
 

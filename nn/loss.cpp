@@ -1,12 +1,15 @@
 // Losses: cross_entropy and mse_loss (declared in nn/functional.h) and their modules (nn/loss.h).
-// Both are composed from differentiable ops, so their gradients come from those ops' rules.
-// TODO(kernels): kernels/cross_entropy.h will give cross_entropy a fused forward/backward.
+// cross_entropy is one fused node (kernels/cross_entropy.h, hand-written backward) with its composed
+// reference cross_entropy_reference kept for tests; mse_loss is composed from differentiable ops.
 
 #include "nn/loss.h"
 
+#include "autograd/node.h"
 #include "core/ops.h"
+#include "kernels/cross_entropy.h"
 
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace tg::nn {
@@ -22,13 +25,9 @@ Tensor reduce(const Tensor& losses, Reduction reduction) {
     }
     return losses;  // unreachable: every enumerator is handled above
 }
-}  // namespace
 
-// For row n with target t_n = c (N rows, C classes):
-//   loss_n = −log softmax(z_n)[c] = −(z_n[c] − logsumexp_j z_n[j])
-// log_softmax subtracts the row max before exponentiating, so large logits cannot overflow. The gradient
-// that flows back through log_softmax and gather is the familiar dloss_n/dz_n = softmax(z_n) − onehot(c).
-Tensor cross_entropy(const Tensor& logits, const Tensor& targets, std::int64_t ignore_index, Reduction reduction) {
+// Shape and dtype checks shared by the fused op and its composed reference.
+void check_cross_entropy_args(const Tensor& logits, const Tensor& targets) {
     if (!logits.defined() || !targets.defined()) throw ValueError("cross_entropy: logits or targets is undefined");
     if (logits.dim() != 2) {
         throw ShapeError("cross_entropy: logits must be 2-D [N, C], got " + to_string(logits.shape()) +
@@ -41,28 +40,119 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, std::int64_t i
     if (targets.dtype() != kInt64 && targets.dtype() != kInt32) {
         throw DTypeError("cross_entropy: targets must be int64 or int32 class indices, got " + targets.describe());
     }
-    const std::int64_t N = logits.size(0), C = logits.size(1);
+    const std::int64_t N = logits.size(0);
     if (targets.shape() != Shape{N}) {
         throw ShapeError("cross_entropy: targets must be [N] = [" + std::to_string(N) + "] for logits " +
                          to_string(logits.shape()) + ", got " + to_string(targets.shape()));
     }
+}
 
-    // Which rows count: an ignored row gathers class 0 (any valid index) and is then masked out.
-    const std::vector<std::int64_t> target = targets.to_vector<std::int64_t>();
-    std::vector<std::int64_t> safe_target(static_cast<std::size_t>(N));
-    std::vector<double> keep(static_cast<std::size_t>(N));
+// Throws IndexError for the first target outside [0, C) that is not ignore_index; returns how many rows count.
+template <typename I>
+std::int64_t check_targets(const I* target, const Tensor& logits, std::int64_t ignore_index) {
+    const std::int64_t N = logits.size(0), C = logits.size(1);
     std::int64_t kept = 0;
     for (std::int64_t n = 0; n < N; ++n) {
-        const std::int64_t t = target[n];
-        if (t == ignore_index) continue;  // safe_target 0, keep 0
+        const std::int64_t t = static_cast<std::int64_t>(target[n]);
+        if (t == ignore_index) continue;
         if (t < 0 || t >= C) {
             throw IndexError("cross_entropy: target " + std::to_string(t) + " at position " + std::to_string(n) +
                              " is out of range for " + std::to_string(C) + " classes (logits " +
                              to_string(logits.shape()) + ", ignore_index " + std::to_string(ignore_index) + ")");
         }
-        safe_target[n] = t;
-        keep[n] = 1.0;
         ++kept;
+    }
+    return kept;
+}
+
+}  // namespace
+
+// Fused: one pass per row of kernels/cross_entropy.h gives, for row n with target t_n (N rows, C classes),
+//   loss_n       = logsumexp(z_n) − z_n[t_n]                       (= −log softmax(z_n)[t_n])
+//   dloss_n/dz_n = softmax(z_n) − onehot(t_n)
+// The gradient is computed in the forward pass, while the row is in cache, already multiplied by the
+// reduction's factor (1/kept for the mean, 1 otherwise). The backward rule then only scales it by dout:
+//   mean, sum:  dz = dout · G          none:  dz[n, :] = dout[n] · G[n, :]
+// Ignored rows get loss 0 and a zero gradient row. Without grad (NoGradGuard, eval), the loss-only kernel
+// runs and no [N, C] gradient buffer is made. The backward rule treats G as a constant, so the op is
+// differentiable once (no double backward), like every fused op here.
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets, std::int64_t ignore_index, Reduction reduction) {
+    check_cross_entropy_args(logits, targets);
+    const std::int64_t N = logits.size(0), C = logits.size(1);
+    const DType dtype = logits.dtype();
+
+    // The kernel needs each row contiguous, rows at a stride >= C; anything else (a transpose) is copied.
+    Tensor z = logits.detach();
+    const bool rows_ok = (C <= 1 || z.stride(1) == 1) && (N <= 1 || z.stride(0) >= C);
+    if (!rows_ok) z = z.contiguous();
+    const std::int64_t row_stride = N <= 1 ? C : z.stride(0);
+    const Tensor t = targets.contiguous();
+
+    const bool want_grad = autograd::needs_grad({logits});
+    Tensor losses = empty({N}, dtype);           // (N)
+    Tensor dlogits = want_grad ? empty({N, C}, dtype) : Tensor();  // (N, C) gradient G, saved for backward
+    std::int64_t kept = 0;
+    dispatch_floating(dtype, [&](auto ftag) {
+        using T = decltype(ftag);
+        dispatch(t.dtype(), [&](auto itag) {
+            using I = decltype(itag);
+            if constexpr (std::is_same_v<I, std::int64_t> || std::is_same_v<I, std::int32_t>) {
+                const I* pt = t.data<I>();
+                kept = check_targets(pt, logits, ignore_index);  // IndexError before anything is computed
+                if (!want_grad) {
+                    kernels::cross_entropy_forward(z.data<T>(), pt, losses.data<T>(), N, C, row_stride, ignore_index);
+                    return;
+                }
+                // 1/kept for the mean; with nothing kept every row is ignored and the scale is never used.
+                const T scale = reduction == Reduction::Mean ? (kept > 0 ? T(1) / static_cast<T>(kept) : T(0)) : T(1);
+                kernels::cross_entropy_forward_backward(z.data<T>(), pt, losses.data<T>(), dlogits.data<T>(), N, C,
+                                                        row_stride, C, scale, ignore_index);
+            }
+        });
+    });
+
+    Tensor out;
+    if (reduction == Reduction::None) {
+        out = losses;
+    } else {
+        // Σ losses in row order in double (deterministic); the mean divides by the kept rows, so 0/0 = NaN when
+        // every target is ignored, as in PyTorch.
+        double total = 0.0;
+        dispatch_floating(dtype, [&](auto tag) {
+            using T = decltype(tag);
+            const T* pl = losses.data<T>();
+            for (std::int64_t n = 0; n < N; ++n) total += static_cast<double>(pl[n]);
+        });
+        if (reduction == Reduction::Mean) total /= static_cast<double>(kept);
+        out = scalar_tensor(total, dtype);
+    }
+    autograd::record("cross_entropy", out, {logits},
+                     [saved = autograd::SavedTensor(dlogits), reduction](const Tensor& dout) {
+                         const Tensor g = saved.get();  // (N, C)
+                         if (reduction == Reduction::None) return autograd::Grads{g * dout.unsqueeze(1)};
+                         return autograd::Grads{g * dout};  // dout is a scalar
+                     });
+    return out;
+}
+
+// Composed reference, for row n with target t_n = c (N rows, C classes):
+//   loss_n = −log softmax(z_n)[c] = −(z_n[c] − logsumexp_j z_n[j])
+// log_softmax subtracts the row max before exponentiating, so large logits cannot overflow. The gradient
+// that flows back through log_softmax and gather is the familiar dloss_n/dz_n = softmax(z_n) − onehot(c).
+Tensor cross_entropy_reference(const Tensor& logits, const Tensor& targets, std::int64_t ignore_index,
+                               Reduction reduction) {
+    check_cross_entropy_args(logits, targets);
+    const std::int64_t N = logits.size(0);
+
+    // Which rows count: an ignored row gathers class 0 (any valid index) and is then masked out.
+    const std::vector<std::int64_t> target = targets.to_vector<std::int64_t>();
+    const std::int64_t kept = check_targets(target.data(), logits, ignore_index);
+    std::vector<std::int64_t> safe_target(static_cast<std::size_t>(N));
+    std::vector<double> keep(static_cast<std::size_t>(N));
+    for (std::int64_t n = 0; n < N; ++n) {
+        if (target[n] == ignore_index) continue;  // safe_target 0, keep 0
+        safe_target[n] = target[n];
+        keep[n] = 1.0;
     }
 
     Tensor log_probs = log_softmax(logits, 1);                                            // (N, C)

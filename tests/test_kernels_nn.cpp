@@ -240,7 +240,8 @@ TEST_CASE_TEMPLATE("softmax and log_softmax match the reference on odd sizes and
             std::vector<T> ly(static_cast<std::size_t>(rows * ys), T(kPad)), ly_ref = ly;
             k::log_softmax_forward(x.data(), ly.data(), rows, cols, xs, ys);
             k::log_softmax_forward_reference(x.data(), ly_ref.data(), rows, cols, xs, ys);
-            expect_within(ly, ly_ref, [&](std::size_t i) { return 2 * sum_tol + 4 * eps * std::abs(double(ly_ref[i])); },
+            expect_within(ly, ly_ref,
+                          [&](std::size_t i) { return 2 * sum_tol + 4 * eps * std::abs(double(ly_ref[i])); },
                           "log_softmax forward");
 
             // Backward: dx = dy − exp(y)·Σdy; the two Σdy differ by ≤ cols·eps·Σ|dy| (per row), which
@@ -444,7 +445,8 @@ TEST_CASE_TEMPLATE("gelu tanh and erf forms match the reference", T, float, doub
         // u′(x) = 0.8(1 + 0.134x²); the erf form's x·φ(x) has no cancellation.
         auto backward_bound = [&](std::size_t i) {
             const double xi = std::abs(double(x[i]));
-            return fn_ulps * eps * (std::abs(double(want[i])) + std::abs(double(dy[i])) * (1 + xi * (1 + 0.14 * xi * xi)));
+            const double du_dx = 1 + 0.14 * xi * xi;
+            return fn_ulps * eps * (std::abs(double(want[i])) + std::abs(double(dy[i])) * (1 + xi * du_dx));
         };
 
         k::gelu_tanh_forward(x.data(), got.data(), n);
@@ -510,7 +512,8 @@ TEST_CASE_TEMPLATE("cross_entropy matches the reference, with ignore_index, int6
             std::vector<std::int32_t> targets32(targets.begin(), targets.end());
             const T scale = T(0.25);
 
-            std::vector<T> loss(static_cast<std::size_t>(rows), T(-1)), loss_ref = loss, loss32 = loss, loss_eval = loss;
+            std::vector<T> loss(static_cast<std::size_t>(rows), T(-1));
+            std::vector<T> loss_ref = loss, loss32 = loss, loss_eval = loss;
             std::vector<T> d(static_cast<std::size_t>(rows * ds), T(kPad)), d_ref = d, d32 = d;
             const auto count = k::cross_entropy_forward_backward(logits.data(), targets.data(), loss.data(), d.data(),
                                                                  rows, vocab, ls, ds, scale);
@@ -531,10 +534,15 @@ TEST_CASE_TEMPLATE("cross_entropy matches the reference, with ignore_index, int6
             }
             // loss = log Σ + m − x_t: log Σ carries the sum's relative error (≤ vocab·eps) as an absolute
             // one; m − x_t ≤ 16 rounds once. dlogits = (softmax − onehot)·scale: relative, as softmax.
-            expect_within(loss, loss_ref, [&](std::size_t i) { return 2 * (vocab + 4) * eps + 4 * eps * std::abs(double(loss_ref[i])) + 16 * eps; },
+            expect_within(loss, loss_ref,
+                          [&](std::size_t i) {
+                              return 2 * (vocab + 4) * eps + 4 * eps * std::abs(double(loss_ref[i])) + 16 * eps;
+                          },
                           "cross_entropy loss");
             expect_within(d, d_ref,
-                          [&](std::size_t i) { return 2 * (vocab + 4) * eps * (std::abs(double(d_ref[i])) + double(scale) * eps); },
+                          [&](std::size_t i) {
+                              return 2 * (vocab + 4) * eps * (std::abs(double(d_ref[i])) + double(scale) * eps);
+                          },
                           "cross_entropy dlogits");
             // The int32 overload and the loss-only variant compute the same thing the same way.
             CHECK(bitwise_equal(loss32, loss));
@@ -782,7 +790,7 @@ TEST_CASE("nn kernels are bitwise deterministic across runs and thread counts") 
 
 TEST_CASE("nn kernels on parallel-sized inputs still match their references") {
     // The odd-size tests above run serially (below the threading threshold); this one goes through
-    // tbb::parallel_for, including several layernorm reduction chunks (600 rows → 64 chunks... of 10 rows).
+    // tbb::parallel_for, including many layernorm reduction chunks (600 rows → 60 chunks of 10 rows).
     const std::int64_t rows = 600, cols = 301;
     const double eps = kEps<float>;
     const auto x = uniform<float>(rows * cols, -5, 5, 81);
@@ -808,7 +816,8 @@ TEST_CASE("nn kernels on parallel-sized inputs still match their references") {
     const double reduce_tol = 2.0 * rows * rows * eps;
     expect_within(dgamma, dgamma_ref, [&](std::size_t) { return reduce_tol; }, "layernorm dgamma (parallel)");
     expect_within(dbeta, dbeta_ref, [&](std::size_t) { return reduce_tol; }, "layernorm dbeta (parallel)");
-    expect_within(dx, dx_ref, [&](std::size_t i) { return 4 * eps * std::abs(double(dx_ref[i])) + 12 * (cols + 4) * eps; },
+    expect_within(dx, dx_ref,
+                  [&](std::size_t i) { return 4 * eps * std::abs(double(dx_ref[i])) + 12 * (cols + 4) * eps; },
                   "layernorm dx (parallel)");
 }
 

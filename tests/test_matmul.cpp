@@ -3,6 +3,7 @@
 // error message.
 
 #include "autograd/gradcheck.h"
+#include "autograd/node.h"
 #include "core/ops.h"
 #include "core/storage.h"
 #include "core/tensor.h"
@@ -197,7 +198,8 @@ TEST_CASE("transposed, sliced and expanded operands") {
     SUBCASE("row and column slices") {
         check_against_reference(x.slice(1, 3, 67), x.t().slice(0, 0, 64).slice(1, 0, 7));  // ld > row length
         check_against_reference(x.slice(1, 0, 130, 2), y.t().slice(0, 0, 65, 1));           // column stride 2
-        check_against_reference(x.slice(0, 0, 65, 3), x.slice(1, 1, 130, 2));               // both strided
+        check_against_reference(x.slice(1, 0, 130, 2), x.slice(1, 1, 130, 2));               // both copied
+        check_against_reference(x.slice(0, 0, 65, 3), x.t());                                // row stride 3 * 130
         check_against_reference(x.to(kFloat32).slice(1, 0, 130, 2), y.t().to(kFloat32));
         const Tensor b3 = test_values({4, 9, 65}, kFloat64, 24);
         check_against_reference(b3.slice(0, 0, 4, 2), x.slice(1, 0, 9));                     // batch stride 2
@@ -261,6 +263,14 @@ TEST_CASE("gradcheck") {
             {leaf({2, 4, 3}, 25), leaf({4, 2, 3}, 26)});
         check_gradcheck([](const std::vector<Tensor>& in) { return matmul(in[0].transpose(0, 1), in[1]); },
                         {leaf({3, 2, 4}, 27), leaf({4, 2}, 28)});  // non-contiguous batch of rows · weight
+    }
+    SUBCASE("one node per product") {
+        const Tensor a = leaf({2, 3, 4}, 34), w = leaf({4, 5}, 35);
+        const Tensor c = matmul(a, w);  // takes the [B·m, k] · [k, n] path internally
+        REQUIRE(c.grad_fn() != nullptr);
+        CHECK(c.grad_fn()->name() == "matmul");
+        CHECK(c.grad_fn()->inputs.size() == 2);
+        CHECK(matmul(test_values({3}, kFloat64, 1), w.slice(0, 0, 3)).grad_fn() != nullptr);
     }
     SUBCASE("only one operand requires grad") {
         const Tensor a = leaf({3, 4}, 29), b = test_values({4, 2}, kFloat64, 30);

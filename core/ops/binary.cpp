@@ -146,6 +146,7 @@ Tensor pow(const Tensor& a, double exponent) {
     });
     // d(a^e) = e a^(e-1) da
     autograd::record("pow", out, {a}, [sa = SavedTensor(a), exponent](const Tensor& dout) {
+        if (exponent == 0.0) return Grads{zeros_like(dout)};  // a^0 = 1 is flat (0 * a^-1 would be NaN at 0)
         return Grads{dout * pow(sa.get(), exponent - 1.0) * exponent};
     });
     return out;

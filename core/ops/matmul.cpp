@@ -10,6 +10,7 @@
 // matrices through a leading dimension and a transpose flag. So a transposed or sliced view reaches the GEMM
 // without a copy whenever one of its last two dims has stride 1; a broadcast batch dim is a batch stride 0.
 
+#include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "core/ops.h"
 #include "core/strided.h"
@@ -121,7 +122,11 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
 // C = A·B, so dA = dC·Bᵀ and dB = Aᵀ·dC, batch by batch. The gradients keep the broadcast batch shape of C;
 // the engine sums them back over the batch dims an operand was broadcast along (sum_to).
 Tensor matmul_recorded(const Tensor& a, const Tensor& b) {
-    Tensor out = matmul_nd(a, b);
+    Tensor out;
+    {
+        NoGradGuard no_grad;  // the views inside matmul_nd are bookkeeping; the one node is recorded below
+        out = matmul_nd(a, b);
+    }
     autograd::record("matmul", out, {a, b},
                      [a_saved = autograd::SavedTensor(a), b_saved = autograd::SavedTensor(b),
                       need_a = a.requires_grad(), need_b = b.requires_grad()](const Tensor& dout) {

@@ -5,6 +5,7 @@
 #include "core/ops.h"
 #include "core/strided.h"
 #include "kernels/elementwise.h"
+#include "kernels/gelu.h"
 
 #include <cmath>
 #include <numbers>
@@ -146,8 +147,32 @@ Tensor relu(const Tensor& x) {
     return out;
 }
 
+// Both forms, forward and backward (kernels/gelu.h states the formulas):
+//   tanh:  y = ½ x (1 + tanh u),  u = √(2/π)(x + 0.044715 x³);   exact:  y = x Φ(x)
+// Contiguous float input runs the vectorised kernels of kernels/gelu.h; anything else (a strided view, an
+// integer tensor computed in float32) runs the same formulas above through unary_map.
 Tensor gelu(const Tensor& x, GeluApproximation approximate) {
     const bool use_tanh = approximate == GeluApproximation::Tanh;
+    if (x.defined() && is_floating(x.dtype()) && x.is_contiguous()) {
+        Tensor out = empty(x.shape(), x.dtype());
+        dispatch_floating(x.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            if (use_tanh) kernels::gelu_tanh_forward(x.data<T>(), out.data<T>(), x.numel());
+            else kernels::gelu_erf_forward(x.data<T>(), out.data<T>(), x.numel());
+        });
+        autograd::record("gelu", out, {x}, [sx = SavedTensor(x), use_tanh](const Tensor& dout) {
+            const Tensor x = sx.get();
+            const Tensor dy = (dout.dtype() == x.dtype() ? dout : dout.to(x.dtype())).contiguous();
+            Tensor dx = empty(x.shape(), x.dtype());
+            dispatch_floating(x.dtype(), [&](auto tag) {
+                using T = decltype(tag);
+                if (use_tanh) kernels::gelu_tanh_backward(x.data<T>(), dy.data<T>(), dx.data<T>(), x.numel());
+                else kernels::gelu_erf_backward(x.data<T>(), dy.data<T>(), dx.data<T>(), x.numel());
+            });
+            return Grads{dx};
+        });
+        return out;
+    }
     Tensor out = use_tanh ? unary_map("gelu", x, floating(x), [](auto v) { return gelu_tanh(v); })
                           : unary_map("gelu", x, floating(x), [](auto v) { return gelu_erf(v); });
     autograd::record("gelu", out, {x}, [sx = SavedTensor(x), use_tanh](const Tensor& dout) {

@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
 
         auto model = std::make_shared<tg::nn::MLP>(std::vector<std::int64_t>{2, 16, 16, 1},
                                                    [] { return std::make_shared<tg::nn::Tanh>(); });
+        for (auto [name, param] : model->named_parameters()) param.set_name(name);  // labels in the graph picture
         tg::optim::AdamW optimizer(model->parameters(), lr, 0.9, 0.999, 1e-8, /*weight_decay=*/0.0);
 
         const auto start = std::chrono::steady_clock::now();

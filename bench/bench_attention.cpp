@@ -1,0 +1,106 @@
+// The `attention` suite: scaled dot-product attention through the autograd node, forward alone and
+// forward + backward, with the framework allocator's peak.
+//
+//   tg-bench attention --n N --d D [--heads H] [--batch B] [--causal] --mode exact [--degree G] [--threads P] [--json]
+//
+// {"suite":"attention","mode":"exact","causal":true,"batch":1,"heads":1,"n":..,"d":..,"degree":2,"threads":2,
+//  "fwd_ms":..,"fwd_bwd_ms":..,"peak_bytes":..,"rel_err":{"o":0,"dq":0,"dk":0,"dv":0},"gflops":..,
+//  "fwd_cpu_ms":..,"fwd_bwd_cpu_ms":..,"gflops_cpu":..}
+//
+// peak_bytes: the allocator's peak during one fwd+bwd call minus what was held before it (inputs, dO).
+// gflops: the matmul-shaped work of FlashAttention's accounting, 2 products in the forward (S = QKᵀ, O = PV)
+// and 5 in the backward (S again, dV = PᵀdO, dP = dOVᵀ, dQ = dS K, dK = dSᵀQ), each 2·n·n·d flops per head
+// (times (n+1)/(2n) with the causal mask), divided by fwd_bwd_ms. Compare with `tg-bench peak`.
+// *_cpu_ms: process CPU time per call divided by the thread count (bench.h median_timing): on a shared machine
+// this is about what the wall time would be with the cores to ourselves; gflops_cpu uses it.
+
+#include "bench/bench.h"
+
+#include "autograd/grad_mode.h"
+#include "core/random.h"
+#include "core/storage.h"
+#include "core/tensor.h"
+#include "nn/attention.h"
+
+#include <iostream>
+#include <string>
+
+namespace tg::bench {
+
+int run_attention(const Args& args, bool json, int threads) {
+    namespace F = tg::nn::functional;
+    const std::int64_t n = args.get_int("n", 4096);
+    const std::int64_t d = args.get_int("d", 64);
+    const std::int64_t heads = args.get_int("heads", 1);
+    const std::int64_t batch = args.get_int("batch", 1);
+    const bool causal = args.flag("causal");
+    const std::string mode = args.get("mode", "exact");
+    const std::int64_t degree = args.get_int("degree", 2);
+    if (report_unused(args, "attention")) return 2;
+    if (mode != "exact") {
+        std::cerr << "tg-bench attention: mode '" << mode << "' is not implemented yet (only exact)\n";
+        return 2;
+    }
+    if (n < 1 || d < 1 || d > 256 || heads < 1 || batch < 1) {
+        std::cerr << "tg-bench attention: need n, heads, batch >= 1 and 1 <= d <= 256\n";
+        return 2;
+    }
+
+    Generator gen(1234);
+    const Shape shape{batch, heads, n, d};
+    Tensor q = randn(shape, kFloat32, &gen).requires_grad_();
+    Tensor k = randn(shape, kFloat32, &gen).requires_grad_();
+    Tensor v = randn(shape, kFloat32, &gen).requires_grad_();
+    const Tensor dout = randn(shape, kFloat32, &gen);
+    F::AttentionOptions options;
+    options.causal = causal;
+
+    const Timing fwd = median_timing(
+        [&] {
+            NoGradGuard no_grad;
+            F::scaled_dot_product_attention(q, k, v, options);
+        },
+        threads);
+    auto fwd_bwd = [&] {
+        Tensor o = F::scaled_dot_product_attention(q, k, v, options);
+        o.backward(dout);
+        q.zero_grad();
+        k.zero_grad();
+        v.zero_grad();
+    };
+    const Timing fwd_bwd_time = median_timing(fwd_bwd, threads);
+
+    const std::int64_t before = memory_stats().current_bytes;
+    reset_peak_memory();
+    fwd_bwd();
+    const std::int64_t peak_bytes = memory_stats().peak_bytes - before;
+
+    const double pairs = causal ? 0.5 * static_cast<double>(n) * static_cast<double>(n + 1)
+                                : static_cast<double>(n) * static_cast<double>(n);
+    const double flops = 7.0 * 2.0 * pairs * static_cast<double>(d) * static_cast<double>(batch * heads);
+
+    Record r;
+    r.set("suite", "attention");
+    r.set("mode", mode);
+    r.set("causal", causal);
+    r.set("batch", batch);
+    r.set("heads", heads);
+    r.set("n", n);
+    r.set("d", d);
+    r.set("degree", degree);
+    r.set("threads", threads);
+    r.set("fwd_ms", fwd.ms);
+    r.set("fwd_bwd_ms", fwd_bwd_time.ms);
+    r.set("peak_bytes", peak_bytes);
+    r.set_raw("rel_err", "{\"o\":0,\"dq\":0,\"dk\":0,\"dv\":0}");  // exact mode is the reference itself
+    r.set("gflops", flops / (fwd_bwd_time.ms * 1e-3) / 1e9);
+    // The same per thread of CPU time actually received (see median_timing): what the run would take with the
+    // cores to itself.
+    r.set("fwd_cpu_ms", fwd.cpu_ms);
+    r.set("fwd_bwd_cpu_ms", fwd_bwd_time.cpu_ms);
+    r.set("gflops_cpu", flops / (fwd_bwd_time.cpu_ms * 1e-3) / 1e9);
+    emit(r, json);
+    return 0;
+}
+
+}  // namespace tg::bench

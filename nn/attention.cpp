@@ -1,0 +1,157 @@
+// scaled_dot_product_attention: shape checks, the fused forward kernel, and the tape node whose backward is the
+// fused backward kernel, side by side; then the composed reference.
+//
+//   forward    S = s·Q Kᵀ + M,   L_i = log Σ_j exp(S_ij),   O = exp(S − L) V
+//   backward   D_i = dO_i·O_i,   P = exp(S − L) (recomputed),   dV = Pᵀ dO,   dS = P∘(dO Vᵀ − D),
+//              dQ = s·dS K,   dK = s·dSᵀ Q
+// (derivation in docs/attention.md; the kernels in kernels/attention_exact.cpp).
+
+#include "nn/attention.h"
+
+#include "autograd/grad_mode.h"
+#include "autograd/node.h"
+#include "core/ops.h"
+#include "kernels/attention_exact.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+namespace tg::nn::functional {
+
+std::string to_string(AttentionMode mode) {
+    switch (mode) {
+        case AttentionMode::Exact: return "exact";
+        case AttentionMode::ApproxBackward: return "approx_backward";
+        case AttentionMode::Approx: return "approx";
+        case AttentionMode::Auto: return "auto";
+    }
+    return "unknown";
+}
+
+namespace {
+
+constexpr const char* kOp = "scaled_dot_product_attention";
+
+std::string shapes_text(const Tensor& q, const Tensor& k, const Tensor& v) {
+    return "q " + tg::to_string(q.shape()) + ", k " + tg::to_string(k.shape()) + ", v " + tg::to_string(v.shape());
+}
+
+// Checks q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv]; throws ShapeError naming all three shapes.
+void check_shapes(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
+    const std::string expected = std::string(op) + ": expected q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv]";
+    const std::string got = "; got " + shapes_text(q, k, v);
+    if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) throw ShapeError(expected + " (4-D tensors)" + got);
+    if (q.size(0) != k.size(0) || q.size(0) != v.size(0) || q.size(1) != k.size(1) || q.size(1) != v.size(1)) {
+        throw ShapeError(expected + ": batch and head sizes B, H differ" + got);
+    }
+    if (k.size(2) != v.size(2)) throw ShapeError(expected + ": k and v have different lengths Tk" + got);
+    if (q.size(3) != k.size(3)) throw ShapeError(expected + ": q and k have different widths D" + got);
+    for (const Tensor* t : {&q, &v}) {
+        const std::int64_t width = t->size(3);
+        if (width < 1 || width > 256) {
+            throw ShapeError(expected + ": head widths D and Dv must be in [1, 256]" + got);
+        }
+    }
+}
+
+// The dtype everything is computed in: the promoted dtype of q, k, v; integers become float32.
+DType compute_dtype(const Tensor& q, const Tensor& k, const Tensor& v) {
+    const DType t = promote_types(promote_types(q.dtype(), k.dtype()), v.dtype());
+    return is_floating(t) ? t : kFloat32;
+}
+
+// The kernels read any strides except along the last dim, which must be contiguous.
+Tensor prepare(const Tensor& x, DType dtype) {
+    Tensor y = x.dtype() == dtype ? x : x.to(dtype);
+    if (y.size(-1) > 1 && y.stride(-1) != 1) y = y.contiguous();
+    return y;
+}
+
+kernels::AttentionLayout layout_of(const Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
+
+kernels::AttentionProblem problem_of(const Tensor& q, const Tensor& k, const Tensor& v,
+                                     const AttentionOptions& options) {
+    kernels::AttentionProblem p;
+    p.batch = q.size(0);
+    p.heads = q.size(1);
+    p.tq = q.size(2);
+    p.tk = k.size(2);
+    p.d = q.size(3);
+    p.dv = v.size(3);
+    p.causal = options.causal;
+    p.scale = options.scale ? *options.scale : 1.0 / std::sqrt(static_cast<double>(p.d));
+    return p;
+}
+
+// dQ, dK, dV from the tensors the node saved and dO (any layout; its last dim is made contiguous if needed).
+autograd::Grads attention_backward(const kernels::AttentionProblem& p, const Tensor& q, const Tensor& k,
+                                   const Tensor& v, const Tensor& o, const Tensor& lse, const Tensor& dout_in) {
+    const Tensor dout = prepare(dout_in, o.dtype());
+    Tensor dq = empty(q.shape(), q.dtype());
+    Tensor dk = empty(k.shape(), k.dtype());
+    Tensor dv = empty(v.shape(), v.dtype());
+    // Row sums D_i and partial dQ buffers, O(B·H·Tq·D): a tensor, so the framework's allocator (memory_stats)
+    // accounts for them.
+    Tensor workspace = empty({kernels::attention_backward_workspace(p, element_size(q.dtype()))}, q.dtype());
+    dispatch_floating(q.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        kernels::attention_backward(p, q.data<T>(), layout_of(q), k.data<T>(), layout_of(k), v.data<T>(), layout_of(v),
+                                    o.data<T>(), layout_of(o), lse.data<T>(), dout.data<T>(), layout_of(dout),
+                                    dq.data<T>(), layout_of(dq), dk.data<T>(), layout_of(dk), dv.data<T>(),
+                                    layout_of(dv), workspace.data<T>());
+    });
+    return {dq, dk, dv};
+}
+
+}  // namespace
+
+Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
+                                    const AttentionOptions& options) {
+    check_shapes(kOp, q_in, k_in, v_in);
+    if (options.mode != AttentionMode::Exact) {
+        throw ValueError(std::string(kOp) + ": mode '" + to_string(options.mode) +
+                         "' is not implemented yet (only 'exact'); " + shapes_text(q_in, k_in, v_in));
+    }
+    if (options.scale && !std::isfinite(*options.scale)) {
+        throw ValueError(std::string(kOp) + ": scale must be finite, got " + std::to_string(*options.scale));
+    }
+    // Conversions and copies (when needed) are ordinary differentiable ops, recorded before our node.
+    const DType dtype = compute_dtype(q_in, k_in, v_in);
+    const Tensor q = prepare(q_in, dtype), k = prepare(k_in, dtype), v = prepare(v_in, dtype);
+    const kernels::AttentionProblem p = problem_of(q, k, v, options);
+
+    // Forward: O (B, H, Tq, Dv) and the log-sum-exp L (B, H, Tq), which is all the backward needs to
+    // rebuild P = exp(S − L) tile by tile.
+    Tensor out = empty({p.batch, p.heads, p.tq, p.dv}, dtype);
+    Tensor lse = empty({p.batch, p.heads, p.tq}, dtype);
+    dispatch_floating(dtype, [&](auto tag) {
+        using T = decltype(tag);
+        kernels::attention_forward(p, q.data<T>(), layout_of(q), k.data<T>(), layout_of(k), v.data<T>(),
+                                   layout_of(v), out.data<T>(), layout_of(out), lse.data<T>());
+    });
+
+    // Backward: the fused kernel gives dQ, dK, dV at once from the saved q, k, v, O, L and the incoming dO.
+    autograd::record(kOp, out, {q, k, v},
+                     [sq = autograd::SavedTensor(q), sk = autograd::SavedTensor(k), sv = autograd::SavedTensor(v),
+                      so = autograd::SavedTensor(out), sl = autograd::SavedTensor(lse), p](const Tensor& dout) {
+                         return attention_backward(p, sq.get(), sk.get(), sv.get(), so.get(), sl.get(), dout);
+                     });
+    return out;
+}
+
+Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
+                                              const AttentionOptions& options) {
+    const char* op = "scaled_dot_product_attention_reference";
+    check_shapes(op, q, k, v);
+    const double scale = options.scale ? *options.scale : 1.0 / std::sqrt(static_cast<double>(q.size(3)));
+    Tensor scores = matmul(q, k.transpose(-2, -1)) * scale;  // S = s·Q Kᵀ        (B, H, Tq, Tk)
+    if (options.causal) {
+        // M: −∞ strictly above the diagonal (key j > query i), top-left aligned like PyTorch's is_causal.
+        const Tensor above = triu(ones({q.size(2), k.size(2)}, scores.dtype()), 1);
+        scores = masked_fill(scores, above, -std::numeric_limits<double>::infinity());
+    }
+    return matmul(softmax(scores, -1), v);  // O = softmax(S + M) V
+}
+
+}  // namespace tg::nn::functional
