@@ -225,10 +225,12 @@ void mask_tile(T* s, std::int64_t mq, std::int64_t ncp, bool causal, std::int64_
 // ---------------------------------------------------------------------------------------------------------
 // Forward: one task = one tile of queries of one (b, h).
 //
-// The task computes the score tile transposed, Sᵀ = s·K Qᵀ (keys × queries), for two reasons: Qᵀ is packed
-// once per task and K is read in place (no per-tile transpose of K), and the online softmax, which works per
-// query, then runs down the columns of Sᵀ: max, exp and sum are plain vertical SIMD operations over whole
-// batches of queries, with no horizontal reductions.
+// The task works with queries along the SIMD lanes: it computes the score tile transposed, Sᵀ = s·K Qᵀ
+// (keys × queries), and accumulates the output transposed, Oᵀ += Vᵀ Pᵀ (Dv × queries). Then Qᵀ is packed once
+// per task while K and V are read in place (no per-tile packing at all); the online softmax, which works per
+// query, runs down the columns of Sᵀ as plain vertical SIMD max/exp/sum with no horizontal reductions; the
+// rescaling by e^(m − m') is one vector multiply per row of Oᵀ; and the product's wide side is the query tile
+// (64) even when Dv is narrow (16).
 // ---------------------------------------------------------------------------------------------------------
 template <class T>
 void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
@@ -239,7 +241,7 @@ void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, con
     const std::int64_t bh = p.batch * p.heads;
     const std::int64_t nqt = ceil_div(p.tq, kBr);
     if (bh == 0 || nqt == 0) return;
-    const std::int64_t D = p.d, Dv = p.dv, Dvp = round_up(Dv, w);
+    const std::int64_t D = p.d, Dv = p.dv;
     const T scale = static_cast<T>(p.scale);
 
     auto task = [&](std::int64_t index) {
@@ -249,16 +251,15 @@ void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, con
         const T* kh = k + b * kl.batch + h * kl.head;  // (Tk, D)
         const T* vh = v + b * vl.batch + h * vl.head;  // (Tk, Dv)
 
-        const Scratch<T> scratch({D * kBr, kBc * Dvp, kBc * kBr, kBr * Dvp, kBr, kBr, kBr});
+        const Scratch<T> scratch({D * kBr, kBc * kBr, Dv * kBr, kBr, kBr, kBr});
         T* qtp = scratch[0];    // (D, Br)     Q tileᵀ
-        T* vp = scratch[1];     // (Bc, Dvp)   V tile
-        T* st = scratch[2];     // (Bc, Br)    Sᵀ, then Pᵀ, in place
-        T* acc = scratch[3];    // (Br, Dvp)   unnormalised O
-        T* m = scratch[4];      // (Br)        running max
-        T* l = scratch[5];      // (Br)        running sum
-        T* alpha = scratch[6];  // (Br)        e^(m − m'), the rescaling of this step
+        T* st = scratch[1];     // (Bc, Br)    Sᵀ, then Pᵀ, in place
+        T* acc = scratch[2];    // (Dv, Br)    unnormalised Oᵀ
+        T* m = scratch[3];      // (Br)        running max
+        T* l = scratch[4];      // (Br)        running sum
+        T* alpha = scratch[5];  // (Br)        e^(m − m'), the rescaling of this step
         pack_transposed(q + b * ql.batch + h * ql.head + i0 * ql.row, ql.row, mq, D, qtp, kBr);
-        std::fill(acc, acc + kBr * Dvp, T(0));
+        std::fill(acc, acc + Dv * kBr, T(0));
         std::fill(m, m + kBr, kNegInf<T>);
         std::fill(l, l + kBr, T(0));
 
@@ -294,15 +295,14 @@ void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, con
                 mx.store_aligned(m + r);
                 a.store_aligned(alpha + r);
             }
-            for (std::int64_t r = 0; r < mq; ++r) {
-                if (alpha[r] == T(1)) continue;
-                const Batch a(alpha[r]);
-                T* ar = acc + r * Dvp;
-                for (std::int64_t e = 0; e < Dvp; e += w) (Batch::load_aligned(ar + e) * a).store_aligned(ar + e);
+            for (std::int64_t e = 0; e < Dv; ++e) {
+                T* ae = acc + e * kBr;
+                for (std::int64_t r = 0; r < mqp; r += w) {
+                    (Batch::load_aligned(ae + r) * Batch::load_aligned(alpha + r)).store_aligned(ae + r);
+                }
             }
-            // O' += P V          (A(r, c) = Pᵀ[c][r]: strides swapped, no transpose)
-            pack_rows(vh + j0 * vl.row, vl.row, nc, Dv, vp, Dvp);
-            tile_product<T, true>(mq, Dvp, nc, st, 1, kBr, vp, Dvp, T(1), acc, Dvp);
+            // O'ᵀ += Vᵀ Pᵀ       (A(e, c) = V[c][e], read in place with swapped strides: no transpose)
+            tile_product<T, true>(Dv, mqp, nc, vh + j0 * vl.row, 1, vl.row, st, kBr, T(1), acc, kBr);
         }
 
         // O = O'/l, L = m + log l; a row that saw no key: O = 0, L = −∞.
@@ -316,8 +316,7 @@ void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, con
                 continue;
             }
             const T inv = T(1) / l[r];
-            const T* ar = acc + r * Dvp;
-            for (std::int64_t e = 0; e < Dv; ++e) orow[e] = ar[e] * inv;
+            for (std::int64_t e = 0; e < Dv; ++e) orow[e] = acc[e * kBr + r] * inv;
             li[r] = m[r] + std::log(l[r]);
         }
     };
@@ -393,7 +392,7 @@ void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, co
         std::fill(dqg, dqg + p.tq * Dp, T(0));
 
         const Scratch<T> scratch({D * kBc, kBc * Dp, Dv * kBc, kBr * Dp, kBr * Dvp, kBr * kBc, kBr * kBc,
-                                  kBc * Dp, kBc * Dvp});
+                                  D * kBc, Dv * kBc});
         T* kt = scratch[0];   // (D, Bc)     K tileᵀ, for S = Q Kᵀ
         T* kp = scratch[1];   // (Bc, Dp)    K tile, for dQ += dS K
         T* vt = scratch[2];   // (Dv, Bc)    V tileᵀ, for dP = dO Vᵀ
@@ -401,16 +400,16 @@ void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, co
         T* dop = scratch[4];  // (Br, Dvp)   dO tile
         T* s = scratch[5];    // (Br, Bc)    S, then P
         T* ds = scratch[6];   // (Br, Bc)    dP, then dS
-        T* dka = scratch[7];  // (Bc, Dp)    dK tile accumulator
-        T* dva = scratch[8];  // (Bc, Dvp)   dV tile accumulator
+        T* dka = scratch[7];  // (D, Bc)     dK tileᵀ accumulator
+        T* dva = scratch[8];  // (Dv, Bc)    dV tileᵀ accumulator
 
         for (std::int64_t kt_index = g; kt_index < plan.nkt; kt_index += G) {
             const std::int64_t j0 = kt_index * kBc, nc = std::min(kBc, p.tk - j0), ncp = round_up(nc, w);
             pack_transposed(kh + j0 * kl.row, kl.row, nc, D, kt, kBc);
             pack_rows(kh + j0 * kl.row, kl.row, nc, D, kp, Dp);
             pack_transposed(vh + j0 * vl.row, vl.row, nc, Dv, vt, kBc);
-            std::fill(dka, dka + kBc * Dp, T(0));
-            std::fill(dva, dva + kBc * Dvp, T(0));
+            std::fill(dka, dka + D * kBc, T(0));
+            std::fill(dva, dva + Dv * kBc, T(0));
 
             // Causal: query tiles wholly above this key tile (every row i < j0) see none of it: skipped.
             for (std::int64_t qt = p.causal ? j0 / kBr : 0; qt < plan.nqt; ++qt) {
@@ -434,8 +433,8 @@ void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, co
                         vec::exp<T>(Batch::load_aligned(sr + c) - Lb).store_aligned(sr + c);
                     }
                 }
-                // dV += Pᵀ dO          (A(c, i) = P[i][c]: the transpose is just swapped strides)
-                tile_product<T, true>(nc, Dvp, mq, s, 1, kBc, dop, Dvp, T(1), dva, Dvp);
+                // dVᵀ += dOᵀ P         (A(e, i) = dO[i][e]: the transpose is just swapped strides)
+                tile_product<T, true>(Dv, ncp, mq, dop, 1, Dvp, s, kBc, T(1), dva, kBc);
                 // dP = dO Vᵀ
                 tile_product<T, false>(mq, ncp, Dv, dop, Dvp, 1, vt, kBc, T(1), ds, kBc);
                 // dS = P∘(dP − D), with the scale s of dQ = s·dS K and dK = s·dSᵀ Q folded in
@@ -449,15 +448,16 @@ void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, co
                         (sb * pc * (Batch::load_aligned(dsr + c) - Db)).store_aligned(dsr + c);
                     }
                 }
-                // dK += s·dSᵀ Q
-                tile_product<T, true>(nc, Dp, mq, ds, 1, kBc, qp, Dp, T(1), dka, Dp);
+                // dKᵀ += s·Qᵀ dS
+                tile_product<T, true>(D, ncp, mq, qp, 1, Dp, ds, kBc, T(1), dka, kBc);
                 // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 3)
                 tile_product<T, true>(mq, Dp, nc, ds, kBc, 1, kp, Dp, T(1), dqg + i0 * Dp, Dp);
             }
             for (std::int64_t c = 0; c < nc; ++c) {
-                std::copy(dka + c * Dp, dka + c * Dp + D, dk + b * dkl.batch + h * dkl.head + (j0 + c) * dkl.row);
-                std::copy(dva + c * Dvp, dva + c * Dvp + Dv,
-                          dv + b * dvl.batch + h * dvl.head + (j0 + c) * dvl.row);
+                T* dkc = dk + b * dkl.batch + h * dkl.head + (j0 + c) * dkl.row;
+                T* dvc = dv + b * dvl.batch + h * dvl.head + (j0 + c) * dvl.row;
+                for (std::int64_t e = 0; e < D; ++e) dkc[e] = dka[e * kBc + c];
+                for (std::int64_t e = 0; e < Dv; ++e) dvc[e] = dva[e * kBc + c];
             }
         }
     };

@@ -7,9 +7,13 @@
 //   for jc in steps of NC          columns of C and B      the packed B block (kc×nc) lives in L3
 //     for pc in steps of KC        the shared dimension    pack op(B)[pc:pc+kc, jc:jc+nc] once, shared
 //       for ic in steps of MC      rows of C and A         pack op(A)[ic:ic+mc, pc:pc+kc], lives in L2
-//         for jr in steps of NR    one B sliver (kc×NR)    stays in L1 while all A slivers pass by it
+//         for jr in steps of NR    one B sliver (kc×NR)    brought to L2, reused by all A slivers
 //           for ir in steps of MR  one A sliver (MR×kc)    streamed from L2
 //             micro-kernel: C[ir:ir+MR, jr:jr+NR] += A sliver · B sliver, the tile held in registers
+//
+// (Textbook BLIS keeps the B sliver in L1; with the 6×64 tile and KC = 512 that would need 128 KB. The
+// longer KC measured faster anyway: both slivers stream forward from L2, which the prefetchers keep up with,
+// and each C tile is loaded and stored half as often.)
 //
 // Parallelism: for each (jc, pc) block the threads first pack B together, then split the (ic, jr) loops
 // into tasks that each own a rectangle of C. Every C element is still summed over k in the same order (pc

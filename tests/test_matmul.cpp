@@ -204,6 +204,9 @@ TEST_CASE("transposed, sliced and expanded operands") {
         const Tensor b3 = test_values({4, 9, 65}, kFloat64, 24);
         check_against_reference(b3.slice(0, 0, 4, 2), x.slice(1, 0, 9));                     // batch stride 2
         check_against_reference(b3.transpose(0, 1), test_values({65, 5}, kFloat64, 25));      // batch not outer
+        const Tensor wide = test_values({3, 7, 70}, kFloat64, 26);
+        check_against_reference(wide.slice(2, 0, 65), x.slice(1, 0, 9));  // rows of a slice: one [21, 65] product
+        check_against_reference(wide.slice(2, 5, 70).to(kFloat32), x.slice(1, 0, 9).to(kFloat32));
     }
     SUBCASE("expanded (stride 0) operands") {
         const Tensor row = test_values({1, 65}, kFloat64, 26);

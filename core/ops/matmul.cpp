@@ -64,16 +64,30 @@ void gemm_batched(bool trans_a, bool trans_b, std::int64_t batch, std::int64_t m
 Shape batch_dims(const Tensor& x) { return Shape(x.shape().begin(), x.shape().end() - 2); }
 Strides batch_strides(const Tensor& x) { return Strides(x.strides().begin(), x.strides().end() - 2); }
 
+// All rows of a [..., m, k] as one [rows, k] matrix over the same storage, when every leading dim steps
+// uniformly from row to row (a contiguous tensor, or a slice of one along the last dim); else undefined.
+Tensor stacked_rows(const Tensor& a) {
+    const Shape lead(a.shape().begin(), a.shape().end() - 1);
+    const Strides lead_strides(a.strides().begin(), a.strides().end() - 1);
+    if (a.numel() == 0) return Tensor();
+    const detail::RowLayout<1> merged = detail::merge_dims<1>(lead, {lead_strides});
+    if (merged.shape.size() != 1) return Tensor();
+    return make_tensor(a.storage(), {merged.shape[0], a.size(-1)}, {merged.strides[0][0], a.stride(-1)}, a.offset(),
+                       a.dtype());
+}
+
 // C = A · B for a [A..., m, k] and b [B..., k, n] (both at least 2-D, shapes already checked); no autograd.
 Tensor matmul_nd(const Tensor& a, const Tensor& b) {
     const std::int64_t m = a.size(-2), k = a.size(-1), n = b.size(-1);
 
     // A stack of rows times one matrix (x [B, T, C] · w [C, D], the linear layer) is one tall product
     // [B·T, C] · [C, D]: a single GEMM call with large m instead of B calls with small m.
-    if (b.dim() == 2 && a.dim() > 2 && k > 0 && a.is_contiguous()) {
-        Shape out_shape = a.shape();
-        out_shape.back() = n;
-        return matmul_nd(a.view({-1, k}), b).view(out_shape);
+    if (b.dim() == 2 && a.dim() > 2) {
+        if (const Tensor rows = stacked_rows(a); rows.defined()) {
+            Shape out_shape = a.shape();
+            out_shape.back() = n;
+            return matmul_nd(rows, b).view(out_shape);
+        }
     }
 
     const Shape batch = broadcast_shapes(batch_dims(a), batch_dims(b), "matmul");
