@@ -10,24 +10,18 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <functional>
 #include <string>
 #include <vector>
 
 using namespace tg;
+using namespace tg::testing;
 using autograd::Context;
 
 namespace {
 
-std::string error_message(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no exception)";
-}
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // The example of autograd/function.h, verbatim: y = x^3, dL/dx = dL/dy * 3 x^2.
 struct Cube {

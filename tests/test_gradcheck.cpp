@@ -10,6 +10,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <cmath>
 #include <functional>
 #include <random>
@@ -17,6 +19,7 @@
 #include <vector>
 
 using namespace tg;
+using namespace tg::testing;
 using autograd::gradcheck;
 
 namespace {
@@ -29,15 +32,6 @@ Tensor random_tensor(const Shape& shape, unsigned seed) {
     return from_vector(v, shape);
 }
 
-std::string error_message(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // A custom op y = x^2 * w, recorded by hand with autograd::record. `bug` picks a deliberately wrong rule:
 //   0: correct       dx = 2 x w dy,  dw = x^2 dy

@@ -18,6 +18,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -26,23 +28,11 @@
 #include <vector>
 
 using namespace tg;
+using namespace tg::testing;
 namespace F = tg::nn::functional;
 
 namespace {
 
-// Checks that `fn` throws E whose message contains every one of `parts`.
-template <typename E, typename Fn>
-void check_throws(Fn&& fn, const std::vector<std::string>& parts) {
-    bool threw = false;
-    try {
-        fn();
-    } catch (const E& e) {
-        threw = true;
-        INFO("message: " << e.what());
-        for (const auto& part : parts) CHECK_MESSAGE(std::string(e.what()).find(part) != std::string::npos, part);
-    }
-    CHECK_MESSAGE(threw, "expected an exception containing: " << parts.front());
-}
 
 void check_gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f, const std::vector<Tensor>& inputs) {
     auto r = autograd::gradcheck(f, inputs);

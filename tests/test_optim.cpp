@@ -13,6 +13,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <cmath>
 #include <filesystem>
 #include <limits>
@@ -24,21 +26,10 @@
 #include <unistd.h>
 
 using namespace tg;
+using namespace tg::testing;
 
 namespace {
 
-template <typename E, typename Fn>
-void check_throws(Fn&& fn, const std::vector<std::string>& parts) {
-    bool threw = false;
-    try {
-        fn();
-    } catch (const E& e) {
-        threw = true;
-        INFO("message: " << e.what());
-        for (const auto& part : parts) CHECK_MESSAGE(std::string(e.what()).find(part) != std::string::npos, part);
-    }
-    CHECK_MESSAGE(threw, "expected an exception containing: " << parts.front());
-}
 
 void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol) {
     REQUIRE(got.size() == want.size());

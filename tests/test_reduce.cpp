@@ -10,6 +10,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -20,28 +22,11 @@
 #include <vector>
 
 using namespace tg;
+using namespace tg::testing;
 
 namespace {
 
-// Values in [lo, hi) from a fixed seed, as a tensor of `dtype`.
-Tensor uniform_tensor(const Shape& shape, DType dtype, unsigned seed, double lo = -1.0, double hi = 1.0) {
-    std::mt19937 gen(seed);
-    std::uniform_real_distribution<double> dist(lo, hi);
-    std::vector<double> v(static_cast<std::size_t>(numel(shape)));
-    for (auto& e : v) e = dist(gen);
-    return from_vector(v, shape).to(dtype);
-}
 
-// The message of the tg::Error that fn throws ("" if it throws none).
-std::string error_message(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 enum class Op { Sum, Mean, Max, Min, Var };
 

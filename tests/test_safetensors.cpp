@@ -8,6 +8,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -18,17 +20,10 @@
 #include <vector>
 
 using namespace tg;
+using namespace tg::testing;
 
 namespace {
 
-std::string error_message(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no exception)";
-}
 
 // Checks that fn throws an IOError whose message contains `part`.
 void check_io_error(const std::function<void()>& fn, const std::string& part) {

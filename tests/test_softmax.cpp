@@ -9,6 +9,8 @@
 
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -19,6 +21,7 @@
 #include <vector>
 
 using namespace tg;
+using namespace tg::testing;
 
 namespace {
 
@@ -30,14 +33,6 @@ Tensor random_tensor(const Shape& shape, DType dtype, unsigned seed, double scal
     return from_vector(v, shape).to(dtype);
 }
 
-std::string error_message(const std::function<void()>& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
 // The textbook formula along `dim`, in double, element by element (row-major output order).
 std::vector<double> reference_softmax(const Tensor& x, std::int64_t dim, bool log) {

@@ -1,0 +1,51 @@
+#pragma once
+// Helpers shared by the doctest suites: checking error messages and making seeded test tensors.
+
+#include "core/error.h"
+#include "core/tensor.h"
+
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace tg::testing {
+
+// The message of the tg::Error that fn throws, or "(no exception)".
+inline std::string error_message(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const Error& e) {
+        return e.what();
+    }
+    return "(no exception)";
+}
+
+inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// Checks that fn throws an E whose message contains every one of `parts`.
+template <typename E, typename Fn>
+void check_throws(Fn&& fn, const std::vector<std::string>& parts) {
+    bool threw = false;
+    try {
+        fn();
+    } catch (const E& e) {
+        threw = true;
+        INFO("message: " << e.what());
+        for (const auto& part : parts) CHECK_MESSAGE(contains(e.what(), part), part);
+    }
+    CHECK_MESSAGE(threw, "expected an exception containing: " << parts.front());
+}
+
+// Values uniform in [lo, hi) from a fixed seed (std::mt19937, independent of tapegrad's own RNG).
+inline Tensor uniform_tensor(const Shape& shape, DType dtype, unsigned seed, double lo = -1.0, double hi = 1.0) {
+    std::mt19937 gen(seed);
+    std::uniform_real_distribution<double> dist(lo, hi);
+    std::vector<double> v(static_cast<std::size_t>(numel(shape)));
+    for (auto& e : v) e = dist(gen);
+    return from_vector(v, shape).to(dtype);
+}
+
+}  // namespace tg::testing
