@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <numbers>
 
@@ -54,6 +55,22 @@ tg::Tensor bce_with_logits(const tg::Tensor& z, const tg::Tensor& y) {
 double accuracy(const tg::Tensor& logits, const tg::Tensor& labels) {
     const tg::Tensor predicted = tg::gt(logits, tg::scalar_tensor(0.0));  // logit > 0  <=>  p > 1/2
     return tg::mean(tg::eq(predicted, labels)).item();
+}
+
+// Renders the DOT file to SVG next to it with Graphviz's `dot`, when it is installed (Debian: graphviz).
+void render_graph(const std::string& dot_path) {
+    const std::string svg_path = dot_path + ".svg";
+    if (std::system("command -v dot > /dev/null 2>&1") != 0) {
+        std::printf("wrote the graph of step 1 to %s (install graphviz to render it: dot -Tsvg %s -o %s)\n",
+                    dot_path.c_str(), dot_path.c_str(), svg_path.c_str());
+        return;
+    }
+    const std::string command = "dot -Tsvg '" + dot_path + "' -o '" + svg_path + "'";
+    if (std::system(command.c_str()) == 0) {
+        std::printf("wrote the graph of step 1 to %s and rendered it to %s\n", dot_path.c_str(), svg_path.c_str());
+    } else {
+        std::printf("wrote the graph of step 1 to %s (dot failed to render it)\n", dot_path.c_str());
+    }
 }
 
 }  // namespace
@@ -118,10 +135,7 @@ int main(int argc, char** argv) {
         } else {
             std::printf("test accuracy %.3f after %lld steps in %.2f s\n", test_accuracy, static_cast<long long>(steps),
                         seconds);
-            if (!dot_path.empty()) {
-                std::printf("wrote the graph of step 1 to %s (render it: dot -Tsvg %s -o graph.svg)\n",
-                            dot_path.c_str(), dot_path.c_str());
-            }
+            if (!dot_path.empty()) render_graph(dot_path);
         }
         return 0;
     } catch (const tg::Error& e) {
