@@ -10,6 +10,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "core/ops.h"
+#include "kernels/embedding.h"
 #include "core/strided.h"
 
 #include <tbb/blocked_range.h>
@@ -184,7 +185,6 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
 // out[..., :] = weight[ids[...], :], shape ids.shape + [C]; it is index_select(weight, 0, ids) with the ids'
 // shape kept. Backward: dweight[v, :] = sum of dout[p, :] over the positions p with ids[p] == v, summed in
 // position order.
-// TODO(kernels): kernels/embedding.h will hold a fused forward/backward kernel; this is the plain loop.
 Tensor embedding(const Tensor& ids, const Tensor& weight) {
     if (!weight.defined() || weight.dim() != 2) {
         throw ShapeError("embedding: weight must be 2-D [V, C], got " +
@@ -198,9 +198,29 @@ Tensor embedding(const Tensor& ids, const Tensor& weight) {
                             ", ids " + to_string(ids.shape()) + ")");
     Shape out_shape = ids.shape();
     out_shape.push_back(channels);
-    Tensor out = select_rows(weight, 0, idx).view(out_shape);  // (N, C) -> (ids..., C)
+    const auto n = static_cast<std::int64_t>(idx.size());
+    Tensor out;
+    if (is_floating(weight.dtype()) && weight.is_contiguous()) {
+        // The fused kernels (kernels/embedding.h): a row copy per id, and a deterministic scatter-add back.
+        out = empty({n, channels}, weight.dtype());
+        dispatch_floating(weight.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            kernels::embedding_forward(weight.data<T>(), idx.data(), out.data<T>(), n, vocab, channels);
+        });
+        out = out.view(out_shape);  // (N, C) -> (ids..., C)
+    } else {
+        out = select_rows(weight, 0, idx).view(out_shape);
+    }
+    // dweight[v] = sum of dout rows whose id is v (rows never looked up get zeros).
     autograd::record("embedding", out, {weight}, [w_shape = weight.shape(), idx](const Tensor& dout) {
-        return autograd::Grads{scatter_rows(dout, w_shape, 0, idx)};
+        const Tensor g = dout.contiguous();
+        Tensor dweight = empty(w_shape, g.dtype());
+        dispatch_floating(g.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            kernels::embedding_backward(g.data<T>(), idx.data(), dweight.data<T>(), static_cast<std::int64_t>(idx.size()),
+                                        w_shape[0], w_shape[1]);
+        });
+        return autograd::Grads{dweight};
     });
     return out;
 }
