@@ -9,10 +9,13 @@ trap 'rm -rf "$stage"' EXIT
 DESTDIR="$stage" meson install -C "$build" --quiet --no-rebuild
 pc=$(find "$stage" -name tapegrad.pc | head -n 1)
 [ -n "$pc" ] || { echo "check_pkgconfig: tapegrad.pc was not installed"; exit 1; }
+# The staged .pc still names the configured prefix; point it at the staged tree instead.
+prefix=$(sed -n 's/^prefix=//p' "$pc")
+sed -i "s|^prefix=.*|prefix=$stage$prefix|" "$pc"
 export PKG_CONFIG_PATH=$(dirname "$pc")
-# --define-prefix rewrites the .pc's prefix to where it really lies (the staged tree).
-flags=$(pkg-config --define-prefix --cflags --libs tapegrad)
+flags=$(pkg-config --cflags --libs tapegrad)
+echo "check_pkgconfig: g++ app.cpp $flags"
 g++ -O1 "$here/app.cpp" $flags -o "$stage/app"
-libdir=$(pkg-config --define-prefix --variable=libdir tapegrad)
+libdir=$(pkg-config --variable=libdir tapegrad)
 LD_LIBRARY_PATH="$libdir" "$stage/app"
 echo "check_pkgconfig: OK"
