@@ -127,10 +127,27 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, std::int64_t i
         out = scalar_tensor(total, dtype);
     }
     autograd::record("cross_entropy", out, {logits},
-                     [saved = autograd::SavedTensor(dlogits), reduction](const Tensor& dout) {
-                         const Tensor g = saved.get();  // (N, C)
-                         if (reduction == Reduction::None) return autograd::Grads{g * dout.unsqueeze(1)};
-                         return autograd::Grads{g * dout};  // dout is a scalar
+                     [saved = autograd::SavedTensor(dlogits), reduction, N, C](const Tensor& dout_in) {
+                         const Tensor g = saved.get();  // (N, C) contiguous
+                         // dout: (N) for reduction none, a scalar otherwise.
+                         const Tensor dout = dout_in.to(g.dtype()).contiguous();
+                         // loss.backward() of a reduced loss seeds dout = 1: G itself is the answer, no copy.
+                         // (The engine never writes into a gradient it is handed; should anything change G in
+                         // place, its SavedTensor version check makes a second backward fail loudly.)
+                         if (reduction != Reduction::None && dout.item<double>() == 1.0) return autograd::Grads{g};
+                         Tensor dz = empty({N, C}, g.dtype());  // (N, C)
+                         dispatch_floating(g.dtype(), [&](auto tag) {
+                             using T = decltype(tag);
+                             const T* pg = g.data<T>();
+                             const T* pd = dout.data<T>();
+                             T* pz = dz.data<T>();
+                             // A plain scaling loop (the compiler vectorises it): one read of G, one write.
+                             for (std::int64_t n = 0; n < N; ++n) {
+                                 const T d = reduction == Reduction::None ? pd[n] : pd[0];  // dz[n, :] = d · G[n, :]
+                                 for (std::int64_t j = 0; j < C; ++j) pz[n * C + j] = pg[n * C + j] * d;
+                             }
+                         });
+                         return autograd::Grads{dz};
                      });
     return out;
 }

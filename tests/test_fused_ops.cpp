@@ -217,6 +217,17 @@ TEST_CASE("cross_entropy: one fused node; loss-only path without grad") {
     }
     nn::CrossEntropyLoss criterion;
     CHECK(criterion(logits, targets).grad_fn()->name() == "cross_entropy");
+
+    // The backward hands out the saved gradient itself when dout = 1: walking the graph again (retain_graph)
+    // or with another seed must still give the right gradients.
+    Tensor loss = F::cross_entropy(logits, targets);
+    loss.backward(Tensor(), /*retain_graph=*/true);
+    const Tensor g1 = logits.grad().clone();
+    loss.backward(Tensor(), /*retain_graph=*/true);
+    check_close(logits.grad(), g1 * 2.0, 1e-6, "second backward");
+    loss.backward(scalar_tensor(-0.5));
+    check_close(logits.grad(), g1 * 1.5, 1e-6, "third backward with seed -0.5");
+    logits.zero_grad();
     // Only logits that require no grad: no node either.
     CHECK_FALSE(F::cross_entropy(logits.detach(), targets).grad_fn());
 }
