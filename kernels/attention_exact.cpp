@@ -23,9 +23,12 @@
 // more queries than late ones.
 //
 // Speed. Every product of two tiles goes through one register-blocked micro-kernel (the GEMM one's shape:
-// 6 rows × 4 SIMD batches of accumulators), whose B operand is a packed, 64-byte aligned tile and whose A
-// operand is broadcast element by element with arbitrary strides, so that Pᵀ and dSᵀ need no transpose.
-// Widths D and Dv are padded to a multiple of the SIMD width inside the tiles (zeros), so no loop has a tail.
+// 6 rows × 4 SIMD batches of accumulators), whose right operand is a 64-byte aligned tile in scratch memory
+// and whose left operand is broadcast element by element with arbitrary strides: Pᵀ, dSᵀ, Vᵀ, Qᵀ, dOᵀ are the
+// same memory read with swapped strides, and Q, K, V, dO are read in place from the caller's (strided)
+// tensors whenever they are the left operand. Only Qᵀ (once per forward task) and the key tile's Kᵀ, K, Vᵀ
+// (once per key tile in the backward) are packed. Padded widths (D rounded up to the SIMD width, key tiles
+// cut short by Tk) are zeros or −∞ inside the tiles, so no SIMD loop has a scalar tail.
 
 #include "kernels/attention_exact.h"
 
@@ -354,7 +357,7 @@ void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, co
     const std::int64_t bh = p.batch * p.heads;
     if (bh == 0) return;
     const BackwardPlan plan = backward_plan(p, w);
-    const std::int64_t D = p.d, Dv = p.dv, Dp = plan.Dp, Dvp = round_up(Dv, w), G = plan.groups;
+    const std::int64_t D = p.d, Dv = p.dv, Dp = plan.Dp, G = plan.groups;
     const T scale = static_cast<T>(p.scale);
 
     // Workspace: D_i for every row (B, H, Tq), then G partial dQ buffers per head (B, H, G, Tq, Dp).
@@ -391,17 +394,16 @@ void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, co
         T* dqg = dq_part + (head * G + g) * p.tq * Dp;     // (Tq, Dp)
         std::fill(dqg, dqg + p.tq * Dp, T(0));
 
-        const Scratch<T> scratch({D * kBc, kBc * Dp, Dv * kBc, kBr * Dp, kBr * Dvp, kBr * kBc, kBr * kBc,
-                                  D * kBc, Dv * kBc});
+        // The key tile's operands are packed once per key tile; Q and dO tiles are only ever the broadcast
+        // (left) operand, so they are read in place.
+        const Scratch<T> scratch({D * kBc, kBc * Dp, Dv * kBc, kBr * kBc, kBr * kBc, D * kBc, Dv * kBc});
         T* kt = scratch[0];   // (D, Bc)     K tileᵀ, for S = Q Kᵀ
         T* kp = scratch[1];   // (Bc, Dp)    K tile, for dQ += dS K
         T* vt = scratch[2];   // (Dv, Bc)    V tileᵀ, for dP = dO Vᵀ
-        T* qp = scratch[3];   // (Br, Dp)    Q tile, for dK += dSᵀ Q
-        T* dop = scratch[4];  // (Br, Dvp)   dO tile
-        T* s = scratch[5];    // (Br, Bc)    S, then P
-        T* ds = scratch[6];   // (Br, Bc)    dP, then dS
-        T* dka = scratch[7];  // (D, Bc)     dK tileᵀ accumulator
-        T* dva = scratch[8];  // (Dv, Bc)    dV tileᵀ accumulator
+        T* s = scratch[3];    // (Br, Bc)    S, then P
+        T* ds = scratch[4];   // (Br, Bc)    dP, then dS
+        T* dka = scratch[5];  // (D, Bc)     dK tileᵀ accumulator
+        T* dva = scratch[6];  // (Dv, Bc)    dV tileᵀ accumulator
 
         for (std::int64_t kt_index = g; kt_index < plan.nkt; kt_index += G) {
             const std::int64_t j0 = kt_index * kBc, nc = std::min(kBc, p.tk - j0), ncp = round_up(nc, w);
@@ -414,11 +416,11 @@ void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, co
             // Causal: query tiles wholly above this key tile (every row i < j0) see none of it: skipped.
             for (std::int64_t qt = p.causal ? j0 / kBr : 0; qt < plan.nqt; ++qt) {
                 const std::int64_t i0 = qt * kBr, mq = std::min(kBr, p.tq - i0);
-                pack_rows(qh + i0 * ql.row, ql.row, mq, D, qp, Dp);
-                pack_rows(doh + i0 * dol.row, dol.row, mq, Dv, dop, Dvp);
+                const T* qi = qh + i0 * ql.row;     // (mq, D)
+                const T* doi = doh + i0 * dol.row;  // (mq, Dv)
 
                 // S = s·Q Kᵀ + M;  P = exp(S − L)   (recomputed: exact, since L is the softmax's normaliser)
-                tile_product<T, false>(mq, ncp, D, qp, Dp, 1, kt, kBc, scale, s, kBc);
+                tile_product<T, false>(mq, ncp, D, qi, ql.row, 1, kt, kBc, scale, s, kBc);
                 const bool diagonal = p.causal && j0 + nc > i0 + 1;
                 if (diagonal || ncp != nc) mask_tile(s, mq, ncp, p.causal, i0, j0, nc);
                 for (std::int64_t r = 0; r < mq; ++r) {
@@ -434,9 +436,9 @@ void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, co
                     }
                 }
                 // dVᵀ += dOᵀ P         (A(e, i) = dO[i][e]: the transpose is just swapped strides)
-                tile_product<T, true>(Dv, ncp, mq, dop, 1, Dvp, s, kBc, T(1), dva, kBc);
+                tile_product<T, true>(Dv, ncp, mq, doi, 1, dol.row, s, kBc, T(1), dva, kBc);
                 // dP = dO Vᵀ
-                tile_product<T, false>(mq, ncp, Dv, dop, Dvp, 1, vt, kBc, T(1), ds, kBc);
+                tile_product<T, false>(mq, ncp, Dv, doi, dol.row, 1, vt, kBc, T(1), ds, kBc);
                 // dS = P∘(dP − D), with the scale s of dQ = s·dS K and dK = s·dSᵀ Q folded in
                 for (std::int64_t r = 0; r < mq; ++r) {
                     const Batch Db(dh[i0 + r]);
@@ -449,7 +451,7 @@ void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, co
                     }
                 }
                 // dKᵀ += s·Qᵀ dS
-                tile_product<T, true>(D, ncp, mq, qp, 1, Dp, ds, kBc, T(1), dka, kBc);
+                tile_product<T, true>(D, ncp, mq, qi, 1, ql.row, ds, kBc, T(1), dka, kBc);
                 // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 3)
                 tile_product<T, true>(mq, Dp, nc, ds, kBc, 1, kp, Dp, T(1), dqg + i0 * Dp, Dp);
             }

@@ -20,6 +20,7 @@
 #include "autograd/node.h"
 
 #include "nn/activation.h"
+#include "nn/attention.h"
 #include "nn/dropout.h"
 #include "nn/embedding.h"
 #include "nn/functional.h"
@@ -28,6 +29,7 @@
 #include "nn/linear.h"
 #include "nn/loss.h"
 #include "nn/module.h"
+#include "nn/multihead_attention.h"
 #include "nn/optim.h"
 #include "nn/optim/schedule.h"
 #include "nn/sequential.h"
