@@ -161,10 +161,11 @@ TEST_CASE("vecmath: exp, tanh and erf meet their documented accuracy") {
     const double erf_d = max_relative_error<double>(-6, 6, points, verf, lerf);
     MESSAGE("max relative error: exp " << exp_f << " / " << exp_d << ", tanh " << tanh_f << " / " << tanh_d
                                        << ", erf " << erf_f << " / " << erf_d << " (float32 / float64)");
-#if defined(__FMA__) || defined(__aarch64__)
+// Sanitizer instrumentation stops GCC from contracting a*b+c into FMA, so those builds round like SSE2.
+#if (defined(__FMA__) || defined(__aarch64__)) && !defined(__SANITIZE_ADDRESS__)
     CHECK(exp_f <= 7.7e-8);
     CHECK(exp_d <= 1.4e-16);
-#else  // no fused multiply-add (the portable SSE2 build): each Horner step rounds twice
+#else  // no fused multiply-add (the portable SSE2 build, sanitizer builds): each Horner step rounds twice
     CHECK(exp_f <= 9.4e-8);
     CHECK(exp_d <= 1.8e-16);
 #endif
