@@ -18,4 +18,17 @@ private:
     bool previous_;
 };
 
+// The opposite, like torch.enable_grad(): records even inside a NoGradGuard (e.g. a measurement that needs
+// gradients while the caller evaluates without them).
+class EnableGradGuard {
+public:
+    EnableGradGuard() : previous_(is_grad_enabled()) { set_grad_enabled(true); }
+    ~EnableGradGuard() { set_grad_enabled(previous_); }
+    EnableGradGuard(const EnableGradGuard&) = delete;
+    EnableGradGuard& operator=(const EnableGradGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
 }  // namespace tg

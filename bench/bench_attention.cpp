@@ -1,14 +1,19 @@
 // The `attention` suite: scaled dot-product attention through the autograd node, forward alone and
 // forward + backward, with the framework allocator's peak.
 //
-//   tg-bench attention --n N --d D [--heads H] [--batch B] [--causal] --mode exact [--degree G] [--threads P] [--json]
+//   tg-bench attention --n N --d D [--heads H] [--batch B] [--causal] --mode exact|approx_backward|approx|auto
+//                      [--degree G] [--grad consistent|plugin] [--chunk C] [--score-std S] [--no-err] [--threads P]
+//                      [--json]
 //
 // {"suite":"attention","mode":"exact","causal":true,"batch":1,"heads":1,"n":..,"d":..,"degree":2,"threads":2,
 //  "fwd_ms":..,"fwd_bwd_ms":..,"peak_bytes":..,"rel_err":{"o":0,"dq":0,"dk":0,"dv":0},"gflops":..,
 //  "fwd_cpu_ms":..,"fwd_bwd_cpu_ms":..,"gflops_cpu":..}
 //
+// rel_err: ‖x̂ − x‖_F/‖x‖_F of O, dQ, dK, dV against exact mode on the same inputs and dO
+// (nn::attention_gradient_error; an extra untimed exact run), zeros for exact mode; --no-err skips it (-1s).
+// bwd_ms = fwd_bwd_ms − fwd_ms: the backward's share (approx_backward changes only the backward).
 // peak_bytes: the allocator's peak during one fwd+bwd call minus what was held before it (inputs, dO).
-// gflops: the matmul-shaped work of FlashAttention's accounting, 2 products in the forward (S = QKᵀ, O = PV)
+// gflops (exact mode only): the matmul-shaped work of FlashAttention's accounting, 2 products in the forward (S = QKᵀ, O = PV)
 // and 5 in the backward (S again, dV = PᵀdO, dP = dOVᵀ, dQ = dS K, dK = dSᵀQ), each 2·n·n·d flops per head
 // (times (n+1)/(2n) with the causal mask), divided by fwd_bwd_ms. Compare with `tg-bench peak`.
 // *_cpu_ms: process CPU time per call divided by the thread count (bench.h median_timing): on a shared machine
@@ -21,11 +26,33 @@
 #include "core/storage.h"
 #include "core/tensor.h"
 #include "nn/attention.h"
+#include "nn/attention_monitor.h"
 
+#include <cmath>
+#include <cstdio>
 #include <iostream>
 #include <string>
 
 namespace tg::bench {
+
+namespace {
+
+// {"o":..,"dq":..,"dk":..,"dv":..,"cosine":..} against exact mode on the same inputs (zeros for exact itself).
+std::string rel_err_json(const tg::nn::functional::AttentionOptions& options, bool measure, const Tensor& q,
+                         const Tensor& k, const Tensor& v, const Tensor& dout) {
+    tg::nn::AttentionErrors e;
+    if (!measure) {
+        e.o = e.dq = e.dk = e.dv = e.cosine = -1;
+    } else if (options.mode != tg::nn::functional::AttentionMode::Exact) {
+        e = tg::nn::attention_gradient_error(q, k, v, dout, options);
+    }
+    char buffer[256];
+    std::snprintf(buffer, sizeof buffer, "{\"o\":%.6g,\"dq\":%.6g,\"dk\":%.6g,\"dv\":%.6g,\"cosine\":%.8g}", e.o,
+                  e.dq, e.dk, e.dv, e.cosine);
+    return buffer;
+}
+
+}  // namespace
 
 int run_attention(const Args& args, bool json, int threads) {
     namespace F = tg::nn::functional;
@@ -36,9 +63,22 @@ int run_attention(const Args& args, bool json, int threads) {
     const bool causal = args.flag("causal");
     const std::string mode = args.get("mode", "exact");
     const std::int64_t degree = args.get_int("degree", 2);
+    const std::string grad = args.get("grad", "consistent");
+    const std::int64_t chunk = args.get_int("chunk", 64);
+    const bool measure_error = !args.flag("no-err");
+    // q, k ~ N(0, a²) with a² = score_std: the scores q·k/√D then have standard deviation score_std (default 1:
+    // standard normal inputs). The accuracy of the approximate modes depends on it (the bounded regime).
+    const double score_std = args.get_double("score-std", 1.0);
     if (report_unused(args, "attention")) return 2;
-    if (mode != "exact") {
-        std::cerr << "tg-bench attention: mode '" << mode << "' is not implemented yet (only exact)\n";
+    F::AttentionOptions options;
+    options.causal = causal;
+    options.degree = static_cast<int>(degree);
+    options.chunk = chunk;
+    try {
+        options.mode = F::attention_mode_from_string(mode);
+        options.gradient = F::attention_gradient_from_string(grad);
+    } catch (const tg::Error& e) {
+        std::cerr << "tg-bench attention: " << e.what() << "\n";
         return 2;
     }
     if (n < 1 || d < 1 || d > 256 || heads < 1 || batch < 1) {
@@ -48,12 +88,11 @@ int run_attention(const Args& args, bool json, int threads) {
 
     Generator gen(1234);
     const Shape shape{batch, heads, n, d};
-    Tensor q = randn(shape, kFloat32, &gen).requires_grad_();
-    Tensor k = randn(shape, kFloat32, &gen).requires_grad_();
+    const double input_std = std::sqrt(score_std);
+    Tensor q = (randn(shape, kFloat32, &gen) * input_std).requires_grad_();
+    Tensor k = (randn(shape, kFloat32, &gen) * input_std).requires_grad_();
     Tensor v = randn(shape, kFloat32, &gen).requires_grad_();
     const Tensor dout = randn(shape, kFloat32, &gen);
-    F::AttentionOptions options;
-    options.causal = causal;
 
     const Timing fwd = median_timing(
         [&] {
@@ -88,17 +127,22 @@ int run_attention(const Args& args, bool json, int threads) {
     r.set("n", n);
     r.set("d", d);
     r.set("degree", degree);
+    r.set("grad", grad);
+    r.set("score_std", score_std);
     r.set("threads", threads);
     r.set("fwd_ms", fwd.ms);
     r.set("fwd_bwd_ms", fwd_bwd_time.ms);
+    r.set("bwd_ms", fwd_bwd_time.ms - fwd.ms);
     r.set("peak_bytes", peak_bytes);
-    r.set_raw("rel_err", "{\"o\":0,\"dq\":0,\"dk\":0,\"dv\":0}");  // exact mode is the reference itself
-    r.set("gflops", flops / (fwd_bwd_time.ms * 1e-3) / 1e9);
+    r.set_raw("rel_err", rel_err_json(options, measure_error, q, k, v, dout));
+    // FLOP rates only for exact mode: the polynomial modes do different work (docs/approximate-attention.md).
+    const bool exact = options.mode == F::AttentionMode::Exact;
+    if (exact) r.set("gflops", flops / (fwd_bwd_time.ms * 1e-3) / 1e9);
     // The same per thread of CPU time actually received (see median_timing): what the run would take with the
     // cores to itself.
     r.set("fwd_cpu_ms", fwd.cpu_ms);
     r.set("fwd_bwd_cpu_ms", fwd_bwd_time.cpu_ms);
-    r.set("gflops_cpu", flops / (fwd_bwd_time.cpu_ms * 1e-3) / 1e9);
+    if (exact) r.set("gflops_cpu", flops / (fwd_bwd_time.cpu_ms * 1e-3) / 1e9);
     emit(r, json);
     return 0;
 }

@@ -1,5 +1,6 @@
-// scaled_dot_product_attention: shape checks, the fused forward kernel, and the tape node whose backward is the
-// fused backward kernel, side by side; then the composed reference.
+// scaled_dot_product_attention: shape checks, the choice of mode, the exact node (the fused forward kernel and
+// the tape node whose backward is the fused backward kernel, side by side); then the composed reference.
+// The approximate nodes are in nn/attention_poly.cpp, the auto policy in nn/attention_auto.cpp.
 //
 //   forward    S = s·Q Kᵀ + M,   L_i = log Σ_j exp(S_ij),   O = exp(S − L) V
 //   backward   D_i = dO_i·O_i,   P = exp(S − L) (recomputed),   dV = Pᵀ dO,   dS = P∘(dO Vᵀ − D),
@@ -11,7 +12,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "core/ops.h"
-#include "kernels/attention_exact.h"
+#include "nn/attention_detail.h"
 
 #include <cmath>
 #include <limits>
@@ -29,15 +30,30 @@ std::string to_string(AttentionMode mode) {
     return "unknown";
 }
 
-namespace {
+std::string to_string(AttentionGradient gradient) {
+    return gradient == AttentionGradient::Plugin ? "plugin" : "consistent";
+}
 
-constexpr const char* kOp = "scaled_dot_product_attention";
+AttentionMode attention_mode_from_string(const std::string& name) {
+    for (AttentionMode m : {AttentionMode::Exact, AttentionMode::ApproxBackward, AttentionMode::Approx,
+                            AttentionMode::Auto}) {
+        if (to_string(m) == name) return m;
+    }
+    throw ValueError("attention mode: expected exact, approx_backward, approx or auto, got '" + name + "'");
+}
+
+AttentionGradient attention_gradient_from_string(const std::string& name) {
+    if (name == "consistent") return AttentionGradient::Consistent;
+    if (name == "plugin") return AttentionGradient::Plugin;
+    throw ValueError("attention gradient: expected consistent or plugin, got '" + name + "'");
+}
+
+namespace detail {
 
 std::string shapes_text(const Tensor& q, const Tensor& k, const Tensor& v) {
     return "q " + tg::to_string(q.shape()) + ", k " + tg::to_string(k.shape()) + ", v " + tg::to_string(v.shape());
 }
 
-// Checks q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv]; throws ShapeError naming all three shapes.
 void check_shapes(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
     const std::string expected = std::string(op) + ": expected q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv]";
     const std::string got = "; got " + shapes_text(q, k, v);
@@ -55,23 +71,23 @@ void check_shapes(const char* op, const Tensor& q, const Tensor& k, const Tensor
     }
 }
 
-// The dtype everything is computed in: the promoted dtype of q, k, v; integers become float32.
 DType compute_dtype(const Tensor& q, const Tensor& k, const Tensor& v) {
     const DType t = promote_types(promote_types(q.dtype(), k.dtype()), v.dtype());
     return is_floating(t) ? t : kFloat32;
 }
 
-// The kernels read any strides except along the last dim, which must be contiguous.
 Tensor prepare(const Tensor& x, DType dtype) {
     Tensor y = x.dtype() == dtype ? x : x.to(dtype);
     if (y.size(-1) > 1 && y.stride(-1) != 1) y = y.contiguous();
     return y;
 }
 
-kernels::AttentionLayout layout_of(const Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
+double scale_of(const Tensor& q, const AttentionOptions& options) {
+    return options.scale ? *options.scale : 1.0 / std::sqrt(static_cast<double>(q.size(3)));
+}
 
-kernels::AttentionProblem problem_of(const Tensor& q, const Tensor& k, const Tensor& v,
-                                     const AttentionOptions& options) {
+kernels::AttentionProblem exact_problem(const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const AttentionOptions& options) {
     kernels::AttentionProblem p;
     p.batch = q.size(0);
     p.heads = q.size(1);
@@ -80,12 +96,22 @@ kernels::AttentionProblem problem_of(const Tensor& q, const Tensor& k, const Ten
     p.d = q.size(3);
     p.dv = v.size(3);
     p.causal = options.causal;
-    p.scale = options.scale ? *options.scale : 1.0 / std::sqrt(static_cast<double>(p.d));
+    p.scale = scale_of(q, options);
     return p;
 }
 
-// dQ, dK, dV from the tensors the node saved and dO (any layout; its last dim is made contiguous if needed).
-autograd::Grads attention_backward(const kernels::AttentionProblem& p, const Tensor& q, const Tensor& k,
+void exact_forward(const kernels::AttentionProblem& p, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
+                   Tensor& lse) {
+    out = empty({p.batch, p.heads, p.tq, p.dv}, q.dtype());
+    lse = empty({p.batch, p.heads, p.tq}, q.dtype());
+    dispatch_floating(q.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        kernels::attention_forward(p, q.data<T>(), layout_of(q), k.data<T>(), layout_of(k), v.data<T>(),
+                                   layout_of(v), out.data<T>(), layout_of(out), lse.data<T>());
+    });
+}
+
+std::vector<Tensor> exact_backward(const kernels::AttentionProblem& p, const Tensor& q, const Tensor& k,
                                    const Tensor& v, const Tensor& o, const Tensor& lse, const Tensor& dout_in) {
     const Tensor dout = prepare(dout_in, o.dtype());
     Tensor dq = empty(q.shape(), q.dtype());
@@ -104,46 +130,54 @@ autograd::Grads attention_backward(const kernels::AttentionProblem& p, const Ten
     return {dq, dk, dv};
 }
 
+}  // namespace detail
+
+namespace {
+
+// The exact node: the fused forward kernel, and the fused backward kernel as its backward rule.
+Tensor exact_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
+    const kernels::AttentionProblem p = detail::exact_problem(q, k, v, options);
+    // Forward: O (B, H, Tq, Dv) and the log-sum-exp L (B, H, Tq), which is all the backward needs to
+    // rebuild P = exp(S − L) tile by tile.
+    Tensor out, lse;
+    detail::exact_forward(p, q, k, v, out, lse);
+
+    // Backward: the fused kernel gives dQ, dK, dV at once from the saved q, k, v, O, L and the incoming dO.
+    autograd::record(detail::kAttentionOp, out, {q, k, v},
+                     [sq = autograd::SavedTensor(q), sk = autograd::SavedTensor(k), sv = autograd::SavedTensor(v),
+                      so = autograd::SavedTensor(out), sl = autograd::SavedTensor(lse), p](const Tensor& dout) {
+                         return detail::exact_backward(p, sq.get(), sk.get(), sv.get(), so.get(), sl.get(), dout);
+                     });
+    return out;
+}
+
 }  // namespace
 
 Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, const Tensor& v_in,
                                     const AttentionOptions& options) {
-    check_shapes(kOp, q_in, k_in, v_in);
-    if (options.mode != AttentionMode::Exact) {
-        throw ValueError(std::string(kOp) + ": mode '" + to_string(options.mode) +
-                         "' is not implemented yet (only 'exact'); " + shapes_text(q_in, k_in, v_in));
-    }
+    using namespace detail;
+    check_shapes(kAttentionOp, q_in, k_in, v_in);
     if (options.scale && !std::isfinite(*options.scale)) {
-        throw ValueError(std::string(kOp) + ": scale must be finite, got " + std::to_string(*options.scale));
+        throw ValueError(std::string(kAttentionOp) + ": scale must be finite, got " +
+                         std::to_string(*options.scale));
     }
     // Conversions and copies (when needed) are ordinary differentiable ops, recorded before our node.
     const DType dtype = compute_dtype(q_in, k_in, v_in);
     const Tensor q = prepare(q_in, dtype), k = prepare(k_in, dtype), v = prepare(v_in, dtype);
-    const kernels::AttentionProblem p = problem_of(q, k, v, options);
 
-    // Forward: O (B, H, Tq, Dv) and the log-sum-exp L (B, H, Tq), which is all the backward needs to
-    // rebuild P = exp(S − L) tile by tile.
-    Tensor out = empty({p.batch, p.heads, p.tq, p.dv}, dtype);
-    Tensor lse = empty({p.batch, p.heads, p.tq}, dtype);
-    dispatch_floating(dtype, [&](auto tag) {
-        using T = decltype(tag);
-        kernels::attention_forward(p, q.data<T>(), layout_of(q), k.data<T>(), layout_of(k), v.data<T>(),
-                                   layout_of(v), out.data<T>(), layout_of(out), lse.data<T>());
-    });
-
-    // Backward: the fused kernel gives dQ, dK, dV at once from the saved q, k, v, O, L and the incoming dO.
-    autograd::record(kOp, out, {q, k, v},
-                     [sq = autograd::SavedTensor(q), sk = autograd::SavedTensor(k), sv = autograd::SavedTensor(v),
-                      so = autograd::SavedTensor(out), sl = autograd::SavedTensor(lse), p](const Tensor& dout) {
-                         return attention_backward(p, sq.get(), sk.get(), sv.get(), so.get(), sl.get(), dout);
-                     });
-    return out;
+    AttentionMode mode = options.mode;
+    if (mode == AttentionMode::Auto) mode = choose_attention_mode(q, k, options).mode;
+    switch (mode) {
+        case AttentionMode::ApproxBackward: return approx_backward_attention(q, k, v, options);
+        case AttentionMode::Approx: return approx_attention(q, k, v, options);
+        default: return exact_attention(q, k, v, options);
+    }
 }
 
 Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, const Tensor& v,
                                               const AttentionOptions& options) {
     const char* op = "scaled_dot_product_attention_reference";
-    check_shapes(op, q, k, v);
+    detail::check_shapes(op, q, k, v);
     const double scale = options.scale ? *options.scale : 1.0 / std::sqrt(static_cast<double>(q.size(3)));
     Tensor scores = matmul(q, k.transpose(-2, -1)) * scale;  // S = s·Q Kᵀ        (B, H, Tq, Tk)
     if (options.causal) {

@@ -18,26 +18,80 @@
 
 #include "core/tensor.h"
 
+#include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 
+namespace tg::nn {
+class AttentionMonitor;  // nn/attention_monitor.h
+}
+
 namespace tg::nn::functional {
 
-// Exact: the fused FlashAttention-style kernels, forward and backward.
-// ApproxBackward, Approx, Auto: polynomial approximations (next issue); they throw ValueError for now.
+// Which computation the attention node runs (docs/approximate-attention.md):
+//   Exact           the fused FlashAttention-style kernels, forward and backward.
+//   ApproxBackward  exact forward values; the backward from the polynomial low-rank factors (the paper's
+//                   setting), by the `gradient` formula.
+//   Approx          the polynomial forward (Taylor linear attention, a different model) and its consistent
+//                   backward, the exact gradient of that forward.
+//   Auto            ApproxBackward where it pays and is accurate, Exact elsewhere; see choose_attention_mode.
 enum class AttentionMode { Exact, ApproxBackward, Approx, Auto };
+// The gradient formula of ApproxBackward: Consistent (gradient of the polynomial forward) or Plugin (the
+// exact softmax-gradient formula with the low-rank Â in place of A, the paper's Algorithm 1).
+enum class AttentionGradient { Consistent, Plugin };
 
-std::string to_string(AttentionMode mode);  // "exact", "approx_backward", "approx", "auto"
+std::string to_string(AttentionMode mode);          // "exact", "approx_backward", "approx", "auto"
+std::string to_string(AttentionGradient gradient);  // "consistent", "plugin"
+// The inverses; throw ValueError listing the accepted names.
+AttentionMode attention_mode_from_string(const std::string& name);
+AttentionGradient attention_gradient_from_string(const std::string& name);
 
 struct AttentionOptions {
     bool causal = false;
     std::optional<double> scale;  // default 1/sqrt(D)
     AttentionMode mode = AttentionMode::Exact;
-    int degree = 2;  // polynomial degree of the approximate modes
+    // Polynomial degree g of the approximate modes, 1..4: the Taylor polynomial of exp. Even degrees are
+    // positive everywhere; odd ones only for scores above about −1 (g = 1) or −1.6 (g = 3), so with those a
+    // non-positive normaliser is detected and throws ValueError rather than being divided by.
+    int degree = 2;
+    AttentionGradient gradient = AttentionGradient::Consistent;  // ApproxBackward's formula
+    std::int64_t chunk = 64;  // causal chunk of the polynomial kernels (changes only the rounding)
+    // Auto: the largest acceptable relative gradient error (max over dQ, dK, dV).
+    double auto_tolerance = 1e-2;
+    // Training-time error monitor (nn/attention_monitor.h): when set and monitor->active(), a node in an
+    // approximate mode also computes the exact gradient on the same batch and records the errors under
+    // `label` (e.g. "blocks.0.attn"). Auto also reads the latest errors recorded under its label.
+    std::shared_ptr<AttentionMonitor> monitor;
+    std::string label;
 };
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionOptions& options = {});
+
+// What Auto decides for these inputs (Exact or ApproxBackward), and why, in one line. Approximate only when
+// all hold: the sequence is at least the measured crossover length for (D, g) (attention_crossover_length),
+// the estimated score standard deviation is inside the bounded regime for the tolerance, and the monitor (if
+// any) has not measured an error above the tolerance for this label.
+struct AttentionChoice {
+    AttentionMode mode = AttentionMode::Exact;
+    std::string reason;
+};
+AttentionChoice choose_attention_mode(const Tensor& q, const Tensor& k, const AttentionOptions& options);
+// Where Auto reports its choices: a line each time the choice for a label changes (and the first time).
+// The default writes to stderr; pass an empty function to silence it.
+void set_attention_log(std::function<void(const std::string&)> sink);
+// The estimated standard deviation of the scores s·q_i·k_j (visible pairs only when causal), from a fixed
+// sample of at most 4 heads × 32 × 32 pairs: what Auto compares with the bounded regime.
+double estimate_score_std(const Tensor& q, const Tensor& k, const AttentionOptions& options);
+// The largest score standard deviation at which the measured gradient error stays below `tolerance`
+// (docs/approximate-attention.md, "Where it is accurate"), for the degree and gradient formula.
+double attention_score_std_limit(int degree, AttentionGradient gradient, double tolerance);
+// The measured sequence length above which the causal approx_backward mode is faster than exact on this
+// machine kind (tg-bench attention, 2 threads), for head width d and degree g; a very large number when it
+// never pays within the measured range.
+std::int64_t attention_crossover_length(std::int64_t d, int degree);
 
 // The same function composed from primitive ops: softmax(matmul(q, kᵀ)·s, masked_fill −∞ above the diagonal
 // when causal) then matmul with v. Builds the full Tq×Tk matrix: for tests and teaching. Only `causal` and

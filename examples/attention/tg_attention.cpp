@@ -1,0 +1,111 @@
+// tg-attention: run the attention node on tensors from a file, so anyone can check tapegrad's exact and
+// approximate attention (and their gradients) against their own code, e.g. from Python with
+// safetensors + numpy/torch:
+//
+//   tg-attention --in in.safetensors --out out.safetensors --mode approx_backward --degree 2 --causal
+//
+// in:  q, k [B, H, T, D], v [B, H, Tk, Dv], do [B, H, Tq, Dv] (F32 or F64, all the same dtype)
+// out: o, dq, dk, dv in that dtype: o = attention(q, k, v) and the gradients of Σ o∘do.
+// Bad files, missing tensors or mismatched shapes: a message on stderr and exit status 2; the output is
+// written atomically (save_safetensors), so it is never left half-written. Other failures: exit status 1.
+
+#include "core/error.h"
+#include "core/tensor.h"
+#include "nn/attention.h"
+#include "nn/serialization.h"
+
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <iostream>
+#include <string>
+
+namespace F = tg::nn::functional;
+
+namespace {
+
+struct Options {
+    std::string in, out, mode = "exact", grad = "consistent";
+    int degree = 2;
+    bool causal = false;
+    double scale = std::nan("");
+    std::int64_t chunk = 64;
+};
+
+// Reads and checks the four inputs; throws tg::Error (reported with exit status 2) on any problem.
+std::vector<tg::Tensor> read_inputs(const std::string& path) {
+    const tg::SafetensorsFile file = tg::load_safetensors(path);
+    std::vector<tg::Tensor> inputs;
+    for (const char* name : {"q", "k", "v", "do"}) inputs.push_back(file.get(name));
+    const tg::DType dtype = inputs[0].dtype();
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        const tg::Tensor& t = inputs[i];
+        const char* name = i == 0 ? "q" : i == 1 ? "k" : i == 2 ? "v" : "do";
+        if (t.dtype() != tg::kFloat32 && t.dtype() != tg::kFloat64) {
+            throw tg::DTypeError("tg-attention: " + path + ": tensor '" + name + "' must be F32 or F64, got " +
+                                 tg::dtype_name(t.dtype()));
+        }
+        if (t.dtype() != dtype) {
+            throw tg::DTypeError("tg-attention: " + path + ": q, k, v, do must have the same dtype; '" + name +
+                                 "' is " + tg::dtype_name(t.dtype()) + ", q is " + tg::dtype_name(dtype));
+        }
+    }
+    const tg::Tensor &q = inputs[0], &v = inputs[2], &dout = inputs[3];
+    if (q.dim() == 4 && v.dim() == 4 &&
+        (dout.dim() != 4 || dout.size(0) != q.size(0) || dout.size(1) != q.size(1) || dout.size(2) != q.size(2) ||
+         dout.size(3) != v.size(3))) {
+        throw tg::ShapeError("tg-attention: " + path + ": do must have shape [B, H, Tq, Dv] = [" +
+                             std::to_string(q.size(0)) + ", " + std::to_string(q.size(1)) + ", " +
+                             std::to_string(q.size(2)) + ", " + std::to_string(v.size(3)) + "], got " +
+                             tg::to_string(dout.shape()));
+    }
+    return inputs;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    Options opt;
+    CLI::App app{"tg-attention: exact or approximate attention and its gradients on tensors from a safetensors file"};
+    app.add_option("--in", opt.in, "input safetensors with q, k, v, do [B, H, T, D]")->required();
+    app.add_option("--out", opt.out, "output safetensors with o, dq, dk, dv")->required();
+    app.add_option("--mode", opt.mode, "exact | approx_backward | approx | auto")
+        ->check(CLI::IsMember({"exact", "approx_backward", "approx", "auto"}));
+    app.add_option("--degree", opt.degree, "polynomial degree of the approximate modes (1..4)");
+    app.add_option("--grad", opt.grad, "approx_backward gradient formula: consistent | plugin")
+        ->check(CLI::IsMember({"consistent", "plugin"}));
+    app.add_flag("--causal", opt.causal, "query i sees keys j <= i");
+    app.add_option("--scale", opt.scale, "score scale s (default 1/sqrt(D))");
+    app.add_option("--chunk", opt.chunk, "causal chunk length of the polynomial kernels");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e) == 0 ? 0 : 2;
+    }
+
+    try {
+        const std::vector<tg::Tensor> in = read_inputs(opt.in);
+        F::AttentionOptions options;
+        options.mode = F::attention_mode_from_string(opt.mode);
+        options.gradient = F::attention_gradient_from_string(opt.grad);
+        options.degree = opt.degree;
+        options.causal = opt.causal;
+        options.chunk = opt.chunk;
+        if (!std::isnan(opt.scale)) options.scale = opt.scale;
+
+        tg::Tensor q = in[0].detach().requires_grad_(), k = in[1].detach().requires_grad_(),
+                   v = in[2].detach().requires_grad_();
+        tg::Tensor o = F::scaled_dot_product_attention(q, k, v, options);
+        o.backward(in[3]);
+        tg::save_safetensors(opt.out, {{"o", o.detach()}, {"dq", q.grad()}, {"dk", k.grad()}, {"dv", v.grad()}},
+                             {{"mode", opt.mode}, {"degree", std::to_string(opt.degree)}, {"grad", opt.grad},
+                              {"causal", opt.causal ? "true" : "false"}});
+    } catch (const tg::Error& e) {
+        std::cerr << "tg-attention: " << e.what() << '\n';
+        return 2;
+    } catch (const std::exception& e) {
+        std::cerr << "tg-attention: internal error: " << e.what() << '\n';
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,165 @@
+// The `auto` attention policy: approximate only where it pays and is accurate, exact elsewhere, and say so.
+//
+// It pays when the sequence is longer than the measured crossover length for the head width D and degree g
+// (below it the exact kernel is faster, so approximating would only lose accuracy). It is accurate when the
+// scores are small: the gradient error of the polynomial method grows with the spread of the scores s·q·k
+// (the bounded-entries regime of Alman & Song). Auto estimates that spread from a fixed sample of q·k pairs
+// and compares it with the measured limit for the tolerance; and if a training monitor has measured an error
+// above the tolerance for this layer, it stays exact.
+
+#include "nn/attention.h"
+
+#include "nn/attention_detail.h"
+#include "nn/attention_monitor.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <string>
+
+namespace tg::nn::functional {
+
+namespace {
+
+std::mutex log_mutex;
+std::function<void(const std::string&)> log_sink = [](const std::string& line) { std::cerr << line << '\n'; };
+std::map<std::string, AttentionMode> last_choice;  // per label
+
+void log_choice(const AttentionOptions& options, const AttentionChoice& choice) {
+    std::lock_guard<std::mutex> lock(log_mutex);
+    auto it = last_choice.find(options.label);
+    if (it != last_choice.end() && it->second == choice.mode) return;
+    last_choice[options.label] = choice.mode;
+    if (log_sink) {
+        log_sink("tapegrad: attention auto" + (options.label.empty() ? "" : " [" + options.label + "]") + ": " +
+                 to_string(choice.mode) + " (" + choice.reason + ")");
+    }
+}
+
+std::string format(const char* fmt, double x) {
+    char buffer[32];
+    std::snprintf(buffer, sizeof buffer, fmt, x);
+    return buffer;
+}
+
+}  // namespace
+
+void set_attention_log(std::function<void(const std::string&)> sink) {
+    std::lock_guard<std::mutex> lock(log_mutex);
+    log_sink = std::move(sink);
+    last_choice.clear();
+}
+
+std::int64_t attention_crossover_length(std::int64_t d, int degree) {
+    // Causal forward + backward, approx_backward (consistent) vs exact, 2 threads: the shortest measured T at
+    // which the approximate node is faster (tg-bench attention; docs/approximate-attention.md). Head widths
+    // between table rows use the next larger row, which is the more conservative one.
+    struct Row {
+        std::int64_t d;
+        int degree;
+        std::int64_t crossover;
+    };
+    static constexpr Row table[] = {
+        {16, 2, 1024}, {32, 2, 2048}, {64, 2, 8192}, {16, 3, 4096}, {32, 3, 16384}, {64, 3, 65536},
+    };
+    constexpr std::int64_t never = std::int64_t{1} << 40;
+    std::int64_t best = never;
+    std::int64_t best_d = never;
+    for (const Row& row : table) {
+        if (row.degree == degree && row.d >= d && row.d < best_d) {
+            best_d = row.d;
+            best = row.crossover;
+        }
+    }
+    return best;
+}
+
+double attention_score_std_limit(int degree, AttentionGradient gradient, double tolerance) {
+    // The largest score standard deviation keeping max(dQ, dK, dV) relative error <= 1e-2 (reference study,
+    // n = 1024, d = 32; our own measurements in docs/approximate-attention.md agree). The error grows about like
+    // σ^(g+1), so another tolerance scales the limit by (tolerance / 1e-2)^(1/(g+1)).
+    static constexpr double consistent[] = {0.0, 0.0, 0.10, 0.24, 0.37};
+    static constexpr double plugin[] = {0.0, 0.0, 0.23, 0.38, 0.49};
+    if (degree < 2 || degree > 4 || !(tolerance > 0)) return 0.0;
+    const double at_1e2 = gradient == AttentionGradient::Plugin ? plugin[degree] : consistent[degree];
+    return at_1e2 * std::pow(tolerance / 1e-2, 1.0 / (degree + 1));
+}
+
+double estimate_score_std(const Tensor& q_in, const Tensor& k_in, const AttentionOptions& options) {
+    detail::check_shapes("estimate_score_std", q_in, k_in, k_in);
+    const Tensor q = q_in.detach().to(kFloat64).contiguous();
+    const Tensor k = k_in.detach().to(kFloat64).contiguous();
+    const std::int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), D = q.size(3);
+    const double scale = detail::scale_of(q, options);
+    const double* pq = q.data<double>();
+    const double* pk = k.data<double>();
+    // Evenly spaced heads, queries and keys: a fixed sample, so the choice is reproducible.
+    const std::int64_t heads = B * H, head_samples = std::min<std::int64_t>(heads, 4);
+    const std::int64_t rows = std::min<std::int64_t>(Tq, 32), cols = std::min<std::int64_t>(Tk, 32);
+    double sum = 0, sum2 = 0;
+    std::int64_t count = 0;
+    for (std::int64_t hs = 0; hs < head_samples; ++hs) {
+        const std::int64_t head = hs * heads / head_samples;
+        for (std::int64_t a = 0; a < rows; ++a) {
+            const std::int64_t i = a * Tq / rows;
+            for (std::int64_t b = 0; b < cols; ++b) {
+                const std::int64_t j = b * Tk / cols;
+                if (options.causal && j > i) continue;
+                const double* qi = pq + (head * Tq + i) * D;
+                const double* kj = pk + (head * Tk + j) * D;
+                double dot = 0;
+                for (std::int64_t e = 0; e < D; ++e) dot += qi[e] * kj[e];
+                const double score = scale * dot;
+                sum += score;
+                sum2 += score * score;
+                ++count;
+            }
+        }
+    }
+    if (count < 2) return 0.0;
+    const double mean = sum / count;
+    return std::sqrt(std::max(0.0, sum2 / count - mean * mean));
+}
+
+AttentionChoice choose_attention_mode(const Tensor& q, const Tensor& k, const AttentionOptions& options) {
+    AttentionChoice choice;
+    const std::int64_t T = q.size(2), D = q.size(3);
+    const std::int64_t crossover = attention_crossover_length(D, options.degree);
+    const std::string sizes = "T=" + std::to_string(T) + ", D=" + std::to_string(D) + ", g=" +
+                              std::to_string(options.degree);
+    if (options.causal && q.size(2) != k.size(2)) {
+        choice.reason = "causal with Tq != Tk";
+    } else if (options.degree != 2 && options.degree != 4 && options.degree != 3) {
+        choice.reason = "degree " + std::to_string(options.degree) + " has no measured accuracy";
+    } else if (T < crossover) {
+        choice.reason = sizes + ": below the measured crossover " + std::to_string(crossover);
+    } else {
+        const double sigma = estimate_score_std(q, k, options);
+        const double limit = attention_score_std_limit(options.degree, options.gradient, options.auto_tolerance);
+        std::optional<AttentionMonitor::Record> measured;
+        if (options.monitor) measured = options.monitor->latest(options.label);
+        if (!(sigma <= limit)) {
+            choice.reason = sizes + ": score std " + format("%.3g", sigma) + " above " + format("%.3g", limit) +
+                            " (tolerance " + format("%.1e", options.auto_tolerance) + ")";
+        } else if (measured && !(measured->errors.max_gradient_error() <= options.auto_tolerance)) {
+            choice.reason = sizes + ": monitor measured gradient error " +
+                            format("%.2e", measured->errors.max_gradient_error()) + " at step " +
+                            std::to_string(measured->step) + " above tolerance " +
+                            format("%.1e", options.auto_tolerance);
+        } else {
+            choice.mode = AttentionMode::ApproxBackward;
+            choice.reason = sizes + " >= crossover " + std::to_string(crossover) + ", score std " +
+                            format("%.3g", sigma) + " <= " + format("%.3g", limit);
+            if (measured) {
+                choice.reason += ", monitor error " + format("%.2e", measured->errors.max_gradient_error());
+            }
+        }
+    }
+    log_choice(options, choice);
+    return choice;
+}
+
+}  // namespace tg::nn::functional

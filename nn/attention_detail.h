@@ -1,0 +1,47 @@
+#pragma once
+// Internal to nn/attention*.cpp (not installed): the shape checks, operand preparation and kernel problem
+// descriptions that the exact node, the polynomial nodes, the auto policy and the error monitor share.
+
+#include "core/tensor.h"
+#include "kernels/attention_exact.h"
+#include "kernels/attention_poly.h"
+#include "nn/attention.h"
+
+#include <string>
+
+namespace tg::nn::functional::detail {
+
+constexpr const char* kAttentionOp = "scaled_dot_product_attention";
+
+std::string shapes_text(const Tensor& q, const Tensor& k, const Tensor& v);
+
+// Checks q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv]; throws ShapeError naming all three shapes.
+void check_shapes(const char* op, const Tensor& q, const Tensor& k, const Tensor& v);
+
+// The dtype everything is computed in: the promoted dtype of q, k, v; integers become float32.
+DType compute_dtype(const Tensor& q, const Tensor& k, const Tensor& v);
+
+// The kernels read any strides except along the last dim, which must be contiguous.
+Tensor prepare(const Tensor& x, DType dtype);
+
+inline kernels::AttentionLayout layout_of(const Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
+
+double scale_of(const Tensor& q, const AttentionOptions& options);  // options.scale or 1/sqrt(D)
+
+kernels::AttentionProblem exact_problem(const Tensor& q, const Tensor& k, const Tensor& v,
+                                        const AttentionOptions& options);
+kernels::PolyAttentionProblem poly_problem(const Tensor& q, const Tensor& k, const Tensor& v,
+                                           const AttentionOptions& options);
+
+// The exact kernels on prepared operands, outside autograd: O (B, H, Tq, Dv) and lse (B, H, Tq); and
+// dQ, dK, dV from the saved operands and dO.
+void exact_forward(const kernels::AttentionProblem& p, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
+                   Tensor& lse);
+std::vector<Tensor> exact_backward(const kernels::AttentionProblem& p, const Tensor& q, const Tensor& k,
+                                   const Tensor& v, const Tensor& o, const Tensor& lse, const Tensor& dout);
+
+// The polynomial nodes (nn/attention_poly.cpp): record one node on the tape like the exact one.
+Tensor approx_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options);
+Tensor approx_backward_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options);
+
+}  // namespace tg::nn::functional::detail
