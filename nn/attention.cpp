@@ -82,6 +82,14 @@ Tensor prepare(const Tensor& x, DType dtype) {
     return y;
 }
 
+Tensor empty_heads_like(const Tensor& like, std::int64_t t, std::int64_t e, DType dtype) {
+    const std::int64_t B = like.size(0), H = like.size(1);
+    if (H > 1 && t > 1 && like.stride(2) > like.stride(1)) {
+        return empty({B, t, H, e}, dtype).permute({0, 2, 1, 3});  // (B, T, H, E) memory, (B, H, T, E) view
+    }
+    return empty({B, H, t, e}, dtype);
+}
+
 double scale_of(const Tensor& q, const AttentionOptions& options) {
     return options.scale ? *options.scale : 1.0 / std::sqrt(static_cast<double>(q.size(3)));
 }
@@ -102,7 +110,7 @@ kernels::AttentionProblem exact_problem(const Tensor& q, const Tensor& k, const 
 
 void exact_forward(const kernels::AttentionProblem& p, const Tensor& q, const Tensor& k, const Tensor& v, Tensor& out,
                    Tensor& lse) {
-    out = empty({p.batch, p.heads, p.tq, p.dv}, q.dtype());
+    out = empty_heads_like(q, p.tq, p.dv, q.dtype());
     lse = empty({p.batch, p.heads, p.tq}, q.dtype());
     dispatch_floating(q.dtype(), [&](auto tag) {
         using T = decltype(tag);
@@ -114,9 +122,9 @@ void exact_forward(const kernels::AttentionProblem& p, const Tensor& q, const Te
 std::vector<Tensor> exact_backward(const kernels::AttentionProblem& p, const Tensor& q, const Tensor& k,
                                    const Tensor& v, const Tensor& o, const Tensor& lse, const Tensor& dout_in) {
     const Tensor dout = prepare(dout_in, o.dtype());
-    Tensor dq = empty(q.shape(), q.dtype());
-    Tensor dk = empty(k.shape(), k.dtype());
-    Tensor dv = empty(v.shape(), v.dtype());
+    Tensor dq = empty_heads_like(q, p.tq, p.d, q.dtype());
+    Tensor dk = empty_heads_like(k, p.tk, p.d, k.dtype());
+    Tensor dv = empty_heads_like(v, p.tk, p.dv, v.dtype());
     // Row sums D_i and partial dQ buffers, O(B·H·Tq·D): a tensor, so the framework's allocator (memory_stats)
     // accounts for them.
     Tensor workspace = empty({kernels::attention_backward_workspace(p, element_size(q.dtype()))}, q.dtype());

@@ -24,6 +24,12 @@ DType compute_dtype(const Tensor& q, const Tensor& k, const Tensor& v);
 // The kernels read any strides except along the last dim, which must be contiguous.
 Tensor prepare(const Tensor& x, DType dtype);
 
+// A new (B, H, T, E) tensor laid out in memory like `like`: when `like` is a heads view of a (B, T, H, E)
+// buffer (its T stride exceeds its H stride, as for heads split from a QKV projection), the new tensor is a
+// (B, T, H, E) buffer viewed as (B, H, T, E), so that merging heads afterwards (permute + reshape to (B, T, C))
+// is free instead of a copy; otherwise it is contiguous. The kernels write any layout.
+Tensor empty_heads_like(const Tensor& like, std::int64_t t, std::int64_t e, DType dtype);
+
 inline kernels::AttentionLayout layout_of(const Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
 
 double scale_of(const Tensor& q, const AttentionOptions& options);  // options.scale or 1/sqrt(D)

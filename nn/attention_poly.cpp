@@ -66,7 +66,7 @@ Tensor poly_workspace(const kernels::PolyAttentionProblem& p, kernels::PolyAtten
 // O (B, H, Tq, Dv) and z (B, H, Tq) of the polynomial forward.
 Tensor poly_forward(const char* op, const kernels::PolyAttentionProblem& p, const Tensor& q, const Tensor& k,
                     const Tensor& v, Tensor& z) {
-    Tensor out = empty({p.batch, p.heads, p.tq, p.dv}, q.dtype());
+    Tensor out = empty_heads_like(q, p.tq, p.dv, q.dtype());
     z = empty({p.batch, p.heads, p.tq}, q.dtype());
     Tensor workspace = poly_workspace(p, kernels::PolyAttentionPass::forward, q.dtype());
     dispatch_floating(q.dtype(), [&](auto tag) {
@@ -98,9 +98,9 @@ std::vector<Tensor> poly_backward(const char* op, const kernels::PolyAttentionPr
                                   const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& z,
                                   const Tensor& dout_in) {
     const Tensor dout = prepare(dout_in, o.dtype());
-    Tensor dq = empty(q.shape(), q.dtype());
-    Tensor dk = empty(k.shape(), k.dtype());
-    Tensor dv = empty(v.shape(), v.dtype());
+    Tensor dq = empty_heads_like(q, p.tq, p.d, q.dtype());
+    Tensor dk = empty_heads_like(k, p.tk, p.d, k.dtype());
+    Tensor dv = empty_heads_like(v, p.tk, p.dv, v.dtype());
     const bool plugin = gradient == AttentionGradient::Plugin;
     const kernels::PolyGradient grad = plugin ? kernels::PolyGradient::plugin : kernels::PolyGradient::consistent;
     const auto pass = plugin ? kernels::PolyAttentionPass::backward_plugin : kernels::PolyAttentionPass::backward_consistent;

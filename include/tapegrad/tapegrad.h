@@ -21,6 +21,7 @@
 
 #include "nn/activation.h"
 #include "nn/attention.h"
+#include "nn/attention_monitor.h"
 #include "nn/dropout.h"
 #include "nn/embedding.h"
 #include "nn/functional.h"
