@@ -22,6 +22,7 @@
 #include "bench/bench.h"
 
 #include "autograd/grad_mode.h"
+#include "core/ops.h"
 #include "core/random.h"
 #include "core/storage.h"
 #include "core/tensor.h"

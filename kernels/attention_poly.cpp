@@ -1,7 +1,9 @@
 // Polynomial attention: forward (non-causal and causal, chunked) and the consistent backward — the exact
 // gradient of that forward. The equations are in attention_poly.h and ../shared/design/approx-attention.md; each
 // step below quotes the one it computes. The plugin backward is in attention_poly_plugin.cpp, the feature map
-// in attention_poly_features.cpp.
+// in attention_poly_features.cpp. The causal forward and consistent backward run on the fast path of
+// attention_poly_causal.h (the same equations on feature-major panels with SIMD kernels, segments for threads
+// inside a head); the loops here are the non-causal ones.
 //
 // Shape of the work. A head is processed in chunks of c rows. Per chunk the inputs are loaded once into small
 // contiguous panels (t·Q_b, t·K_b, Ṽ_b = [V_b | 1], Ĝ_b), the features U_b = φ_Q(t Q_b), W_b = φ_K(t K_b) are
@@ -17,11 +19,13 @@
 //   pass 1     dU_b = Ĝ_b Sᵀ;  dS_b = (M∘Ĝ_b Ṽ_bᵀ)∘p′(scores);  dQt_b = dS_b Kt_b + φ_Q′ᵀ dU_b;  S += W_bᵀ Ṽ_b
 //   pass 2     dW_b = Ṽ_b Rᵀ;  dKt_b = dS_bᵀ Qt_b + φ_K′ᵀ dW_b;  dV_b = W_b R[:, :Dv] + A_bᵀ G_b;
 //              R += U_bᵀ Ĝ_b                                                    (chunks in reverse)
-//   and dQ = t·dQt, dK = t·dKt (the chain rule through Qt = t Q).
+//   and dQ = t·dQt, dK = t·dKt (the chain rule through Qt = t Q). (attention_poly_causal.h computes the
+//   intra-chunk terms dS_bᵀ Qt_b and A_bᵀ G_b of pass 2 already in pass 1, from pass 1's tiles.)
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 
+#include "kernels/attention_poly_causal.h"
 #include "kernels/attention_poly_detail.h"
 
 namespace tg::kernels {
@@ -44,138 +48,73 @@ void finish_rows(const Head<T>& hd, std::int64_t e, const T* nt, std::int64_t ro
     }
 }
 
-// Forward of one head; e = Dv + 1 with values, 1 for the normaliser alone (hd.v null).
+// Non-causal forward of one head (the causal kernels are in attention_poly_causal.h); e = Dv + 1 with values, 1 for the normaliser alone (hd.v null).
 template <class T>
 void forward_head(const Context<T>& cx, const Head<T>& hd, std::int64_t e, T* ws) {
     const auto& L = cx.L;
     const auto& p = cx.p;
     const std::int64_t r = L.r, c = L.c, d = L.d;
     T *qt = ws + L.qt, *kt = ws + L.kt, *vt = ws + L.vt, *u = ws + L.u, *w = ws + L.w, *nt = ws + L.nt;
-    T *sc = ws + L.sc, *a = ws + L.a, *s = ws + L.s;
+    T* s = ws + L.s;
     std::fill(s, s + r * e, T(0));
-    if (!p.causal) {
-        // H = Σ_b W_bᵀ Ṽ_b  (R × E), accumulated chunk by chunk.
-        for (std::int64_t j0 = 0; j0 < p.tk; j0 += c) {
-            const std::int64_t rows = std::min(c, p.tk - j0);
-            load_scaled(kt, hd.k + j0 * hd.ldk, hd.ldk, rows, d, cx.t);
-            load_vtilde(vt, e, hd.v ? hd.v + j0 * hd.ldv : nullptr, hd.ldv, rows);
-            cx.fm.forward(rows, kt, d, false, w, r);
-            gemm<T>(true, false, r, e, rows, T(1), w, r, vt, e, T(1), s, e);
-        }
-        // Ñ_b = U_b H;  z = Ñ[:, Dv];  O = Ñ[:, :Dv]/z.
-        for (std::int64_t i0 = 0; i0 < p.tq; i0 += c) {
-            const std::int64_t rows = std::min(c, p.tq - i0);
-            load_scaled(qt, hd.q + i0 * hd.ldq, hd.ldq, rows, d, cx.t);
-            cx.fm.forward(rows, qt, d, true, u, r);
-            gemm<T>(false, false, rows, e, r, T(1), u, r, s, e, T(0), nt, e);
-            finish_rows(hd, e, nt, i0, rows);
-        }
-        return;
+    // H = Σ_b W_bᵀ Ṽ_b  (R × E), accumulated chunk by chunk.
+    for (std::int64_t j0 = 0; j0 < p.tk; j0 += c) {
+        const std::int64_t rows = std::min(c, p.tk - j0);
+        load_scaled(kt, hd.k + j0 * hd.ldk, hd.ldk, rows, d, cx.t);
+        load_vtilde(vt, e, hd.v ? hd.v + j0 * hd.ldv : nullptr, hd.ldv, rows);
+        cx.fm.forward(rows, kt, d, false, w, r);
+        gemm<T>(true, false, r, e, rows, T(1), w, r, vt, e, T(1), s, e);
     }
-    // Causal: Ñ_b = U_b S + (M∘p(Qt_b Kt_bᵀ)) Ṽ_b, then S += W_bᵀ Ṽ_b.
+    // Ñ_b = U_b H;  z = Ñ[:, Dv];  O = Ñ[:, :Dv]/z.
     for (std::int64_t i0 = 0; i0 < p.tq; i0 += c) {
         const std::int64_t rows = std::min(c, p.tq - i0);
         load_scaled(qt, hd.q + i0 * hd.ldq, hd.ldq, rows, d, cx.t);
-        load_scaled(kt, hd.k + i0 * hd.ldk, hd.ldk, rows, d, cx.t);
-        load_vtilde(vt, e, hd.v ? hd.v + i0 * hd.ldv : nullptr, hd.ldv, rows);
         cx.fm.forward(rows, qt, d, true, u, r);
-        cx.fm.forward(rows, kt, d, false, w, r);
-        intra_tiles(cx, rows, qt, kt, sc, a, static_cast<T*>(nullptr));
         gemm<T>(false, false, rows, e, r, T(1), u, r, s, e, T(0), nt, e);
-        gemm<T>(false, false, rows, e, rows, T(1), a, c, vt, e, T(1), nt, e);
-        gemm<T>(true, false, r, e, rows, T(1), w, r, vt, e, T(1), s, e);
         finish_rows(hd, e, nt, i0, rows);
     }
 }
 
-// Consistent backward of one head (see the top of the file).
+// Non-causal consistent backward of one head (see the top of the file).
 template <class T>
 void consistent_backward_head(const Context<T>& cx, const Head<T>& hd, T* ws) {
     const auto& L = cx.L;
     const auto& p = cx.p;
     const std::int64_t r = L.r, c = L.c, d = L.d, e = L.e, dv = L.dv;
     T *qt = ws + L.qt, *kt = ws + L.kt, *vt = ws + L.vt, *u = ws + L.u, *w = ws + L.w;
-    T *gh = ws + L.gh, *du = ws + L.du, *dqt = ws + L.dqt, *sc = ws + L.sc, *a = ws + L.a, *mb = ws + L.mb;
+    T *gh = ws + L.gh, *du = ws + L.du, *dqt = ws + L.dqt;
     T *s = ws + L.s, *rs = ws + L.rs, *scratch = ws + L.scratch;
     std::fill(s, s + r * e, T(0));
     std::fill(rs, rs + r * e, T(0));
-    if (!p.causal) {
-        // keys: H = Σ_b W_bᵀ Ṽ_b  (in s)
-        for (std::int64_t j0 = 0; j0 < p.tk; j0 += c) {
-            const std::int64_t rows = std::min(c, p.tk - j0);
-            load_scaled(kt, hd.k + j0 * hd.ldk, hd.ldk, rows, d, cx.t);
-            load_vtilde(vt, e, hd.v + j0 * hd.ldv, hd.ldv, rows);
-            cx.fm.forward(rows, kt, d, false, w, r);
-            gemm<T>(true, false, r, e, rows, T(1), w, r, vt, e, T(1), s, e);
-        }
-        // queries: T += U_bᵀ Ĝ_b (in rs);  dU_b = Ĝ_b Hᵀ;  dQ_b = t·φ_Q′ᵀ dU_b
-        for (std::int64_t i0 = 0; i0 < p.tq; i0 += c) {
-            const std::int64_t rows = std::min(c, p.tq - i0);
-            load_scaled(qt, hd.q + i0 * hd.ldq, hd.ldq, rows, d, cx.t);
-            load_ghat(gh, e, hd, i0, rows);
-            cx.fm.forward(rows, qt, d, true, u, r);
-            gemm<T>(true, false, r, e, rows, T(1), u, r, gh, e, T(1), rs, e);
-            gemm<T>(false, true, rows, r, e, T(1), gh, e, s, e, T(0), du, r);
-            cx.fm.backward(rows, qt, d, true, du, r, dqt, d, false, scratch);
-            store_scaled(hd.dq + i0 * hd.lddq, hd.lddq, dqt, rows, d, cx.t);
-        }
-        // keys: dW_b = Ṽ_b Tᵀ → dK_b = t·φ_K′ᵀ dW_b;  dV_b = W_b T[:, :Dv]
-        for (std::int64_t j0 = 0; j0 < p.tk; j0 += c) {
-            const std::int64_t rows = std::min(c, p.tk - j0);
-            load_scaled(kt, hd.k + j0 * hd.ldk, hd.ldk, rows, d, cx.t);
-            load_vtilde(vt, e, hd.v + j0 * hd.ldv, hd.ldv, rows);
-            cx.fm.forward(rows, kt, d, false, w, r);
-            gemm<T>(false, true, rows, r, e, T(1), vt, e, rs, e, T(0), du, r);
-            cx.fm.backward(rows, kt, d, false, du, r, dqt, d, false, scratch);
-            store_scaled(hd.dk + j0 * hd.lddk, hd.lddk, dqt, rows, d, cx.t);
-            gemm<T>(false, false, rows, dv, r, T(1), w, r, rs, e, T(0), hd.dv + j0 * hd.lddv, hd.lddv);
-        }
-        return;
-    }
-    const std::int64_t n = p.tq;
-    // Pass 1, chunks in order, S recomputed from zero: dQ.
-    for (std::int64_t i0 = 0; i0 < n; i0 += c) {
-        const std::int64_t rows = std::min(c, n - i0);
-        load_scaled(qt, hd.q + i0 * hd.ldq, hd.ldq, rows, d, cx.t);
-        load_scaled(kt, hd.k + i0 * hd.ldk, hd.ldk, rows, d, cx.t);
-        load_vtilde(vt, e, hd.v + i0 * hd.ldv, hd.ldv, rows);
-        load_ghat(gh, e, hd, i0, rows);
+    // keys: H = Σ_b W_bᵀ Ṽ_b  (in s)
+    for (std::int64_t j0 = 0; j0 < p.tk; j0 += c) {
+        const std::int64_t rows = std::min(c, p.tk - j0);
+        load_scaled(kt, hd.k + j0 * hd.ldk, hd.ldk, rows, d, cx.t);
+        load_vtilde(vt, e, hd.v + j0 * hd.ldv, hd.ldv, rows);
         cx.fm.forward(rows, kt, d, false, w, r);
-        // dU_b = Ĝ_b Sᵀ  (inter-chunk, through the feature VJP)
-        gemm<T>(false, true, rows, r, e, T(1), gh, e, s, e, T(0), du, r);
-        // dS_b = (M∘Ĝ_b Ṽ_bᵀ)∘p′(Qt_b Kt_bᵀ);  dQt_b = dS_b Kt_b  (intra-chunk, from the scores)
-        gemm<T>(false, true, rows, rows, e, T(1), gh, e, vt, e, T(0), mb, c);
-        intra_tiles(cx, rows, qt, kt, sc, static_cast<T*>(nullptr), mb);
-        gemm<T>(false, false, rows, d, rows, T(1), mb, c, kt, d, T(0), dqt, d);
-        cx.fm.backward(rows, qt, d, true, du, r, dqt, d, true, scratch);
-        store_scaled(hd.dq + i0 * hd.lddq, hd.lddq, dqt, rows, d, cx.t);
-        // S += W_bᵀ Ṽ_b
         gemm<T>(true, false, r, e, rows, T(1), w, r, vt, e, T(1), s, e);
     }
-    // Pass 2, chunks in reverse, R = Σ_{later chunks} U_iᵀ Ĝ_i: dK, dV.
-    const std::int64_t last = (n - 1) / c * c;
-    for (std::int64_t i0 = last; i0 >= 0; i0 -= c) {
-        const std::int64_t rows = std::min(c, n - i0);
+    // queries: T += U_bᵀ Ĝ_b (in rs);  dU_b = Ĝ_b Hᵀ;  dQ_b = t·φ_Q′ᵀ dU_b
+    for (std::int64_t i0 = 0; i0 < p.tq; i0 += c) {
+        const std::int64_t rows = std::min(c, p.tq - i0);
         load_scaled(qt, hd.q + i0 * hd.ldq, hd.ldq, rows, d, cx.t);
-        load_scaled(kt, hd.k + i0 * hd.ldk, hd.ldk, rows, d, cx.t);
-        load_vtilde(vt, e, hd.v + i0 * hd.ldv, hd.ldv, rows);
         load_ghat(gh, e, hd, i0, rows);
         cx.fm.forward(rows, qt, d, true, u, r);
-        cx.fm.forward(rows, kt, d, false, w, r);
-        // dW_b = Ṽ_b Rᵀ
-        gemm<T>(false, true, rows, r, e, T(1), vt, e, rs, e, T(0), du, r);
-        // A_b = M∘p(scores), dS_b = (M∘Ĝ_b Ṽ_bᵀ)∘p′(scores);  dKt_b = dS_bᵀ Qt_b + φ_K′ᵀ dW_b
-        gemm<T>(false, true, rows, rows, e, T(1), gh, e, vt, e, T(0), mb, c);
-        intra_tiles(cx, rows, qt, kt, sc, a, mb);
-        gemm<T>(true, false, rows, d, rows, T(1), mb, c, qt, d, T(0), dqt, d);
-        cx.fm.backward(rows, kt, d, false, du, r, dqt, d, true, scratch);
-        store_scaled(hd.dk + i0 * hd.lddk, hd.lddk, dqt, rows, d, cx.t);
-        // dV_b = W_b R[:, :Dv] + A_bᵀ G_b   (G_b = Ĝ_b[:, :Dv])
-        T* dvb = hd.dv + i0 * hd.lddv;
-        gemm<T>(false, false, rows, dv, r, T(1), w, r, rs, e, T(0), dvb, hd.lddv);
-        gemm<T>(true, false, rows, dv, rows, T(1), a, c, gh, e, T(1), dvb, hd.lddv);
-        // R += U_bᵀ Ĝ_b
         gemm<T>(true, false, r, e, rows, T(1), u, r, gh, e, T(1), rs, e);
+        gemm<T>(false, true, rows, r, e, T(1), gh, e, s, e, T(0), du, r);
+        cx.fm.backward(rows, qt, d, true, du, r, dqt, d, false, scratch);
+        store_scaled(hd.dq + i0 * hd.lddq, hd.lddq, dqt, rows, d, cx.t);
+    }
+    // keys: dW_b = Ṽ_b Tᵀ → dK_b = t·φ_K′ᵀ dW_b;  dV_b = W_b T[:, :Dv]
+    for (std::int64_t j0 = 0; j0 < p.tk; j0 += c) {
+        const std::int64_t rows = std::min(c, p.tk - j0);
+        load_scaled(kt, hd.k + j0 * hd.ldk, hd.ldk, rows, d, cx.t);
+        load_vtilde(vt, e, hd.v + j0 * hd.ldv, hd.ldv, rows);
+        cx.fm.forward(rows, kt, d, false, w, r);
+        gemm<T>(false, true, rows, r, e, T(1), vt, e, rs, e, T(0), du, r);
+        cx.fm.backward(rows, kt, d, false, du, r, dqt, d, false, scratch);
+        store_scaled(hd.dk + j0 * hd.lddk, hd.lddk, dqt, rows, d, cx.t);
+        gemm<T>(false, false, rows, dv, r, T(1), w, r, rs, e, T(0), hd.dv + j0 * hd.lddv, hd.lddv);
     }
 }
 
@@ -212,7 +151,7 @@ void forward_impl(const PolyAttentionProblem& p, const T* q, AttentionLayout ql,
     const Layout L = make_layout(p, fm.rank(), PolyAttentionPass::forward, sizeof(T));
     const Context<T> cx{p, fm, L, coefficients_as<T>(coeffs), static_cast<T>(std::sqrt(p.scale))};
     const std::int64_t e = v ? p.dv + 1 : 1;
-    for_each_head(p, L, workspace, [&](std::int64_t b, std::int64_t h, T* ws) {
+    auto make_head = [&](std::int64_t b, std::int64_t h) {
         Head<T> hd;
         hd.b = b;
         hd.h = h;
@@ -225,6 +164,15 @@ void forward_impl(const PolyAttentionProblem& p, const T* q, AttentionLayout ql,
         hd.o_out = at(o, ol, b, h);
         hd.ldo_out = ol.row;
         hd.z_out = z + (b * p.heads + h) * p.tq;
+        return hd;
+    };
+    if (p.causal) {  // Tq = Tk: never the "no keys" case below with rows to fill
+        poly_causal::forward<T>(p, fm, cx.a.data(), cx.t, v != nullptr, workspace,
+                                [&](std::int64_t bh) { return make_head(bh / p.heads, bh % p.heads); });
+        return;
+    }
+    for_each_head(p, L, workspace, [&](std::int64_t b, std::int64_t h, T* ws) {
+        const Head<T> hd = make_head(b, h);
         if (p.tk == 0) {  // no keys: O = 0 and z = 0, as the exact kernel's empty rows
             for (std::int64_t i = 0; i < p.tq; ++i) {
                 hd.z_out[i] = T(0);
@@ -247,7 +195,7 @@ void backward_impl(const PolyAttentionProblem& p, PolyGradient grad, const T* q,
                                                    : PolyAttentionPass::backward_consistent;
     const Layout L = make_layout(p, fm.rank(), pass, sizeof(T));
     const Context<T> cx{p, fm, L, coefficients_as<T>(coeffs), static_cast<T>(std::sqrt(p.scale))};
-    for_each_head(p, L, workspace, [&](std::int64_t b, std::int64_t h, T* ws) {
+    auto make_head = [&](std::int64_t b, std::int64_t h) {
         Head<T> hd;
         hd.b = b;
         hd.h = h;
@@ -268,6 +216,15 @@ void backward_impl(const PolyAttentionProblem& p, PolyGradient grad, const T* q,
         hd.lddk = dkl.row;
         hd.dv = at(dv, dvl, b, h);
         hd.lddv = dvl.row;
+        return hd;
+    };
+    if (p.causal && grad == PolyGradient::consistent) {
+        poly_causal::backward<T>(p, fm, cx.a.data(), cx.t, workspace,
+                                 [&](std::int64_t bh) { return make_head(bh / p.heads, bh % p.heads); });
+        return;
+    }
+    for_each_head(p, L, workspace, [&](std::int64_t b, std::int64_t h, T* ws) {
+        const Head<T> hd = make_head(b, h);
         if (p.tk == 0 || p.tq == 0) {  // no keys or no queries: every gradient is zero
             for (std::int64_t i = 0; i < p.tq; ++i) std::fill(hd.dq + i * hd.lddq, hd.dq + i * hd.lddq + p.d, T(0));
             for (std::int64_t j = 0; j < p.tk; ++j) {
@@ -289,6 +246,11 @@ std::int64_t poly_attention_workspace(const PolyAttentionProblem& p, PolyAttenti
     check_poly_attention_problem(p);
     // Elements are counted for float32; a float64 workspace of the same count is also enough, since pieces
     // are aligned to 16 elements for float and 8 for double (the float layout is never smaller).
+    if (p.causal && pass != PolyAttentionPass::backward_plugin) {
+        const bool backward = pass == PolyAttentionPass::backward_consistent;
+        return std::max(poly_causal::workspace_elements<float>(p, backward),
+                        poly_causal::workspace_elements<double>(p, backward));
+    }
     const Layout Lf = make_layout(p, poly_feature_rank(p.d, p.degree), pass, sizeof(float));
     const Layout Ld = make_layout(p, poly_feature_rank(p.d, p.degree), pass, sizeof(double));
     return slot_count(p) * std::max(Lf.per_slot, Ld.per_slot);

@@ -40,18 +40,32 @@
 // (A_b = M∘p(t²Q_b K_bᵀ)); only the inter-chunk terms go through the feature map and its VJP.
 //
 // Memory. Every kernel works in a workspace of poly_attention_workspace(problem, pass) elements (pass it,
-// or nullptr to let the kernel allocate it): a few chunk × R panels, chunk × chunk tiles and R × E states per
-// slot, where slots = min(B·H, 32). It does not depend on T once T ≥ chunk: no T × T and no T × R buffer.
-// States are accumulated in the operand type (float32 or float64), chunk by chunk.
+// or nullptr to let the kernel allocate it). It never depends on T (the causal kernels' size is the same for
+// every T; the others' once T >= chunk): no T × T and no T × R buffer. Causal forward/consistent backward: per
+// task slot a few chunk × R feature panels, chunk × chunk tiles and one R × E running state (~0.2 MiB for
+// D = 16, g = 2, chunk 64), slots = min(tasks, 32), plus 1 (forward) or 2 (backward) R × E states per segment
+// (below). Non-causal and plugin: a few chunk × R panels, chunk × chunk tiles and R × E states per slot, where
+// slots = min(B·H, 32). States are accumulated in the operand type (float32 or float64), chunk by chunk.
 //
-// Threads and determinism. oneTBB tasks over (batch, head) slots; each head is computed serially by one task
-// in an order fixed by the shapes, so the results are bitwise identical for any thread count. (Parallelism
-// inside one head, over chunks, is not done yet.)
+// Threads and determinism. Causal forward, normaliser and consistent backward (the fast path, SIMD kernels
+// on feature-major chunk panels, attention_poly_causal.h): each head's sequence is cut at chunk boundaries
+// into P segments, P = ceil(2 / (B·H)) capped by the number of chunks — a function of the shapes only, never
+// of the thread count. Phase 1 computes, one task per segment, the state totals other segments need
+// (Σ W_bᵀ Ṽ_b of every segment but the last; in the backward also Σ U_bᵀ Ĝ_b of every segment but the
+// first); a serial step turns them into each segment's prefix (suffix) state, summed in a fixed order; phase 2
+// runs every segment's chunk loop from its initial state (the backward: all pass-1 tasks, then all pass-2
+// tasks). So one head uses 2 threads (extra work: one state update per row of all but one segment, about
+// 10–15%), and every number is computed by one task in an order fixed by the shapes: results are bitwise
+// identical for any thread count (tested for 1 vs 2 threads). Segmenting changes the rounding only (states
+// are summed in a different order than in one sequential scan). Non-causal and the plugin backward: oneTBB
+// tasks over (batch, head) slots, each head computed serially by one task, likewise independent of the
+// thread count.
 //
 // Invalid sizes, degrees and coefficient sets throw std::invalid_argument starting with "poly_attention:".
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/attention_exact.h"  // AttentionLayout, contiguous layouts
@@ -125,6 +139,18 @@ public:
         std::int32_t child_start;  // first child's index within level j
         std::int32_t first_var;    // children are parent·x[v] for v = first_var .. D − 1
     };
+    // The structure, for kernels that build φ their own way (the feature-major SIMD path of the causal
+    // kernels): column of level j's first monomial (j = 0 .. g + 1), level j's parents (j >= 1), and the
+    // weights w (query = false) or sign(a_j)·w (query = true) as float or double, R of them.
+    const std::vector<std::int64_t>& level_offsets() const { return level_offset_; }
+    const std::vector<Parent>& parents(int j) const { return parents_[static_cast<std::size_t>(j - 1)]; }
+    template <class T>
+    const T* weights(bool query) const {
+        if constexpr (std::is_same_v<T, float>)
+            return query ? weight_query_f_.data() : weight_key_f_.data();
+        else
+            return query ? weight_query_.data() : weight_key_.data();
+    }
 
 private:
     template <class T>

@@ -1,8 +1,9 @@
 // Polynomial (low-rank) attention kernels: the feature map and its VJP, the forward, the consistent and the
 // plugin backward — against fixtures from the numpy reference (tests/fixtures/polyattn, made by
 // make_fixtures.py from ../shared/design/reference/polyattn.py), against the textbook n×n "p(S)" formulation
-// computed here, against central differences of the polynomial forward, across chunk sizes, and for the
-// rejected polynomials and the T-independent workspace.
+// computed here, against central differences of the polynomial forward, across chunk sizes, across thread
+// counts and segment boundaries of the causal kernels (float32 vs float64 at D = 16 too), and for the rejected
+// polynomials and the T-independent workspace.
 
 #include <doctest/doctest.h>
 
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "core/threading.h"
 #include "kernels/attention_poly.h"
 
 #ifndef TG_TEST_DATA_DIR
@@ -516,6 +518,16 @@ TEST_CASE("rejected degrees and coefficient sets, and the z <= 0 guard") {
                                 nullptr);
     });
     CHECK(has(mb, "poly_attention backward: normaliser z = -1.000000 <= 0"));
+    // The causal kernels (SIMD path, tasks on other threads) report it the same way.
+    p.causal = true;
+    const std::string mc = error_of([&] { poly_attention_forward(p, q, l, k, l, v, l, o, l, z, nullptr); });
+    CHECK(has(mc, "poly_attention forward: normaliser z = -3.000000 <= 0 at batch 0, head 0, row 0"));
+    z[0] = -1.0;
+    const std::string mcb = error_of([&] {
+        poly_attention_backward(p, PolyGradient::consistent, q, l, k, l, v, l, o, l, z, v, l, dq, l, dk, l, dv, l,
+                                nullptr);
+    });
+    CHECK(has(mcb, "poly_attention backward: normaliser z = -1.000000 <= 0 at batch 0, head 0, row 0"));
 }
 
 TEST_CASE("causal workspace does not grow with T; no T×T buffer at T = 8192") {
@@ -526,8 +538,10 @@ TEST_CASE("causal workspace does not grow with T; no T×T buffer at T = 8192") {
         const auto w64k = poly_attention_workspace(problem(65536, 16, 16, 2, true), pass);
         CHECK(w200 == w8k);
         CHECK(w8k == w64k);
-        // causal D = 16, g = 2: R = 153, about 2R(D+1) + 4cR + 4c² floats in the design note's estimate.
-        if (pass != PolyAttentionPass::backward_plugin) CHECK(w8k * 4 < 512 * 1024);
+        // causal D = 16, g = 2: R = 153. Per task slot a few chunk × R panels and chunk × chunk tiles (~0.2 MiB
+        // in the backward), at most 4 slots for one head (2 segments × 2 passes), plus 2 R × E states per
+        // segment: about 1 MiB, far from T × T (256 MiB at T = 8192) or T × R (5 MiB).
+        if (pass != PolyAttentionPass::backward_plugin) CHECK(w8k * 4 < 2 * 1024 * 1024);
     }
     // Run T = 8192 forward and backward in exactly the reported workspace (ASan catches any overrun).
     const std::int64_t T = 8192, D = 4, Dv = 4;
@@ -552,6 +566,86 @@ TEST_CASE("causal workspace does not grow with T; no T×T buffer at T = 8192") {
     CHECK(rel_err(dq, r.dq) <= 1e-4);
     CHECK(rel_err(dk, r.dk) <= 1e-4);
     CHECK(rel_err(dv, r.dv) <= 1e-4);
+}
+
+TEST_CASE("causal segments: 1 vs 2 threads bitwise equal; segment boundaries at odd T") {
+    // One head is cut into segments (fixed by the shapes, not the thread count) whose initial states are
+    // prefix/suffix sums: the results must not depend on the threads at all, and must equal the unsegmented
+    // computation (the same head as one of B = 2 heads, which is not segmented) up to rounding.
+    const int threads_before = tg::get_num_threads();
+    for (std::int64_t T : {1000, 4097}) {
+        CAPTURE(T);
+        const std::int64_t D = 16, Dv = 16;
+        const Vec q = random_vec(T * D, 61, 0.5), k = random_vec(T * D, 62, 0.5), v = random_vec(T * Dv, 63),
+                  dout = random_vec(T * Dv, 64);
+        const auto p = problem(T, D, Dv, 2, true);
+        tg::set_num_threads(1);
+        const auto one = run_poly<float>(p, PolyGradient::consistent, q, k, v, dout);
+        tg::set_num_threads(2);
+        const auto two = run_poly<float>(p, PolyGradient::consistent, q, k, v, dout);
+        tg::set_num_threads(threads_before);
+        auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+            return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+        };
+        CHECK(same(one.o, two.o));
+        CHECK(same(one.z, two.z));
+        CHECK(same(one.dq, two.dq));
+        CHECK(same(one.dk, two.dk));
+        CHECK(same(one.dv, two.dv));
+        // float64: segmented (B = 1) vs unsegmented (the same head twice, B = 2)
+        const auto seg = run_poly<double>(p, PolyGradient::consistent, q, k, v, dout);
+        auto twice = [](const Vec& x) {
+            Vec y(x);
+            y.insert(y.end(), x.begin(), x.end());
+            return y;
+        };
+        auto p2 = p;
+        p2.batch = 2;
+        const auto whole = run_poly<double>(p2, PolyGradient::consistent, twice(q), twice(k), twice(v), twice(dout));
+        auto first = [](const std::vector<double>& x) { return Vec(x.begin(), x.begin() + x.size() / 2); };
+        CHECK(rel_err(seg.o, first(whole.o)) <= 1e-13);
+        CHECK(rel_err(seg.z, first(whole.z)) <= 1e-13);
+        CHECK(rel_err(seg.dq, first(whole.dq)) <= 1e-12);
+        CHECK(rel_err(seg.dk, first(whole.dk)) <= 1e-12);
+        CHECK(rel_err(seg.dv, first(whole.dv)) <= 1e-12);
+        CHECK(rel_err(first(whole.dv), Vec(whole.dv.begin() + whole.dv.size() / 2, whole.dv.end())) == 0.0);
+        // float32 (16-wide SIMD panels and transposes) vs float64 (8-wide) at D = Dv = 16
+        CHECK(rel_err(one.o, seg.o) <= 1e-5);
+        CHECK(rel_err(one.z, seg.z) <= 1e-5);
+        CHECK(rel_err(one.dq, seg.dq) <= 1e-4);
+        CHECK(rel_err(one.dk, seg.dk) <= 1e-4);
+        CHECK(rel_err(one.dv, seg.dv) <= 1e-4);
+    }
+    // and against the n×n p(S) formulation at an odd T over several segments and a short last chunk
+    const std::int64_t T = 1000, D = 4, Dv = 3;
+    const Vec q = random_vec(T * D, 71, 0.7), k = random_vec(T * D, 72, 0.7), v = random_vec(T * Dv, 73),
+              dout = random_vec(T * Dv, 74);
+    const auto r = run_poly<double>(problem(T, D, Dv, 2, true, 48), PolyGradient::consistent, q, k, v, dout);
+    const Plain want = plain_attention(T, T, D, Dv, q.data(), k.data(), v.data(), dout.data(), taylor(2), true,
+                                       1.0 / std::sqrt(static_cast<double>(D)), false);
+    CHECK(rel_err(r.o, want.o) <= 1e-11);
+    CHECK(rel_err(r.z, want.z) <= 1e-11);
+    CHECK(rel_err(r.dq, want.dq) <= 1e-10);
+    CHECK(rel_err(r.dk, want.dk) <= 1e-10);
+    CHECK(rel_err(r.dv, want.dv) <= 1e-10);
+}
+
+TEST_CASE("causal workspace: independent of T, the same for any thread count, enough for both passes") {
+    for (std::int64_t heads : {1, 2, 3, 40}) {
+        CAPTURE(heads);
+        for (auto pass : {PolyAttentionPass::forward, PolyAttentionPass::backward_consistent}) {
+            auto p = problem(64, 32, 32, 2, true);
+            p.heads = heads;
+            const auto w64 = poly_attention_workspace(p, pass);
+            for (std::int64_t T : {1000, 4097, 65536, 1 << 20}) {
+                p.tq = p.tk = T;
+                CHECK(poly_attention_workspace(p, pass) == w64);
+            }
+        }
+    }
+    // at the target size (T = 65536, D = 16, g = 2, one head) well under 64 MiB
+    const auto p = problem(65536, 16, 16, 2, true);
+    CHECK(poly_attention_workspace(p, PolyAttentionPass::backward_consistent) * 4 < 4 * 1024 * 1024);
 }
 
 }  // TEST_SUITE
