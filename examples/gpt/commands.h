@@ -1,0 +1,37 @@
+#pragma once
+// The three subcommands of tg-gpt. Each returns the process exit status and throws tg::Error (or CLI11's
+// errors) for the caller to report.
+
+#include "train_args.h"
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace tg_gpt {
+
+// `given(flag)` tells whether a flag was on the command line (a resumed run refuses to change some of them).
+int run_train(TrainArgs args, const std::function<bool(const std::string&)>& given);
+
+struct SampleArgs {
+    std::string ckpt;
+    std::string prompt;  // empty: start from a newline
+    std::int64_t tokens = 300;
+    double temperature = 0.8;
+    std::int64_t top_k = 0;
+    std::uint64_t seed = 0;
+    int threads = 0;
+    bool no_cache = false;
+};
+int run_sample(const SampleArgs& args);
+
+struct EvalArgs {
+    std::string ckpt;
+    std::string data;  // empty: the checkpoint's training data
+    std::int64_t batch = 0, seq = 0, eval_batches = 0;  // 0: the checkpoint's
+    int threads = 0;
+    bool json = false;
+};
+int run_eval(const EvalArgs& args);
+
+}  // namespace tg_gpt

@@ -1,0 +1,54 @@
+// tg-gpt eval: the validation loss of a checkpoint on a corpus: the mean cross-entropy (nats per token) over
+// evenly spaced windows of the corpus's last 10%, the same windows training evaluates on. On the training
+// corpus it reproduces the run's last validation loss.
+
+#include "checkpoint.h"
+#include "commands.h"
+#include "common.h"
+
+#include <tapegrad/tapegrad.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <cstdio>
+
+namespace tg_gpt {
+
+int run_eval(const EvalArgs& args) {
+    const CheckpointConfig config = load_checkpoint_config(args.ckpt);
+    const TrainArgs& trained = config.training;
+    const int threads = args.threads > 0 ? args.threads : trained.threads;
+    if (threads > 0) tg::set_num_threads(threads);
+    const std::string data = args.data.empty() ? trained.data : args.data;
+    const std::int64_t batch = args.batch > 0 ? args.batch : trained.batch;
+    const std::int64_t seq = args.seq > 0 ? args.seq : trained.seq;
+    const std::int64_t n_batches = args.eval_batches > 0 ? args.eval_batches : trained.eval_batches;
+    if (seq > config.model.block_size) {
+        throw tg::ValueError("tg-gpt eval: --seq " + std::to_string(seq) + " exceeds the model's block size " +
+                             std::to_string(config.model.block_size));
+    }
+
+    tg::nn::GPT model(config.model);
+    const std::int64_t step = load_model_weights(args.ckpt, model);
+    const tg::data::TokenSplit split = load_tokens(data, config.tokenizer, /*quiet=*/args.json);
+    check_split_fits(split, seq, data);
+    const auto batches = tg::data::evenly_spaced_batches(split.validation, batch, seq, n_batches);
+    const double loss = validation_loss(model, batches);
+
+    if (args.json) {
+        nlohmann::ordered_json j;
+        j["step"] = step;
+        j["val_loss"] = loss;
+        j["tokens"] = n_batches * batch * seq;
+        std::printf("%s\n", j.dump().c_str());
+    } else {
+        std::printf("val loss %.4f nats/token (%.3f bits/token, perplexity %.2f) at step %lld, on %lld windows of %lld "
+                    "tokens from the last 10%% of %s\n", loss, loss / std::log(2.0), std::exp(loss),
+                    static_cast<long long>(step), static_cast<long long>(n_batches * batch), static_cast<long long>(seq),
+                    data.empty() ? "the fortunes corpus" : data.c_str());
+    }
+    return 0;
+}
+
+}  // namespace tg_gpt

@@ -1,0 +1,33 @@
+#pragma once
+// The loss curves of a training run: a CSV (loss.csv) and a PNG picture (loss.png) with the train loss of
+// every step and the validation loss of every evaluation, against the step, on labelled axes.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tg_gpt {
+
+struct LossRecord {
+    std::int64_t step = 0;
+    double train_loss = 0;
+    std::optional<double> val_loss;  // only on evaluation steps
+};
+
+// "step,train_loss,val_loss" and one line per record (val_loss empty when not evaluated).
+std::string loss_csv(const std::vector<LossRecord>& history);
+
+// An RGB picture of width × height pixels, 3 bytes per pixel, row by row.
+struct Image {
+    int width = 0, height = 0;
+    std::vector<std::uint8_t> rgb;
+};
+Image render_loss_plot(const std::vector<LossRecord>& history, int width = 800, int height = 480);
+// The picture encoded as PNG (stb_image_write).
+std::vector<std::uint8_t> encode_png(const Image& image);
+
+// Writes dir/loss.csv and dir/loss.png, each atomically (tg::write_file_atomically).
+void write_loss_files(const std::string& dir, const std::vector<LossRecord>& history);
+
+}  // namespace tg_gpt

@@ -1,0 +1,116 @@
+// tg-gpt: train, sample and evaluate a GPT on text from the command line (README command 1).
+//
+//   tg-gpt train  --preset small --out runs/small          train (on the Debian fortunes corpus by default)
+//   tg-gpt sample --ckpt runs/small --prompt "The "        continue a prompt
+//   tg-gpt eval   --ckpt runs/small                        validation loss of a checkpoint
+//
+// The flags and the checkpoint format are fixed in the design's interfaces.md; docs/gpt.md explains the
+// model, the data and the training. The commands live in train.cpp, sample.cpp and eval.cpp.
+
+#include "commands.h"
+#include "presets.h"
+
+#include "nn/data/text_corpus.h"
+
+#include <tapegrad/tapegrad.h>
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+int main(int argc, char** argv) {
+    using namespace tg_gpt;
+    CLI::App app{"tg-gpt: train, sample and evaluate a small GPT language model with tapegrad"};
+    app.require_subcommand(1);
+
+    // ---- train ---------------------------------------------------------------------------------------------------
+    std::string preset_help = "model size and recipe:";
+    for (const Preset& p : presets()) preset_help += "\n  " + p.name + ": " + p.purpose;
+    TrainArgs t;
+    CLI::App* train = app.add_subcommand("train", "train a GPT on a text corpus, with checkpoints and a loss plot");
+    train->add_option("--data", t.data, std::string("a text file or a folder of text files (default: ") +
+                                            tg::data::kDefaultCorpusPath + ", the Debian fortunes)");
+    train->add_option("--preset", t.preset, preset_help)->capture_default_str();
+    train->add_option("--tokenizer", t.tokenizer, "byte (vocab 256, lossless) or char (vocabulary from the corpus)")
+        ->check(CLI::IsMember({"byte", "char"}))->capture_default_str();
+    train->add_option("--steps", t.steps, "optimizer steps (default: the preset's)")->check(CLI::PositiveNumber);
+    train->add_option("--batch", t.batch, "sequences per batch B (default: the preset's)")->check(CLI::PositiveNumber);
+    train->add_option("--seq", t.seq, "tokens per sequence T = the model's block size (default: the preset's)")
+        ->check(CLI::PositiveNumber);
+    train->add_option("--lr", t.lr, "peak learning rate of AdamW (default: the preset's)")->check(CLI::PositiveNumber);
+    train->add_option("--min-lr", t.min_lr, "learning rate at the end of the cosine decay (default: the preset's)")
+        ->check(CLI::NonNegativeNumber);
+    train->add_option("--warmup", t.warmup, "linear warm-up steps (default: the preset's)")->check(CLI::NonNegativeNumber);
+    train->add_option("--weight-decay", t.weight_decay, "AdamW's decoupled weight decay")->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    train->add_option("--grad-clip", t.grad_clip, "clip the gradient's global norm to this")->capture_default_str()
+        ->check(CLI::PositiveNumber);
+    train->add_option("--dropout", t.dropout, "dropout probability")->capture_default_str()->check(CLI::Range(0.0, 0.99));
+    train->add_option("--attention", t.attention, "attention of every layer: exact, approx_backward (exact forward, "
+                      "polynomial backward), approx (polynomial forward and backward) or auto")
+        ->check(CLI::IsMember({"exact", "approx_backward", "approx", "auto"}))->capture_default_str();
+    train->add_option("--degree", t.degree, "polynomial degree of the approximate attention (2 or 4)")
+        ->capture_default_str();
+    train->add_option("--grad", t.grad, "approx_backward's gradient: consistent or plugin")
+        ->check(CLI::IsMember({"consistent", "plugin"}))->capture_default_str();
+    train->add_flag("--qk-layernorm", t.qk_layernorm, "layer-normalise q and k (bounded attention scores)");
+    train->add_option("--qk-temperature", t.qk_temperature, "score bound with --qk-layernorm")->capture_default_str();
+    train->add_flag("--rope", t.rope, "rotary position embeddings instead of learned ones");
+    train->add_option("--seed", t.seed, "seed of the weights, dropout and data windows")->capture_default_str();
+    train->add_option("--threads", t.threads, "worker threads (default: all cores)");
+    train->add_option("--out", t.out, "checkpoint directory (default: runs/<preset>)");
+    train->add_flag("--resume", t.resume, "continue the checkpoint in --out exactly where it stopped");
+    train->add_flag("--force", t.force, "train afresh even if --out already holds a checkpoint (overwrites it)");
+    train->add_option("--eval-every", t.eval_every, "evaluate, log and checkpoint every N steps (default: the preset's)")
+        ->check(CLI::PositiveNumber);
+    train->add_option("--eval-batches", t.eval_batches, "validation batches per evaluation (default: the preset's)")
+        ->check(CLI::PositiveNumber);
+    train->add_flag("--json", t.json, "print one JSON line per evaluation on stdout");
+    train->add_option("--stop-after", t.stop_after, "stop after N steps of this invocation, with a checkpoint "
+                      "(as if interrupted; for testing --resume)")->check(CLI::NonNegativeNumber);
+    train->add_option("--sample-tokens", t.sample_tokens, "tokens to sample at the end (0: none)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
+
+    // ---- sample --------------------------------------------------------------------------------------------------
+    SampleArgs s;
+    CLI::App* sample = app.add_subcommand("sample", "continue a prompt with a trained model, streaming the text");
+    sample->add_option("--ckpt", s.ckpt, "checkpoint directory")->required();
+    sample->add_option("--prompt", s.prompt, "text to continue (default: start of a new line)");
+    sample->add_option("--tokens", s.tokens, "tokens to generate")->capture_default_str()->check(CLI::NonNegativeNumber);
+    sample->add_option("--temperature", s.temperature, "softmax temperature (lower: more predictable)")
+        ->capture_default_str()->check(CLI::PositiveNumber);
+    sample->add_option("--top-k", s.top_k, "sample among the k likeliest tokens only (0: all)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
+    sample->add_option("--seed", s.seed, "seed of the draws")->capture_default_str();
+    sample->add_option("--threads", s.threads, "worker threads (default: all cores)");
+    sample->add_flag("--no-cache", s.no_cache, "recompute the whole context for every token (slow; for checking)");
+
+    // ---- eval ----------------------------------------------------------------------------------------------------
+    EvalArgs e;
+    CLI::App* eval = app.add_subcommand("eval", "validation loss of a checkpoint on a corpus (its last 10%)");
+    eval->add_option("--ckpt", e.ckpt, "checkpoint directory")->required();
+    eval->add_option("--data", e.data, "a text file or folder (default: the data the checkpoint was trained on)");
+    eval->add_option("--batch", e.batch, "windows per batch (default: the checkpoint's)")->check(CLI::PositiveNumber);
+    eval->add_option("--seq", e.seq, "tokens per window (default: the checkpoint's)")->check(CLI::PositiveNumber);
+    eval->add_option("--eval-batches", e.eval_batches, "batches (default: the checkpoint's)")->check(CLI::PositiveNumber);
+    eval->add_option("--threads", e.threads, "worker threads (default: the checkpoint's)");
+    eval->add_flag("--json", e.json, "print {\"step\", \"val_loss\", \"tokens\"} as one JSON line");
+
+    CLI11_PARSE(app, argc, argv);
+
+    const char* command = train->parsed() ? "train" : sample->parsed() ? "sample" : "eval";
+    try {
+        if (train->parsed()) return run_train(t, [train](const std::string& flag) { return train->count(flag) > 0; });
+        if (sample->parsed()) return run_sample(s);
+        return run_eval(e);
+    } catch (const tg::Error& err) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "\ntg-gpt %s: error: %s\n", command, err.what());
+        return 1;
+    } catch (const std::exception& err) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "\ntg-gpt %s: unexpected error: %s\n", command, err.what());
+        return 1;
+    }
+}

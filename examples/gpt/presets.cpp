@@ -1,0 +1,30 @@
+#include "presets.h"
+
+#include <tapegrad/tapegrad.h>
+
+namespace tg_gpt {
+
+const std::vector<Preset>& presets() {
+    // Learning rates as nanoGPT's character-level recipes: small models tolerate 1e-3 and above; the
+    // cosine decays to a tenth of it. Warm-up: a few percent of the run.
+    static const std::vector<Preset> all = {
+        //  name      purpose                                          L  H  C    B  T    steps warm eval evb  lr     min_lr
+        {"tiny", "2 layers, 2 heads, C=32, T=64: seconds, for tests", 2, 2, 32, 8, 64, 60, 5, 20, 4, 3e-3, 3e-4},
+        {"small", "config S: 4 layers, 4 heads, C=128, T=256, batch 8, 1200 steps: the README run", 4, 4, 128, 8, 256,
+         1200, 60, 100, 8, 2e-3, 2e-4},
+        {"medium", "config M: 6 layers, 6 heads, C=384, T=512, batch 4", 6, 6, 384, 4, 512, 5000, 200, 250, 8, 6e-4,
+         6e-5},
+    };
+    return all;
+}
+
+const Preset& find_preset(const std::string& name) {
+    std::string names;
+    for (const Preset& p : presets()) {
+        if (p.name == name) return p;
+        names += (names.empty() ? "" : ", ") + p.name;
+    }
+    throw tg::ValueError("tg-gpt: unknown preset '" + name + "' (known: " + names + ")");
+}
+
+}  // namespace tg_gpt

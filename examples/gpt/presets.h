@@ -1,0 +1,30 @@
+#pragma once
+// tg-gpt presets: a model size and a training recipe under one name (`--preset tiny|small|medium`).
+// Every field can still be overridden by its own flag (--steps, --batch, --seq, --lr, ...).
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tg_gpt {
+
+struct Preset {
+    std::string name;
+    std::string purpose;  // one line for --help
+    // The model (vocab_size comes from the tokenizer, block_size = seq).
+    std::int64_t n_layer, n_head, n_embd;
+    // The recipe.
+    std::int64_t batch, seq, steps, warmup, eval_every, eval_batches;
+    double lr, min_lr;
+};
+
+// tiny   2 layers, 2 heads, C = 32, T = 64: for the tests (seconds).
+// small  config S (4 layers, 4 heads, C = 128, T = 256, batch 8), 1200 steps: the README default run. Measured:
+//        3.5 CPU-minutes in all, so under 5 minutes of wall time on an idle 2-core machine even without any
+//        parallel speed-up (7 min wall when the machine was shared, load average 12).
+// medium config M (6 layers, 6 heads, C = 384, T = 512, batch 4).
+const std::vector<Preset>& presets();
+// Throws tg::ValueError listing the names.
+const Preset& find_preset(const std::string& name);
+
+}  // namespace tg_gpt

@@ -1,0 +1,50 @@
+// tg-gpt sample: continue a prompt with a trained model, printing each token as soon as it is drawn.
+// The model runs through its key/value cache (nn/models/gpt_sample.h), so each new token costs O(T).
+
+#include "checkpoint.h"
+#include "commands.h"
+
+#include "nn/models/gpt_sample.h"
+
+#include <tapegrad/tapegrad.h>
+
+#include <cstdio>
+
+namespace tg_gpt {
+
+int run_sample(const SampleArgs& args) {
+    if (args.threads > 0) tg::set_num_threads(args.threads);
+    const CheckpointConfig config = load_checkpoint_config(args.ckpt);
+    tg::nn::GPT model(config.model);
+    load_model_weights(args.ckpt, model);
+    model.eval();
+
+    // The prompt: strict encoding, so a character the vocabulary lacks is an error, not a silent <unk>.
+    std::vector<std::int64_t> prompt = config.tokenizer.encode_strict(args.prompt.empty() ? "\n" : args.prompt);
+    if (static_cast<std::int64_t>(prompt.size()) > config.model.block_size) {
+        std::fprintf(stderr, "note: the prompt has %zu tokens; only the last %lld (the model's block size) are used\n",
+                     prompt.size(), static_cast<long long>(config.model.block_size));
+        prompt.erase(prompt.begin(), prompt.end() - config.model.block_size);
+    }
+
+    tg::nn::SamplingOptions options;
+    options.temperature = args.temperature;
+    options.top_k = args.top_k;
+    options.seed = args.seed;
+    options.use_cache = !args.no_cache;
+
+    std::fputs(args.prompt.c_str(), stdout);  // the prompt, then its continuation as it is generated
+    std::fflush(stdout);
+    tg::data::TokenStreamDecoder stream(config.tokenizer);
+    tg::nn::generate(model, prompt, args.tokens, options, [&](std::int64_t id) {
+        const std::string text = stream.push(id);  // whole UTF-8 characters only
+        std::fwrite(text.data(), 1, text.size(), stdout);
+        std::fflush(stdout);
+    });
+    const std::string rest = stream.finish();
+    std::fwrite(rest.data(), 1, rest.size(), stdout);
+    std::fputc('\n', stdout);
+    return 0;
+}
+
+}  // namespace tg_gpt

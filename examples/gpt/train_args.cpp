@@ -1,0 +1,105 @@
+#include "train_args.h"
+
+#include "presets.h"
+
+#include <tapegrad/tapegrad.h>
+
+namespace tg_gpt {
+
+void TrainArgs::apply_preset() {
+    const Preset& p = find_preset(preset);
+    if (steps == 0) steps = p.steps;
+    if (batch == 0) batch = p.batch;
+    if (seq == 0) seq = p.seq;
+    if (warmup < 0) warmup = std::min(p.warmup, steps);
+    if (eval_every == 0) eval_every = std::min(p.eval_every, steps);
+    if (eval_batches == 0) eval_batches = p.eval_batches;
+    if (lr == 0) lr = p.lr;
+    if (min_lr < 0) min_lr = std::min(p.min_lr, lr);
+}
+
+nlohmann::ordered_json TrainArgs::to_json() const {
+    nlohmann::ordered_json j;
+    j["data"] = data;
+    j["tokenizer"] = tokenizer;
+    j["preset"] = preset;
+    j["dropout"] = dropout;
+    j["qk_layernorm"] = qk_layernorm;
+    j["qk_temperature"] = qk_temperature;
+    j["rope"] = rope;
+    j["attention"] = attention;
+    j["degree"] = degree;
+    j["grad"] = grad;
+    j["steps"] = steps;
+    j["batch"] = batch;
+    j["seq"] = seq;
+    j["warmup"] = warmup;
+    j["eval_every"] = eval_every;
+    j["eval_batches"] = eval_batches;
+    j["lr"] = lr;
+    j["min_lr"] = min_lr;
+    j["weight_decay"] = weight_decay;
+    j["grad_clip"] = grad_clip;
+    j["seed"] = seed;
+    j["threads"] = threads;
+    return j;
+}
+
+namespace {
+
+template <typename T>
+T field(const nlohmann::json& j, const char* key) {
+    if (!j.contains(key)) throw tg::ValueError(std::string("config.json: \"training\" lacks the field \"") + key + "\"");
+    try {
+        return j.at(key).get<T>();
+    } catch (const nlohmann::json::exception&) {
+        throw tg::ValueError(std::string("config.json: \"training\" field \"") + key + "\" has the wrong type: " +
+                             j.at(key).dump());
+    }
+}
+
+}  // namespace
+
+TrainArgs TrainArgs::from_json(const nlohmann::json& j) {
+    if (!j.is_object()) throw tg::ValueError("config.json: \"training\" must be an object");
+    TrainArgs a;
+    a.data = field<std::string>(j, "data");
+    a.tokenizer = field<std::string>(j, "tokenizer");
+    a.preset = field<std::string>(j, "preset");
+    a.dropout = field<double>(j, "dropout");
+    a.qk_layernorm = field<bool>(j, "qk_layernorm");
+    a.qk_temperature = field<double>(j, "qk_temperature");
+    a.rope = field<bool>(j, "rope");
+    a.attention = field<std::string>(j, "attention");
+    a.degree = field<int>(j, "degree");
+    a.grad = field<std::string>(j, "grad");
+    a.steps = field<std::int64_t>(j, "steps");
+    a.batch = field<std::int64_t>(j, "batch");
+    a.seq = field<std::int64_t>(j, "seq");
+    a.warmup = field<std::int64_t>(j, "warmup");
+    a.eval_every = field<std::int64_t>(j, "eval_every");
+    a.eval_batches = field<std::int64_t>(j, "eval_batches");
+    a.lr = field<double>(j, "lr");
+    a.min_lr = field<double>(j, "min_lr");
+    a.weight_decay = field<double>(j, "weight_decay");
+    a.grad_clip = field<double>(j, "grad_clip");
+    a.seed = field<std::uint64_t>(j, "seed");
+    a.threads = field<int>(j, "threads");
+    return a;
+}
+
+const std::vector<std::pair<std::string, std::string>>& fixed_on_resume() {
+    static const std::vector<std::pair<std::string, std::string>> fixed = {
+        {"--data", "data"},         {"--tokenizer", "tokenizer"},
+        {"--preset", "preset"},     {"--dropout", "dropout"},
+        {"--qk-layernorm", "qk_layernorm"}, {"--qk-temperature", "qk_temperature"},
+        {"--rope", "rope"},         {"--batch", "batch"},
+        {"--seq", "seq"},           {"--warmup", "warmup"},
+        {"--eval-batches", "eval_batches"}, {"--lr", "lr"},
+        {"--min-lr", "min_lr"},     {"--weight-decay", "weight_decay"},
+        {"--grad-clip", "grad_clip"}, {"--seed", "seed"},
+    };
+    return fixed;
+}
+
+}  // namespace tg_gpt

@@ -1,0 +1,48 @@
+#pragma once
+// Loading a text corpus for language-model training: one file, or every text file under a folder.
+//
+//   tg::data::TextCorpus corpus = tg::data::load_text_corpus("/usr/share/games/fortunes");
+//   corpus.text     the whole corpus as one UTF-8 string
+//   corpus.files    the files read, in the order their text was joined
+//
+// Rules, so that the same folder always gives the same text:
+//   - A folder is walked recursively; files are taken in sorted path order (byte-wise), so the corpus does
+//     not depend on the order the file system lists them. Hidden files and folders (names starting with '.')
+//     and the index files of the fortune program (".dat", and ".u8", which are symlinks to the text files) are
+//     skipped.
+//   - Fortune files separate their entries by a line holding a single "%". Such a line becomes an empty line,
+//     so entries read as paragraphs. (A plain text file rarely has a line that is just "%"; if yours does, it
+//     becomes an empty line too.)
+//   - Texts of consecutive files are separated by an empty line (after adding a final newline to a file that
+//     lacks one), as fortunes are.
+//   - Each file must be text: no NUL byte, and at most 1% of its bytes in invalid UTF-8 sequences (a few stray
+//     Latin-1 bytes are tolerated; the byte tokenizer is lossless for them anyway).
+//
+// Errors name the path: IOError for a path that does not exist or cannot be read, ValueError for an empty file,
+// a folder without any text file, or a file that looks binary.
+
+#include <cstddef>
+#include <string>
+#include <vector>
+
+namespace tg::data {
+
+// Where Debian's fortunes packages put their files (scripts/setup.sh installs them): the default GPT corpus.
+inline constexpr const char* kDefaultCorpusPath = "/usr/share/games/fortunes";
+
+struct TextCorpus {
+    std::string path;                // what was asked for (a file or a folder)
+    std::vector<std::string> files;  // the files read, in order
+    std::string text;                // their joined, separator-stripped text
+};
+
+TextCorpus load_text_corpus(const std::string& path);
+
+// One file's text with the fortune separator lines ("%" alone on a line) turned into empty lines.
+std::string strip_fortune_separators(const std::string& text);
+
+// Counts bytes that are not part of a well-formed UTF-8 sequence (overlong forms, surrogates and code points
+// above U+10FFFF count as invalid too).
+std::size_t count_invalid_utf8_bytes(const std::string& text);
+
+}  // namespace tg::data
