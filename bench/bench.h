@@ -81,5 +81,6 @@ int run_peak(const Args& args, bool json, int threads);
 int run_gemm(const Args& args, bool json, int threads);
 int run_kernels(const Args& args, bool json, int threads);
 int run_attention(const Args& args, bool json, int threads);
+int run_gpt(const Args& args, bool json, int threads);
 
 }  // namespace tg::bench

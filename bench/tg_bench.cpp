@@ -262,6 +262,8 @@ void usage(std::ostream& out) {
            "                                one product (n defaults to m, k to n), or a default sweep\n"
            "  kernels                       the fused nn kernels\n"
            "  attention                     exact and approximate attention (see interfaces.md)\n"
+           "  gpt --config S|M [--attention exact|approx_backward|approx] [--degree G] [--steps K]\n"
+           "                                one GPT training step (forward, backward, AdamW)\n"
            "--threads P caps the worker threads (default: all cores); --json prints one JSON object per line.\n";
 }
 
@@ -279,6 +281,7 @@ int main(int argc, char** argv) {
         {"gemm", run_gemm},
         {"kernels", run_kernels},
         {"attention", run_attention},
+        {"gpt", run_gpt},
     };
     const auto suite = suites.find(suite_name);
     if (suite == suites.end()) {

@@ -2,10 +2,15 @@
 
 #include "core/error.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <iterator>
+#include <map>
+#include <mutex>
 #include <new>
 #include <string>
+#include <vector>
 
 namespace tg {
 
@@ -21,13 +26,107 @@ void note_allocation(std::int64_t nbytes) {
     }
     g_allocations.fetch_add(1);
 }
+
+constexpr std::size_t kAlign = 64;               // a cache line, and the width of an AVX-512 register
+constexpr std::size_t kCacheMin = 16 * 1024;     // smaller blocks: malloc's own free lists are fast enough
+constexpr std::size_t kPage = 4096;
+
+// The block cache: free blocks by (rounded) size. Exact sizes, not size classes: a training step asks for
+// the same sizes every step, so exact matches are the rule and no memory is lost to rounding up.
+class BlockCache {
+public:
+    BlockCache() {
+#if defined(__SANITIZE_ADDRESS__)
+        limit_ = 0;  // AddressSanitizer must see every free, or a use after free would go unnoticed
+#endif
+        if (const char* env = std::getenv("TG_CACHE_LIMIT_MB")) {
+            limit_ = static_cast<std::size_t>(std::strtoull(env, nullptr, 10)) << 20;
+        }
+    }
+    ~BlockCache() { release_all(); }
+
+    // A block of `bytes` (already rounded by block_size): from the cache when one is free. A miss also trims
+    // the cache: in a steady training loop every size is a hit, but when sizes keep changing (a sequence that
+    // grows step by step) the blocks left behind would never be asked for again. Trimming on a miss down to
+    // max(256 MB, live bytes) keeps that garbage bounded while never touching a loop that only hits.
+    void* take(std::size_t bytes, std::int64_t live_bytes) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            auto it = free_.find(bytes);
+            if (it != free_.end() && !it->second.empty()) {
+                void* p = it->second.back();
+                it->second.pop_back();
+                cached_ -= bytes;
+                return p;
+            }
+            const std::size_t keep = std::max<std::size_t>(std::size_t{256} << 20, static_cast<std::size_t>(live_bytes));
+            for (auto bucket = free_.begin(); bucket != free_.end() && cached_ > keep;) {
+                while (!bucket->second.empty() && cached_ > keep) {
+                    std::free(bucket->second.back());
+                    bucket->second.pop_back();
+                    cached_ -= bucket->first;
+                }
+                bucket = bucket->second.empty() ? free_.erase(bucket) : std::next(bucket);
+            }
+        }
+        void* p = std::aligned_alloc(kAlign, bytes);
+        if (p == nullptr) {  // out of memory: give the cache back and try once more
+            release_all();
+            p = std::aligned_alloc(kAlign, bytes);
+        }
+        return p;
+    }
+
+    void give(void* p, std::size_t bytes) {
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            if (bytes >= kCacheMin && cached_ + bytes <= limit_) {
+                free_[bytes].push_back(p);
+                cached_ += bytes;
+                return;
+            }
+        }
+        std::free(p);
+    }
+
+    void release_all() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (auto& [bytes, blocks] : free_) {
+            for (void* p : blocks) std::free(p);
+        }
+        free_.clear();
+        cached_ = 0;
+    }
+
+    std::int64_t cached() {
+        std::lock_guard<std::mutex> lock(mutex_);
+        return static_cast<std::int64_t>(cached_);
+    }
+
+private:
+    std::mutex mutex_;
+    std::map<std::size_t, std::vector<void*>> free_;
+    std::size_t cached_ = 0;
+    std::size_t limit_ = std::size_t{1} << 30;
+};
+
+BlockCache& cache() {
+    static BlockCache* c = new BlockCache();  // never destroyed: storages may outlive static destructors
+    return *c;
+}
+
+// Bytes actually requested for `nbytes`: 64-byte multiples, and whole pages from kCacheMin on (so blocks of
+// nearly equal sizes share a cache entry).
+std::size_t block_size(std::size_t nbytes) {
+    const std::size_t rounded = (nbytes + kAlign - 1) / kAlign * kAlign;
+    return rounded >= kCacheMin ? (rounded + kPage - 1) / kPage * kPage : rounded;
+}
 }  // namespace
 
 Storage::Storage(std::size_t nbytes) : nbytes_(nbytes) {
-    constexpr std::size_t kAlign = 64;  // a cache line, and the width of an AVX-512 register
-    const std::size_t rounded = (nbytes + kAlign - 1) / kAlign * kAlign;
-    if (rounded > 0) {
-        data_ = std::aligned_alloc(kAlign, rounded);
+    const std::size_t bytes = block_size(nbytes);
+    if (bytes > 0) {
+        data_ = bytes >= kCacheMin ? cache().take(bytes, g_current.load()) : std::aligned_alloc(kAlign, bytes);
         if (data_ == nullptr) {
             throw Error("Storage: cannot allocate " + std::to_string(nbytes) + " bytes");
         }
@@ -36,12 +135,23 @@ Storage::Storage(std::size_t nbytes) : nbytes_(nbytes) {
 }
 
 Storage::~Storage() {
-    std::free(data_);
+    const std::size_t bytes = block_size(nbytes_);
+    if (data_ != nullptr) {
+        if (bytes >= kCacheMin) {
+            cache().give(data_, bytes);
+        } else {
+            std::free(data_);
+        }
+    }
     g_current.fetch_sub(static_cast<std::int64_t>(nbytes_));
 }
 
-MemoryStats memory_stats() { return {g_current.load(), g_peak.load(), g_allocations.load()}; }
+MemoryStats memory_stats() {
+    return {g_current.load(), g_peak.load(), g_allocations.load(), cache().cached()};
+}
 
 void reset_peak_memory() { g_peak.store(g_current.load()); }
+
+void empty_cache() { cache().release_all(); }
 
 }  // namespace tg

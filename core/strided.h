@@ -111,6 +111,54 @@ void for_each_row(const Shape& shape, const std::array<Strides, N>& strides, Row
     }
 }
 
+// A transposing copy, out[...] = in[...] converted, when the walk above would be slow: out is contiguous along
+// its last dim but in is not, and in is contiguous along the dim before it (a transposed matrix, x.t() or
+// permute({.., -1, -2})). Row by row, every element read would then touch its own cache line of `in` (and
+// its own page: ~5-10 ns per element for large matrices). Instead the two dims are copied in 32×32 tiles: a
+// tile's 32 source lines and 32 destination lines stay in L1 while it is copied. Other dims loop outside;
+// tiles are split among threads when there are many. Returns false (and copies nothing) when the layout is
+// not of this kind, so the caller falls back to the row walk. The result is the same either way.
+template <class D, class S>
+bool copy_transposed(D* out, const Strides& out_strides, const S* in, const Strides& in_strides, const Shape& shape) {
+    const RowLayout<2> layout = merge_dims<2>(shape, {out_strides, in_strides});
+    const std::size_t nd = layout.shape.size();
+    if (nd < 2) return false;
+    const std::int64_t rows = layout.shape[nd - 2], cols = layout.shape[nd - 1];
+    const std::int64_t out_rs = layout.strides[0][nd - 2], out_cs = layout.strides[0][nd - 1];
+    const std::int64_t in_rs = layout.strides[1][nd - 2], in_cs = layout.strides[1][nd - 1];
+    if (out_cs != 1 || in_rs != 1 || in_cs == 1 || rows < 16 || cols < 16) return false;
+
+    constexpr std::int64_t kTile = 32;
+    const std::int64_t row_tiles = (rows + kTile - 1) / kTile, col_tiles = (cols + kTile - 1) / kTile;
+    const std::int64_t outer = numel(layout.shape) / (rows * cols);
+    auto tile = [&](std::int64_t t) {  // t over outer × row_tiles × col_tiles
+        const std::int64_t ct = t % col_tiles, rt = (t / col_tiles) % row_tiles, o = t / (col_tiles * row_tiles);
+        std::int64_t out_off = 0, in_off = 0, rest = o;  // offsets of outer index o
+        for (std::size_t d = nd - 2; d-- > 0;) {
+            const std::int64_t i = rest % layout.shape[d];
+            rest /= layout.shape[d];
+            out_off += i * layout.strides[0][d];
+            in_off += i * layout.strides[1][d];
+        }
+        const std::int64_t r0 = rt * kTile, r1 = std::min(rows, r0 + kTile);
+        const std::int64_t c0 = ct * kTile, c1 = std::min(cols, c0 + kTile);
+        for (std::int64_t r = r0; r < r1; ++r) {  // write along a destination row (unit stride)
+            const S* src = in + in_off + r;
+            D* dst = out + out_off + r * out_rs;
+            for (std::int64_t c = c0; c < c1; ++c) dst[c] = static_cast<D>(src[c * in_cs]);
+        }
+    };
+    const std::int64_t tiles = outer * row_tiles * col_tiles;
+    if (numel(layout.shape) < kParallelGrain) {
+        for (std::int64_t t = 0; t < tiles; ++t) tile(t);
+    } else {
+        tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, tiles, 8), [&](const tbb::blocked_range<std::int64_t>& r) {
+            for (std::int64_t t = r.begin(); t < r.end(); ++t) tile(t);
+        });
+    }
+    return true;
+}
+
 // Strides of `strides`/`shape` viewed as broadcast to `target` (missing or size-1 dims get stride 0).
 inline Strides broadcast_strides(const Shape& shape, const Strides& strides, const Shape& target) {
     Strides out(target.size(), 0);

@@ -105,6 +105,9 @@ void copy_into(const Tensor& dst, const Tensor& src) {
         dispatch(src.dtype(), [&](auto src_tag) {
             using S = decltype(src_tag);
             const S* in = src.data<S>();
+            // Transposes (the last dim of one side is strided on the other) go tile by tile, so that both sides
+            // are read and written along cache lines (core/strided.h).
+            if (copy_transposed(out, dst.strides(), in, src_strides, dst.shape())) return;
             for_each_row<2>(dst.shape(), {dst.strides(), src_strides},
                             [&](const auto& off, const auto& inner, std::int64_t n) {
                                 D* o = out + off[0];

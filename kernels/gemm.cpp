@@ -15,6 +15,10 @@
 // longer KC measured faster anyway: both slivers stream forward from L2, which the prefetchers keep up with,
 // and each C tile is loaded and stored half as often.)
 //
+// Packing pays when a packed value is reused many times. When it is not (a thin C: the Linear layer's weight
+// gradient dW = dYᵀ·X, or X·Wᵀ with 128 output columns), the micro-kernel reads A or B where they are
+// instead: see a_in_place, a_rows_in_place and b_in_place below. The arithmetic is the same either way.
+//
 // Parallelism: for each (jc, pc) block the threads first pack B together, then split the (ic, jr) loops
 // into tasks that each own a rectangle of C. Every C element is still summed over k in the same order (pc
 // blocks in sequence, p in sequence inside the micro-kernel), so the result does not depend on which thread
@@ -36,6 +40,7 @@
 #include <cstddef>
 #include <memory>
 #include <new>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -73,6 +78,10 @@ constexpr double k_parallel_min_flops = 2.0 * 96 * 96 * 96;
 // Batched products whose matrices are smaller than this run one matrix per task (no synchronisation inside
 // a matrix); larger ones are parallelised inside each matrix, one matrix after the other.
 constexpr double k_batch_parallel_max_flops = 2.0 * 384 * 384 * 384;
+// Products with at most this many rows read a row-major B in place (see gemm_blocked): measured on one core,
+// 128×128×2048 (Aᵀ·B) 97 -> 103 GFLOP/s and 128×512×2048 90 -> 92; no gain at m = 384 or 512, and a loss
+// for 384×1536×2048 (99 -> 81): with more rows the packed sliver, read once per row sliver, is the better copy.
+constexpr std::int64_t k_b_in_place_max_rows = 128;
 // Tasks per thread: a few more tasks than threads, so a thread slowed by another process does not hold the
 // others back at the end of a block.
 constexpr int k_tasks_per_thread = 4;
@@ -168,36 +177,58 @@ void scale_c(std::int64_t m, std::int64_t n, T beta, T* c, std::int64_t ldc) {
 // One MR×NR tile of C. Full tiles go straight to C; edge tiles (the last rows or columns when m or n is not
 // a multiple of the tile) are computed into a local tile and only the valid part is written, with the same
 // rounding as the micro-kernel's own store.
-template <class T>
-void compute_tile(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* c, std::int64_t ldc,
-                  std::int64_t rows, std::int64_t cols) {
+template <class T, bool kRowsA = false, bool kRowsB = false>
+void compute_tile(std::int64_t kc, const T* ap, std::int64_t a_step, const T* bp, std::int64_t b_step, T alpha,
+                  T beta, T* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, const T* bias) {
     constexpr int MR = TileShape<T>::MR;
     constexpr int NV = TileShape<T>::NV;
     constexpr int NR = TileShape<T>::NR;
     if (rows == MR && cols == NR) {
-        microkernel<T, MR, NV>(kc, ap, bp, alpha, beta, c, ldc);
+        microkernel<T, MR, NV, kRowsA, kRowsB>(kc, ap, bp, alpha, beta, c, ldc, a_step, bias, b_step);
         return;
     }
     alignas(64) T tile[MR * NR];
-    microkernel<T, MR, NV>(kc, ap, bp, alpha, T(0), tile, NR);
+    microkernel<T, MR, NV, kRowsA, kRowsB>(kc, ap, bp, alpha, T(0), tile, NR, a_step, nullptr, b_step);
     for (std::int64_t i = 0; i < rows; ++i) {
         for (std::int64_t j = 0; j < cols; ++j) {
             T& out = c[i * ldc + j];
-            out = beta == T(0) ? tile[i * NR + j] : std::fma(beta, out, tile[i * NR + j]);
+            T r = beta == T(0) ? tile[i * NR + j] : std::fma(beta, out, tile[i * NR + j]);
+            if (bias != nullptr) r = r + bias[j];
+            out = r;
         }
     }
 }
 
-// One product C = alpha · op(A) · op(B) + beta · C on up to `threads` threads (1 = serial on this thread).
+// Whether the micro-kernel may read a transposed A (stored k×m) in place: its kc steps then touch kc cache
+// lines lda·sizeof(T) bytes apart. When that distance is a multiple of 2 KB (lda = 512 floats) those lines
+// fall into only 2 of the L1's 64 sets and evict each other, and reading in place measured 10-15% slower
+// than packing (512×128×2048); with at least 8 distinct sets (lda = 128, 384, 1152 floats) it measured
+// 3-18% faster, the packing pass saved.
+template <class T>
+bool in_place_friendly(std::int64_t lda) {
+    const std::int64_t bytes = lda * static_cast<std::int64_t>(sizeof(T));
+    if (bytes % 64 != 0) return true;  // the steps wander over all sets
+    const std::int64_t lines = bytes / 64;
+    return std::gcd(lines, std::int64_t{64}) <= 8;  // 64 / gcd distinct sets of a 64-set L1
+}
+
+// One product C = alpha · op(A) · op(B) + beta · C (+ bias on every row, when bias is not null) on up to
+// `threads` threads (1 = serial on this thread).
 template <class T>
 void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                  std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads) {
+                  std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads,
+                  const T* bias = nullptr) {
     using Blk = Blocking<T>;
     constexpr std::int64_t MR = Blk::MR, NR = Blk::NR, KC = Blk::KC, MC = Blk::MC, NC = Blk::NC;
 
     if (m == 0 || n == 0) return;
     if (k == 0 || alpha == T(0)) {
         scale_c(m, n, beta, c, ldc);
+        if (bias != nullptr) {
+            for (std::int64_t i = 0; i < m; ++i) {
+                for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] += bias[j];
+            }
+        }
         return;
     }
     if (2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < k_parallel_min_flops) {
@@ -220,18 +251,29 @@ void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
 
         for (std::int64_t pc = 0; pc < k; pc += KC) {
             const std::int64_t kc = std::min(KC, k - pc);
-            // The first k block applies the caller's beta; later ones add to the partial sums already in C.
+            // The first k block applies the caller's beta and the bias; later ones add to the partial sums
+            // already in C.
             const T beta_block = pc == 0 ? beta : T(1);
+            const T* bias_block = pc == 0 && bias != nullptr ? bias + jc : nullptr;
 
             // Pack op(B)[pc:pc+kc, jc:jc+nc], shared by every task below.
             const T* b_block = trans_b ? b + jc * ldb + pc : b + pc * ldb + jc;
             const std::int64_t pack_tasks = kc * nc >= 64 * 1024 ? std::min<std::int64_t>(threads, col_slivers) : 1;
-            for_each_chunk(col_slivers, pack_tasks, [&](std::int64_t s_begin, std::int64_t s_end) {
-                pack_b<T, NR>(trans_b, b_block, ldb, kc, nc, s_begin, s_end, bp);
-            });
+            // A row-major B is read in place by full slivers when C has few rows: each B value then serves
+            // only m rows, and packing it cost as much as reading it in place (dW = dYᵀ·X, m = out_features).
+            // Only a partial last sliver is packed (zero-padded: reading past n could leave the matrix).
+            const bool b_in_place = !trans_b && m <= k_b_in_place_max_rows;
+            const std::int64_t b_full = b_in_place ? nc / NR : 0;  // slivers read in place
+            if (b_full < col_slivers) {
+                for_each_chunk(col_slivers - b_full, b_full > 0 ? 1 : pack_tasks,
+                               [&](std::int64_t s_begin, std::int64_t s_end) {
+                                   pack_b<T, NR>(trans_b, b_block, ldb, kc, nc, b_full + s_begin, b_full + s_end, bp);
+                               });
+            }
 
             // Column pc of op(A): A is m×k (row i at a + i·lda) or k×m when transposed.
             const T* a_block = trans_a ? a + pc * lda : a + pc;
+            const bool a_in_place = trans_a && in_place_friendly<T>(lda);
 
             // One task: rows [r_begin, r_end) × columns [s_begin, s_end) of C, in units of slivers.
             auto task = [&](std::int64_t t) {
@@ -241,17 +283,53 @@ void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
                 const std::int64_t s_begin = ct * col_slivers / col_tasks;
                 const std::int64_t s_end = (ct + 1) * col_slivers / col_tasks;
 
+                // A row-major A is read in place when the task has at most two B slivers (n <= 128 floats):
+                // each A value then serves only n columns, so packing it cost up to 10% of the product
+                // (2048×128×512: 96 -> 102 GFLOP/s on one core); with more B slivers the packed copy, read
+                // again for every sliver, measured faster (2048×384×128: 96 packed, 82 in place).
+                const bool a_rows_in_place = !trans_a && s_end - s_begin <= 2;
+
                 BorrowedBuffer<T> a_buffer(MC * kc);
                 T* const ap = a_buffer.data();
                 for (std::int64_t ic = i_begin; ic < i_end; ic += MC) {
                     const std::int64_t mc = std::min(MC, i_end - ic);
-                    pack_a<T, MR>(trans_a, trans_a ? a_block + ic : a_block + ic * lda, lda, mc, kc, ap);
+                    // A transposed (stored k×m) already holds each step's MR values side by side, rows lda
+                    // apart: the kernel reads full slivers in place and only a partial last sliver is packed
+                    // (zero-padded). Packing cost 5-15% of the product when n is small
+                    // (dW = dYᵀ·X with n = in_features: each A value is used only n times).
+                    const std::int64_t full = a_in_place || a_rows_in_place ? mc / MR * MR : 0;
+                    if (full < mc) {
+                        const T* a_rows = trans_a ? a_block + ic + full : a_block + (ic + full) * lda;
+                        pack_a<T, MR>(trans_a, a_rows, lda, mc - full, kc, ap + full * kc);
+                    }
                     for (std::int64_t s = s_begin; s < s_end; ++s) {
                         const std::int64_t jr = s * NR;
                         const std::int64_t cols = std::min(NR, nc - jr);
                         for (std::int64_t ir = 0; ir < mc; ir += MR) {
-                            compute_tile<T>(kc, ap + ir * kc, bp + s * NR * kc, alpha, beta_block,
-                                            c + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), cols);
+                            const bool b_direct = s < b_full;
+                            const T* b_sliver = b_direct ? b_block + s * NR : bp + s * NR * kc;
+                            const std::int64_t b_step = b_direct ? ldb : NR;
+                            T* c_tile = c + (ic + ir) * ldc + jc + jr;
+                            const T* bias_tile = bias_block != nullptr ? bias_block + jr : nullptr;
+                            const std::int64_t rows = std::min(MR, mc - ir);
+                            const T* a_sliver = ir >= full ? ap + ir * kc
+                                                : a_rows_in_place ? a_block + (ic + ir) * lda
+                                                                  : a_block + ic + ir;
+                            const std::int64_t a_step = ir >= full ? MR : lda;
+                            const bool a_rows = ir < full && a_rows_in_place;
+                            if (a_rows && b_direct) {
+                                compute_tile<T, true, true>(kc, a_sliver, a_step, b_sliver, b_step, alpha, beta_block,
+                                                            c_tile, ldc, rows, cols, bias_tile);
+                            } else if (a_rows) {
+                                compute_tile<T, true, false>(kc, a_sliver, a_step, b_sliver, b_step, alpha,
+                                                             beta_block, c_tile, ldc, rows, cols, bias_tile);
+                            } else if (b_direct) {
+                                compute_tile<T, false, true>(kc, a_sliver, a_step, b_sliver, b_step, alpha,
+                                                             beta_block, c_tile, ldc, rows, cols, bias_tile);
+                            } else {
+                                compute_tile<T, false, false>(kc, a_sliver, a_step, b_sliver, b_step, alpha,
+                                                              beta_block, c_tile, ldc, rows, cols, bias_tile);
+                            }
                         }
                     }
                 }
@@ -331,6 +409,19 @@ void dgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
            std::int64_t ldc) {
     check_sizes("dgemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
     gemm_blocked<double>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, available_threads());
+}
+
+void sgemm_bias(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+                std::int64_t lda, const float* b, std::int64_t ldb, const float* bias, float* c, std::int64_t ldc) {
+    check_sizes("sgemm_bias", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    gemm_blocked<float>(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, available_threads(), bias);
+}
+
+void dgemm_bias(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const double* a,
+                std::int64_t lda, const double* b, std::int64_t ldb, const double* bias, double* c,
+                std::int64_t ldc) {
+    check_sizes("dgemm_bias", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    gemm_blocked<double>(trans_a, trans_b, m, n, k, 1.0, a, lda, b, ldb, 0.0, c, ldc, available_threads(), bias);
 }
 
 void sgemm_batched(bool trans_a, bool trans_b, std::int64_t batch, std::int64_t m, std::int64_t n, std::int64_t k,

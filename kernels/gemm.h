@@ -34,6 +34,14 @@ void dgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
            const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
            std::int64_t ldc);
 
+// C[m×n] = op(A) · op(B) + bias, with bias[n] added to every row (a Linear layer: y = x Wᵀ + b) in the same
+// pass that stores C: C is written without being read. Rounded as the product followed by one addition.
+void sgemm_bias(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+                std::int64_t lda, const float* b, std::int64_t ldb, const float* bias, float* c, std::int64_t ldc);
+void dgemm_bias(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const double* a,
+                std::int64_t lda, const double* b, std::int64_t ldb, const double* bias, double* c,
+                std::int64_t ldc);
+
 // Strided batch: matrix i uses a + i·stride_a, b + i·stride_b, c + i·stride_c. A stride of 0 broadcasts that
 // operand (one weight matrix for every batch entry). The C matrices must not overlap, except that
 // stride_c == 0 is allowed and means the products are applied to the one C in batch order (with beta == 1

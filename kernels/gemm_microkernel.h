@@ -44,8 +44,18 @@ struct TileShape {
 // hold NaN from an uninitialised buffer, and 0·NaN would be NaN). The same rounding (alpha·acc first, then
 // one fused multiply-add with beta·C) is used by the scalar edge path, so a C element gets bit-identical
 // values whether it sits in a full or an edge tile.
-template <class T, int MR, int NV>
-void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* c, std::int64_t ldc) {
+//
+// Where the operands come from (the packed layouts above are the default):
+//   A: element (i, p) is ap[i + p·a_step]: a packed sliver (a_step = MR), or a transposed A read in place
+//      (stored k×m: step p's MR values are contiguous, a_step = lda). With kRowsA it is ap[i·a_step + p]:
+//      MR rows of a row-major A read in place (a_step = lda), MR forward streams.
+//   B: row p of the sliver is at bp + p·NR (packed, aligned loads), or with kRowsB at bp + p·b_step: a
+//      row-major B read in place (b_step = ldb, unaligned loads).
+// bias (may be null): NR values added to every row of the tile as it is stored (a Linear layer's + b):
+//   C = alpha·acc + bias, or with beta ≠ 0, beta·C + alpha·acc + bias.
+template <class T, int MR, int NV, bool kRowsA = false, bool kRowsB = false>
+void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* c, std::int64_t ldc,
+                 std::int64_t a_step = MR, const T* bias = nullptr, std::int64_t b_step = 0) {
     using Batch = xsimd::batch<T>;
     constexpr int W = static_cast<int>(Batch::size);
     constexpr int NR = NV * W;
@@ -68,15 +78,17 @@ void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
     for (std::int64_t p = 0; p < kc; ++p) {
         Batch b[NV];
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) b[v] = Batch::load_aligned(bp + v * W);
+        for (int v = 0; v < NV; ++v) {
+            b[v] = kRowsB ? Batch::load_unaligned(bp + v * W) : Batch::load_aligned(bp + v * W);
+        }
 #pragma GCC unroll 32
         for (int i = 0; i < MR; ++i) {
-            const Batch a(ap[i]);  // broadcast; the compiler folds it into the FMA's memory operand
+            const Batch a(kRowsA ? ap[i * a_step] : ap[i]);  // broadcast, folded into the FMA's memory operand
 #pragma GCC unroll 8
             for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(a, b[v], acc[i][v]);
         }
-        ap += MR;
-        bp += NR;
+        ap += kRowsA ? 1 : a_step;
+        bp += kRowsB ? b_step : NR;
     }
 
     const Batch alpha_v(alpha);
@@ -88,6 +100,7 @@ void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
         for (int v = 0; v < NV; ++v) {
             Batch r = alpha_v * acc[i][v];
             if (beta != T(0)) r = xsimd::fma(beta_v, Batch::load_unaligned(c_row + v * W), r);
+            if (bias != nullptr) r = r + Batch::load_unaligned(bias + v * W);
             r.store_unaligned(c_row + v * W);
         }
     }

@@ -54,16 +54,18 @@ void set_attention_log(std::function<void(const std::string&)> sink) {
 }
 
 std::int64_t attention_crossover_length(std::int64_t d, int degree) {
-    // Causal forward + backward, approx_backward (consistent) vs exact, 2 threads: the shortest measured T at
-    // which the approximate node is faster (tg-bench attention; docs/approximate-attention.md). Head widths
-    // between table rows use the next larger row, which is the more conservative one.
+    // Causal forward + backward, approx_backward (consistent) vs exact, 2 threads, B = H = 1: the shortest T in
+    // the doubling sweep 256..16384 at which the approximate node was faster (tg-bench attention, CPU time;
+    // docs/approximate-attention.md, "Where it is fast"). D = 32, g = 3 was still 5% slower at 16384 and is
+    // extrapolated one doubling; D = 64, g = 3 (R = 47905) was not measured and never approximates. Head widths
+    // between rows use the next larger row, the more conservative one.
     struct Row {
         std::int64_t d;
         int degree;
         std::int64_t crossover;
     };
     static constexpr Row table[] = {
-        {16, 2, 1024}, {32, 2, 2048}, {64, 2, 8192}, {16, 3, 4096}, {32, 3, 16384}, {64, 3, 65536},
+        {16, 2, 1024}, {32, 2, 2048}, {64, 2, 8192}, {16, 3, 4096}, {32, 3, 32768},
     };
     constexpr std::int64_t never = std::int64_t{1} << 40;
     std::int64_t best = never;

@@ -1,5 +1,5 @@
-// tg::nn::functional: linear and dropout, composed from tensor ops (autograd comes with them), and
-// layer_norm, one fused node over kernels/layernorm.h with its composed layer_norm_reference.
+// tg::nn::functional: linear, one fused node over kernels/gemm.h; dropout, composed from tensor ops (autograd
+// comes with them); layer_norm, one fused node over kernels/layernorm.h with its composed layer_norm_reference.
 // The losses are in nn/loss.cpp.
 
 #include "nn/functional.h"
@@ -7,14 +7,52 @@
 #include "autograd/grad_mode.h"
 #include "autograd/node.h"
 #include "core/ops.h"
+#include "kernels/gemm.h"
 #include "kernels/layernorm.h"
 
+#include <algorithm>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace tg::nn::functional {
 
+namespace {
+
+// The weight as the GEMM reads it transposed (row j of W = column j of Wᵀ): rows of `in` contiguous values.
+// Parameters always are; anything else is copied once.
+Tensor gemm_rows(const Tensor& t) {
+    const bool rows_ok = t.size(-1) <= 1 || t.stride(-1) == 1;
+    const bool ld_ok = t.dim() < 2 || t.size(-2) <= 1 || t.stride(-2) >= t.size(-1);
+    return rows_ok && ld_ok ? t : t.contiguous();
+}
+
+// Leading dimension of a matrix view that gemm_rows accepted.
+std::int64_t leading_dim(const Tensor& m) {
+    return m.size(0) <= 1 ? std::max<std::int64_t>(m.size(1), 1) : m.stride(0);
+}
+
+template <class T>
+void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda, const T* b,
+          std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+    if constexpr (std::is_same_v<T, float>) {
+        kernels::sgemm(ta, tb, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+    } else {
+        kernels::dgemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+    }
+}
+
+}  // namespace
+
 // y = x Wᵀ + b. x [..., in] @ Wᵀ [in, out] -> [..., out]; b [out] broadcasts over the leading dims.
+//
+// One fused node. All leading dims of x are one stack of R rows, so the whole layer is one GEMM of
+// [R, in] · [in, out] with W read transposed in place (no copy). The GEMM adds the bias as it stores each
+// tile of y (kernels::sgemm_bias): no separate pass over y for "+ b".
+// Backward, with dy [R, out]:
+//   dx = dy · W        [R, out] · [out, in]
+//   dW = dyᵀ · x       [out, R] · [R, in]     one product over all R rows (Σ_r dy_rᵀ x_r)
+//   db = Σ_r dy_r      column sums
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (weight.dim() != 2) {
         throw ShapeError("linear: weight must be 2-D [out_features, in_features], got " + to_string(weight.shape()));
@@ -27,8 +65,64 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
         throw ShapeError("linear: bias " + to_string(bias.shape()) + " must be [out_features] = [" +
                          std::to_string(weight.size(0)) + "] to match weight " + to_string(weight.shape()));
     }
-    Tensor y = matmul(x, weight.t());
-    return bias.defined() ? y + bias : y;
+    const bool fusable = is_floating(x.dtype()) && x.dtype() == weight.dtype() &&
+                         (!bias.defined() || bias.dtype() == x.dtype()) && x.numel() > 0 && weight.numel() > 0;
+    if (!fusable) {  // mixed dtypes (matmul names them), empty tensors: the composed form
+        Tensor y = matmul(x, weight.t());
+        return bias.defined() ? y + bias : y;
+    }
+
+    const DType dtype = x.dtype();
+    const std::int64_t in = weight.size(1), out = weight.size(0), R = x.numel() / in;
+    const Tensor x2 = x.detach().contiguous().view({R, in});  // (R, in)
+    const Tensor w = gemm_rows(weight.detach());              // (out, in)
+    Shape out_shape = x.shape();
+    out_shape.back() = out;
+    const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();  // (out)
+    Tensor y = empty(out_shape, dtype);                                         // (R, out) in memory
+    dispatch_floating(dtype, [&](auto tag) {
+        using T = decltype(tag);
+        if (b.defined()) {  // y = x Wᵀ + b, the bias added as each tile of y is stored
+            if constexpr (std::is_same_v<T, float>) {
+                kernels::sgemm_bias(false, true, R, out, in, x2.data<T>(), in, w.data<T>(), leading_dim(w),
+                                    b.data<T>(), y.data<T>(), out);
+            } else {
+                kernels::dgemm_bias(false, true, R, out, in, x2.data<T>(), in, w.data<T>(), leading_dim(w),
+                                    b.data<T>(), y.data<T>(), out);
+            }
+        } else {
+            gemm<T>(false, true, R, out, in, x2.data<T>(), in, w.data<T>(), leading_dim(w), T(0), y.data<T>(), out);
+        }
+    });
+
+    autograd::record(
+        "linear", y, {x, weight, bias},
+        [sx = autograd::SavedTensor(x2), sw = autograd::SavedTensor(w), x_shape = x.shape(), R, in, out,
+         need_x = x.requires_grad(), need_w = weight.requires_grad(),
+         need_b = bias.defined() && bias.requires_grad()](const Tensor& dout) {
+            const Tensor xs = sx.get(), ws = sw.get();
+            Tensor dy = dout.detach();
+            if (dy.dtype() != xs.dtype()) dy = dy.to(xs.dtype());
+            dy = dy.contiguous();  // (R, out)
+            autograd::Grads grads(3);
+            dispatch_floating(xs.dtype(), [&](auto tag) {
+                using T = decltype(tag);
+                if (need_x) {
+                    Tensor dx = empty(x_shape, xs.dtype());  // dx = dy · W
+                    gemm<T>(false, false, R, in, out, dy.data<T>(), out, ws.data<T>(), leading_dim(ws), T(0),
+                            dx.data<T>(), in);
+                    grads[0] = dx;
+                }
+                if (need_w) {
+                    Tensor dw = empty({out, in}, xs.dtype());  // dW = dyᵀ · x
+                    gemm<T>(true, false, out, in, R, dy.data<T>(), out, xs.data<T>(), in, T(0), dw.data<T>(), in);
+                    grads[1] = dw;
+                }
+            });
+            if (need_b) grads[2] = sum(dy.view({R, out}), {0});  // db = Σ_r dy_r
+            return grads;
+        });
+    return y;
 }
 
 // Inverted dropout (Srivastava et al. 2014, scaled at training time as PyTorch does):

@@ -2,9 +2,10 @@
 // tg::nn::functional: the stateless forms of the layers and losses, like torch.nn.functional. Modules call
 // these with their own parameters; you can call them directly with any tensors.
 //
-// linear, dropout and mse_loss are composed from differentiable tensor ops (core/ops.h), so autograd needs no
-// rule of their own. layer_norm and cross_entropy are fused: one tape node each, running the kernels of
-// kernels/layernorm.h and kernels/cross_entropy.h with a hand-written backward. Their composed versions,
+// dropout and mse_loss are composed from differentiable tensor ops (core/ops.h), so autograd needs no rule of
+// their own. linear, layer_norm and cross_entropy are fused: one tape node each, running the kernels of
+// kernels/gemm.h (with the bias added as the output is stored), kernels/layernorm.h and kernels/cross_entropy.h
+// with a hand-written backward. Their composed versions,
 // layer_norm_reference and cross_entropy_reference, compute the same thing from primitive ops; tests compare
 // the two, and they show the math step by step.
 // linear, dropout and layer_norm are in nn/functional.cpp; the losses in nn/loss.cpp.
@@ -20,6 +21,8 @@ namespace tg::nn::functional {
 enum class Reduction { None, Mean, Sum };
 
 // y = x Wᵀ + b, with x [..., in], weight [out, in], bias [out] (or undefined for no bias) -> y [..., out].
+// One node "linear": one GEMM over all leading rows (W read transposed in place, b added in the store); its
+// backward is dx = dy W and dW = dyᵀ x (one GEMM each) and db = Σ_rows dy.
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 
 // Inverted dropout: in training, each element is zeroed with probability p and the survivors are scaled by

@@ -1,0 +1,177 @@
+// The `gpt` suite: one GPT training step (forward, backward, AdamW update) on random tokens.
+//
+//   tg-bench gpt --config S|M [--attention exact|approx_backward|approx] [--degree G] [--steps K] [--threads P]
+//
+//   config S: vocab 256, T = 256, 4 layers, 4 heads, C = 128, batch 8
+//   config M: vocab 256, T = 512, 6 layers, 6 heads, C = 384, batch 4
+//
+// The model is nn::GPT (nn/models/gpt.h) without dropout; AdamW(lr 3e-4, betas 0.9/0.999, eps 1e-8, no weight
+// decay). Each step draws fresh random ids and targets, then zero_grad, loss, backward, step. Two warm-up steps
+// (they also fill the allocator's cache and the optimizer state), then K timed steps; step_ms is the median.
+//
+// Output (interfaces.md): {"suite":"gpt","config":"S","attention":"exact","threads":2,"step_ms":..,
+// "tokens_per_s":..,"peak_rss_bytes":..} and extra fields:
+//   cpu_ms            median process CPU time per step / threads (on a busy machine: what the step costs while
+//                     it runs; equals step_ms on an idle one when both threads are busy)
+//   gflop             floating-point work of one step, counted as below; gflops / gflops_cpu its rate per
+//                     wall-clock / CPU time
+//   framework_peak_bytes  the most bytes live tensors held at once (memory_stats), for comparison with RSS
+//   loss              the loss of the last step (a sanity check: about ln 256 = 5.55 on random tokens)
+// peak_rss_bytes is getrusage's ru_maxrss: the process maximum, so run one config per process.
+//
+// FLOP count (multiply-adds count 2), N = B·T tokens, per step:
+//   linear layers + LM head: 2·N·(L·12·C² + C·V) forward, twice that backward (dX and dW)
+//   attention, per layer and head: causal pairs P = T(T+1)/2, forward QKᵀ and PV = 4·P·D, backward 10·P·D
+//   (recomputed scores, dV, dP, dQ, dK) — the same 14·P·D as the `attention` suite
+// LayerNorm, GELU, softmax, cross-entropy and AdamW are left out (a few percent of the GEMM work). The count
+// is exact attention's whatever --attention says, so gflops compares the modes by time for the same model.
+// Config S is 12.0 GFLOP and M 148.6 GFLOP per step: at this machine's measured 231 GFLOP/s FMA peak
+// (tg-bench peak, 2 threads) no step can take less than 52 ms (S) or 643 ms (M).
+
+#include "bench/bench.h"
+
+#include "core/ops.h"
+#include "core/random.h"
+#include "core/storage.h"
+#include "core/tensor.h"
+#include "nn/models/gpt.h"
+#include "nn/optim.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace tg::bench {
+
+namespace {
+
+struct GptBenchConfig {
+    std::int64_t vocab, T, layers, heads, C, batch;
+};
+
+double process_cpu_ms() {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return 1e3 * static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_nsec);
+}
+
+double median_of(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+double step_flops(const GptBenchConfig& c) {
+    const double N = static_cast<double>(c.batch * c.T), C = static_cast<double>(c.C);
+    const double linear = 3.0 * 2.0 * N * (static_cast<double>(c.layers) * 12.0 * C * C + C * static_cast<double>(c.vocab));
+    const double pairs = 0.5 * static_cast<double>(c.T) * static_cast<double>(c.T + 1);
+    const double D = C / static_cast<double>(c.heads);
+    const double attention = 14.0 * pairs * D * static_cast<double>(c.batch * c.heads * c.layers);
+    return linear + attention;
+}
+
+}  // namespace
+
+int run_gpt(const Args& args, bool json, int threads) {
+    namespace F = tg::nn::functional;
+    const std::string config_name = args.get("config", "S");
+    const std::string attention = args.get("attention", "exact");
+    const std::int64_t degree = args.get_int("degree", 2);
+    const std::int64_t steps = args.get_int("steps", 10);
+    if (report_unused(args, "gpt")) return 2;
+
+    GptBenchConfig c{};
+    if (config_name == "S") {
+        c = {256, 256, 4, 4, 128, 8};
+    } else if (config_name == "M") {
+        c = {256, 512, 6, 6, 384, 4};
+    } else {
+        std::cerr << "tg-bench gpt: --config must be S or M, got '" << config_name << "'\n";
+        return 2;
+    }
+    if (steps < 1) {
+        std::cerr << "tg-bench gpt: --steps must be at least 1, got " << steps << "\n";
+        return 2;
+    }
+    F::AttentionOptions options;
+    options.causal = true;
+    options.degree = static_cast<int>(degree);
+    try {
+        options.mode = F::attention_mode_from_string(attention);
+    } catch (const tg::Error& e) {
+        std::cerr << "tg-bench gpt: " << e.what() << "\n";
+        return 2;
+    }
+    if (options.mode == F::AttentionMode::Auto) {
+        std::cerr << "tg-bench gpt: --attention must be exact, approx_backward or approx\n";
+        return 2;
+    }
+
+    nn::GPTConfig config;
+    config.vocab_size = c.vocab;
+    config.block_size = c.T;
+    config.n_layer = c.layers;
+    config.n_head = c.heads;
+    config.n_embd = c.C;
+    config.dropout = 0.0;
+    config.attention = options;
+    manual_seed(1234);
+    nn::GPT model(config);
+    optim::AdamW opt(model.parameters(), 3e-4, 0.9, 0.999, 1e-8, 0.0);
+
+    Generator gen(42);
+    double last_loss = 0.0;
+    auto step = [&] {
+        const Tensor idx = randint(0, c.vocab, {c.batch, c.T}, kInt64, &gen);
+        const Tensor targets = randint(0, c.vocab, {c.batch, c.T}, kInt64, &gen);
+        opt.zero_grad();
+        const Tensor loss = model.loss(idx, targets);
+        loss.backward();
+        opt.step();
+        last_loss = loss.item();
+    };
+
+    using Clock = std::chrono::steady_clock;
+    for (int i = 0; i < 2; ++i) step();  // warm-up
+    std::vector<double> wall, cpu;
+    for (std::int64_t i = 0; i < steps; ++i) {
+        const double c0 = process_cpu_ms();
+        const auto t0 = Clock::now();
+        step();
+        const auto t1 = Clock::now();
+        const double c1 = process_cpu_ms();
+        wall.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        cpu.push_back((c1 - c0) / threads);
+    }
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+
+    const double step_ms = median_of(wall), cpu_ms = median_of(cpu);
+    const double flops = step_flops(c);
+    Record r;
+    r.set("suite", "gpt");
+    r.set("config", config_name);
+    r.set("attention", attention);
+    if (options.mode != F::AttentionMode::Exact) r.set("degree", degree);
+    r.set("threads", threads);
+    r.set("step_ms", step_ms);
+    r.set("tokens_per_s", static_cast<double>(c.batch * c.T) / (step_ms * 1e-3));
+    r.set("peak_rss_bytes", static_cast<std::int64_t>(usage.ru_maxrss) * 1024);
+    r.set("steps", steps);
+    r.set("cpu_ms", cpu_ms);
+    r.set("min_step_ms", *std::min_element(wall.begin(), wall.end()));
+    r.set("gflop", flops * 1e-9);
+    r.set("gflops", flops * 1e-6 / step_ms);
+    r.set("gflops_cpu", flops * 1e-6 / cpu_ms);
+    r.set("framework_peak_bytes", memory_stats().peak_bytes);
+    r.set("loss", last_loss);
+    emit(r, json);
+    return 0;
+}
+
+}  // namespace tg::bench
