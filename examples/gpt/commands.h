@@ -1,5 +1,5 @@
 #pragma once
-// The three subcommands of tg-gpt. Each returns the process exit status and throws tg::Error (or CLI11's
+// The subcommands of tg-gpt. Each returns the process exit status and throws tg::Error (or CLI11's
 // errors) for the caller to report.
 
 #include "train_args.h"
@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace tg_gpt {
 
@@ -33,5 +34,15 @@ struct EvalArgs {
     bool json = false;
 };
 int run_eval(const EvalArgs& args);
+
+// tg-gpt plot: the loss.csv curves of several runs on one PNG (plot.cpp).
+struct PlotArgs {
+    std::vector<std::string> runs;    // `tg-gpt train --out` directories
+    std::vector<std::string> labels;  // one per run; empty: the directories' names
+    std::string out;
+    std::string metric = "val_loss";  // or "train_loss"
+    int width = 800, height = 480;
+};
+int run_plot(const PlotArgs& args);
 
 }  // namespace tg_gpt

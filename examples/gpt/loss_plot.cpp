@@ -28,6 +28,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <sstream>
@@ -76,6 +77,7 @@ const std::map<char, Glyph>& font() {
         {',', {".....", ".....", ".....", ".....", ".##..", "..#..", ".#..."}},
         {'/', {".....", "....#", "...#.", "..#..", ".#...", "#....", "....."}},
         {'=', {".....", ".....", "#####", ".....", "#####", ".....", "....."}},
+        {'_', {".....", ".....", ".....", ".....", ".....", ".....", "#####"}},
         {'a', {".....", ".....", ".###.", "....#", ".####", "#...#", ".####"}},
         {'b', {"#....", "#....", "#.##.", "##..#", "#...#", "#...#", "####."}},
         {'c', {".....", ".....", ".###.", "#....", "#....", "#...#", ".###."}},
@@ -259,6 +261,87 @@ Image render_loss_plot(const std::vector<LossRecord>& history, int width, int he
     canvas.line(lx, ly + 25, lx + 24, ly + 25, kValidation, 2);
     canvas.rect(lx + 10, ly + 23, lx + 14, ly + 27, kValidation);
     canvas.text(lx + 32, ly + 18, "validation", kText);
+    return canvas.image_;
+}
+
+Image render_curves_plot(const std::vector<Curve>& curves, const std::string& y_label, int width, int height) {
+    // matplotlib's "tab10" colours, in its order; curves beyond ten reuse them.
+    static constexpr Color kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
+                                         {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
+                                         {188, 189, 34}, {23, 190, 207}};
+    Canvas canvas(width, height);
+    const int left = 80, right = width - 24, top = 40, bottom = height - 64;
+
+    // The ranges of all curves together: steps from 0, values padded by 5% (at least 0.05) on each side.
+    double step_max = 1, lo = std::numeric_limits<double>::infinity(), hi = -lo;
+    for (const Curve& c : curves) {
+        for (const auto& [x, y] : c.points) {
+            if (!std::isfinite(x) || !std::isfinite(y)) continue;
+            step_max = std::max(step_max, x);
+            lo = std::min(lo, y);
+            hi = std::max(hi, y);
+        }
+    }
+    const bool any = std::isfinite(lo);
+    if (!any) lo = 0, hi = 1;
+    const double pad = std::max(0.05 * (hi - lo), 0.05);
+    lo = std::max(0.0, lo - pad);
+    hi += pad;
+    const auto px = [&](double step) { return left + static_cast<int>(std::lround((right - left) * step / step_max)); };
+    const auto py = [&](double v) { return bottom - static_cast<int>(std::lround((bottom - top) * (v - lo) / (hi - lo))); };
+
+    // Grid and tick labels, as in render_loss_plot.
+    const std::vector<double> xt = nice_ticks(0, step_max, 8), yt = nice_ticks(lo, hi, 6);
+    const double xs = xt.size() > 1 ? xt[1] - xt[0] : 1, ys = yt.size() > 1 ? yt[1] - yt[0] : 1;
+    for (double t : xt) {
+        const int x = px(t);
+        canvas.line(x, top, x, bottom, kGrid);
+        canvas.line(x, bottom, x, bottom + 5, kBlack);
+        const std::string label = tick_label(t, xs);
+        canvas.text(x - Canvas::text_width(label) / 2, bottom + 10, label, kText);
+    }
+    for (double t : yt) {
+        const int y = py(t);
+        canvas.line(left, y, right, y, kGrid);
+        canvas.line(left - 5, y, left, y, kBlack);
+        const std::string label = tick_label(t, ys);
+        canvas.text(left - 10 - Canvas::text_width(label), y - 7, label, kText);
+    }
+    canvas.line(left, top, left, bottom, kBlack);
+    canvas.line(left, bottom, right, bottom, kBlack);
+    canvas.text((left + right - Canvas::text_width("step")) / 2, bottom + 36, "step", kText);
+    canvas.text(8, 14, y_label, kText);
+
+    // The curves, 2 pixels wide, a dot on every point (evaluations are sparse, so the dots show where they are).
+    for (std::size_t i = 0; i < curves.size(); ++i) {
+        const Color color = kPalette[i % std::size(kPalette)];
+        const std::pair<double, double>* previous = nullptr;
+        for (const auto& point : curves[i].points) {
+            if (!std::isfinite(point.first) || !std::isfinite(point.second)) continue;
+            const int x = px(point.first), y = py(point.second);
+            if (previous) canvas.line(px(previous->first), py(previous->second), x, y, color, 2);
+            if (curves[i].points.size() <= 200) canvas.rect(x - 2, y - 2, x + 3, y + 3, color);
+            previous = &point;
+        }
+    }
+    if (!any) canvas.text((left + right - Canvas::text_width("no data")) / 2, (top + bottom) / 2, "no data", kText);
+
+    // Legend inside the plot's top right corner (loss curves fall, so that corner is usually empty), on white.
+    int text_w = 0;
+    for (const Curve& c : curves) text_w = std::max(text_w, Canvas::text_width(c.label));
+    const int row = 20, box_w = 24 + 8 + text_w + 16, box_h = row * static_cast<int>(curves.size()) + 10;
+    const int bx = right - 8 - box_w, by = top + 8;
+    canvas.rect(bx, by, bx + box_w, by + box_h, kWhite);
+    canvas.line(bx, by, bx + box_w, by, kGrid);
+    canvas.line(bx, by + box_h, bx + box_w, by + box_h, kGrid);
+    canvas.line(bx, by, bx, by + box_h, kGrid);
+    canvas.line(bx + box_w, by, bx + box_w, by + box_h, kGrid);
+    for (std::size_t i = 0; i < curves.size(); ++i) {
+        const Color color = kPalette[i % std::size(kPalette)];
+        const int y = by + 8 + row * static_cast<int>(i);
+        canvas.line(bx + 8, y + 7, bx + 32, y + 7, color, 2);
+        canvas.text(bx + 40, y, curves[i].label, kText);
+    }
     return canvas.image_;
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace tg_gpt {
@@ -24,6 +25,15 @@ struct Image {
     std::vector<std::uint8_t> rgb;
 };
 Image render_loss_plot(const std::vector<LossRecord>& history, int width = 800, int height = 480);
+// Several named curves on one pair of axes (`tg-gpt plot`): each curve's points are joined by lines, in
+// matplotlib's colour order, with a legend in the top right corner.
+struct Curve {
+    std::string label;
+    std::vector<std::pair<double, double>> points;  // (step, value), in increasing step
+};
+Image render_curves_plot(const std::vector<Curve>& curves, const std::string& y_label, int width = 800,
+                         int height = 480);
+
 // The picture encoded as PNG (stb_image_write).
 std::vector<std::uint8_t> encode_png(const Image& image);
 

@@ -3,9 +3,10 @@
 //   tg-gpt train  --preset small --out runs/small          train (on the Debian fortunes corpus by default)
 //   tg-gpt sample --ckpt runs/small --prompt "The "        continue a prompt
 //   tg-gpt eval   --ckpt runs/small                        validation loss of a checkpoint
+//   tg-gpt plot   --runs runs/a runs/b --out cmp.png       the loss curves of several runs on one picture
 //
 // The flags and the checkpoint format are fixed in the design's interfaces.md; docs/gpt.md explains the
-// model, the data and the training. The commands live in train.cpp, sample.cpp and eval.cpp.
+// model, the data and the training. The commands live in train.cpp, sample.cpp, eval.cpp and plot.cpp.
 
 #include "commands.h"
 #include "presets.h"
@@ -97,12 +98,25 @@ int main(int argc, char** argv) {
     eval->add_option("--threads", e.threads, "worker threads (default: the checkpoint's)");
     eval->add_flag("--json", e.json, "print {\"step\", \"val_loss\", \"tokens\"} as one JSON line");
 
+    // ---- plot ----------------------------------------------------------------------------------------------------
+    PlotArgs p;
+    CLI::App* plot = app.add_subcommand("plot", "draw the loss curves of several runs (their loss.csv) on one PNG");
+    plot->add_option("--runs", p.runs, "run directories (each holds the loss.csv of tg-gpt train)")->required();
+    plot->add_option("--labels", p.labels, "legend labels, one per run, comma-separated (default: the directory names)")
+        ->delimiter(',');
+    plot->add_option("--out", p.out, "the PNG file to write")->required();
+    plot->add_option("--metric", p.metric, "the curve to draw: val_loss (each evaluation) or train_loss (each step)")
+        ->check(CLI::IsMember({"val_loss", "train_loss"}))->capture_default_str();
+    plot->add_option("--width", p.width, "picture width in pixels")->capture_default_str()->check(CLI::Range(320, 4000));
+    plot->add_option("--height", p.height, "picture height in pixels")->capture_default_str()->check(CLI::Range(240, 4000));
+
     CLI11_PARSE(app, argc, argv);
 
-    const char* command = train->parsed() ? "train" : sample->parsed() ? "sample" : "eval";
+    const char* command = train->parsed() ? "train" : sample->parsed() ? "sample" : plot->parsed() ? "plot" : "eval";
     try {
         if (train->parsed()) return run_train(t, [train](const std::string& flag) { return train->count(flag) > 0; });
         if (sample->parsed()) return run_sample(s);
+        if (plot->parsed()) return run_plot(p);
         return run_eval(e);
     } catch (const tg::Error& err) {
         std::fflush(stdout);

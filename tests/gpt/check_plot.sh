@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# tg-gpt plot: the validation curves of two runs on one PNG; clear errors for a missing run directory, a
+# wrong number of labels and a damaged loss.csv (and no picture written then).
+source "$(dirname "$0")/common.sh" "$@"
+corpus=$(make_corpus)
+train_tiny --data "$corpus" --out "$WORK/a" --steps 20 --eval-every 10 > /dev/null 2> "$WORK/err.txt" \
+  || { cat "$WORK/err.txt"; fail "training run a"; }
+train_tiny --data "$corpus" --out "$WORK/b" --steps 20 --eval-every 10 --seed 3 > /dev/null 2> "$WORK/err.txt" \
+  || { cat "$WORK/err.txt"; fail "training run b"; }
+
+"$TG_GPT" plot --runs "$WORK/a" "$WORK/b" --labels exact,seed_3 --out "$WORK/cmp.png" 2> "$WORK/err.txt" \
+  || { cat "$WORK/err.txt"; fail "plot of two runs"; }
+[ "$(head -c 8 "$WORK/cmp.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] || fail "cmp.png is not a PNG"
+# The IHDR chunk (bytes 16..23) holds the width and height: 800 x 480 by default.
+[ "$(head -c 24 "$WORK/cmp.png" | tail -c 8 | od -An -tx1 | tr -d ' \n')" = "00000320000001e0" ] \
+  || fail "cmp.png is not 800 x 480"
+grep -q "exact: 2 points" "$WORK/err.txt" || fail "expected 2 validation points per run: $(cat "$WORK/err.txt")"
+"$TG_GPT" plot --runs "$WORK/a" --metric train_loss --out "$WORK/train.png" 2> "$WORK/err.txt" \
+  || { cat "$WORK/err.txt"; fail "plot of the train loss"; }
+grep -q "a: 20 points" "$WORK/err.txt" || fail "expected 20 train-loss points labelled 'a': $(cat "$WORK/err.txt")"
+
+expect_error() {  # expect_error "part of the message" command...
+  local want=$1; shift
+  if "$@" > /dev/null 2> "$WORK/err.txt"; then fail "expected an error from: $*"; fi
+  grep -qF -- "$want" "$WORK/err.txt" || fail "the message lacks '$want': $(cat "$WORK/err.txt")"
+  echo "ok: $(grep -v '^$' "$WORK/err.txt" | tail -n 1)"
+}
+expect_error "$WORK/missing: no such directory" "$TG_GPT" plot --runs "$WORK/a" "$WORK/missing" --out "$WORK/bad.png"
+expect_error "2 labels for 1 runs" "$TG_GPT" plot --runs "$WORK/a" --labels x,y --out "$WORK/bad.png"
+mkdir "$WORK/torn" && printf 'step,train_loss,val_loss\n1,5.5,\n2,oops,5.1\n' > "$WORK/torn/loss.csv"
+expect_error "$WORK/torn/loss.csv line 3: 'oops' is not a finite number" \
+  "$TG_GPT" plot --runs "$WORK/torn" --metric train_loss --out "$WORK/bad.png"
+[ ! -e "$WORK/bad.png" ] || fail "a failed plot left $WORK/bad.png behind"
+echo ok
