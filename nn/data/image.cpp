@@ -1,0 +1,209 @@
+// Image loading, grayscale conversion, resizing and PNG writing. The only file that compiles stb_image and
+// stb_image_write: their implementations are made `static` here (STB_IMAGE_STATIC / STB_IMAGE_WRITE_STATIC),
+// so another copy of stb elsewhere in a program (e.g. Debian's libstb) cannot clash with ours.
+
+#include "nn/data/image.h"
+
+#include "core/error.h"
+#include "core/file_io.h"
+
+#define STB_IMAGE_STATIC
+#define STB_IMAGE_IMPLEMENTATION
+#define STB_IMAGE_WRITE_STATIC
+#define STB_IMAGE_WRITE_IMPLEMENTATION
+// stb is C-style code that trips our warning level; its warnings are not ours to fix.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wall"
+#pragma GCC diagnostic ignored "-Wextra"
+#pragma GCC diagnostic ignored "-Wpedantic"
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
+#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
+#pragma GCC diagnostic ignored "-Wdouble-promotion"
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+#pragma GCC diagnostic pop
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <memory>
+
+namespace tg::data {
+
+namespace {
+
+// Interleaved 8-bit pixels (H, W, C) -> float32 [C, H, W] in [0, 1].
+Tensor planar_from_interleaved(const unsigned char* pixels, int w, int h, int c) {
+    Tensor out = empty({c, h, w}, kFloat32);
+    float* dst = out.data<float>();
+    const std::int64_t plane = std::int64_t{w} * h;
+    for (std::int64_t i = 0; i < plane; ++i) {
+        for (int ch = 0; ch < c; ++ch) dst[ch * plane + i] = pixels[i * c + ch] * (1.0f / 255.0f);
+    }
+    return out;
+}
+
+// The tap weights of one output axis: output pixel o reads inputs first[o] .. first[o] + weights[o].size() − 1.
+struct AxisFilter {
+    std::vector<std::int64_t> first;
+    std::vector<std::vector<float>> weights;
+};
+
+// Triangle (tent) filter: the input pixel i, centred at i + 0.5, gets weight max(0, 1 − |i + 0.5 − c| / support)
+// for the output centre c = (o + 0.5)·scale, with support 1 (plain bilinear) or scale when shrinking with
+// antialias. Weights are normalised to sum 1, which at the borders equals clamping the coordinate.
+AxisFilter make_filter(std::int64_t in, std::int64_t out, bool antialias) {
+    const double scale = static_cast<double>(in) / out;
+    const double support = (antialias && scale > 1.0) ? scale : 1.0;
+    AxisFilter f;
+    for (std::int64_t o = 0; o < out; ++o) {
+        const double centre = (o + 0.5) * scale;
+        std::int64_t lo = std::max<std::int64_t>(0, static_cast<std::int64_t>(std::floor(centre - support - 0.5)));
+        std::int64_t hi = std::min<std::int64_t>(in - 1, static_cast<std::int64_t>(std::ceil(centre + support - 0.5)));
+        std::vector<float> w;
+        double total = 0;
+        for (std::int64_t i = lo; i <= hi; ++i) {
+            const double weight = std::max(0.0, 1.0 - std::abs(i + 0.5 - centre) / support);
+            w.push_back(static_cast<float>(weight));
+            total += weight;
+        }
+        if (total <= 0) {  // centre outside every pixel's reach (cannot happen for in >= 1): nearest pixel
+            lo = std::clamp<std::int64_t>(static_cast<std::int64_t>(centre), 0, in - 1);
+            w.assign(1, 1.0f);
+            total = 1;
+        }
+        for (float& x : w) x = static_cast<float>(x / total);
+        f.first.push_back(lo);
+        f.weights.push_back(std::move(w));
+    }
+    return f;
+}
+
+int stb_write_to_vector(std::vector<std::uint8_t>& out, const void* data, int size) {
+    const auto* p = static_cast<const std::uint8_t*>(data);
+    out.insert(out.end(), p, p + size);
+    return size;
+}
+
+}  // namespace
+
+Tensor decode_image(const std::vector<std::uint8_t>& encoded, const std::string& origin, int channels) {
+    if (channels < 0 || channels > 4) {
+        throw ValueError("load_image: channels must be 0 (as in the file) or 1..4, got " + std::to_string(channels));
+    }
+    if (encoded.empty()) throw IOError("load_image: " + origin + ": the file is empty");
+    int w = 0, h = 0, c = 0;
+    std::unique_ptr<unsigned char, void (*)(void*)> pixels(
+        stbi_load_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &c, channels),
+        stbi_image_free);
+    if (!pixels) {
+        throw IOError("load_image: " + origin + ": cannot decode the image (stb_image: " + stbi_failure_reason() + ")");
+    }
+    return planar_from_interleaved(pixels.get(), w, h, channels == 0 ? c : channels);
+}
+
+Tensor load_image(const std::string& path, int channels) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IOError("load_image: cannot open " + path + ": " + std::strerror(errno));
+    const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return decode_image(bytes, path, channels);
+}
+
+Tensor to_grayscale(const Tensor& image) {
+    if (image.dim() != 3 || image.size(0) < 1 || image.size(0) > 4) {
+        throw ShapeError("to_grayscale: expected an image [C, H, W] with C in 1..4, got " + to_string(image.shape()));
+    }
+    const Tensor x = image.to(kFloat32).contiguous();
+    const std::int64_t c = x.size(0), plane = x.size(1) * x.size(2);
+    Tensor out = empty({1, x.size(1), x.size(2)}, kFloat32);
+    const float* src = x.data<float>();
+    float* dst = out.data<float>();
+    for (std::int64_t i = 0; i < plane; ++i) {
+        dst[i] = c >= 3 ? 0.299f * src[i] + 0.587f * src[plane + i] + 0.114f * src[2 * plane + i] : src[i];
+    }
+    return out;
+}
+
+Tensor resize(const Tensor& image, std::int64_t out_h, std::int64_t out_w, bool antialias) {
+    if (image.dim() != 2 && image.dim() != 3) {
+        throw ShapeError("resize: expected an image [C, H, W] or [H, W], got " + to_string(image.shape()));
+    }
+    if (out_h <= 0 || out_w <= 0) {
+        throw ValueError("resize: output size must be positive, got " + std::to_string(out_h) + "x" + std::to_string(out_w));
+    }
+    const bool planar = image.dim() == 3;
+    const Tensor x = (planar ? image : image.unsqueeze(0)).to(kFloat32).contiguous();  // (C, H, W)
+    const std::int64_t c = x.size(0), h = x.size(1), w = x.size(2);
+    if (h == 0 || w == 0) throw ShapeError("resize: cannot resize an empty image " + to_string(image.shape()));
+    const AxisFilter fy = make_filter(h, out_h, antialias), fx = make_filter(w, out_w, antialias);
+    // Separable: rows first (H, W) -> (H, out_w), then columns -> (out_h, out_w).
+    Tensor out = empty({c, out_h, out_w}, kFloat32);
+    std::vector<float> rows(static_cast<std::size_t>(h * out_w));
+    for (std::int64_t ch = 0; ch < c; ++ch) {
+        const float* src = x.data<float>() + ch * h * w;
+        for (std::int64_t y = 0; y < h; ++y) {
+            for (std::int64_t ox = 0; ox < out_w; ++ox) {
+                float acc = 0;
+                const auto& wt = fx.weights[ox];
+                for (std::size_t k = 0; k < wt.size(); ++k) acc += wt[k] * src[y * w + fx.first[ox] + k];
+                rows[y * out_w + ox] = acc;
+            }
+        }
+        float* dst = out.data<float>() + ch * out_h * out_w;
+        for (std::int64_t oy = 0; oy < out_h; ++oy) {
+            const auto& wt = fy.weights[oy];
+            for (std::int64_t ox = 0; ox < out_w; ++ox) {
+                float acc = 0;
+                for (std::size_t k = 0; k < wt.size(); ++k) acc += wt[k] * rows[(fy.first[oy] + k) * out_w + ox];
+                dst[oy * out_w + ox] = acc;
+            }
+        }
+    }
+    return planar ? out : out.squeeze(0);
+}
+
+std::vector<std::uint8_t> encode_png(const std::uint8_t* pixels, int width, int height, int channels) {
+    if (width <= 0 || height <= 0 || channels < 1 || channels > 4) {
+        throw ValueError("save_png: bad image size " + std::to_string(width) + "x" + std::to_string(height) + "x" +
+                         std::to_string(channels));
+    }
+    std::vector<std::uint8_t> png;
+    const auto sink = [](void* context, void* data, int size) {
+        stb_write_to_vector(*static_cast<std::vector<std::uint8_t>*>(context), data, size);
+    };
+    if (!stbi_write_png_to_func(sink, &png, width, height, channels, pixels, width * channels)) {
+        throw IOError("save_png: stb_image_write could not encode the image");
+    }
+    return png;
+}
+
+void save_png(const std::string& path, const std::uint8_t* pixels, int width, int height, int channels) {
+    const std::vector<std::uint8_t> png = encode_png(pixels, width, height, channels);
+    write_file_atomically(path, png.data(), png.size(), "save_png");
+}
+
+void save_png(const std::string& path, const Tensor& image) {
+    if (!(image.dim() == 2 || (image.dim() == 3 && image.size(0) >= 1 && image.size(0) <= 4))) {
+        throw ShapeError("save_png: expected an image [C, H, W] with C in 1..4 or [H, W], got " +
+                         to_string(image.shape()));
+    }
+    const Tensor x = (image.dim() == 2 ? image.unsqueeze(0) : image).to(kFloat32).contiguous();
+    const std::int64_t c = x.size(0), h = x.size(1), w = x.size(2), plane = h * w;
+    std::vector<std::uint8_t> pixels(static_cast<std::size_t>(c * plane));
+    const float* src = x.data<float>();
+    for (std::int64_t i = 0; i < plane; ++i) {
+        for (std::int64_t ch = 0; ch < c; ++ch) {
+            const float v = std::isnan(src[ch * plane + i]) ? 0.0f : std::clamp(src[ch * plane + i], 0.0f, 1.0f);
+            pixels[i * c + ch] = static_cast<std::uint8_t>(std::lround(v * 255.0f));
+        }
+    }
+    save_png(path, pixels.data(), static_cast<int>(w), static_cast<int>(h), static_cast<int>(c));
+}
+
+}  // namespace tg::data

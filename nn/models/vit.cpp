@@ -1,0 +1,221 @@
+// tg::nn::ViT: patch embedding, class token, position embeddings, pre-LN blocks, pooling, linear head.
+
+#include "nn/models/vit.h"
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+#include "core/ops.h"
+#include "nn/functional.h"
+#include "nn/init.h"
+#include "nn/layernorm.h"
+#include "nn/linear.h"
+#include "nn/module_list.h"
+#include "nn/multihead_attention.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <sstream>
+
+namespace tg::nn {
+
+// ---- config ------------------------------------------------------------------------------------------------
+
+void ViTConfig::validate() const {
+    const auto fail = [](const std::string& what) { throw ValueError("ViTConfig: " + what); };
+    if (image_size <= 0 || patch_size <= 0 || image_size % patch_size != 0) {
+        fail("image_size must be a positive multiple of patch_size, got image_size=" + std::to_string(image_size) +
+             ", patch_size=" + std::to_string(patch_size));
+    }
+    if (channels <= 0) fail("channels must be positive, got " + std::to_string(channels));
+    if (num_classes < 2) fail("num_classes must be at least 2, got " + std::to_string(num_classes));
+    if (n_layer <= 0) fail("n_layer must be positive, got " + std::to_string(n_layer));
+    if (n_head <= 0 || n_embd <= 0 || n_embd % n_head != 0) {
+        fail("n_embd must be a positive multiple of n_head, got n_embd=" + std::to_string(n_embd) +
+             ", n_head=" + std::to_string(n_head));
+    }
+    if (mlp_hidden <= 0) fail("mlp_hidden must be positive, got " + std::to_string(mlp_hidden));
+    if (!(dropout >= 0.0 && dropout < 1.0)) fail("dropout must be in [0, 1), got " + std::to_string(dropout));
+    if (pool != "cls" && pool != "mean") fail("pool must be \"cls\" or \"mean\", got \"" + pool + "\"");
+    if (!(input_std > 0.0) || !std::isfinite(input_mean)) fail("input_std must be positive and input_mean finite");
+}
+
+std::string ViTConfig::to_json() const {
+    nlohmann::ordered_json j;
+    j["image_size"] = image_size;
+    j["patch_size"] = patch_size;
+    j["channels"] = channels;
+    j["num_classes"] = num_classes;
+    j["n_layer"] = n_layer;
+    j["n_head"] = n_head;
+    j["n_embd"] = n_embd;
+    j["mlp_hidden"] = mlp_hidden;
+    j["dropout"] = dropout;
+    j["pool"] = pool;
+    j["input_mean"] = input_mean;
+    j["input_std"] = input_std;
+    j["attention"] = {{"mode", functional::to_string(attention.mode)},
+                      {"degree", attention.degree},
+                      {"gradient", functional::to_string(attention.gradient)}};
+    return j.dump(2);
+}
+
+ViTConfig ViTConfig::from_json(const std::string& text) {
+    ViTConfig c;
+    try {
+        const nlohmann::json j = nlohmann::json::parse(text);
+        c.image_size = j.at("image_size").get<std::int64_t>();
+        c.patch_size = j.at("patch_size").get<std::int64_t>();
+        c.channels = j.at("channels").get<std::int64_t>();
+        c.num_classes = j.at("num_classes").get<std::int64_t>();
+        c.n_layer = j.at("n_layer").get<std::int64_t>();
+        c.n_head = j.at("n_head").get<std::int64_t>();
+        c.n_embd = j.at("n_embd").get<std::int64_t>();
+        c.mlp_hidden = j.at("mlp_hidden").get<std::int64_t>();
+        c.dropout = j.at("dropout").get<double>();
+        c.pool = j.at("pool").get<std::string>();
+        c.input_mean = j.at("input_mean").get<double>();
+        c.input_std = j.at("input_std").get<double>();
+        const auto& a = j.at("attention");
+        c.attention.mode = functional::attention_mode_from_string(a.at("mode").get<std::string>());
+        c.attention.degree = a.at("degree").get<int>();
+        c.attention.gradient = functional::attention_gradient_from_string(a.at("gradient").get<std::string>());
+    } catch (const nlohmann::json::exception& e) {
+        throw ValueError(std::string("ViTConfig::from_json: malformed or incomplete config: ") + e.what());
+    }
+    c.validate();
+    return c;
+}
+
+// ---- MLP and block -----------------------------------------------------------------------------------------------
+
+ViTMLP::ViTMLP(std::int64_t n_embd, std::int64_t hidden, double p, DType dtype) : dropout(p) {
+    fc = register_module("fc", std::make_shared<Linear>(n_embd, hidden, true, dtype));
+    proj = register_module("proj", std::make_shared<Linear>(hidden, n_embd, true, dtype));
+}
+
+Tensor ViTMLP::forward(const Tensor& x) {
+    const Tensor h = gelu(fc->forward(x));  // (B, T, M)
+    return functional::dropout(proj->forward(h), dropout, is_training());
+}
+
+ViTBlock::ViTBlock(const ViTConfig& config, DType dtype) {
+    ln1 = register_module("ln1", std::make_shared<LayerNorm>(config.n_embd, 1e-5, true, dtype));
+    attn = register_module("attn", std::make_shared<MultiHeadAttention>(config.n_embd, config.n_head, /*causal=*/false,
+                                                                         config.dropout, true, dtype));
+    ln2 = register_module("ln2", std::make_shared<LayerNorm>(config.n_embd, 1e-5, true, dtype));
+    mlp = register_module("mlp", std::make_shared<ViTMLP>(config.n_embd, config.mlp_hidden, config.dropout, dtype));
+}
+
+Tensor ViTBlock::forward(const Tensor& x) {
+    const Tensor h = x + attn->forward(ln1->forward(x));  // (B, T, E)
+    return h + mlp->forward(ln2->forward(h));
+}
+
+// P = softmax(s·q kᵀ) per head, from the block's own qkv projection of ln1(x): the matrix the fused attention
+// node multiplies by v without ever storing it.
+Tensor ViTBlock::attention_probabilities(const Tensor& x) const {
+    NoGradGuard no_grad;
+    const std::int64_t B = x.size(0), T = x.size(1), H = attn->num_heads, D = attn->head_dim;
+    const Tensor heads = attn->qkv->forward(ln1->forward(x)).reshape({B, T, 3, H, D});
+    const Tensor q = heads.select(2, 0).permute({0, 2, 1, 3});  // (B, H, T, D)
+    const Tensor k = heads.select(2, 1).permute({0, 2, 1, 3});
+    const double scale = attn->options.scale.value_or(1.0 / std::sqrt(static_cast<double>(D)));
+    return softmax(matmul(q, k.transpose(-2, -1)) * scale, -1);  // (B, H, T, T)
+}
+
+// ---- the model -----------------------------------------------------------------------------------------------
+
+ViT::ViT(const ViTConfig& cfg, DType dtype) : config(cfg) {
+    config.validate();
+    const std::int64_t E = config.n_embd;
+    const std::int64_t patch_dim = config.channels * config.patch_size * config.patch_size;
+    cls_token = register_parameter("cls_token", zeros({1, 1, E}, dtype));
+    pos_embed = register_parameter("pos_embed", zeros({1, config.num_tokens(), E}, dtype));
+    patch_embed = register_module("patch_embed", std::make_shared<Linear>(patch_dim, E, true, dtype));
+    auto list = register_module("blocks", std::make_shared<ModuleList>());
+    for (std::int64_t i = 0; i < config.n_layer; ++i) blocks.push_back(list->push_back(std::make_shared<ViTBlock>(config, dtype)));
+    ln_f = register_module("ln_f", std::make_shared<LayerNorm>(E, 1e-5, true, dtype));
+    head = register_module("head", std::make_shared<Linear>(E, config.num_classes, true, dtype));
+    set_attention(config.attention);
+
+    // Initialisation as in timm's ViT: every Linear weight and the token/position embeddings ~ N(0, 0.02),
+    // biases 0 (LayerNorms start at weight 1, bias 0).
+    NoGradGuard no_grad;
+    init::normal_(cls_token, 0.0, 0.02);
+    init::normal_(pos_embed, 0.0, 0.02);
+    for (const auto& [name, module] : named_modules()) {
+        if (const auto* linear = dynamic_cast<const Linear*>(module)) {
+            init::normal_(linear->weight, 0.0, 0.02);
+            if (linear->bias.defined()) init::zeros_(linear->bias);
+        }
+    }
+}
+
+std::string ViT::extra_repr() const {
+    std::ostringstream os;
+    os << "image_size=" << config.image_size << ", patch_size=" << config.patch_size << ", tokens=" << config.num_tokens()
+       << ", pool=" << config.pool << ", attention=" << functional::to_string(config.attention.mode);
+    return os.str();
+}
+
+void ViT::set_attention(const functional::AttentionOptions& options) {
+    config.attention = options;
+    config.attention.causal = false;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        blocks[i]->attn->options = config.attention;
+        blocks[i]->attn->options.label = "blocks." + std::to_string(i) + ".attn";
+    }
+}
+
+Tensor ViT::as_batch(const Tensor& images) const {
+    const std::int64_t S = config.image_size, C = config.channels;
+    if (images.dim() == 3 && C == 1 && images.size(1) == S && images.size(2) == S) return images.unsqueeze(1);
+    if (images.dim() == 4 && images.size(1) == C && images.size(2) == S && images.size(3) == S) return images;
+    throw ShapeError("ViT: expected images [B, " + std::to_string(C) + ", " + std::to_string(S) + ", " +
+                     std::to_string(S) + "]" + (C == 1 ? " or [B, " + std::to_string(S) + ", " + std::to_string(S) + "]" : "") +
+                     ", got " + to_string(images.shape()));
+}
+
+Tensor ViT::patchify(const Tensor& images) const {
+    const Tensor x = as_batch(images);
+    const std::int64_t B = x.size(0), C = config.channels, G = config.grid(), P = config.patch_size;
+    // (B, C, G·P, G·P) -> (B, C, G, P, G, P) -> (B, G, G, C, P, P) -> (B, G·G, C·P·P)
+    return x.reshape({B, C, G, P, G, P}).permute({0, 2, 4, 1, 3, 5}).reshape({B, G * G, C * P * P});
+}
+
+Tensor ViT::embed(const Tensor& images) {
+    const Tensor x = (as_batch(images) - config.input_mean) * (1.0 / config.input_std);  // normalised
+    const Tensor tokens = patch_embed->forward(patchify(x));                                   // (B, N, E)
+    const std::int64_t B = tokens.size(0), E = config.n_embd;
+    return cat({cls_token.expand({B, 1, E}), tokens}, 1) + pos_embed;  // (B, N+1, E)
+}
+
+Tensor ViT::classify(const Tensor& x) {
+    const Tensor h = ln_f->forward(x);                                          // (B, N+1, E)
+    const Tensor pooled = config.pool == "cls" ? h.select(1, 0) : mean(h, {1});  // (B, E)
+    return head->forward(pooled);                                               // (B, classes)
+}
+
+Tensor ViT::forward(const Tensor& images) {
+    Tensor x = embed(images);
+    for (const auto& block : blocks) x = block->forward(x);
+    return classify(x);
+}
+
+Tensor ViT::loss(const Tensor& images, const Tensor& labels) {
+    return functional::cross_entropy(forward(images), labels);
+}
+
+std::vector<Tensor> ViT::attention_maps(const Tensor& images) {
+    NoGradGuard no_grad;
+    std::vector<Tensor> maps;
+    Tensor x = embed(images);
+    for (const auto& block : blocks) {
+        maps.push_back(block->attention_probabilities(x));
+        x = block->forward(x);
+    }
+    return maps;
+}
+
+}  // namespace tg::nn
