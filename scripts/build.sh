@@ -3,6 +3,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -f build/build.ninja ]; then
+  # A compiler cache when there is one (setup.sh installs ccache): a rebuild from scratch, e.g. CI on a fresh
+  # clone, then reuses the objects of earlier builds on this machine.
+  if [ -z "${CXX:-}" ] && command -v ccache > /dev/null; then export CXX="ccache g++"; fi
   meson setup build --buildtype=release "$@"
 fi
 meson compile -C build

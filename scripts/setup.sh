@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   meson ninja-build g++ pkg-config      # build
+  ccache                                # compiler cache: rebuilds (and CI runs on the same machine) reuse objects
   libxsimd-dev libtbb-dev               # kernels: SIMD wrappers and the thread pool
   nlohmann-json3-dev libcli11-dev       # JSON headers (safetensors, config.json); command-line parsing
   libstb-dev zlib1g-dev                 # images (stb_image) and gzip'd IDX files
