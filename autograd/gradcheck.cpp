@@ -16,18 +16,6 @@ namespace tg::autograd {
 
 namespace {
 
-// Grad mode on for the analytic pass, even if the caller is inside a NoGradGuard; restored on exit.
-class EnableGradGuard {
-public:
-    EnableGradGuard() : previous_(is_grad_enabled()) { set_grad_enabled(true); }
-    ~EnableGradGuard() { set_grad_enabled(previous_); }
-    EnableGradGuard(const EnableGradGuard&) = delete;
-    EnableGradGuard& operator=(const EnableGradGuard&) = delete;
-
-private:
-    bool previous_;
-};
-
 // Puts a perturbed storage element back to its value even if f throws.
 class RestoreValue {
 public:
@@ -110,7 +98,7 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
     // ---- the output ----------------------------------------------------------------------------------------
     Tensor y;
     {
-        EnableGradGuard grad_on;
+        EnableGradGuard grad_on;  // the analytic pass records even inside a caller's NoGradGuard
         y = f(inputs);
     }
     check_output(y, "");
