@@ -40,8 +40,8 @@
 //   - Without retain_graph, the context (saved tensors and values) is freed after the backward pass.
 //   - Like the rest of tapegrad, the backward is not itself differentiated (no double backward).
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
 #include "core/tensor.h"
 
 #include <cstdint>

@@ -2,7 +2,7 @@
 
 #include "autograd/graph.h"
 
-#include "autograd/node.h"
+#include "core/node.h"
 #include "core/file_io.h"
 
 #include <cstdio>

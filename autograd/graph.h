@@ -20,7 +20,7 @@
 // gradients flow against the arrows. A leaf without a name (Tensor::set_name) is labelled "leaf".
 //
 // With options.show_grad_norms, each node also shows ||dL/d output||_2 from the last backward pass. The
-// engine records those only while autograd::set_track_grad_norms(true) is on (autograd/node.h):
+// engine records those only while autograd::set_track_grad_norms(true) is on (core/node.h):
 //
 //   tg::autograd::set_track_grad_norms(true);
 //   loss.backward();

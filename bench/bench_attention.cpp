@@ -21,7 +21,7 @@
 
 #include "bench/bench.h"
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "core/storage.h"

@@ -11,7 +11,7 @@
 // Values are read with index arithmetic on the strides, so any view prints without copying, and a summarised
 // tensor only reads the elements it shows.
 
-#include "autograd/node.h"
+#include "core/node.h"
 #include "core/tensor.h"
 
 #include <algorithm>

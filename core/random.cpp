@@ -1,6 +1,6 @@
 #include "core/random.h"
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/strided.h"  // kParallelGrain
 
 #include <tbb/blocked_range.h>

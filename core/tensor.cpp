@@ -3,8 +3,8 @@
 
 #include "core/tensor.h"
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "core/strided.h"
 

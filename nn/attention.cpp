@@ -9,8 +9,8 @@
 
 #include "nn/attention.h"
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "nn/attention_detail.h"
 

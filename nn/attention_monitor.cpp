@@ -3,7 +3,7 @@
 
 #include "nn/attention_monitor.h"
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 
 #include <algorithm>

@@ -12,7 +12,7 @@
 // Monitor. When options.monitor is active for this step, the backward also runs the exact kernels on the same
 // q, k, v and dO and records the relative errors of O, dQ, dK, dV under options.label (nn/attention_monitor.h).
 
-#include "autograd/node.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "nn/attention_detail.h"
 #include "nn/attention_monitor.h"

@@ -4,8 +4,8 @@
 
 #include "nn/functional.h"
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "kernels/gemm.h"
 #include "kernels/layernorm.h"

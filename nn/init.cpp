@@ -2,7 +2,7 @@
 
 #include "nn/init.h"
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 
 #include <cmath>
 #include <string>

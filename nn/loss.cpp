@@ -4,7 +4,7 @@
 
 #include "nn/loss.h"
 
-#include "autograd/node.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "kernels/cross_entropy.h"
 

@@ -2,7 +2,7 @@
 
 #include "nn/module.h"
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 
 #include <algorithm>
 #include <map>

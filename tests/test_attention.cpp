@@ -8,8 +8,8 @@
 // with -DTG_SANITIZED, the largest sizes are skipped to keep the file fast.
 
 #include "autograd/gradcheck.h"
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "core/storage.h"

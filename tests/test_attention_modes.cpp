@@ -5,7 +5,7 @@
 // the monitor; the auto policy and its log; memory at T = 8192; errors.
 
 #include "autograd/gradcheck.h"
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 #include "core/storage.h"
 #include "nn/attention.h"

@@ -1,10 +1,10 @@
-// The autograd engine (autograd/node.cpp, autograd/engine.cpp, autograd/grad_mode.cpp): seeding the backward
+// The autograd engine (core/node.cpp, core/engine.cpp, core/grad_mode.cpp): seeding the backward
 // pass, accumulation, zero_grad, detach, NoGradGuard, retain_graph, saved tensors changed in place, leaves,
 // retain_grad, graphs where a tensor is used twice, broadcasting undone by the engine, gradient dtypes, and a
 // graph deep enough to overflow a recursive implementation.
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
 #include "core/ops.h"
 
 #include <doctest/doctest.h>

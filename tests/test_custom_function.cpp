@@ -5,7 +5,7 @@
 #include "autograd/function.h"
 
 #include "autograd/gradcheck.h"
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 
 #include <doctest/doctest.h>

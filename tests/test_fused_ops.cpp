@@ -3,9 +3,9 @@
 // float64, odd sizes, ignored rows, every reduction, non-contiguous inputs), by float64 gradcheck, and for
 // really taking the fused path (one tape node of the op's own name instead of a chain of primitive nodes).
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "autograd/gradcheck.h"
-#include "autograd/node.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "kernels/gelu.h"

@@ -6,7 +6,7 @@
 // window); config JSON; parameter names; a few AdamW steps learning a repeated sequence.
 
 #include "autograd/gradcheck.h"
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "nn/attention.h"

@@ -3,7 +3,7 @@
 // error message.
 
 #include "autograd/gradcheck.h"
-#include "autograd/node.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "core/storage.h"
 #include "core/tensor.h"

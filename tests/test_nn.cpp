@@ -2,7 +2,7 @@
 // reference loops and gradcheck, init, dropout statistics and seeding, and the losses.
 
 #include "autograd/gradcheck.h"
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "nn/activation.h"

@@ -2,7 +2,7 @@
 // were computed from those equations in double precision and are written out below), gradient clipping,
 // learning-rate schedules, state_dict round trips and bit-exact resumption from a safetensors checkpoint.
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "nn/activation.h"

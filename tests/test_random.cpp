@@ -8,7 +8,7 @@
 // outside 5 sigma with probability ~6e-7 per check, while a wrong transform (e.g. a biased bit mapping or a
 // Box-Muller using one output twice) misses by hundreds of sigma.
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/random.h"
 #include "core/threading.h"
 

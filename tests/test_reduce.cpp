@@ -4,7 +4,7 @@
 // across thread counts; every error path; gradchecks.
 
 #include "autograd/gradcheck.h"
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 #include "core/threading.h"
 

@@ -3,7 +3,7 @@
 // parallel path's determinism, errors, the backward against the composed formula, and gradchecks.
 
 #include "autograd/gradcheck.h"
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 #include "core/threading.h"
 

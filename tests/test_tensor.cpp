@@ -3,7 +3,7 @@
 // dtype conversions, in-place writes and the version counter, memory statistics, the thread cap, and every
 // error message.
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 #include "core/threading.h"
 

@@ -2,7 +2,7 @@
 // from reference ops (layer_norm_reference, scaled_dot_product_attention_reference, cross_entropy_reference),
 // attention maps, and a few training steps on a tiny synthetic image set.
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "nn/functional.h"

@@ -3,7 +3,7 @@
 // Every backward rule returns gradients in the broadcast output shape; the autograd engine sums each back to
 // its input's shape (sum_to). So `a + b` with a: [B, C] and b: [C] needs no special code here.
 
-#include "autograd/node.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "core/strided.h"
 #include "kernels/elementwise.h"

@@ -7,8 +7,8 @@
 // gather) never use atomics: they run serially in index order, or in parallel over disjoint destination slabs
 // with index order kept inside each slab, so the float sums are the same on every run.
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "kernels/embedding.h"
 #include "core/strided.h"

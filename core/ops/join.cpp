@@ -4,8 +4,8 @@
 // gradient. stack is unsqueeze + cat. split and chunk copy nothing: they return narrow() views, whose
 // backward (in core/ops/view.cpp) places each piece's gradient back into the whole.
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
 #include "core/ops.h"
 
 #include <algorithm>

@@ -3,7 +3,7 @@
 // All three keep some elements and overwrite the rest with a constant, so each backward is the same mask
 // applied to the gradient: a kept element passes its gradient through, an overwritten one gets zero.
 
-#include "autograd/node.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "core/strided.h"
 

@@ -10,8 +10,8 @@
 // matrices through a leading dimension and a transpose flag. So a transposed or sliced view reaches the GEMM
 // without a copy whenever one of its last two dims has stride 1; a broadcast batch dim is a batch stride 0.
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "core/strided.h"
 #include "kernels/gemm.h"

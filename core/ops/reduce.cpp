@@ -45,8 +45,8 @@
 // against ~n u for a naive left-to-right float loop. Column reductions accumulate kColumnRowChunk = 256 rows
 // per lane before their pairwise combine, so their bound is ~(256 + log2(R / 256)) u.
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "core/strided.h"
 

@@ -19,8 +19,8 @@
 // sum, one to normalise; log_softmax as (x - m) - log s so a large m does not swallow log s), and transposed
 // back. The backward uses the fused row kernels too when the softmax dim is the last one.
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "core/strided.h"
 #include "kernels/softmax.h"

@@ -1,7 +1,7 @@
 // Elementwise unary ops: forward and backward rule side by side. Integer inputs to floating functions are
 // computed in float32 (exp of an int tensor is a float tensor, as in PyTorch).
 
-#include "autograd/node.h"
+#include "core/node.h"
 #include "core/ops.h"
 #include "core/strided.h"
 #include "kernels/elementwise.h"

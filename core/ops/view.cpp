@@ -1,7 +1,7 @@
 // View ops: each makes a new (shape, strides, offset) over the same storage — no data is copied — and records
 // a backward rule that routes the gradient back to the viewed tensor's layout.
 
-#include "autograd/node.h"
+#include "core/node.h"
 #include "core/ops.h"
 
 #include <algorithm>

@@ -14,10 +14,10 @@
 #include "core/threading.h"
 
 #include "autograd/function.h"
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "autograd/gradcheck.h"
 #include "autograd/graph.h"
-#include "autograd/node.h"
+#include "core/node.h"
 
 #include "nn/activation.h"
 #include "nn/attention.h"

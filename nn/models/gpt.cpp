@@ -3,7 +3,7 @@
 
 #include "nn/models/gpt.h"
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 #include "nn/dropout.h"
 #include "nn/embedding.h"

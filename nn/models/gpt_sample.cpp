@@ -2,7 +2,7 @@
 
 #include "nn/models/gpt_sample.h"
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/random.h"
 
 #include <algorithm>

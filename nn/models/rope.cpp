@@ -2,7 +2,7 @@
 
 #include "nn/models/rope.h"
 
-#include "autograd/node.h"
+#include "core/node.h"
 #include "core/ops.h"
 
 #include <tbb/blocked_range.h>

@@ -2,7 +2,7 @@
 
 #include "nn/models/vit.h"
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/error.h"
 #include "core/ops.h"
 #include "nn/functional.h"

@@ -3,7 +3,7 @@
 
 #include "nn/optim.h"
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/strided.h"
 
 #include <tbb/blocked_range.h>

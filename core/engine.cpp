@@ -1,8 +1,8 @@
 // The backward pass: walk the tape from the output to the leaves in reverse topological order, calling each
 // node's backward rule once with the sum of the gradients flowing into it.
 
-#include "autograd/grad_mode.h"
-#include "autograd/node.h"
+#include "core/grad_mode.h"
+#include "core/node.h"
 #include "core/ops.h"
 
 #include <atomic>

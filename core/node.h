@@ -1,7 +1,7 @@
 #pragma once
 // The tape. Every differentiable op that sees an input requiring grad records one Node: which inputs it
 // came from, what it saved, and its backward rule. backward() walks these nodes from the output back to the
-// leaves (autograd/engine.cpp).
+// leaves (core/engine.cpp).
 //
 // An op records itself like this (core/ops/unary.cpp):
 //
@@ -115,7 +115,7 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t);
 void set_track_grad_norms(bool track);
 bool tracking_grad_norms();
 
-// Runs the backward pass from `root` (autograd/engine.cpp). Tensor::backward calls this.
+// Runs the backward pass from `root` (core/engine.cpp). Tensor::backward calls this.
 void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_graph);
 
 }  // namespace tg::autograd

@@ -1,6 +1,6 @@
-#include "autograd/node.h"
+#include "core/node.h"
 
-#include "autograd/grad_mode.h"
+#include "core/grad_mode.h"
 #include "core/ops.h"
 
 namespace tg::autograd {
