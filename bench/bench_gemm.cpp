@@ -6,6 +6,7 @@
 // counts 2·m·n·k flops per matrix (one multiply and one add per term).
 
 #include "bench/bench.h"
+#include "core/error.h"
 
 #include "kernels/gemm.h"
 
@@ -103,9 +104,9 @@ int run_gemm(const Args& args, bool json, int threads) {
     one.trans_b = args.flag("trans-b");
     const std::string dtype = args.get("dtype", "f32");
     if (report_unused(args, "gemm")) return 2;
-    if (dtype != "f32" && dtype != "f64") throw std::invalid_argument("--dtype must be f32 or f64, got " + dtype);
+    if (dtype != "f32" && dtype != "f64") throw tg::ValueError("--dtype must be f32 or f64, got " + dtype);
     if (!sweep && (one.m < 1 || one.n < 1 || one.k < 1 || one.batch < 1)) {
-        throw std::invalid_argument("--m, --n, --k and --batch must be at least 1");
+        throw tg::ValueError("--m, --n, --k and --batch must be at least 1");
     }
 
     const std::vector<Shape> shapes = sweep ? k_sweep : std::vector<Shape>{one};

@@ -10,6 +10,7 @@
 // Compare with `tg-bench peak`'s triad_gbs: these kernels are bandwidth-bound, the target is ≥ 60% of it.
 
 #include "bench/bench.h"
+#include "core/error.h"
 
 #include "kernels/adamw.h"
 #include "kernels/cross_entropy.h"
@@ -230,7 +231,7 @@ int run_kernels(const Args& args, bool json, int threads) {
     if (only != "all" && std::find(k_kernels.begin(), k_kernels.end(), only) == k_kernels.end()) {
         std::string names;
         for (const auto& name : k_kernels) names += " " + name;
-        throw std::invalid_argument("--kernel must be all or one of:" + names + "; got " + only);
+        throw tg::ValueError("--kernel must be all or one of:" + names + "; got " + only);
     }
     const auto wanted = [&](const std::string& name) { return only == "all" || only == name; };
     const auto out = [&](const Record& r) { emit(r, json); };

@@ -3,6 +3,7 @@
 // /work/shared/design/interfaces.md; see docs/performance.md for how the numbers are used.
 
 #include "bench/bench.h"
+#include "examples/common/cli.h"
 
 #include "core/error.h"
 #include "core/threading.h"
@@ -67,7 +68,7 @@ std::int64_t Args::get_int(const std::string& name, std::int64_t fallback) const
         end = 0;
     }
     if (text.empty() || end != text.size()) {
-        throw std::invalid_argument("option --" + name + " expects an integer, got '" + text + "'");
+        throw tg::ValueError("option --" + name + " expects an integer, got '" + text + "'");
     }
     return value;
 }
@@ -83,7 +84,7 @@ double Args::get_double(const std::string& name, double fallback) const {
         end = 0;
     }
     if (text.empty() || end != text.size()) {
-        throw std::invalid_argument("option --" + name + " expects a number, got '" + text + "'");
+        throw tg::ValueError("option --" + name + " expects a number, got '" + text + "'");
     }
     return value;
 }
@@ -264,7 +265,8 @@ void usage(std::ostream& out) {
            "  attention                     exact and approximate attention (see interfaces.md)\n"
            "  gpt --config S|M [--attention exact|approx_backward|approx] [--degree G] [--steps K]\n"
            "                                one GPT training step (forward, backward, AdamW)\n"
-           "--threads P caps the worker threads (default: all cores); --json prints one JSON object per line.\n";
+           "--threads P caps the worker threads (0, the default: all cores); --json prints one JSON object per line.\n"
+           "exit status: 0 ok, 1 failure at run time, 2 bad input (as every tapegrad program).\n";
 }
 
 }  // namespace
@@ -273,7 +275,7 @@ int main(int argc, char** argv) {
     using namespace tg::bench;
     if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
         usage(argc < 2 ? std::cerr : std::cout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? tg::cli::kExitBadInput : tg::cli::kExitOk;
     }
     const std::string suite_name = argv[1];
     const std::map<std::string, Suite> suites = {
@@ -287,24 +289,16 @@ int main(int argc, char** argv) {
     if (suite == suites.end()) {
         std::cerr << "tg-bench: unknown suite '" << suite_name << "'\n";
         usage(std::cerr);
-        return 2;
+        return tg::cli::kExitBadInput;
     }
-    try {
+    return tg::cli::run_main("tg-bench " + suite_name, [&] {
         const Args args(argc, argv, 2);
         const bool json = args.flag("json");
-        const auto threads = args.get_int("threads", static_cast<std::int64_t>(std::thread::hardware_concurrency()));
-        if (threads < 1 || threads > 4096) {
-            std::cerr << "tg-bench: --threads must be at least 1, got " << threads << "\n";
-            return 2;
-        }
-        tg::set_num_threads(static_cast<int>(threads));
-        emit(machine_record(static_cast<int>(threads)), json);
-        const int status = suite->second(args, json, static_cast<int>(threads));
+        const int threads = tg::cli::apply_threads(tg::cli::threads_from(args.get("threads", "0")));
+        emit(machine_record(threads), json);
+        const int status = suite->second(args, json, threads);
         // Suites check their own options before running; this catches one that forgot.
-        if (status == 0 && report_unused(args, suite_name)) return 2;
+        if (status == tg::cli::kExitOk && report_unused(args, suite_name)) return static_cast<int>(tg::cli::kExitBadInput);
         return status;
-    } catch (const std::exception& e) {
-        std::cerr << "tg-bench " << suite_name << ": " << e.what() << "\n";
-        return 2;
-    }
+    });
 }

@@ -8,16 +8,19 @@
 // out: o, dq, dk, dv in that dtype: o = attention(q, k, v) and the gradients of Σ o∘do.
 // Bad files, missing tensors or mismatched shapes: a message on stderr and exit status 2; the output is
 // written atomically (save_safetensors), so it is never left half-written. Other failures: exit status 1.
+// --threads and --json mean what they mean in every tapegrad program (examples/common/cli.h).
 
 #include "core/error.h"
 #include "core/tensor.h"
 #include "nn/attention.h"
 #include "nn/serialization.h"
 
-#include <CLI/CLI.hpp>
+#include "examples/common/cli.h"
+
+#include <nlohmann/json.hpp>
 
 #include <cmath>
-#include <iostream>
+#include <cstdio>
 #include <string>
 
 namespace F = tg::nn::functional;
@@ -30,6 +33,8 @@ struct Options {
     bool causal = false;
     double scale = std::nan("");
     std::int64_t chunk = 64;
+    int threads = 0;
+    bool json = false;
 };
 
 // Reads and checks the four inputs; throws tg::Error (reported with exit status 2) on any problem.
@@ -68,7 +73,7 @@ int main(int argc, char** argv) {
     Options opt;
     CLI::App app{"tg-attention: exact or approximate attention and its gradients on tensors from a safetensors file"};
     app.add_option("--in", opt.in, "input safetensors with q, k, v, do [B, H, T, D]")->required();
-    app.add_option("--out", opt.out, "output safetensors with o, dq, dk, dv")->required();
+    tg::cli::add_out(app, opt.out, "output safetensors with o, dq, dk, dv")->required();
     app.add_option("--mode", opt.mode, "exact | approx_backward | approx | auto")
         ->check(CLI::IsMember({"exact", "approx_backward", "approx", "auto"}));
     app.add_option("--degree", opt.degree, "polynomial degree of the approximate modes (1..4)");
@@ -77,13 +82,12 @@ int main(int argc, char** argv) {
     app.add_flag("--causal", opt.causal, "query i sees keys j <= i");
     app.add_option("--scale", opt.scale, "score scale s (default 1/sqrt(D))");
     app.add_option("--chunk", opt.chunk, "causal chunk length of the polynomial kernels");
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        return app.exit(e) == 0 ? 0 : 2;
-    }
+    tg::cli::add_threads(app, opt.threads);
+    tg::cli::add_json(app, opt.json, "{\"out\", \"mode\", \"shape\", \"dtype\"} once written");
+    if (const int status = tg::cli::parse(app, argc, argv); status >= 0) return status;
 
-    try {
+    return tg::cli::run_main("tg-attention", [&] {
+        tg::cli::apply_threads(opt.threads);
         const std::vector<tg::Tensor> in = read_inputs(opt.in);
         F::AttentionOptions options;
         options.mode = F::attention_mode_from_string(opt.mode);
@@ -100,12 +104,11 @@ int main(int argc, char** argv) {
         tg::save_safetensors(opt.out, {{"o", o.detach()}, {"dq", q.grad()}, {"dk", k.grad()}, {"dv", v.grad()}},
                              {{"mode", opt.mode}, {"degree", std::to_string(opt.degree)}, {"grad", opt.grad},
                               {"causal", opt.causal ? "true" : "false"}});
-    } catch (const tg::Error& e) {
-        std::cerr << "tg-attention: " << e.what() << '\n';
-        return 2;
-    } catch (const std::exception& e) {
-        std::cerr << "tg-attention: internal error: " << e.what() << '\n';
-        return 1;
-    }
-    return 0;
+        if (opt.json) {
+            const nlohmann::ordered_json line = {{"out", opt.out}, {"mode", opt.mode}, {"shape", q.shape()},
+                                                 {"dtype", tg::dtype_name(q.dtype())}};
+            std::printf("%s\n", line.dump().c_str());
+        }
+        return static_cast<int>(tg::cli::kExitOk);
+    });
 }

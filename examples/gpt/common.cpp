@@ -87,14 +87,4 @@ double validation_loss(tg::nn::GPT& model, const std::vector<tg::data::TextBatch
     return total / static_cast<double>(batches.size());
 }
 
-std::string format_duration(double seconds) {
-    if (!std::isfinite(seconds) || seconds < 0) return "?";
-    const auto s = static_cast<long long>(std::llround(seconds));
-    char buf[32];
-    if (s >= 3600) std::snprintf(buf, sizeof(buf), "%lldh%02lldm", s / 3600, (s % 3600) / 60);
-    else if (s >= 60) std::snprintf(buf, sizeof(buf), "%lldm%02llds", s / 60, s % 60);
-    else std::snprintf(buf, sizeof(buf), "%llds", s);
-    return buf;
-}
-
 }  // namespace tg_gpt

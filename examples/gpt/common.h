@@ -35,7 +35,4 @@ tg::nn::GPTConfig model_config(const TrainArgs& args, std::int64_t vocab_size);
 // Mean cross-entropy over the batches (eval mode, no autograd), in nats per token.
 double validation_loss(tg::nn::GPT& model, const std::vector<tg::data::TextBatch>& batches);
 
-// "3m07s", "1h02m", "12s".
-std::string format_duration(double seconds);
-
 }  // namespace tg_gpt

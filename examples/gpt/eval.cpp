@@ -6,6 +6,8 @@
 #include "commands.h"
 #include "common.h"
 
+#include "examples/common/cli.h"
+
 #include <tapegrad/tapegrad.h>
 
 #include <nlohmann/json.hpp>
@@ -19,7 +21,7 @@ int run_eval(const EvalArgs& args) {
     const CheckpointConfig config = load_checkpoint_config(args.ckpt);
     const TrainArgs& trained = config.training;
     const int threads = args.threads > 0 ? args.threads : trained.threads;
-    if (threads > 0) tg::set_num_threads(threads);
+    tg::cli::apply_threads(threads);
     const std::string data = args.data.empty() ? trained.data : args.data;
     const std::int64_t batch = args.batch > 0 ? args.batch : trained.batch;
     const std::int64_t seq = args.seq > 0 ? args.seq : trained.seq;

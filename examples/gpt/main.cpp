@@ -6,7 +6,9 @@
 //   tg-gpt plot   --runs runs/a runs/b --out cmp.png       the loss curves of several runs on one picture
 //
 // The flags and the checkpoint format are fixed in the design's interfaces.md; docs/gpt.md explains the
-// model, the data and the training. The commands live in train.cpp, sample.cpp, eval.cpp and plot.cpp.
+// model, the data and the training. The commands live in train.cpp, sample.cpp, eval.cpp and plot.cpp. The
+// flags every program shares (--threads, --seed, --json, --out) and the exit statuses (0 ok, 1 failure at run
+// time, 2 bad input) come from examples/common/cli.h.
 
 #include "commands.h"
 #include "presets.h"
@@ -15,10 +17,9 @@
 
 #include <tapegrad/tapegrad.h>
 
-#include <CLI/CLI.hpp>
+#include "examples/common/cli.h"
 
-#include <cstdio>
-#include <exception>
+#include <string>
 
 int main(int argc, char** argv) {
     using namespace tg_gpt;
@@ -58,16 +59,16 @@ int main(int argc, char** argv) {
     train->add_flag("--qk-layernorm", t.qk_layernorm, "layer-normalise q and k (bounded attention scores)");
     train->add_option("--qk-temperature", t.qk_temperature, "score bound with --qk-layernorm")->capture_default_str();
     train->add_flag("--rope", t.rope, "rotary position embeddings instead of learned ones");
-    train->add_option("--seed", t.seed, "seed of the weights, dropout and data windows")->capture_default_str();
-    train->add_option("--threads", t.threads, "worker threads (default: all cores)");
-    train->add_option("--out", t.out, "checkpoint directory (default: runs/<preset>)");
+    tg::cli::add_seed(*train, t.seed, "seed of the weights, dropout and data windows");
+    tg::cli::add_threads(*train, t.threads);
+    tg::cli::add_out(*train, t.out, "checkpoint directory (default: runs/<preset>)");
     train->add_flag("--resume", t.resume, "continue the checkpoint in --out exactly where it stopped");
     train->add_flag("--force", t.force, "train afresh even if --out already holds a checkpoint (overwrites it)");
     train->add_option("--eval-every", t.eval_every, "evaluate, log and checkpoint every N steps (default: the preset's)")
         ->check(CLI::PositiveNumber);
     train->add_option("--eval-batches", t.eval_batches, "validation batches per evaluation (default: the preset's)")
         ->check(CLI::PositiveNumber);
-    train->add_flag("--json", t.json, "print one JSON line per evaluation on stdout");
+    tg::cli::add_json(*train, t.json, "one line per evaluation");
     train->add_option("--stop-after", t.stop_after, "stop after N steps of this invocation, with a checkpoint "
                       "(as if interrupted; for testing --resume)")->check(CLI::NonNegativeNumber);
     train->add_option("--sample-tokens", t.sample_tokens, "tokens to sample at the end (0: none)")
@@ -83,8 +84,8 @@ int main(int argc, char** argv) {
         ->capture_default_str()->check(CLI::PositiveNumber);
     sample->add_option("--top-k", s.top_k, "sample among the k likeliest tokens only (0: all)")
         ->capture_default_str()->check(CLI::NonNegativeNumber);
-    sample->add_option("--seed", s.seed, "seed of the draws")->capture_default_str();
-    sample->add_option("--threads", s.threads, "worker threads (default: all cores)");
+    tg::cli::add_seed(*sample, s.seed, "seed of the draws");
+    tg::cli::add_threads(*sample, s.threads);
     sample->add_flag("--no-cache", s.no_cache, "recompute the whole context for every token (slow; for checking)");
 
     // ---- eval ----------------------------------------------------------------------------------------------------
@@ -95,8 +96,8 @@ int main(int argc, char** argv) {
     eval->add_option("--batch", e.batch, "windows per batch (default: the checkpoint's)")->check(CLI::PositiveNumber);
     eval->add_option("--seq", e.seq, "tokens per window (default: the checkpoint's)")->check(CLI::PositiveNumber);
     eval->add_option("--eval-batches", e.eval_batches, "batches (default: the checkpoint's)")->check(CLI::PositiveNumber);
-    eval->add_option("--threads", e.threads, "worker threads (default: the checkpoint's)");
-    eval->add_flag("--json", e.json, "print {\"step\", \"val_loss\", \"tokens\"} as one JSON line");
+    tg::cli::add_threads(*eval, e.threads)->description("worker threads of the kernels (0: the checkpoint's)");
+    tg::cli::add_json(*eval, e.json, "{\"step\", \"val_loss\", \"tokens\"}");
 
     // ---- plot ----------------------------------------------------------------------------------------------------
     PlotArgs p;
@@ -104,27 +105,19 @@ int main(int argc, char** argv) {
     plot->add_option("--runs", p.runs, "run directories (each holds the loss.csv of tg-gpt train)")->required();
     plot->add_option("--labels", p.labels, "legend labels, one per run, comma-separated (default: the directory names)")
         ->delimiter(',');
-    plot->add_option("--out", p.out, "the PNG file to write")->required();
+    tg::cli::add_out(*plot, p.out, "the PNG file to write")->required();
     plot->add_option("--metric", p.metric, "the curve to draw: val_loss (each evaluation) or train_loss (each step)")
         ->check(CLI::IsMember({"val_loss", "train_loss"}))->capture_default_str();
     plot->add_option("--width", p.width, "picture width in pixels")->capture_default_str()->check(CLI::Range(320, 4000));
     plot->add_option("--height", p.height, "picture height in pixels")->capture_default_str()->check(CLI::Range(240, 4000));
 
-    CLI11_PARSE(app, argc, argv);
+    if (const int status = tg::cli::parse(app, argc, argv); status >= 0) return status;
 
     const char* command = train->parsed() ? "train" : sample->parsed() ? "sample" : plot->parsed() ? "plot" : "eval";
-    try {
+    return tg::cli::run_main(std::string("tg-gpt ") + command, [&] {
         if (train->parsed()) return run_train(t, [train](const std::string& flag) { return train->count(flag) > 0; });
         if (sample->parsed()) return run_sample(s);
         if (plot->parsed()) return run_plot(p);
         return run_eval(e);
-    } catch (const tg::Error& err) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "\ntg-gpt %s: error: %s\n", command, err.what());
-        return 1;
-    } catch (const std::exception& err) {
-        std::fflush(stdout);
-        std::fprintf(stderr, "\ntg-gpt %s: unexpected error: %s\n", command, err.what());
-        return 1;
-    }
+    });
 }

@@ -6,6 +6,8 @@
 
 #include "nn/models/gpt_sample.h"
 
+#include "examples/common/cli.h"
+
 #include <tapegrad/tapegrad.h>
 
 #include <cstdio>
@@ -13,7 +15,7 @@
 namespace tg_gpt {
 
 int run_sample(const SampleArgs& args) {
-    if (args.threads > 0) tg::set_num_threads(args.threads);
+    tg::cli::apply_threads(args.threads);
     const CheckpointConfig config = load_checkpoint_config(args.ckpt);
     tg::nn::GPT model(config.model);
     load_model_weights(args.ckpt, model);

@@ -6,6 +6,8 @@
 #include "commands.h"
 #include "common.h"
 
+#include "examples/common/cli.h"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -63,6 +65,7 @@ int run_train(const TrainOptions& o) {
     }
 
     tg::Generator data_gen(o.seed + 1);
+    tg::cli::ProgressLine progress;  // on stderr, so stdout keeps the results (or pure JSON lines)
     const auto start = std::chrono::steady_clock::now();
     double test_accuracy = 0, train_loss = 0;
     std::int64_t step = 0;
@@ -96,15 +99,17 @@ int run_train(const TrainOptions& o) {
             loss_count += count;
             correct += static_cast<std::int64_t>(accuracy(tg::argmax(logits.detach(), 1), y) * count + 0.5);
             seen += count;
-            if (!o.json && (s % 10 == 9 || s + 1 == steps_per_epoch)) {
+            if (s % 10 == 9 || s + 1 == steps_per_epoch) {
                 const double t = seconds_since(start);
-                std::printf("\repoch %lld/%lld  step %5lld/%lld  loss %.4f  train acc %.3f  lr %.2e  %.0f img/s  %.0f s ",
-                            static_cast<long long>(epoch), static_cast<long long>(o.epochs), static_cast<long long>(step),
-                            static_cast<long long>(total_steps), loss_sum / loss_count,
-                            static_cast<double>(correct) / seen, lr, step * static_cast<double>(o.batch) / t, t);
-                std::fflush(stdout);
+                char line[160];
+                std::snprintf(line, sizeof line, "epoch %lld/%lld  step %5lld/%lld  loss %.4f  train acc %.3f  lr %.2e  "
+                              "%.0f img/s  %.0f s", static_cast<long long>(epoch), static_cast<long long>(o.epochs),
+                              static_cast<long long>(step), static_cast<long long>(total_steps), loss_sum / loss_count,
+                              static_cast<double>(correct) / seen, lr, step * static_cast<double>(o.batch) / t, t);
+                progress.show(line);
             }
         }
+        progress.break_line();
         train_loss = loss_sum / std::max<std::int64_t>(loss_count, 1);
         const double eval_start = seconds_since(start);
         test_accuracy = accuracy(predict(*model, test.images), test.labels);
@@ -117,7 +122,7 @@ int run_train(const TrainOptions& o) {
         if (o.json) {
             std::printf("%s\n", record.dump().c_str());
         } else {
-            std::printf("\nepoch %lld: train loss %.4f, test accuracy %.4f (%.0f s)\n", static_cast<long long>(epoch),
+            std::printf("epoch %lld: train loss %.4f, test accuracy %.4f (%.0f s)\n", static_cast<long long>(epoch),
                         train_loss, test_accuracy, t);
         }
         std::fflush(stdout);

@@ -1,0 +1,145 @@
+#include "train_run.h"
+
+#include "common.h"
+#include "loss_plot.h"
+
+#include "examples/common/cli.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <memory>
+
+namespace tg_gpt {
+
+namespace {
+
+// The data loader's seed: derived from --seed but distinct from it, so the windows and the initial weights
+// (drawn from the global generator seeded with --seed) do not come from the same random stream.
+std::uint64_t loader_seed(std::uint64_t seed) { return seed ^ 0x9E3779B97F4A7C15ULL; }
+
+// Resolves the settings of this invocation: a fresh run takes the preset's values for what was not given; a
+// resumed run takes the checkpoint's and refuses changes to what defines the run.
+TrainArgs resolve_args(TrainArgs args, const std::function<bool(const std::string&)>& given,
+                       CheckpointConfig* checkpoint) {
+    if (args.out.empty()) args.out = "runs/" + args.preset;
+    if (!args.resume) {
+        if (has_checkpoint(args.out) && !args.force) {
+            throw tg::ValueError("tg-gpt train: " + args.out + " already holds a checkpoint: pass --resume to "
+                                 "continue it, --force to train afresh over it, or another --out");
+        }
+        args.apply_preset();
+        return args;
+    }
+    if (!has_checkpoint(args.out)) {
+        throw tg::IOError("tg-gpt train --resume: " + args.out + " holds no checkpoint (no config.json)");
+    }
+    *checkpoint = load_checkpoint_config(args.out);
+    const nlohmann::ordered_json now = args.to_json(), then = checkpoint->training.to_json();
+    for (const auto& [flag, key] : fixed_on_resume()) {
+        if (given(flag) && now[key] != then[key]) {
+            throw tg::ValueError("tg-gpt train --resume: " + flag + " " + now[key].dump() + " differs from the "
+                                 "checkpoint's " + then[key].dump() + "; a resumed run keeps the data, model and "
+                                 "optimisation settings of the run it continues");
+        }
+    }
+    TrainArgs merged = checkpoint->training;
+    if (given("--steps")) merged.steps = args.steps;
+    if (given("--eval-every")) merged.eval_every = args.eval_every;
+    if (given("--threads")) merged.threads = args.threads;
+    if (given("--attention")) merged.attention = args.attention;
+    if (given("--degree")) merged.degree = args.degree;
+    if (given("--grad")) merged.grad = args.grad;
+    merged.out = args.out;
+    merged.resume = true;
+    merged.json = args.json;
+    merged.stop_after = args.stop_after;
+    merged.sample_tokens = args.sample_tokens;
+    if (merged.steps != checkpoint->training.steps) {
+        std::fprintf(stderr, "note: --steps %lld differs from the checkpoint's %lld: the learning-rate schedule "
+                     "changes from here on, so the run is not the one that was planned\n",
+                     static_cast<long long>(merged.steps), static_cast<long long>(checkpoint->training.steps));
+    }
+    if (merged.threads != checkpoint->training.threads) {
+        std::fprintf(stderr, "note: --threads %d differs from the checkpoint's %d: losses stay close but are no "
+                     "longer bit-identical to an uninterrupted run\n", merged.threads, checkpoint->training.threads);
+    }
+    return merged;
+}
+
+void check_args(const TrainArgs& a) {
+    const auto positive = [](const char* flag, double v) {
+        if (!(v > 0)) throw tg::ValueError(std::string("tg-gpt train: ") + flag + " must be > 0, got " + std::to_string(v));
+    };
+    positive("--steps", static_cast<double>(a.steps));
+    positive("--batch", static_cast<double>(a.batch));
+    positive("--seq", static_cast<double>(a.seq));
+    positive("--eval-every", static_cast<double>(a.eval_every));
+    positive("--eval-batches", static_cast<double>(a.eval_batches));
+    positive("--lr", a.lr);
+    positive("--grad-clip", a.grad_clip);
+    if (a.warmup > a.steps) {
+        throw tg::ValueError("tg-gpt train: --warmup " + std::to_string(a.warmup) + " exceeds --steps " +
+                             std::to_string(a.steps));
+    }
+    if (a.min_lr > a.lr) throw tg::ValueError("tg-gpt train: --min-lr must not exceed --lr");
+    if (a.stop_after < 0) throw tg::ValueError("tg-gpt train: --stop-after must be >= 0");
+}
+
+}  // namespace
+
+std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<bool(const std::string&)>& given) {
+    auto run = std::make_unique<TrainRun>();
+    CheckpointConfig checkpoint;
+    run->args = resolve_args(std::move(requested), given, &checkpoint);
+    const TrainArgs& args = run->args;
+    check_args(args);
+    tg::cli::apply_threads(args.threads);
+
+    // ---- data -----------------------------------------------------------------------------------------------------
+    run->tokenizer = args.resume ? checkpoint.tokenizer : make_tokenizer(args.tokenizer, args.data);
+    tg::data::TokenSplit split = load_tokens(args.data, run->tokenizer, /*quiet=*/false);
+    check_split_fits(split, args.seq, args.data);
+    run->val_batches = tg::data::evenly_spaced_batches(split.validation, args.batch, args.seq, args.eval_batches);
+    auto train_tokens = std::make_shared<const std::vector<std::int64_t>>(std::move(split.train));
+    run->loader = std::make_unique<tg::data::BatchLoader>(
+        tg::data::RandomWindows(train_tokens, args.batch, args.seq, loader_seed(args.seed)));
+
+    // ---- model, optimizer, schedule -------------------------------------------------------------------------
+    run->config = args.resume ? checkpoint.model : model_config(args, run->tokenizer.vocab_size());
+    run->config.attention = attention_options(args);  // a resumed run may switch the attention
+    run->config.layer_attention.clear();
+    tg::manual_seed(args.seed);  // the initial weights, then the dropout masks
+    run->model = std::make_unique<tg::nn::GPT>(run->config);
+    run->model->train();
+    // betas (0.9, 0.95) as GPT-2/3 and nanoGPT train; weight decay 0 by default (--weight-decay).
+    run->optimizer = std::make_unique<tg::optim::AdamW>(run->model->parameters(), args.lr, 0.9, 0.95, 1e-8,
+                                                        args.weight_decay);
+    if (args.resume) {
+        const std::int64_t model_step = load_model_weights(args.out, *run->model);
+        run->state = load_training_state(args.out, *run->optimizer, model_step);
+        tg::default_generator().set_state(run->state.global_rng);
+        run->loader->set_state(run->state.loader_rng);
+    }
+    // Update number s + 1 uses lr(s + 1): the first update already moves (WarmupCosine(0) would be 0).
+    const tg::optim::WarmupCosine schedule{args.lr, args.warmup, args.steps, args.min_lr};
+    run->scheduler = std::make_unique<tg::optim::LRScheduler>(
+        *run->optimizer, [schedule](std::int64_t s) { return schedule(s + 1); }, run->state.step);
+
+    if (run->config.attention.mode != tg::nn::functional::AttentionMode::Exact) {
+        run->monitor = std::make_shared<tg::nn::AttentionMonitor>(args.eval_every);
+        run->model->set_attention_monitor(run->monitor);
+    }
+    return run;
+}
+
+void save_run(TrainRun& run, std::int64_t step) {
+    run.state.step = step;
+    run.state.global_rng = tg::default_generator().get_state();
+    run.state.loader_rng = run.loader->state();
+    save_checkpoint(run.args.out, *run.model, *run.optimizer, CheckpointConfig{run.config, run.tokenizer, run.args},
+                    run.state);
+    write_loss_files(run.args.out, run.state.history);
+}
+
+}  // namespace tg_gpt
