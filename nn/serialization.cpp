@@ -74,10 +74,16 @@ std::string range_text(std::uint64_t begin, std::uint64_t end) {
     return "bytes [" + std::to_string(begin) + ", " + std::to_string(end) + ")";
 }
 
+// How a tensor's elements are stored in the file when that differs from its tapegrad dtype: 16-bit floats,
+// read only with SafetensorsReadOptions::widen_half_to_float32 and widened to float32 on load.
+enum class Half { None, F16, BF16 };
+
 // One tensor entry of the header, checked.
 struct Entry {
     std::string name;
-    DType dtype = kFloat32;
+    std::string code;           // the dtype as the file spells it ("F32", "BF16", ...)
+    DType dtype = kFloat32;     // the dtype of the loaded tensor
+    Half half = Half::None;     // F16/BF16 in the file, widened to float32 (dtype) on load
     Shape shape;
     std::uint64_t begin = 0;  // [begin, end) within the data buffer
     std::uint64_t end = 0;
@@ -156,7 +162,7 @@ json parse_json(const char* text, std::size_t size, const std::string& origin) {
     return root;
 }
 
-Entry parse_entry(const std::string& name, const json& info, const std::string& origin) {
+Entry parse_entry(const std::string& name, const json& info, bool widen_half, const std::string& origin) {
     const std::string where = "tensor '" + name + "'";
     if (!info.is_object()) {
         fail(origin, where + " is " + a_type(info) +
@@ -173,20 +179,26 @@ Entry parse_entry(const std::string& name, const json& info, const std::string& 
     const auto& code = dtype.get_ref<const std::string&>();
     const auto known = std::find_if(std::begin(kDTypeCodes), std::end(kDTypeCodes),
                                     [&](const DTypeCode& c) { return code == c.code; });
-    if (known == std::end(kDTypeCodes)) {
+    entry.code = code;
+    const bool half = code == "F16" || code == "BF16";
+    if (half && widen_half) {
+        entry.dtype = kFloat32;
+        entry.half = code == "F16" ? Half::F16 : Half::BF16;
+    } else if (known == std::end(kDTypeCodes)) {
         const bool foreign = std::find(std::begin(kForeignDTypes), std::end(kForeignDTypes), code) !=
                              std::end(kForeignDTypes);
         fail(origin, where + " has " + (foreign ? "unsupported" : "unknown") + " dtype \"" + code +
                          "\" (tapegrad reads F32, F64, I32 and I64" +
                          (foreign ? "; convert the file to one of those" : "") + ")");
+    } else {
+        entry.dtype = known->dtype;
     }
-    entry.dtype = known->dtype;
 
     const json& shape = info["shape"];
     if (!shape.is_array()) fail(origin, where + ": shape is " + a_type(shape) + ", not an array");
     // nbytes = prod(shape) * element size, with every product checked: a hostile header could otherwise
     // wrap around to a small size that passes the offset checks.
-    std::uint64_t nbytes = element_size(entry.dtype);
+    std::uint64_t nbytes = entry.half != Half::None ? 2 : element_size(entry.dtype);  // bytes in the file
     for (std::size_t d = 0; d < shape.size(); ++d) {
         const std::uint64_t size = as_count(shape[d], where + ": shape[" + std::to_string(d) + "]", origin);
         if (size > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) ||
@@ -247,7 +259,8 @@ void check_layout(const std::vector<Entry>& entries, std::uint64_t data_size, co
     }
 }
 
-Header parse_header(const char* text, std::size_t size, std::uint64_t data_size, const std::string& origin) {
+Header parse_header(const char* text, std::size_t size, std::uint64_t data_size, bool widen_half,
+                    const std::string& origin) {
     const json root = parse_json(text, size, origin);
     if (!root.is_object()) fail(origin, "header is " + a_type(root) + ", not an object");
 
@@ -266,7 +279,7 @@ Header parse_header(const char* text, std::size_t size, std::uint64_t data_size,
             }
             continue;
         }
-        header.entries.push_back(parse_entry(key, value, origin));
+        header.entries.push_back(parse_entry(key, value, widen_half, origin));
     }
     check_layout(header.entries, data_size, origin);
     return header;
@@ -338,12 +351,36 @@ std::vector<std::uint8_t> encode(const NamedTensors& tensors, const std::map<std
     return bytes;
 }
 
-// A fresh tensor for `entry` whose bytes `fill(destination, nbytes)` writes.
+// IEEE 754 binary16 (1 sign, 5 exponent, 10 fraction bits) -> float32, exactly: every half value is a float.
+float f16_to_float(std::uint16_t h) {
+    const std::uint32_t sign = static_cast<std::uint32_t>(h >> 15) << 31;
+    const std::uint32_t exponent = (h >> 10) & 0x1F, fraction = h & 0x3FF;
+    if (exponent == 0x1F) return std::bit_cast<float>(sign | 0x7F800000u | (fraction << 13));  // inf, NaN
+    if (exponent != 0) return std::bit_cast<float>(sign | ((exponent + 112) << 23) | (fraction << 13));  // 127−15
+    // Zero or subnormal: fraction · 2^−24, exact in float32.
+    const float magnitude = static_cast<float>(fraction) * 0x1p-24f;
+    return sign ? -magnitude : magnitude;
+}
+
+// bfloat16 is the top half of a float32: shift it back into place.
+float bf16_to_float(std::uint16_t h) { return std::bit_cast<float>(static_cast<std::uint32_t>(h) << 16); }
+
+// A fresh tensor for `entry` whose stored bytes `fill(destination, nbytes)` writes; 16-bit floats are read into
+// a scratch buffer and widened to float32.
 template <typename Fill>
 Tensor make_entry_tensor(const Entry& entry, Fill&& fill) {
     Tensor t = empty(entry.shape, entry.dtype);
     const std::uint64_t nbytes = entry.end - entry.begin;
-    if (nbytes > 0) fill(t.raw_data(), static_cast<std::size_t>(nbytes));
+    if (nbytes == 0) return t;
+    if (entry.half == Half::None) {
+        fill(t.raw_data(), static_cast<std::size_t>(nbytes));
+        return t;
+    }
+    std::vector<std::uint16_t> stored(static_cast<std::size_t>(nbytes / 2));
+    fill(stored.data(), static_cast<std::size_t>(nbytes));
+    float* out = static_cast<float*>(t.raw_data());
+    const bool f16 = entry.half == Half::F16;
+    for (std::size_t i = 0; i < stored.size(); ++i) out[i] = f16 ? f16_to_float(stored[i]) : bf16_to_float(stored[i]);
     return t;
 }
 
@@ -380,10 +417,12 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
     write_file_atomically(path, bytes.data(), bytes.size(), "safetensors");
 }
 
-SafetensorsFile decode_safetensors(const std::uint8_t* data, std::size_t size, const std::string& origin) {
+SafetensorsFile decode_safetensors(const std::uint8_t* data, std::size_t size, const std::string& origin,
+                                   const SafetensorsReadOptions& options) {
     const std::uint64_t n = check_header_length(data, size, origin);
     const std::uint64_t data_size = size - kLengthBytes - n;
-    const Header header = parse_header(reinterpret_cast<const char*>(data + kLengthBytes), n, data_size, origin);
+    const Header header = parse_header(reinterpret_cast<const char*>(data + kLengthBytes), n, data_size,
+                                       options.widen_half_to_float32, origin);
 
     SafetensorsFile file;
     file.origin = origin;
@@ -397,52 +436,81 @@ SafetensorsFile decode_safetensors(const std::uint8_t* data, std::size_t size, c
     return file;
 }
 
-SafetensorsFile load_safetensors(const std::string& path) {
-    // Read the header first and then each tensor straight into its own storage: loading a checkpoint needs
-    // no second copy of it in memory.
-    std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
-    if (!f) {
-        const int error = errno;
-        fail(path, std::string("cannot open: ") + std::strerror(error));
-    }
-    struct stat info {};
-    if (::fstat(::fileno(f.get()), &info) != 0) {
-        const int error = errno;
-        fail(path, std::string("cannot stat: ") + std::strerror(error));
-    }
-    if (!S_ISREG(info.st_mode)) fail(path, "not a regular file");
-    const auto file_size = static_cast<std::uint64_t>(info.st_size);
+namespace {
 
-    auto read_exactly = [&](void* dst, std::size_t count, const std::string& what) {
-        if (std::fread(dst, 1, count, f.get()) != count) {
+// An open safetensors file whose header has been read and validated; tensors are read on demand.
+class OpenFile {
+public:
+    OpenFile(const std::string& path, bool widen_half) : path_(path) {
+        file_.reset(std::fopen(path.c_str(), "rb"));
+        if (!file_) {
             const int error = errno;
-            fail(path, "cannot read " + what + (std::ferror(f.get()) ? std::string(": ") + std::strerror(error)
-                                                                     : std::string(": unexpected end of file")));
+            fail(path, std::string("cannot open: ") + std::strerror(error));
         }
-    };
+        struct stat info {};
+        if (::fstat(::fileno(file_.get()), &info) != 0) {
+            const int error = errno;
+            fail(path, std::string("cannot stat: ") + std::strerror(error));
+        }
+        if (!S_ISREG(info.st_mode)) fail(path, "not a regular file");
+        const auto file_size = static_cast<std::uint64_t>(info.st_size);
 
-    std::uint8_t prefix[kLengthBytes] = {};
-    if (file_size >= kLengthBytes) read_exactly(prefix, kLengthBytes, "the header length");
-    const std::uint64_t n = check_header_length(prefix, file_size, path);
-    std::string text(n, '\0');
-    read_exactly(text.data(), n, "the header");
-    const std::uint64_t data_size = file_size - kLengthBytes - n;
-    const Header header = parse_header(text.data(), text.size(), data_size, path);
+        std::uint8_t prefix[kLengthBytes] = {};
+        if (file_size >= kLengthBytes) read_exactly(prefix, kLengthBytes, "the header length");
+        header_bytes_ = check_header_length(prefix, file_size, path);
+        std::string text(header_bytes_, '\0');
+        read_exactly(text.data(), header_bytes_, "the header");
+        const std::uint64_t data_size = file_size - kLengthBytes - header_bytes_;
+        header = parse_header(text.data(), text.size(), data_size, widen_half, path);
+    }
 
-    SafetensorsFile file;
-    file.origin = path;
-    file.metadata = header.metadata;
-    for (const auto& entry : header.entries) {
-        file.tensors.emplace_back(entry.name, make_entry_tensor(entry, [&](void* dst, std::size_t nbytes) {
-            const auto position = static_cast<off_t>(kLengthBytes + n + entry.begin);
-            if (::fseeko(f.get(), position, SEEK_SET) != 0) {
+    // A fresh tensor holding `entry`'s elements, read straight into its own storage: loading a checkpoint
+    // needs no second copy of it in memory.
+    Tensor read(const Entry& entry) {
+        return make_entry_tensor(entry, [&](void* dst, std::size_t nbytes) {
+            const auto position = static_cast<off_t>(kLengthBytes + header_bytes_ + entry.begin);
+            if (::fseeko(file_.get(), position, SEEK_SET) != 0) {
                 const int error = errno;
-                fail(path, "cannot seek to tensor '" + entry.name + "': " + std::strerror(error));
+                fail(path_, "cannot seek to tensor '" + entry.name + "': " + std::strerror(error));
             }
             read_exactly(dst, nbytes, "tensor '" + entry.name + "'");
-        }));
+        });
     }
+
+    Header header;
+
+private:
+    void read_exactly(void* dst, std::size_t count, const std::string& what) {
+        if (std::fread(dst, 1, count, file_.get()) != count) {
+            const int error = errno;
+            fail(path_, "cannot read " + what + (std::ferror(file_.get()) ? std::string(": ") + std::strerror(error)
+                                                                         : std::string(": unexpected end of file")));
+        }
+    }
+
+    std::string path_;
+    std::unique_ptr<std::FILE, FileCloser> file_;
+    std::uint64_t header_bytes_ = 0;
+};
+
+}  // namespace
+
+SafetensorsFile load_safetensors(const std::string& path, const SafetensorsReadOptions& options) {
+    OpenFile f(path, options.widen_half_to_float32);
+    SafetensorsFile file;
+    file.origin = path;
+    file.metadata = f.header.metadata;
+    for (const auto& entry : f.header.entries) file.tensors.emplace_back(entry.name, f.read(entry));
     return file;
+}
+
+SafetensorsHeader read_safetensors_header(const std::string& path, const SafetensorsReadOptions& options) {
+    const OpenFile f(path, options.widen_half_to_float32);
+    SafetensorsHeader header;
+    header.origin = path;
+    header.metadata = f.header.metadata;
+    for (const auto& entry : f.header.entries) header.tensors.push_back({entry.name, entry.code, entry.shape});
+    return header;
 }
 
 }  // namespace tg
