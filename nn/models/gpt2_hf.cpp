@@ -309,8 +309,9 @@ GPTConfig read_gpt2_hf_config(const std::string& dir) {
     return gpt2_config_from_hf_json(text.str(), path);
 }
 
-std::shared_ptr<GPT> load_gpt2_hf(const std::string& dir) {
-    const GPTConfig config = read_gpt2_hf_config(dir);
+namespace {
+
+std::string weights_path(const std::string& dir) {
     const std::string path = path_in(dir, "model.safetensors");
     if (!fs::exists(path)) {
         std::string hint;
@@ -320,14 +321,29 @@ std::shared_ptr<GPT> load_gpt2_hf(const std::string& dir) {
                    "safe_serialization=True)";
         throw IOError("gpt2: " + path + ": no such file" + hint);
     }
-    const SafetensorsReadOptions widen{.widen_half_to_float32 = true};
-    const std::string prefix = check_gpt2_hf_header(read_safetensors_header(path, widen), config);
+    return path;
+}
 
+constexpr SafetensorsReadOptions kWidenHalf{.widen_half_to_float32 = true};
+
+}  // namespace
+
+std::string check_gpt2_hf_folder(const std::string& dir, const GPTConfig& config) {
+    return check_gpt2_hf_header(read_safetensors_header(weights_path(dir), kWidenHalf), config);
+}
+
+void load_gpt2_hf_weights(const std::string& dir, GPT& model) {
+    check_gpt2_architecture(model.config, "gpt2: " + dir);
+    const std::string prefix = check_gpt2_hf_folder(dir, model.config);
+    const SafetensorsFile file = load_safetensors(weights_path(dir), kWidenHalf);
+    model.load_state_dict(gpt2_state_dict_from_hf(file, model.config, prefix), /*strict=*/true);
+}
+
+std::shared_ptr<GPT> load_gpt2_hf(const std::string& dir) {
+    const GPTConfig config = read_gpt2_hf_config(dir);
+    check_gpt2_hf_folder(dir, config);  // before the model is allocated
     auto model = std::make_shared<GPT>(config);
-    {
-        const SafetensorsFile file = load_safetensors(path, widen);
-        model->load_state_dict(gpt2_state_dict_from_hf(file, config, prefix), /*strict=*/true);
-    }
+    load_gpt2_hf_weights(dir, *model);
     return model;
 }
 

@@ -87,6 +87,15 @@ NamedTensors gpt2_state_dict_to_hf(const GPT& model);
 // dir/config.json, parsed and checked. Throws IOError when dir or the file is missing.
 GPTConfig read_gpt2_hf_config(const std::string& dir);
 
+// Checks dir/model.safetensors' header against `config` (check_gpt2_hf_header) without reading a weight; returns
+// the name prefix. Throws IOError when the file is missing (with a hint for pytorch_model.bin or a sharded
+// checkpoint) or does not fit.
+std::string check_gpt2_hf_folder(const std::string& dir, const GPTConfig& config);
+
+// Loads dir/model.safetensors into `model`, whose config must have the sizes of dir/config.json (dropout and
+// attention mode may differ). Checks first; on an error the model is unchanged.
+void load_gpt2_hf_weights(const std::string& dir, GPT& model);
+
 // Builds the model of dir/config.json and loads dir/model.safetensors into it; the header is checked before the
 // model is allocated. Throws IOError (naming the file and the tensors) or ValueError (config).
 std::shared_ptr<GPT> load_gpt2_hf(const std::string& dir);
