@@ -5,6 +5,7 @@
 // hostile file produces an IOError, never an out-of-bounds read or a huge allocation.
 
 #include "nn/serialization.h"
+#include "nn/safetensors_read.h"
 
 #include "core/file_io.h"
 
@@ -417,6 +418,10 @@ void save_safetensors(const std::string& path, const NamedTensors& tensors,
     write_file_atomically(path, bytes.data(), bytes.size(), "safetensors");
 }
 
+SafetensorsFile decode_safetensors(const std::uint8_t* data, std::size_t size, const std::string& origin) {
+    return decode_safetensors(data, size, origin, SafetensorsReadOptions{});
+}
+
 SafetensorsFile decode_safetensors(const std::uint8_t* data, std::size_t size, const std::string& origin,
                                    const SafetensorsReadOptions& options) {
     const std::uint64_t n = check_header_length(data, size, origin);
@@ -494,6 +499,8 @@ private:
 };
 
 }  // namespace
+
+SafetensorsFile load_safetensors(const std::string& path) { return load_safetensors(path, SafetensorsReadOptions{}); }
 
 SafetensorsFile load_safetensors(const std::string& path, const SafetensorsReadOptions& options) {
     OpenFile f(path, options.widen_half_to_float32);

@@ -17,10 +17,7 @@
 //
 // data_offsets [begin, end) count bytes from the start of the data buffer. tapegrad reads and writes the
 // dtypes F32, F64, I32, I64 (float32, float64, int32, int64); other safetensors dtypes (F16, BF16, U8, ...)
-// are refused with an IOError naming the dtype, except that a reader asked to
-// (SafetensorsReadOptions::widen_half_to_float32) accepts the 16-bit floats F16 and BF16 and widens them to
-// float32 on load — exactly, since every 16-bit value is a float32 value. Hugging Face checkpoints are often
-// stored that way.
+// are refused with an IOError naming the dtype.
 //
 // Writing (save_safetensors, encode_safetensors):
 //   - Tensors keep the caller's order in the header (and come back in that order from load_safetensors).
@@ -73,39 +70,18 @@ struct SafetensorsFile {
     bool contains(const std::string& name) const;
 };
 
-struct SafetensorsReadOptions {
-    bool widen_half_to_float32 = false;  // accept F16 and BF16 tensors, loaded as float32
-};
-
-// One tensor as the header describes it, without its data.
-struct SafetensorsTensorInfo {
-    std::string name;
-    std::string dtype;  // as the file spells it: "F32", "BF16", ...
-    Shape shape;
-};
-struct SafetensorsHeader {
-    std::vector<SafetensorsTensorInfo> tensors;  // in header order
-    std::map<std::string, std::string> metadata;
-    std::string origin;
-};
-
 // Writes `tensors` (and string `metadata`) to `path` atomically. Throws IOError naming the path (and the
 // errno text for file-system failures) or ValueError for bad names.
 void save_safetensors(const std::string& path, const NamedTensors& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
 // Reads a whole file; see the list of checks above.
-SafetensorsFile load_safetensors(const std::string& path, const SafetensorsReadOptions& options = {});
-
-// Reads and validates only the header (every check above, against the file's real size) and no tensor data:
-// a caller can check names and shapes before it allocates a large model.
-SafetensorsHeader read_safetensors_header(const std::string& path, const SafetensorsReadOptions& options = {});
+SafetensorsFile load_safetensors(const std::string& path);
 
 // The same in memory: the exact bytes save_safetensors writes, and a reader of a byte buffer.
 // `origin_for_messages` stands for the path in error messages.
 std::vector<std::uint8_t> encode_safetensors(const NamedTensors& tensors,
                                              const std::map<std::string, std::string>& metadata = {});
-SafetensorsFile decode_safetensors(const std::uint8_t* data, std::size_t size, const std::string& origin_for_messages,
-                                   const SafetensorsReadOptions& options = {});
+SafetensorsFile decode_safetensors(const std::uint8_t* data, std::size_t size, const std::string& origin_for_messages);
 
 }  // namespace tg

@@ -13,7 +13,7 @@
 #include "nn/models/gpt.h"
 #include "nn/models/gpt2_hf.h"
 #include "nn/optim.h"
-#include "nn/serialization.h"
+#include "nn/safetensors_read.h"
 
 #include <nlohmann/json.hpp>
 

@@ -39,7 +39,6 @@
 #include "nn/models/gpt_block.h"
 #include "nn/models/gpt_mlp.h"
 #include "nn/models/gpt_sample.h"
-#include "nn/models/gpt2_hf.h"
 #include "nn/models/rope.h"
 #include "nn/models/vit.h"
 #include "nn/module.h"

@@ -39,7 +39,7 @@
 // an error names each missing, unexpected or mis-shaped tensor (all of them, not only the first).
 
 #include "nn/models/gpt.h"
-#include "nn/serialization.h"
+#include "nn/safetensors_read.h"
 
 #include <cstdint>
 #include <memory>
