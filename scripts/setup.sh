@@ -9,6 +9,7 @@ packages=(
   libxsimd-dev libtbb-dev               # kernels: SIMD wrappers and the thread pool
   nlohmann-json3-dev libcli11-dev       # JSON headers (safetensors, config.json); command-line parsing
   libstb-dev zlib1g-dev                 # images (stb_image) and gzip'd IDX files
+  libpcre2-dev                          # GPT-2's pre-tokenization regex (Unicode classes, look-ahead, JIT)
   doctest-dev                           # unit tests
   graphviz                              # renders autograd graph pictures (the graph test checks our DOT with it)
   fortunes-min fortunes                 # the default GPT corpus

@@ -182,7 +182,9 @@ TEST_CASE("character tokenizer: vocabulary from the corpus, unknown characters e
 
 TEST_CASE("tokenizer JSON: malformed texts are refused with a reason") {
     check_throws<ValueError>([] { Tokenizer::from_json("{"); }, {"not JSON"});
-    check_throws<ValueError>([] { Tokenizer::from_json(R"({"kind":"bpe","vocab_size":3})"); }, {"unknown kind", "bpe"});
+    check_throws<ValueError>([] { Tokenizer::from_json(R"({"kind":"wordpiece","vocab_size":3})"); },
+                             {"unknown kind", "wordpiece"});
+    check_throws<ValueError>([] { Tokenizer::from_json(R"({"kind":"bpe","vocab_size":3})"); }, {"needs a \"tokenizer\""});
     check_throws<ValueError>([] { Tokenizer::from_json(R"({"kind":"byte","vocab_size":300})"); }, {"256", "300"});
     check_throws<ValueError>([] { Tokenizer::from_json(R"({"kind":"char","vocab_size":3,"chars":["a","b","c"]})"); },
                              {"vocab_size 3", "make 4"});

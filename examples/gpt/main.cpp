@@ -4,6 +4,7 @@
 //   tg-gpt sample --ckpt runs/small --prompt "The "        continue a prompt
 //   tg-gpt eval   --ckpt runs/small                        validation loss of a checkpoint
 //   tg-gpt plot   --runs runs/a runs/b --out cmp.png       the loss curves of several runs on one picture
+//   tg-gpt tokenizer train|encode|decode ...               byte-level BPE (tokenizer_cmd.cpp)
 //
 // The flags and the checkpoint format are fixed in the design's interfaces.md; docs/gpt.md explains the
 // model, the data and the training. The commands live in train.cpp, sample.cpp, eval.cpp and plot.cpp. The
@@ -12,6 +13,7 @@
 
 #include "commands.h"
 #include "presets.h"
+#include "tokenizer_cmd.h"
 
 #include "nn/data/text_corpus.h"
 
@@ -111,7 +113,11 @@ int main(int argc, char** argv) {
     plot->add_option("--width", p.width, "picture width in pixels")->capture_default_str()->check(CLI::Range(320, 4000));
     plot->add_option("--height", p.height, "picture height in pixels")->capture_default_str()->check(CLI::Range(240, 4000));
 
+    TokenizerArgs k;
+    add_tokenizer_command(app, k);
+
     if (const int status = tg::cli::parse(app, argc, argv); status >= 0) return status;
+    if (k.command->parsed()) return run_tokenizer(k);
 
     const char* command = train->parsed() ? "train" : sample->parsed() ? "sample" : plot->parsed() ? "plot" : "eval";
     return tg::cli::run_main(std::string("tg-gpt ") + command, [&] {

@@ -14,7 +14,7 @@ namespace tg::data {
 
 namespace fs = std::filesystem;
 
-std::string strip_fortune_separators(const std::string& text) {
+std::string strip_fortune_separators(const std::string& text, const std::string& replacement) {
     std::string out;
     out.reserve(text.size());
     std::size_t begin = 0;
@@ -25,7 +25,7 @@ std::string strip_fortune_separators(const std::string& text) {
         std::string_view line(text.data() + begin, end - begin);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line == "%") {
-            out += '\n';  // the separator line becomes an empty line
+            out += replacement;  // by default an empty line
         } else {
             out.append(text, begin, end - begin);
             if (has_newline) out += '\n';
@@ -87,7 +87,8 @@ void check_text(const fs::path& path, const std::string& bytes) {
 
 }  // namespace
 
-TextCorpus load_text_corpus(const std::string& path) {
+TextCorpus load_text_corpus(const std::string& path, const std::string& document_separator) {
+    const std::string separator = document_separator.empty() ? "\n" : document_separator;
     TextCorpus corpus;
     corpus.path = path;
     std::error_code ec;
@@ -126,8 +127,8 @@ TextCorpus load_text_corpus(const std::string& path) {
         const std::string bytes = read_whole_file(file);
         check_text(file, bytes);
         if (!corpus.text.empty() && corpus.text.back() != '\n') corpus.text += '\n';
-        if (!corpus.text.empty()) corpus.text += '\n';  // a blank line between files, as between fortunes
-        corpus.text += strip_fortune_separators(bytes);
+        if (!corpus.text.empty()) corpus.text += separator;  // a blank line between files, as between fortunes
+        corpus.text += strip_fortune_separators(bytes, separator);
         corpus.files.push_back(file.string());
     }
     return corpus;

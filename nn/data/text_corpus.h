@@ -18,6 +18,10 @@
 //   - Each file must be text: no NUL byte, and at most 1% of its bytes in invalid UTF-8 sequences (a few stray
 //     Latin-1 bytes are tolerated; the byte tokenizer is lossless for them anyway).
 //
+// With a document separator (e.g. "<|endoftext|>", a BPE tokenizer's special token), each fortune separator line
+// and each boundary between files becomes that separator instead of an empty line, so the documents stay
+// distinguishable: "fortune one\n<|endoftext|>fortune two\n".
+//
 // Errors name the path: IOError for a path that does not exist or cannot be read, ValueError for an empty file,
 // a folder without any text file, or a file that looks binary.
 
@@ -36,10 +40,11 @@ struct TextCorpus {
     std::string text;                // their joined, separator-stripped text
 };
 
-TextCorpus load_text_corpus(const std::string& path);
+TextCorpus load_text_corpus(const std::string& path, const std::string& document_separator = "");
 
-// One file's text with the fortune separator lines ("%" alone on a line) turned into empty lines.
-std::string strip_fortune_separators(const std::string& text);
+// One file's text with the fortune separator lines ("%" alone on a line) turned into `replacement` (by default
+// "\n": an empty line).
+std::string strip_fortune_separators(const std::string& text, const std::string& replacement = "\n");
 
 // Counts bytes that are not part of a well-formed UTF-8 sequence (overlong forms, surrogates and code points
 // above U+10FFFF count as invalid too).

@@ -1,12 +1,16 @@
 #include "nn/data/tokenizer.h"
 
 #include "core/error.h"
+#include "core/file_io.h"
+#include "nn/data/bpe.h"
+#include "nn/data/bpe_files.h"
 #include "nn/data/utf8.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdio>
+#include <filesystem>
 #include <set>
 
 namespace tg::data {
@@ -64,16 +68,80 @@ void Tokenizer::build_index() {
     }
 }
 
-std::string Tokenizer::kind_name() const { return kind_ == Kind::Byte ? "byte" : "char"; }
+std::string Tokenizer::kind_name() const { return kind_ == Kind::Byte ? "byte" : kind_ == Kind::Char ? "char" : "bpe"; }
 
 std::int64_t Tokenizer::vocab_size() const {
+    if (kind_ == Kind::Bpe) return bpe_->vocab_size();
     return kind_ == Kind::Byte ? 256 : static_cast<std::int64_t>(chars_.size()) + 1;
+}
+
+bool Tokenizer::operator==(const Tokenizer& other) const {
+    if (kind_ != other.kind_ || chars_ != other.chars_) return false;
+    return kind_ != Kind::Bpe || bpe_ == other.bpe_ || *bpe_ == *other.bpe_;
+}
+
+// ---- BPE ---------------------------------------------------------------------------------------------------------
+
+Tokenizer Tokenizer::bpe(BpeModel model) {
+    Tokenizer tok;
+    tok.kind_ = Kind::Bpe;
+    tok.bpe_ = std::make_shared<const BpeModel>(std::move(model));
+    return tok;
+}
+
+Tokenizer Tokenizer::load(const std::string& path) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+        const fs::path dir(path);
+        if (fs::exists(dir / "tokenizer.json")) return load((dir / "tokenizer.json").string());
+        for (const auto& [vocab, merges] : {std::pair{"encoder.json", "vocab.bpe"}, std::pair{"vocab.json", "merges.txt"}}) {
+            if (fs::exists(dir / vocab) && fs::exists(dir / merges)) {
+                return bpe(read_gpt2_bpe((dir / vocab).string(), (dir / merges).string()));
+            }
+        }
+        throw IOError("Tokenizer::load: " + path + " holds neither tokenizer.json nor encoder.json + vocab.bpe nor "
+                      "vocab.json + merges.txt");
+    }
+    if (!fs::exists(path, ec)) throw IOError("Tokenizer::load: " + path + ": no such file or folder");
+    return bpe(parse_hf_tokenizer_json(read_text_file(path, "Tokenizer::load"), path));
+}
+
+namespace {
+
+// The byte tokenizer as a BPE with the same ids: token b is the byte b, no merges.
+BpeModel byte_level_as_bpe() {
+    std::vector<std::string> tokens;
+    for (int b = 0; b < 256; ++b) tokens.emplace_back(1, static_cast<char>(b));
+    return BpeModel(std::move(tokens), {}, {}, "byte tokenizer");
+}
+
+}  // namespace
+
+void Tokenizer::save(const std::string& path) const {
+    if (kind_ == Kind::Char) {
+        throw ValueError("Tokenizer::save: a character tokenizer has no tokenizer.json form (" + path +
+                         "); it is stored in config.json (to_json)");
+    }
+    const std::string text = to_hf_tokenizer_json(kind_ == Kind::Bpe ? *bpe_ : byte_level_as_bpe());
+    write_file_atomically(path, text.data(), text.size(), "Tokenizer::save");
+}
+
+std::vector<std::int64_t> Tokenizer::encode_with_special_tokens(const std::string& text) const {
+    if (kind_ == Kind::Bpe) return bpe_->encode_with_special_tokens(text);
+    return encode(text);
+}
+
+std::int64_t Tokenizer::special_token_id(const std::string& content) const {
+    return kind_ == Kind::Bpe ? bpe_->special_id(content) : -1;
 }
 
 std::vector<std::int64_t> Tokenizer::encode(const std::string& text, std::int64_t* unknown) const {
     std::vector<std::int64_t> ids;
     std::int64_t n_unknown = 0;
-    if (kind_ == Kind::Byte) {
+    if (kind_ == Kind::Bpe) {
+        ids = bpe_->encode(text);
+    } else if (kind_ == Kind::Byte) {
         ids.reserve(text.size());
         for (unsigned char c : text) ids.push_back(c);
     } else {
@@ -101,7 +169,7 @@ std::vector<std::int64_t> Tokenizer::encode(const std::string& text, std::int64_
 }
 
 std::vector<std::int64_t> Tokenizer::encode_strict(const std::string& text) const {
-    if (kind_ == Kind::Byte) return encode(text);
+    if (kind_ != Kind::Char) return encode(text);  // byte and BPE: every text has ids
     const auto* s = reinterpret_cast<const unsigned char*>(text.data());
     for (std::size_t i = 0; i < text.size();) {
         const int len = utf8_valid_length(s + i, text.size() - i);
@@ -128,6 +196,7 @@ std::string Tokenizer::token_bytes(std::int64_t id) const {
                          std::to_string(vocab_size()) + ") of the " + kind_name() + " vocabulary");
     }
     if (kind_ == Kind::Byte) return std::string(1, static_cast<char>(static_cast<unsigned char>(id)));
+    if (kind_ == Kind::Bpe) return bpe_->token(id);
     if (id == kUnknownId) return kReplacementCharacter;
     return chars_[static_cast<std::size_t>(id - 1)];
 }
@@ -144,6 +213,7 @@ std::string Tokenizer::to_json() const {
     j["kind"] = kind_name();
     j["vocab_size"] = vocab_size();
     if (kind_ == Kind::Char) j["chars"] = chars_;
+    if (kind_ == Kind::Bpe) j["tokenizer"] = nlohmann::json::parse(to_hf_tokenizer_json(*bpe_));
     return j.dump();
 }
 
@@ -169,7 +239,18 @@ Tokenizer Tokenizer::from_json(const std::string& text) {
         }
         return tok;
     }
-    if (kind != "char") throw ValueError("Tokenizer::from_json: unknown kind \"" + kind + "\" (expected byte or char)");
+    if (kind == "bpe") {
+        if (!j.contains("tokenizer") || !j["tokenizer"].is_object()) {
+            throw ValueError("Tokenizer::from_json: a bpe tokenizer needs a \"tokenizer\" object (tokenizer.json)");
+        }
+        tok = bpe(parse_hf_tokenizer_json(j["tokenizer"].dump(), "Tokenizer::from_json"));
+        if (tok.vocab_size() != vocab_size) {
+            throw ValueError("Tokenizer::from_json: vocab_size " + std::to_string(vocab_size) + " but the bpe "
+                             "tokenizer has " + std::to_string(tok.vocab_size()) + " tokens");
+        }
+        return tok;
+    }
+    if (kind != "char") throw ValueError("Tokenizer::from_json: unknown kind \"" + kind + "\" (expected byte, char or bpe)");
     if (!j.contains("chars") || !j["chars"].is_array()) {
         throw ValueError("Tokenizer::from_json: a char tokenizer needs a \"chars\" array");
     }
