@@ -82,5 +82,6 @@ int run_gemm(const Args& args, bool json, int threads);
 int run_kernels(const Args& args, bool json, int threads);
 int run_attention(const Args& args, bool json, int threads);
 int run_gpt(const Args& args, bool json, int threads);
+int run_tokenizer(const Args& args, bool json, int threads);
 
 }  // namespace tg::bench

@@ -265,6 +265,8 @@ void usage(std::ostream& out) {
            "  attention                     exact and approximate attention (see interfaces.md)\n"
            "  gpt --config S|M [--attention exact|approx_backward|approx] [--degree G] [--steps K]\n"
            "                                one GPT training step (forward, backward, AdamW)\n"
+           "  tokenizer [--data PATH] [--tokenizer PATH] [--vocab N]\n"
+           "                                byte-level BPE: train, pre-tokenize, encode (1 and P threads), decode\n"
            "--threads P caps the worker threads (0, the default: all cores); --json prints one JSON object per line.\n"
            "exit status: 0 ok, 1 failure at run time, 2 bad input (as every tapegrad program).\n";
 }
@@ -284,6 +286,7 @@ int main(int argc, char** argv) {
         {"kernels", run_kernels},
         {"attention", run_attention},
         {"gpt", run_gpt},
+        {"tokenizer", run_tokenizer},
     };
     const auto suite = suites.find(suite_name);
     if (suite == suites.end()) {

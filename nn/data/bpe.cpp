@@ -3,6 +3,7 @@
 #include "core/error.h"
 #include "nn/data/pretokenize.h"
 
+#include <tbb/enumerable_thread_specific.h>
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
@@ -64,9 +65,9 @@ BpeModel::BpeModel(std::vector<std::string> tokens, std::vector<std::pair<std::i
         if (it == id_of_.end()) {
             throw ValueError(where + " makes \"" + merged + "\", which is not a token of the vocabulary");
         }
-        const Merge m{static_cast<std::int32_t>(rank), static_cast<std::int32_t>(it->second)};
-        if (!merge_of_.emplace(pair_key(a, b), m).second) {
-            throw ValueError(where + " repeats merge " + std::to_string(merge_of_[pair_key(a, b)].rank));
+        const MergeTable::Merge m{static_cast<std::int32_t>(rank), static_cast<std::int32_t>(it->second)};
+        if (!merge_of_.insert(a, b, m)) {
+            throw ValueError(where + " repeats merge " + std::to_string(merge_of_.find(a, b)->rank));
         }
     }
 }
@@ -113,8 +114,7 @@ void BpeModel::encode_piece(std::string_view piece, std::vector<std::int32_t>& i
         const std::int32_t right = sym[static_cast<std::size_t>(left)].next;
         if (right < 0) return;
         const std::int32_t a = sym[static_cast<std::size_t>(left)].id, b = sym[static_cast<std::size_t>(right)].id;
-        const auto it = merge_of_.find(pair_key(a, b));
-        if (it != merge_of_.end()) heap.push({it->second.rank, left, right, a, b});
+        if (const MergeTable::Merge* m = merge_of_.find(a, b)) heap.push({m->rank, left, right, a, b});
     };
     for (std::int32_t i = 0; i + 1 < n; ++i) consider(i);
     while (!heap.empty()) {
@@ -125,7 +125,7 @@ void BpeModel::encode_piece(std::string_view piece, std::vector<std::int32_t>& i
             continue;  // stale: one side has been merged since this entry was queued
         }
         const Symbol& r = sym[static_cast<std::size_t>(c.right)];
-        l.id = merge_of_.find(pair_key(c.left_id, c.right_id))->second.id;
+        l.id = merge_of_.find(c.left_id, c.right_id)->id;
         l.next = r.next;
         if (r.next >= 0) sym[static_cast<std::size_t>(r.next)].prev = c.left;
         sym[static_cast<std::size_t>(c.right)].id = -1;  // removed
@@ -137,24 +137,33 @@ void BpeModel::encode_piece(std::string_view piece, std::vector<std::int32_t>& i
     }
 }
 
-void BpeModel::encode_serial(std::string_view text, std::vector<std::int64_t>& out) const {
+// The ids of pieces already encoded (English repeats its words: most pieces are found here). Each thread has its
+// own, so no locking; a cache only saves work and never changes a result.
+struct BpeModel::PieceCache {
+    struct Hash {
+        using is_transparent = void;  // find() by string_view without building a string
+        std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    std::unordered_map<std::string, std::pair<std::uint32_t, std::uint32_t>, Hash, std::equal_to<>> where;  // -> arena
+    std::vector<std::int32_t> arena;
+};
+
+void BpeModel::encode_serial(std::string_view text, std::vector<std::int64_t>& out, PieceCache& cache) const {
     std::vector<std::string_view> pieces;
     gpt2_pretokenize(text, pieces);
-    // The cache maps a piece (a view into `text`, alive for this call) to its ids, stored in `arena`.
-    std::unordered_map<std::string_view, std::pair<std::uint32_t, std::uint32_t>> cache;
-    std::vector<std::int32_t> arena;
     for (std::string_view piece : pieces) {
         if (piece.size() == 1) {
             out.push_back(byte_token_[static_cast<unsigned char>(piece[0])]);
             continue;
         }
-        auto [it, fresh] = cache.try_emplace(piece, 0u, 0u);
-        if (fresh) {
-            const auto begin = static_cast<std::uint32_t>(arena.size());
-            encode_piece(piece, arena);
-            it->second = {begin, static_cast<std::uint32_t>(arena.size()) - begin};
+        auto it = cache.where.find(piece);
+        if (it == cache.where.end()) {
+            const auto begin = static_cast<std::uint32_t>(cache.arena.size());
+            encode_piece(piece, cache.arena);
+            it = cache.where.emplace(piece, std::pair{begin, static_cast<std::uint32_t>(cache.arena.size()) - begin}).first;
         }
-        out.insert(out.end(), arena.begin() + it->second.first, arena.begin() + it->second.first + it->second.second);
+        const auto first = cache.arena.begin() + it->second.first;
+        out.insert(out.end(), first, first + it->second.second);
     }
 }
 
@@ -181,7 +190,8 @@ std::vector<std::int64_t> BpeModel::encode(std::string_view text) const {
     std::vector<std::int64_t> out;
     if (text.size() < 2 * kChunkBytes) {
         out.reserve(text.size() / 3);
-        encode_serial(text, out);
+        PieceCache cache;
+        encode_serial(text, out, cache);
         return out;
     }
     // Chunks cut at fixed places (they depend on the text only, not on the number of threads), encoded in
@@ -189,8 +199,9 @@ std::vector<std::int64_t> BpeModel::encode(std::string_view text) const {
     std::vector<std::size_t> cuts{0};
     while (cuts.back() < text.size()) cuts.push_back(next_cut(text, cuts.back() + kChunkBytes));
     std::vector<std::vector<std::int64_t>> parts(cuts.size() - 1);
+    tbb::enumerable_thread_specific<PieceCache> caches;
     tbb::parallel_for(std::size_t{0}, parts.size(), [&](std::size_t c) {
-        encode_serial(text.substr(cuts[c], cuts[c + 1] - cuts[c]), parts[c]);
+        encode_serial(text.substr(cuts[c], cuts[c + 1] - cuts[c]), parts[c], caches.local());
     });
     std::size_t total = 0;
     for (const auto& p : parts) total += p.size();

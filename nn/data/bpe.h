@@ -19,6 +19,8 @@
 //
 // The model is immutable after construction (which validates it), so one model can be shared by many threads.
 
+#include "nn/data/merge_table.h"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -68,20 +70,14 @@ public:
     }
 
 private:
-    struct Merge {
-        std::int32_t rank;
-        std::int32_t id;  // the merged token
-    };
-    static std::uint64_t pair_key(std::int32_t a, std::int32_t b) {
-        return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
-    }
-    void encode_serial(std::string_view text, std::vector<std::int64_t>& out) const;
+    struct PieceCache;
+    void encode_serial(std::string_view text, std::vector<std::int64_t>& out, PieceCache& cache) const;
 
     std::vector<std::string> tokens_;
     std::vector<std::pair<std::int32_t, std::int32_t>> merges_;
     std::vector<SpecialToken> specials_;
     std::int32_t byte_token_[256] = {};                     // byte -> its single-byte token
-    std::unordered_map<std::uint64_t, Merge> merge_of_;     // pair_key(a, b) -> rank and result
+    MergeTable merge_of_;                                   // (a, b) -> rank and result
     std::unordered_map<std::string, std::int64_t> id_of_;   // bytes -> id (non-special tokens)
 };
 
