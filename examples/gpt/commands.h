@@ -16,6 +16,7 @@ int run_train(TrainArgs args, const std::function<bool(const std::string&)>& giv
 
 struct SampleArgs {
     std::string ckpt;
+    std::string from_hf;  // a Hugging Face GPT-2 folder instead of a checkpoint (hf.h)
     std::string prompt;  // empty: start from a newline
     std::int64_t tokens = 300;
     double temperature = 0.8;
@@ -28,6 +29,7 @@ int run_sample(const SampleArgs& args);
 
 struct EvalArgs {
     std::string ckpt;
+    std::string from_hf;  // a Hugging Face GPT-2 folder instead of a checkpoint (hf.h)
     std::string data;  // empty: the checkpoint's training data
     std::int64_t batch = 0, seq = 0, eval_batches = 0;  // 0: the checkpoint's
     int threads = 0;

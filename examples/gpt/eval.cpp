@@ -5,6 +5,7 @@
 #include "checkpoint.h"
 #include "commands.h"
 #include "common.h"
+#include "hf.h"
 
 #include "examples/common/cli.h"
 
@@ -12,28 +13,51 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 namespace tg_gpt {
 
+namespace {
+
+// What --from-hf evaluates on when not told: the finetune preset's windows (there is no training run to copy).
+TrainArgs hf_eval_defaults() {
+    TrainArgs a;
+    a.preset = "finetune";
+    a.apply_preset();
+    return a;
+}
+
+}  // namespace
+
 int run_eval(const EvalArgs& args) {
-    const CheckpointConfig config = load_checkpoint_config(args.ckpt);
-    const TrainArgs& trained = config.training;
+    // The model, its tokenizer and the settings it was trained with (a Hugging Face folder has none: step 0).
+    HFModel loaded;
+    TrainArgs trained;
+    std::int64_t step = 0;
+    if (!args.from_hf.empty()) {
+        loaded = load_hf_model(args.from_hf);
+        trained = hf_eval_defaults();
+    } else {
+        const CheckpointConfig config = load_checkpoint_config(args.ckpt);
+        loaded = {std::make_shared<tg::nn::GPT>(config.model), config.tokenizer};
+        step = load_model_weights(args.ckpt, *loaded.model);
+        trained = config.training;
+    }
+    tg::nn::GPT& model = *loaded.model;
     const int threads = args.threads > 0 ? args.threads : trained.threads;
     tg::cli::apply_threads(threads);
     const std::string data = args.data.empty() ? trained.data : args.data;
     const std::int64_t batch = args.batch > 0 ? args.batch : trained.batch;
-    const std::int64_t seq = args.seq > 0 ? args.seq : trained.seq;
+    const std::int64_t seq = args.seq > 0 ? args.seq : std::min(trained.seq, model.config.block_size);
     const std::int64_t n_batches = args.eval_batches > 0 ? args.eval_batches : trained.eval_batches;
-    if (seq > config.model.block_size) {
+    if (seq > model.config.block_size) {
         throw tg::ValueError("tg-gpt eval: --seq " + std::to_string(seq) + " exceeds the model's block size " +
-                             std::to_string(config.model.block_size));
+                             std::to_string(model.config.block_size));
     }
 
-    tg::nn::GPT model(config.model);
-    const std::int64_t step = load_model_weights(args.ckpt, model);
-    const tg::data::TokenSplit split = load_tokens(data, config.tokenizer, /*quiet=*/args.json);
+    const tg::data::TokenSplit split = load_tokens(data, loaded.tokenizer, /*quiet=*/args.json);
     check_split_fits(split, seq, data);
     const auto batches = tg::data::evenly_spaced_batches(split.validation, batch, seq, n_batches);
     const double loss = validation_loss(model, batches);

@@ -5,6 +5,8 @@
 //   tg-gpt eval   --ckpt runs/small                        validation loss of a checkpoint
 //   tg-gpt plot   --runs runs/a runs/b --out cmp.png       the loss curves of several runs on one picture
 //   tg-gpt tokenizer train|encode|decode ...               byte-level BPE (tokenizer_cmd.cpp)
+//   tg-gpt sample|eval|train --from-hf gpt2                a Hugging Face GPT-2 folder (hf.cpp, docs/gpt.md §9)
+//   tg-gpt export --ckpt runs/mine --to-hf mine-hf         a checkpoint written as a Hugging Face GPT-2 folder
 //
 // The flags and the checkpoint format are fixed in the design's interfaces.md; docs/gpt.md explains the
 // model, the data and the training. The commands live in train.cpp, sample.cpp, eval.cpp and plot.cpp. The
@@ -12,6 +14,7 @@
 // time, 2 bad input) come from examples/common/cli.h.
 
 #include "commands.h"
+#include "hf.h"
 #include "presets.h"
 #include "tokenizer_cmd.h"
 
@@ -21,7 +24,9 @@
 
 #include "examples/common/cli.h"
 
+#include <cstdio>
 #include <string>
+#include <tuple>
 
 int main(int argc, char** argv) {
     using namespace tg_gpt;
@@ -64,6 +69,8 @@ int main(int argc, char** argv) {
     tg::cli::add_seed(*train, t.seed, "seed of the weights, dropout and data windows");
     tg::cli::add_threads(*train, t.threads);
     tg::cli::add_out(*train, t.out, "checkpoint directory (default: runs/<preset>)");
+    train->add_option("--from-hf", t.from_hf, "fine-tune the Hugging Face GPT-2 in this folder (config.json, "
+                      "model.safetensors, tokenizer) instead of training a preset's model from scratch");
     train->add_flag("--resume", t.resume, "continue the checkpoint in --out exactly where it stopped");
     train->add_flag("--force", t.force, "train afresh even if --out already holds a checkpoint (overwrites it)");
     train->add_option("--eval-every", t.eval_every, "evaluate, log and checkpoint every N steps (default: the preset's)")
@@ -79,7 +86,8 @@ int main(int argc, char** argv) {
     // ---- sample --------------------------------------------------------------------------------------------------
     SampleArgs s;
     CLI::App* sample = app.add_subcommand("sample", "continue a prompt with a trained model, streaming the text");
-    sample->add_option("--ckpt", s.ckpt, "checkpoint directory")->required();
+    CLI::Option* sample_ckpt = sample->add_option("--ckpt", s.ckpt, "checkpoint directory");
+    sample->add_option("--from-hf", s.from_hf, "a Hugging Face GPT-2 folder instead of a checkpoint")->excludes(sample_ckpt);
     sample->add_option("--prompt", s.prompt, "text to continue (default: start of a new line)");
     sample->add_option("--tokens", s.tokens, "tokens to generate")->capture_default_str()->check(CLI::NonNegativeNumber);
     sample->add_option("--temperature", s.temperature, "softmax temperature (lower: more predictable)")
@@ -93,7 +101,8 @@ int main(int argc, char** argv) {
     // ---- eval ----------------------------------------------------------------------------------------------------
     EvalArgs e;
     CLI::App* eval = app.add_subcommand("eval", "validation loss of a checkpoint on a corpus (its last 10%)");
-    eval->add_option("--ckpt", e.ckpt, "checkpoint directory")->required();
+    CLI::Option* eval_ckpt = eval->add_option("--ckpt", e.ckpt, "checkpoint directory");
+    eval->add_option("--from-hf", e.from_hf, "a Hugging Face GPT-2 folder instead of a checkpoint")->excludes(eval_ckpt);
     eval->add_option("--data", e.data, "a text file or folder (default: the data the checkpoint was trained on)");
     eval->add_option("--batch", e.batch, "windows per batch (default: the checkpoint's)")->check(CLI::PositiveNumber);
     eval->add_option("--seq", e.seq, "tokens per window (default: the checkpoint's)")->check(CLI::PositiveNumber);
@@ -116,14 +125,30 @@ int main(int argc, char** argv) {
     TokenizerArgs k;
     add_tokenizer_command(app, k);
 
+    // ---- export --------------------------------------------------------------------------------------------------
+    ExportArgs x;
+    CLI::App* exporter = app.add_subcommand("export", "write a checkpoint as a Hugging Face GPT-2 folder");
+    exporter->add_option("--ckpt", x.ckpt, "checkpoint directory")->required();
+    exporter->add_option("--to-hf", x.to_hf, "the folder to write (config.json, model.safetensors, tokenizer.json)")
+        ->required();
+
     if (const int status = tg::cli::parse(app, argc, argv); status >= 0) return status;
     if (k.command->parsed()) return run_tokenizer(k);
+    for (const auto& [cmd, ckpt, from_hf] : {std::tuple{sample, s.ckpt, s.from_hf}, std::tuple{eval, e.ckpt, e.from_hf}}) {
+        if (cmd->parsed() && ckpt.empty() && from_hf.empty()) {
+            std::fprintf(stderr, "tg-gpt %s: give --ckpt DIR (a tg-gpt checkpoint) or --from-hf DIR (a Hugging Face "
+                         "GPT-2 folder)\n", cmd->get_name().c_str());
+            return 2;
+        }
+    }
 
-    const char* command = train->parsed() ? "train" : sample->parsed() ? "sample" : plot->parsed() ? "plot" : "eval";
+    const char* command = train->parsed() ? "train" : sample->parsed() ? "sample" : plot->parsed() ? "plot"
+                          : exporter->parsed() ? "export" : "eval";
     return tg::cli::run_main(std::string("tg-gpt ") + command, [&] {
         if (train->parsed()) return run_train(t, [train](const std::string& flag) { return train->count(flag) > 0; });
         if (sample->parsed()) return run_sample(s);
         if (plot->parsed()) return run_plot(p);
+        if (exporter->parsed()) return run_export(x);
         return run_eval(e);
     });
 }

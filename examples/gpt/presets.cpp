@@ -14,6 +14,9 @@ const std::vector<Preset>& presets() {
          1200, 60, 100, 8, 2e-3, 2e-4},
         {"medium", "config M: 6 layers, 6 heads, C=384, T=512, batch 4", 6, 6, 384, 4, 512, 5000, 200, 250, 8, 6e-4,
          6e-5},
+        // The recipe for fine-tuning a pretrained model (`--from-hf`, which brings its own size): GPT-2 small's shape.
+        {"finetune", "fine-tune with --from-hf: batch 4, T=256, 300 steps, lr 1e-4 -> 1e-5 (size: the folder's; "
+                     "GPT-2 small's without --from-hf)", 12, 12, 768, 4, 256, 300, 30, 50, 4, 1e-4, 1e-5},
     };
     return all;
 }

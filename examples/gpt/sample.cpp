@@ -3,6 +3,7 @@
 
 #include "checkpoint.h"
 #include "commands.h"
+#include "hf.h"
 
 #include "nn/models/gpt_sample.h"
 
@@ -16,17 +17,26 @@ namespace tg_gpt {
 
 int run_sample(const SampleArgs& args) {
     tg::cli::apply_threads(args.threads);
-    const CheckpointConfig config = load_checkpoint_config(args.ckpt);
-    tg::nn::GPT model(config.model);
-    load_model_weights(args.ckpt, model);
+    // The model and its tokenizer: from a checkpoint, or from a Hugging Face GPT-2 folder.
+    HFModel loaded;
+    if (!args.from_hf.empty()) {
+        loaded = load_hf_model(args.from_hf);
+    } else {
+        const CheckpointConfig config = load_checkpoint_config(args.ckpt);
+        loaded = {std::make_shared<tg::nn::GPT>(config.model), config.tokenizer};
+        load_model_weights(args.ckpt, *loaded.model);
+    }
+    tg::nn::GPT& model = *loaded.model;
+    const tg::data::Tokenizer& tokenizer = loaded.tokenizer;
+    const std::int64_t block_size = model.config.block_size;
     model.eval();
 
     // The prompt: strict encoding, so a character the vocabulary lacks is an error, not a silent <unk>.
-    std::vector<std::int64_t> prompt = config.tokenizer.encode_strict(args.prompt.empty() ? "\n" : args.prompt);
-    if (static_cast<std::int64_t>(prompt.size()) > config.model.block_size) {
+    std::vector<std::int64_t> prompt = tokenizer.encode_strict(args.prompt.empty() ? "\n" : args.prompt);
+    if (static_cast<std::int64_t>(prompt.size()) > block_size) {
         std::fprintf(stderr, "note: the prompt has %zu tokens; only the last %lld (the model's block size) are used\n",
-                     prompt.size(), static_cast<long long>(config.model.block_size));
-        prompt.erase(prompt.begin(), prompt.end() - config.model.block_size);
+                     prompt.size(), static_cast<long long>(block_size));
+        prompt.erase(prompt.begin(), prompt.end() - block_size);
     }
 
     tg::nn::SamplingOptions options;
@@ -37,7 +47,7 @@ int run_sample(const SampleArgs& args) {
 
     std::fputs(args.prompt.c_str(), stdout);  // the prompt, then its continuation as it is generated
     std::fflush(stdout);
-    tg::data::TokenStreamDecoder stream(config.tokenizer);
+    tg::data::TokenStreamDecoder stream(tokenizer);
     tg::nn::generate(model, prompt, args.tokens, options, [&](std::int64_t id) {
         const std::string text = stream.push(id);  // whole UTF-8 characters only
         std::fwrite(text.data(), 1, text.size(), stdout);

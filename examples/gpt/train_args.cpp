@@ -22,6 +22,7 @@ nlohmann::ordered_json TrainArgs::to_json() const {
     nlohmann::ordered_json j;
     j["data"] = data;
     j["tokenizer"] = tokenizer;
+    j["from_hf"] = from_hf;
     j["preset"] = preset;
     j["dropout"] = dropout;
     j["qk_layernorm"] = qk_layernorm;
@@ -65,6 +66,7 @@ TrainArgs TrainArgs::from_json(const nlohmann::json& j) {
     TrainArgs a;
     a.data = field<std::string>(j, "data");
     a.tokenizer = field<std::string>(j, "tokenizer");
+    a.from_hf = j.contains("from_hf") ? field<std::string>(j, "from_hf") : std::string();  // absent before GPT-2 support
     a.preset = field<std::string>(j, "preset");
     a.dropout = field<double>(j, "dropout");
     a.qk_layernorm = field<bool>(j, "qk_layernorm");
@@ -91,6 +93,7 @@ TrainArgs TrainArgs::from_json(const nlohmann::json& j) {
 const std::vector<std::pair<std::string, std::string>>& fixed_on_resume() {
     static const std::vector<std::pair<std::string, std::string>> fixed = {
         {"--data", "data"},         {"--tokenizer", "tokenizer"},
+        {"--from-hf", "from_hf"},
         {"--preset", "preset"},     {"--dropout", "dropout"},
         {"--qk-layernorm", "qk_layernorm"}, {"--qk-temperature", "qk_temperature"},
         {"--rope", "rope"},         {"--batch", "batch"},

@@ -14,6 +14,7 @@ struct TrainArgs {
     // data and tokenizer
     std::string data;                // a text file or a folder; default: the fortunes corpus
     std::string tokenizer = "byte";  // byte | char
+    std::string from_hf;             // fine-tune this Hugging Face GPT-2 folder (its model and tokenizer)
     // model
     std::string preset = "small";
     double dropout = 0.0;

@@ -1,6 +1,7 @@
 #include "train_run.h"
 
 #include "common.h"
+#include "hf.h"
 #include "loss_plot.h"
 
 #include "examples/common/cli.h"
@@ -22,6 +23,10 @@ std::uint64_t loader_seed(std::uint64_t seed) { return seed ^ 0x9E3779B97F4A7C15
 // resumed run takes the checkpoint's and refuses changes to what defines the run.
 TrainArgs resolve_args(TrainArgs args, const std::function<bool(const std::string&)>& given,
                        CheckpointConfig* checkpoint) {
+    if (!args.from_hf.empty() && !given("--preset")) args.preset = "finetune";
+    if (!args.from_hf.empty() && given("--tokenizer")) {
+        throw tg::ValueError("tg-gpt train: --tokenizer cannot be combined with --from-hf, which brings its own");
+    }
     if (args.out.empty()) args.out = "runs/" + args.preset;
     if (!args.resume) {
         if (has_checkpoint(args.out) && !args.force) {
@@ -96,8 +101,14 @@ std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<boo
     check_args(args);
     tg::cli::apply_threads(args.threads);
 
+    // A fine-tuning run starts from a Hugging Face folder: its model config and tokenizer (weights below).
+    const bool from_hf = !args.resume && !args.from_hf.empty();
+    const HFStart hf = from_hf ? read_hf_folder(args.from_hf) : HFStart{};
+
     // ---- data -----------------------------------------------------------------------------------------------------
-    run->tokenizer = args.resume ? checkpoint.tokenizer : make_tokenizer(args.tokenizer, args.data);
+    run->tokenizer = args.resume ? checkpoint.tokenizer
+                     : from_hf   ? hf.tokenizer
+                                 : make_tokenizer(args.tokenizer, args.data);
     tg::data::TokenSplit split = load_tokens(args.data, run->tokenizer, /*quiet=*/false);
     check_split_fits(split, args.seq, args.data);
     run->val_batches = tg::data::evenly_spaced_batches(split.validation, args.batch, args.seq, args.eval_batches);
@@ -106,11 +117,19 @@ std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<boo
         tg::data::RandomWindows(train_tokens, args.batch, args.seq, loader_seed(args.seed)));
 
     // ---- model, optimizer, schedule -------------------------------------------------------------------------
-    run->config = args.resume ? checkpoint.model : model_config(args, run->tokenizer.vocab_size());
+    run->config = args.resume ? checkpoint.model : from_hf ? hf.config : model_config(args, run->tokenizer.vocab_size());
+    if (from_hf) {
+        run->config.dropout = args.dropout;
+        if (args.seq > run->config.block_size) {
+            throw tg::ValueError("tg-gpt train: --seq " + std::to_string(args.seq) + " exceeds the block size " +
+                                 std::to_string(run->config.block_size) + " of " + args.from_hf);
+        }
+    }
     run->config.attention = attention_options(args);  // a resumed run may switch the attention
     run->config.layer_attention.clear();
     tg::manual_seed(args.seed);  // the initial weights, then the dropout masks
     run->model = std::make_unique<tg::nn::GPT>(run->config);
+    if (from_hf) tg::nn::load_gpt2_hf_weights(args.from_hf, *run->model);
     run->model->train();
     // betas (0.9, 0.95) as GPT-2/3 and nanoGPT train; weight decay 0 by default (--weight-decay).
     run->optimizer = std::make_unique<tg::optim::AdamW>(run->model->parameters(), args.lr, 0.9, 0.95, 1e-8,
