@@ -342,6 +342,45 @@ TEST_CASE("tokenizer.json: written in Hugging Face's layout, read back identical
     check_throws<ValueError>([&] { Tokenizer::character_level("ab").save(path); }, {"character tokenizer"});
 }
 
+TEST_CASE("a tokenizer.json in the exact layout Hugging Face publishes for GPT-2 (GPT-2's first 1,000 merges)") {
+    // Made by tests/fixtures/gpt2/make_hf_fixture.py, with ids from OpenAI's encoder.py algorithm.
+    const std::string dir = std::string(TG_TEST_DATA_DIR) + "/gpt2/";
+    const Tokenizer hf = Tokenizer::load(dir + "hf_gpt2_first1000.json");
+    CHECK(hf.vocab_size() == 1257);
+    CHECK(hf.special_token_id("<|endoftext|>") == 1256);
+    CHECK(hf.bpe_model()->merges().size() == 1000);
+    std::ifstream in(dir + "hf_gpt2_first1000_ids.jsonl");
+    REQUIRE(in);
+    int cases = 0;
+    TempDir tmp("hf-layout");
+    const std::string ours_path = (tmp.path / "tokenizer.json").string();
+    hf.save(ours_path);
+    const Tokenizer back = Tokenizer::load(ours_path);
+    CHECK(back == hf);
+    for (std::string line; std::getline(in, line); ++cases) {
+        const nlohmann::json j = nlohmann::json::parse(line);
+        std::string text;
+        const std::string hex = j["hex"].get<std::string>();
+        for (std::size_t i = 0; i + 1 < hex.size(); i += 2) text += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+        const auto expected = j["ids"].get<std::vector<std::int64_t>>();
+        CHECK_MESSAGE(hf.encode(text) == expected, "text \"" << text << "\"");
+        CHECK(back.encode(text) == expected);
+        CHECK(hf.decode(expected) == text);
+    }
+    CHECK(cases == 10);
+    // What we write keeps Hugging Face's top-level key order and the fields each part needs.
+    const nlohmann::ordered_json ours = nlohmann::ordered_json::parse(std::ifstream(ours_path));
+    std::vector<std::string> keys;
+    for (const auto& [k, v] : ours.items()) keys.push_back(k);
+    CHECK(keys == std::vector<std::string>{"version", "truncation", "padding", "added_tokens", "normalizer",
+                                           "pre_tokenizer", "post_processor", "decoder", "model"});
+    for (const char* field : {"id", "content", "single_word", "lstrip", "rstrip", "normalized", "special"}) {
+        CHECK(ours["added_tokens"][0].contains(field));
+    }
+    CHECK(ours["model"]["continuing_subword_prefix"] == "");
+    CHECK(ours["model"]["merges"][0] == "\xC4\xA0 t");  // GPT-2's first merge: "Ġ t"
+}
+
 TEST_CASE("GPT-2's two-file form: encoder.json + vocab.bpe, vocab.json + merges.txt") {
     const BpeModel m = small_model(kSmallMerges);
     nlohmann::ordered_json vocab;

@@ -7,7 +7,9 @@
 // Token text is written with GPT-2's byte characters (nn/data/byte_unicode.h): "Ġthe" is the bytes " the".
 // "<|endoftext|>", if present, is GPT-2's special token.
 //
-// Hugging Face tokenizers (tokenizer.json, one JSON object; the fields of huggingface/tokenizers' serialization):
+// Hugging Face tokenizers (tokenizer.json, one JSON object; the fields and order of huggingface/tokenizers'
+// serialization, tokenizers/src/tokenizer/serialization.rs and models/bpe/serialization.rs, which read keys they
+// do not know as absent, so "type" and "byte_fallback" are harmless to older versions):
 //   {"version": "1.0", "truncation": null, "padding": null,
 //    "added_tokens": [{"id": 50256, "content": "<|endoftext|>", "single_word": false, "lstrip": false,
 //                      "rstrip": false, "normalized": false, "special": true}],
@@ -15,8 +17,8 @@
 //    "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
 //    "post_processor": null,
 //    "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
-//    "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
-//              "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false,
+//    "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": "",
+//              "end_of_word_suffix": "", "fuse_unk": false, "byte_fallback": false,
 //              "vocab": {"!": 0, ...}, "merges": ["Ġ t", ...]}}
 // Reading accepts what a byte-level BPE in GPT-2's style can mean and refuses the rest by name (a normalizer,
 // add_prefix_space, another pre-tokenizer or model type, dropout, a suffix): silently encoding differently from

@@ -145,9 +145,17 @@ std::string to_hf_tokenizer_json(const BpeModel& model) {
     j["pre_tokenizer"] = byte_level;
     j["post_processor"] = nullptr;
     j["decoder"] = decoder;
-    j["model"] = {{"type", "BPE"},          {"dropout", nullptr},     {"unk_token", nullptr},
-                  {"continuing_subword_prefix", nullptr}, {"end_of_word_suffix", nullptr},
-                  {"fuse_unk", false},      {"byte_fallback", false}, {"vocab", vocab}, {"merges", merges}};
+    // "" rather than null for the prefix and suffix, as GPT-2's published tokenizer.json has them: the oldest
+    // versions of `tokenizers` read only strings there, every version reads "".
+    j["model"] = {{"type", "BPE"},
+                  {"dropout", nullptr},
+                  {"unk_token", nullptr},
+                  {"continuing_subword_prefix", ""},
+                  {"end_of_word_suffix", ""},
+                  {"fuse_unk", false},
+                  {"byte_fallback", false},
+                  {"vocab", vocab},
+                  {"merges", merges}};
     return j.dump(2) + "\n";
 }
 
