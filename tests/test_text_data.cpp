@@ -96,6 +96,15 @@ TEST_CASE("a single file is read as it is, with separators stripped") {
     CHECK(corpus.files == std::vector<std::string>{path});
 }
 
+TEST_CASE("with a document separator, fortunes and files are separated by it, once") {
+    TempDir dir("documents");
+    dir.write("a", "one\n%\ntwo\n%\n");  // a trailing separator line, as fortune files have
+    dir.write("b", "three");                // no final newline
+    dir.write("c", "four\n");
+    const TextCorpus corpus = load_text_corpus(dir.path.string(), "<|endoftext|>");
+    CHECK(corpus.text == "one\n<|endoftext|>two\n<|endoftext|>three\n<|endoftext|>four\n");
+}
+
 TEST_CASE("missing, empty and binary inputs give errors naming the path") {
     TempDir dir("errors");
     const std::string missing = (dir.path / "nope").string();

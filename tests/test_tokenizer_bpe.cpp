@@ -296,6 +296,18 @@ TEST_CASE("long texts are encoded in parallel chunks with the same ids as piece 
     CHECK(m.encode(corpus) == fast);
 }
 
+TEST_CASE("pathological texts: long runs are one piece, encoded in O(n log n), losslessly") {
+    const BpeModel m = small_model(kSmallMerges);
+    for (const std::string& s : {std::string(300000, '='), std::string(300000, ' '), std::string(300000, 'a'),
+                                 std::string(300000, '\n') + "x", std::string(200000, 'a') + std::string(200000, ' ')}) {
+        const std::vector<std::int64_t> ids = m.encode(s);
+        std::string back;
+        for (std::int64_t id : ids) back += m.token(id);
+        CHECK(back == s);
+    }
+    CHECK(m.encode(std::string(300001, 'a')).size() == 150001);  // "aa" × 150000, then "a"
+}
+
 TEST_CASE("streaming decode never cuts a character, with tokens that end inside one") {
     // Tokens "\xC3" + "\xA9x": a merge that starts inside "é"; and the 4-byte emoji from single bytes.
     const Tokenizer tok = Tokenizer::bpe(small_model({{"\xA9", "x"}, {"a", "\xC3"}}));

@@ -146,6 +146,7 @@ struct BpeModel::PieceCache {
     };
     std::unordered_map<std::string, std::pair<std::uint32_t, std::uint32_t>, Hash, std::equal_to<>> where;  // -> arena
     std::vector<std::int32_t> arena;
+    static constexpr std::size_t kMaxPieces = std::size_t{1} << 20;
 };
 
 void BpeModel::encode_serial(std::string_view text, std::vector<std::int64_t>& out, PieceCache& cache) const {
@@ -158,6 +159,10 @@ void BpeModel::encode_serial(std::string_view text, std::vector<std::int64_t>& o
         }
         auto it = cache.where.find(piece);
         if (it == cache.where.end()) {
+            if (cache.where.size() >= PieceCache::kMaxPieces) {  // bound the memory on huge, varied texts
+                cache.where.clear();
+                cache.arena.clear();
+            }
             const auto begin = static_cast<std::uint32_t>(cache.arena.size());
             encode_piece(piece, cache.arena);
             it = cache.where.emplace(piece, std::pair{begin, static_cast<std::uint32_t>(cache.arena.size()) - begin}).first;

@@ -126,8 +126,14 @@ TextCorpus load_text_corpus(const std::string& path, const std::string& document
     for (const fs::path& file : files) {
         const std::string bytes = read_whole_file(file);
         check_text(file, bytes);
-        if (!corpus.text.empty() && corpus.text.back() != '\n') corpus.text += '\n';
-        if (!corpus.text.empty()) corpus.text += separator;  // a blank line between files, as between fortunes
+        if (document_separator.empty()) {
+            if (!corpus.text.empty() && corpus.text.back() != '\n') corpus.text += '\n';
+            if (!corpus.text.empty()) corpus.text += '\n';  // a blank line between files, as between fortunes
+        } else if (!corpus.text.empty() && !corpus.text.ends_with(document_separator)) {
+            // One separator between files (not a second one after a file's own trailing "%" line).
+            if (corpus.text.back() != '\n') corpus.text += '\n';
+            corpus.text += document_separator;
+        }
         corpus.text += strip_fortune_separators(bytes, separator);
         corpus.files.push_back(file.string());
     }
