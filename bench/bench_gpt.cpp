@@ -1,9 +1,12 @@
 // The `gpt` suite: one GPT training step (forward, backward, AdamW update) on random tokens.
 //
-//   tg-bench gpt --config S|M [--attention exact|approx_backward|approx] [--degree G] [--steps K] [--threads P]
+//   tg-bench gpt --config S|M|gpt2 [--attention exact|approx_backward|approx] [--degree G] [--steps K] [--threads P]
+//                [--batch B] [--seq T]
 //
-//   config S: vocab 256, T = 256, 4 layers, 4 heads, C = 128, batch 8
-//   config M: vocab 256, T = 512, 6 layers, 6 heads, C = 384, batch 4
+//   config S:    vocab 256, T = 256, 4 layers, 4 heads, C = 128, batch 8
+//   config M:    vocab 256, T = 512, 6 layers, 6 heads, C = 384, batch 4
+//   config gpt2: GPT-2 small (124M parameters): vocab 50257, 12 layers, 12 heads, C = 768, position table 1024;
+//                batch 4 and T = 64 by default (llm.c's train_gpt2.c CPU setting), --batch/--seq to change them
 //
 // The model is nn::GPT (nn/models/gpt.h) without dropout; AdamW(lr 3e-4, betas 0.9/0.999, eps 1e-8, no weight
 // decay). Each step draws fresh random ids and targets, then zero_grad, loss, backward, step. Two warm-up steps
@@ -82,7 +85,8 @@ int run_gpt(const Args& args, bool json, int threads) {
     const std::string config_name = args.get("config", "S");
     const std::string attention = args.get("attention", "exact");
     const std::int64_t degree = args.get_int("degree", 2);
-    const std::int64_t steps = args.get_int("steps", 10);
+    const std::int64_t steps = args.get_int("steps", config_name == "gpt2" ? 3 : 10);
+    const std::int64_t batch = args.get_int("batch", 0), seq = args.get_int("seq", 0);  // 0: the config's
     if (report_unused(args, "gpt")) return 2;
 
     GptBenchConfig c{};
@@ -90,10 +94,19 @@ int run_gpt(const Args& args, bool json, int threads) {
         c = {256, 256, 4, 4, 128, 8};
     } else if (config_name == "M") {
         c = {256, 512, 6, 6, 384, 4};
+    } else if (config_name == "gpt2") {
+        c = {50257, 64, 12, 12, 768, 4};
     } else {
-        std::cerr << "tg-bench gpt: --config must be S or M, got '" << config_name << "'\n";
+        std::cerr << "tg-bench gpt: --config must be S, M or gpt2, got '" << config_name << "'\n";
         return 2;
     }
+    const std::int64_t max_T = config_name == "gpt2" ? 1024 : c.T;  // GPT-2's position table; S/M train at their T
+    if (batch < 0 || seq < 0 || seq > max_T) {
+        std::cerr << "tg-bench gpt: --batch must be >= 1 and --seq in [1, " << max_T << "]\n";
+        return 2;
+    }
+    if (batch > 0) c.batch = batch;
+    if (seq > 0) c.T = seq;
     if (steps < 1) {
         std::cerr << "tg-bench gpt: --steps must be at least 1, got " << steps << "\n";
         return 2;
@@ -114,7 +127,7 @@ int run_gpt(const Args& args, bool json, int threads) {
 
     nn::GPTConfig config;
     config.vocab_size = c.vocab;
-    config.block_size = c.T;
+    config.block_size = std::max(c.T, max_T);
     config.n_layer = c.layers;
     config.n_head = c.heads;
     config.n_embd = c.C;
@@ -159,6 +172,9 @@ int run_gpt(const Args& args, bool json, int threads) {
     r.set("attention", attention);
     if (options.mode != F::AttentionMode::Exact) r.set("degree", degree);
     r.set("threads", threads);
+    r.set("batch", c.batch);
+    r.set("seq", c.T);
+    r.set("parameters", model.num_parameters());
     r.set("step_ms", step_ms);
     r.set("tokens_per_s", static_cast<double>(c.batch * c.T) / (step_ms * 1e-3));
     r.set("peak_rss_bytes", static_cast<std::int64_t>(usage.ru_maxrss) * 1024);

@@ -10,6 +10,7 @@
 #include "core/file_io.h"
 #include "core/ops.h"
 #include "core/random.h"
+#include "nn/data/tokenizer.h"
 #include "nn/models/gpt.h"
 #include "nn/models/gpt2_hf.h"
 #include "nn/optim.h"
@@ -252,16 +253,17 @@ void write_hf_folder(const TempDir& dir, const Sizes& s, const std::vector<std::
 const std::vector<std::int64_t> kIdsA = {3, 17, 60, 0, 42, 42, 7, 11, 29};
 const std::vector<std::int64_t> kIdsB = {59, 1, 2, 33, 8, 15, 40, 21, 5};
 
-// Our logits for a batch of the two sequences, against the float64 reference of each.
-void check_logits_against_reference(nn::GPT& model, const Weights& w, const Sizes& s, double tolerance) {
+// Our logits for a batch of sequences (of one length), against the float64 reference of each.
+void check_logits_against_reference(nn::GPT& model, const Weights& w, const Sizes& s, double tolerance,
+                                    const std::vector<std::vector<std::int64_t>>& sequences = {kIdsA, kIdsB}) {
     model.eval();
-    std::vector<std::int64_t> ids = kIdsA;
-    ids.insert(ids.end(), kIdsB.begin(), kIdsB.end());
-    const std::int64_t T = static_cast<std::int64_t>(kIdsA.size());
-    const std::vector<float> got = model.forward(from_vector(ids, {2, T})).to_vector<float>();  // (2, T, V)
+    std::vector<std::int64_t> ids;
+    for (const auto& seq : sequences) ids.insert(ids.end(), seq.begin(), seq.end());
+    const std::int64_t B = static_cast<std::int64_t>(sequences.size()), T = static_cast<std::int64_t>(sequences[0].size());
+    const std::vector<float> got = model.forward(from_vector(ids, {B, T})).to_vector<float>();  // (B, T, V)
     double worst = 0, largest = 0;
-    for (int b = 0; b < 2; ++b) {
-        const Matrix want = reference_logits(w, s, b == 0 ? kIdsA : kIdsB);
+    for (std::int64_t b = 0; b < B; ++b) {
+        const Matrix want = reference_logits(w, s, sequences[static_cast<std::size_t>(b)]);
         for (std::int64_t t = 0; t < T; ++t)
             for (std::int64_t v = 0; v < s.V; ++v) {
                 const double ref = want[static_cast<std::size_t>(t)][static_cast<std::size_t>(v)];
@@ -451,6 +453,29 @@ TEST_CASE("malformed Hugging Face folders: each missing, extra, mis-shaped or mi
     // A truncated file: the safetensors reader's own checks.
     write_text(dir / "model.safetensors", std::string("\x10\0\0\0\0\0\0\0{}", 10));
     check_throws<IOError>([&] { nn::load_gpt2_hf(folder); }, {"model.safetensors", "header length"});
+}
+
+TEST_CASE("GPT-2's real 50,257-token vocabulary: a random GPT-2 folder with encoder.json + vocab.bpe") {
+    // OpenAI's files are not in the repository: scripts/setup.sh fetches them (see tests/test_tokenizer_gpt2.cpp).
+    const fs::path cache = fs::path(TG_TEST_DATA_DIR) / "gpt2-cache";
+    if (!fs::exists(cache / "encoder.json") || !fs::exists(cache / "vocab.bpe")) {
+        MESSAGE("GPT-2's encoder.json / vocab.bpe not in " << cache.string() << " (scripts/setup.sh): skipped");
+        return;
+    }
+    const Sizes s{50257, 32, 16, 2, 1};
+    const auto weights = random_hf_weights(s, 500, false);
+    TempDir dir("vocab50257");
+    write_hf_folder(dir, s, weights);
+    fs::copy_file(cache / "encoder.json", dir.path / "encoder.json");
+    fs::copy_file(cache / "vocab.bpe", dir.path / "vocab.bpe");
+    const auto model = nn::load_gpt2_hf(dir.str());
+    const data::Tokenizer tokenizer = data::Tokenizer::load(dir.str());
+    CHECK(tokenizer.vocab_size() == model->config.vocab_size);
+    const std::vector<std::int64_t> ids = tokenizer.encode("Hello world, said GPT-2.");
+    REQUIRE(ids.size() >= 2);
+    CHECK(ids[0] == 15496);  // "Hello"
+    CHECK(ids[1] == 995);    // " world"
+    check_logits_against_reference(*model, as_weights(weights), s, 2e-5, {ids});
 }
 
 TEST_CASE("safetensors: F16 and BF16 are refused by default and widened exactly on request") {
