@@ -13,36 +13,33 @@
 set -euo pipefail
 root=${1:-$(dirname "$0")/../..}
 cd "$root"
-LAYERS=(kernels core autograd nn distributed capi)
+LAYERS="kernels core autograd nn distributed capi"
 
-rank_of() {
-  local i
-  for i in "${!LAYERS[@]}"; do [ "${LAYERS[$i]}" = "$1" ] && { echo "$i"; return; }; done
-  echo -1
-}
-
-bad=0
-checked=0
-for i in "${!LAYERS[@]}"; do
-  folder=${LAYERS[$i]}
-  [ -d "$folder" ] || continue
-  while IFS= read -r -d '' file; do
-    checked=$((checked + 1))
-    # Every quoted include whose first path part names a layer folder.
-    while IFS=: read -r line target; do
-      top=${target%%/*}
-      r=$(rank_of "$top")
-      if [ "$r" -gt "$i" ]; then
-        echo "layering: $file:$line includes \"$target\": $folder may not include from $top (a higher layer)"
-        bad=1
-      fi
-    done < <(grep -nE '^\s*#\s*include\s+"[^"]+/' "$file" | sed -E 's/^([0-9]+):.*"([^"]+)".*/\1:\2/' || true)
-  done < <(find "$folder" -type f \( -name '*.h' -o -name '*.cpp' -o -name '*.c' \) -print0)
-done
-
-if [ "$checked" -eq 0 ]; then
+present=()
+for folder in $LAYERS; do [ -d "$folder" ] && present+=("$folder"); done
+files=$(find "${present[@]}" -type f \( -name '*.h' -o -name '*.cpp' -o -name '*.c' \) | wc -l)
+if [ "$files" -eq 0 ]; then
   echo "layering: no source files found under $(pwd)" >&2
   exit 1
 fi
-[ "$bad" -eq 0 ] && echo "layering: $checked files, every include points to its own or a lower layer"
-exit "$bad"
+
+# One pass over every quoted include "folder/...": the including file's folder must not rank below the
+# included header's folder.
+find "${present[@]}" -type f \( -name '*.h' -o -name '*.cpp' -o -name '*.c' \) -print0 |
+  xargs -0 grep -HnE '^\s*#\s*include\s+"[^"]+/' |
+  awk -v layers="$LAYERS" -v files="$files" '
+    BEGIN { n = split(layers, names, " "); for (i = 1; i <= n; i++) rank[names[i]] = i; bad = 0 }
+    {
+      split($0, parts, ":"); file = parts[1]; line = parts[2]
+      from = file; sub(/\/.*/, "", from)
+      match($0, /"[^"]+"/); target = substr($0, RSTART + 1, RLENGTH - 2)
+      to = target; sub(/\/.*/, "", to)
+      if ((to in rank) && rank[to] > rank[from]) {
+        printf "layering: %s:%s includes \"%s\": %s may not include from %s (a higher layer)\n", file, line, target, from, to
+        bad = 1
+      }
+    }
+    END {
+      if (!bad) printf "layering: %d files, every include points to its own or a lower layer\n", files
+      exit bad
+    }'
