@@ -79,6 +79,7 @@ void adamw_ref(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWHyper& h
     const T lr = static_cast<T>(h.lr), lr_wd = static_cast<T>(h.lr * h.weight_decay), eps = static_cast<T>(h.eps);
     const T b1 = static_cast<T>(h.beta1), one_minus_b1 = static_cast<T>(1.0 - h.beta1);
     const T b2 = static_cast<T>(h.beta2), one_minus_b2 = static_cast<T>(1.0 - h.beta2);
+    // BEGIN EXERCISE ch9.adamw
     for (std::int64_t i = 0; i < n; ++i) {
         p[i] -= lr_wd * p[i];
         m[i] = b1 * m[i] + one_minus_b1 * g[i];
@@ -87,6 +88,7 @@ void adamw_ref(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWHyper& h
         const T v_hat = v[i] / bias_correction2;
         p[i] -= lr * m_hat / (std::sqrt(v_hat) + eps);
     }
+    // END EXERCISE
 }
 
 }  // namespace

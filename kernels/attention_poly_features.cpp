@@ -35,9 +35,11 @@ constexpr std::int64_t kMaxRank = 65536;
 
 std::int64_t poly_feature_rank(std::int64_t d, int degree) {
     // C(d + g, g) = Π_{i=1..g} (d + i)/i, exact in integers at every step.
+    // BEGIN EXERCISE ch8.poly_feature_rank
     std::int64_t r = 1;
     for (int i = 1; i <= degree; ++i) r = r * (d + i) / i;
     return r;
+    // END EXERCISE
 }
 
 void check_poly_attention_problem(const PolyAttentionProblem& p) { (void)poly_attention_coefficients(p); }
@@ -132,6 +134,7 @@ void PolyFeatureMap::forward_impl(std::int64_t n, const T* x, std::int64_t ldx, 
         w = query ? weight_query_f_.data() : weight_key_f_.data();
     else
         w = query ? weight_query_.data() : weight_key_.data();
+    // BEGIN EXERCISE ch8.poly_features
     for (std::int64_t i = 0; i < n; ++i) {
         const T* xi = x + i * ldx;
         T* m = phi + i * ldphi;
@@ -148,6 +151,7 @@ void PolyFeatureMap::forward_impl(std::int64_t n, const T* x, std::int64_t ldx, 
         }
         for (std::int64_t c = 0; c < rank_; ++c) m[c] *= w[c];
     }
+    // END EXERCISE
 }
 
 // Backward, one row: recompute m, set dm = w ∘ dφ, then for j = g .. 1 push level j's adjoints down:

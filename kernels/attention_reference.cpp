@@ -44,6 +44,7 @@ template <class T>
 void forward_reference(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
                        const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* lse) {
     check_attention_problem(p);
+    // BEGIN EXERCISE ch7.attention_forward
     std::vector<T> s(static_cast<std::size_t>(p.tk));
     for (std::int64_t b = 0; b < p.batch; ++b) {
         for (std::int64_t h = 0; h < p.heads; ++h) {
@@ -62,6 +63,7 @@ void forward_reference(const AttentionProblem& p, const T* q, AttentionLayout ql
             }
         }
     }
+    // END EXERCISE
 }
 
 template <class T>
@@ -70,6 +72,7 @@ void backward_reference(const AttentionProblem& p, const T* q, AttentionLayout q
                         const T* dout, AttentionLayout dol, T* dq, AttentionLayout dql, T* dk, AttentionLayout dkl,
                         T* dv, AttentionLayout dvl) {
     check_attention_problem(p);
+    // BEGIN EXERCISE ch7.attention_backward
     const T scale = static_cast<T>(p.scale);
     std::vector<T> s(static_cast<std::size_t>(p.tk));
     for (std::int64_t b = 0; b < p.batch; ++b) {
@@ -104,6 +107,7 @@ void backward_reference(const AttentionProblem& p, const T* q, AttentionLayout q
             }
         }
     }
+    // END EXERCISE
 }
 
 }  // namespace

@@ -104,6 +104,7 @@ std::int64_t cross_entropy_ref(const T* logits, const I* targets, T* losses, T* 
             for (std::int64_t j = 0; j < vocab; ++j) dr[j] = j == t ? -scale : T(0);
             continue;
         }
+        // BEGIN EXERCISE ch6.cross_entropy
         T sum = 0;
         for (std::int64_t j = 0; j < vocab; ++j) sum += std::exp(xr[j] - m);
         losses[r] = std::log(sum) + (m - x_target);
@@ -111,6 +112,7 @@ std::int64_t cross_entropy_ref(const T* logits, const I* targets, T* losses, T* 
             const T softmax = std::exp(xr[j] - m) / sum;
             dr[j] = (softmax - (j == t ? T(1) : T(0))) * scale;
         }
+        // END EXERCISE
     }
     return count_kept(targets, rows, ignore_index);
 }

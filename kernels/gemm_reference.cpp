@@ -10,6 +10,7 @@ namespace {
 template <class T>
 void gemm_reference(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                     std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+    // BEGIN EXERCISE ch5.gemm_reference
     for (std::int64_t i = 0; i < m; ++i) {
         for (std::int64_t j = 0; j < n; ++j) {
             T sum = T(0);
@@ -22,6 +23,7 @@ void gemm_reference(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, 
             c[i * ldc + j] = beta == T(0) ? alpha * sum : alpha * sum + beta * c[i * ldc + j];
         }
     }
+    // END EXERCISE
 }
 
 }  // namespace

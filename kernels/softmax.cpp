@@ -145,9 +145,11 @@ void softmax_backward_ref(const T* y, const T* dy, T* dx, std::int64_t rows, std
         const T* yr = y + r * ys;
         const T* dyr = dy + r * dys;
         T* dxr = dx + r * dxs;
+        // BEGIN EXERCISE ch6.softmax_backward
         T dot = 0;
         for (std::int64_t j = 0; j < cols; ++j) dot += dyr[j] * yr[j];
         for (std::int64_t j = 0; j < cols; ++j) dxr[j] = yr[j] * (dyr[j] - dot);
+        // END EXERCISE
     }
 }
 

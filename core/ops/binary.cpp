@@ -98,8 +98,10 @@ Tensor mul(const Tensor& a, const Tensor& b) {
     // d(a b) = b da + a db
     autograd::record("mul", out, {a, b},
                      [sa = SavedTensor(a), sb = SavedTensor(b), need_a = a.requires_grad(),
-                      need_b = b.requires_grad()](const Tensor& dout) {
+                      need_b = b.requires_grad()](const Tensor& dout) -> Grads {
+                         // BEGIN EXERCISE ch3.mul_backward
                          return Grads{need_a ? dout * sb.get() : Tensor(), need_b ? dout * sa.get() : Tensor()};
+                         // END EXERCISE
                      });
     return out;
 }
@@ -108,10 +110,12 @@ Tensor div(const Tensor& a, const Tensor& b) {
     Tensor out = binary_map("div", a, b, promoted_floating(a, b), [](auto x, auto y) { return x / y; });
     // d(a / b) = da / b - (a / b²) db = da / b - out / b db
     autograd::record("div", out, {a, b},
-                     [sb = SavedTensor(b), sout = SavedTensor(out), need_b = b.requires_grad()](const Tensor& dout) {
+                     [sb = SavedTensor(b), sout = SavedTensor(out), need_b = b.requires_grad()](const Tensor& dout) -> Grads {
+                         // BEGIN EXERCISE ch3.div_backward
                          const Tensor b = sb.get();
                          const Tensor da = dout / b;
                          return Grads{da, need_b ? neg(da * sout.get()) : Tensor()};
+                         // END EXERCISE
                      });
     return out;
 }

@@ -143,7 +143,8 @@ Tensor matmul_recorded(const Tensor& a, const Tensor& b) {
     }
     autograd::record("matmul", out, {a, b},
                      [a_saved = autograd::SavedTensor(a), b_saved = autograd::SavedTensor(b),
-                      need_a = a.requires_grad(), need_b = b.requires_grad()](const Tensor& dout) {
+                      need_a = a.requires_grad(), need_b = b.requires_grad()](const Tensor& dout) -> autograd::Grads {
+                         // BEGIN EXERCISE ch5.matmul_backward
                          const Tensor a = a_saved.get(), b = b_saved.get();
                          autograd::Grads grads(2);
                          if (need_a) grads[0] = matmul_nd(dout, b.transpose(-1, -2));  // dA = dC·Bᵀ
@@ -158,6 +159,7 @@ Tensor matmul_recorded(const Tensor& a, const Tensor& b) {
                              }
                          }
                          return grads;
+                         // END EXERCISE
                      });
     return out;
 }

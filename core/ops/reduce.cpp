@@ -459,8 +459,10 @@ Tensor mean(const Tensor& x, const std::vector<std::int64_t>& dims, bool keepdim
     });
     Tensor out = finish(plan, raw);
     // dy/dx_r = 1/R.
-    autograd::record("mean", out, {x}, [keep = plan.keep_shape, in = x.shape(), R = plan.R](const Tensor& dout) {
+    autograd::record("mean", out, {x}, [keep = plan.keep_shape, in = x.shape(), R = plan.R](const Tensor& dout) -> autograd::Grads {
+        // BEGIN EXERCISE ch2.mean_backward
         return autograd::Grads{expand_back(dout / static_cast<double>(R), keep, in)};
+        // END EXERCISE
     });
     return out;
 }
@@ -476,9 +478,11 @@ namespace {
 // maxima get dy/2 each. (torch.max(x, dim) returning indices instead sends all of it to one index.)
 Tensor extreme_backward(const Tensor& dout, const Tensor& x, const Tensor& out, const Shape& keep_shape,
                         const std::vector<std::int64_t>& dims) {
+    // BEGIN EXERCISE ch2.max_backward
     const Tensor hit = eq(x, out.reshape(keep_shape));  // 1 where x_r == y (broadcast over the reduced dims)
     const Tensor count = sum(hit, dims, /*keepdim=*/true);
     return hit * (dout.reshape(keep_shape) / count);
+    // END EXERCISE
 }
 
 template <typename Op>
@@ -588,9 +592,11 @@ Tensor var(const Tensor& x, const std::vector<std::int64_t>& dims, std::int64_t 
     autograd::record("var", out, {x},
                      [xs = autograd::SavedTensor(x), mean = finish(plan, mu).reshape(plan.keep_shape), keep = plan.keep_shape,
                       divisor = static_cast<double>(std::max<std::int64_t>(plan.R - correction, 0))](
-                         const Tensor& dout) {
+                         const Tensor& dout) -> autograd::Grads {
+                         // BEGIN EXERCISE ch2.var_backward
                          const Tensor centered = xs.get() - mean;
                          return autograd::Grads{centered * (dout.reshape(keep) * (2.0 / divisor))};
+                         // END EXERCISE
                      });
     return out;
 }
@@ -616,12 +622,14 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
         throw ShapeError("sum_to: cannot sum a tensor of shape " + to_string(from) + " to shape " + to_string(shape) +
                          " (the target must broadcast to the source)");
     }
+    // BEGIN EXERCISE ch3.sum_to
     std::vector<std::int64_t> dims;
     for (std::size_t d = 0; d < lead; ++d) dims.push_back(static_cast<std::int64_t>(d));
     for (std::size_t i = 0; i < target.size(); ++i)
         if (target[i] == 1 && from[lead + i] != 1) dims.push_back(static_cast<std::int64_t>(lead + i));
     if (dims.empty()) return from == shape ? x : x.reshape(shape);  // only size-1 dims differ
     return sum(x, dims, /*keepdim=*/true).reshape(shape);
+    // END EXERCISE
 }
 
 }  // namespace tg

@@ -115,9 +115,11 @@ Tensor rsqrt(const Tensor& x) {
 Tensor tanh(const Tensor& x) {
     Tensor out = unary_map("tanh", x, floating(x), [](auto v) { return vtanh(v); });
     // d tanh(x) = (1 - tanh²(x)) dx
-    autograd::record("tanh", out, {x}, [sout = SavedTensor(out)](const Tensor& dout) {
+    autograd::record("tanh", out, {x}, [sout = SavedTensor(out)](const Tensor& dout) -> Grads {
+        // BEGIN EXERCISE ch4.tanh_backward
         const Tensor y = sout.get();
         return Grads{dout * (1.0 - y * y)};
+        // END EXERCISE
     });
     return out;
 }
@@ -128,9 +130,11 @@ Tensor sigmoid(const Tensor& x) {
         return V(1) / (V(1) + vexp(-v));
     });
     // d σ(x) = σ(x) (1 - σ(x)) dx
-    autograd::record("sigmoid", out, {x}, [sout = SavedTensor(out)](const Tensor& dout) {
+    autograd::record("sigmoid", out, {x}, [sout = SavedTensor(out)](const Tensor& dout) -> Grads {
+        // BEGIN EXERCISE ch4.sigmoid_backward
         const Tensor y = sout.get();
         return Grads{dout * y * (1.0 - y)};
+        // END EXERCISE
     });
     return out;
 }

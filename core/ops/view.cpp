@@ -150,6 +150,7 @@ Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::
     auto clamp = [n](std::int64_t i) { return std::clamp<std::int64_t>(i < 0 ? i + n : i, 0, n); };
     start = clamp(start);
     end = std::max(clamp(end), start);
+    // BEGIN EXERCISE ch1.slice
     Shape new_shape = shape();
     Strides new_strides = strides();
     new_shape[static_cast<std::size_t>(d)] = (end - start + step - 1) / step;
@@ -161,6 +162,7 @@ Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::
         return autograd::Grads{g};
     });
     return out;
+    // END EXERCISE
 }
 
 Tensor Tensor::narrow(std::int64_t d, std::int64_t start, std::int64_t length) const {
@@ -184,6 +186,7 @@ Tensor Tensor::select(std::int64_t d, std::int64_t index) const {
                          std::to_string(d) + " of size " + std::to_string(n) + " (shape " + to_string(shape()) + ")");
     }
     if (index < 0) index += n;
+    // BEGIN EXERCISE ch1.select
     Shape new_shape = shape();
     Strides new_strides = strides();
     const std::int64_t step = new_strides[static_cast<std::size_t>(d)];
@@ -196,6 +199,7 @@ Tensor Tensor::select(std::int64_t d, std::int64_t index) const {
         return autograd::Grads{g};
     });
     return out;
+    // END EXERCISE
 }
 
 Tensor Tensor::squeeze() const {

@@ -57,6 +57,7 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, bool 
     for (const auto& p : params)
         if (p.defined() && p.grad().defined()) grads.push_back(p.grad());
 
+    // BEGIN EXERCISE ch9.clip_grad_norm
     double sum_sq = 0.0;
     for (const auto& g : grads) {
         const Tensor c = g.contiguous();
@@ -77,6 +78,7 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, bool 
         for (auto& g : grads) g.mul_(clip_coef);
     }
     return total;
+    // END EXERCISE
 }
 
 }  // namespace tg::optim

@@ -23,6 +23,7 @@ double WarmupCosine::operator()(std::int64_t step) const {
                          std::to_string(base_lr));
     }
     if (step < 0) throw ValueError("WarmupCosine: step must be >= 0, got " + std::to_string(step));
+    // BEGIN EXERCISE ch9.warmup_cosine
     if (step < warmup_steps) {
         return base_lr * static_cast<double>(step) / static_cast<double>(warmup_steps);
     }
@@ -30,6 +31,7 @@ double WarmupCosine::operator()(std::int64_t step) const {
     const double progress =
         static_cast<double>(step - warmup_steps) / static_cast<double>(total_steps - warmup_steps);  // in [0, 1)
     return min_lr + (base_lr - min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
+    // END EXERCISE
 }
 
 LRScheduler::LRScheduler(Optimizer& optimizer, std::function<double(std::int64_t)> schedule, std::int64_t start_step)
