@@ -33,13 +33,6 @@ public:
     using Error::Error;
 };
 
-// An exercise of the course (docs/course/) whose solution was taken out of a student copy of the repository
-// (scripts/course.sh student): the message names the exercise and the chapter that explains it.
-class NotImplementedError : public Error {
-public:
-    using Error::Error;
-};
-
 // Errors from files we read (safetensors, checkpoints, data sets): bad header, truncated data, ...
 class IOError : public Error {
 public:

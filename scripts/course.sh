@@ -45,7 +45,7 @@ stub_file() {
       for (i = 1; i <= n; i++) { split(lines[i], f, "\t"); if (f[1] != "") page[f[1]] = f[2] }
     }
     # The stub needs tg::NotImplementedError: include its header after the first include of the file.
-    !included && /^#include / { print; print "#include \"core/error.h\"  // the exercise stubs below"; included = 1; next }
+    !included && /^#include / { print; print "#include \"core/not_implemented.h\"  // the exercise stubs below"; included = 1; next }
     skipping && /^[[:space:]]*\/\/ END EXERCISE[[:space:]]*$/ { skipping = 0; print; next }
     skipping { next }
     /^[[:space:]]*\/\/ BEGIN EXERCISE / {
@@ -79,14 +79,6 @@ cmd_student() {
   if [ -e "$out" ] && [ -n "$(ls -A "$out" 2>/dev/null)" ]; then
     die "student: $out exists and is not empty (remove it first)"
   fi
-  git -C "$root" rev-parse --git-dir > /dev/null 2>&1 || die "student: $root is not a git checkout"
-  mkdir -p "$out"
-  # Tracked files and untracked ones that are not ignored, as they are in the working tree (so uncommitted
-  # edits are included); files deleted in the working tree are skipped.
-  (cd "$root" && git ls-files -z --cached --others --exclude-standard |
-     while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
-     tar --null -T - -cf -) | tar -xf - -C "$out"
-
   local selected="" name page source files count=0
   while IFS=$'\t' read -r name page source; do
     if [ -n "$only" ]; then
@@ -102,6 +94,14 @@ cmd_student() {
     count=$((count + 1))
   done < <(exercises "$root")
   [ "$count" -gt 0 ] || die "student: --only '$only' matches no exercise"
+  git -C "$root" rev-parse --git-dir > /dev/null 2>&1 || die "student: $root is not a git checkout"
+  mkdir -p "$out"
+  # Tracked files and untracked ones that are not ignored, as they are in the working tree (so uncommitted
+  # edits are included); files deleted in the working tree are skipped.
+  (cd "$root" && git ls-files -z --cached --others --exclude-standard |
+     while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done |
+     tar --null -T - -cf -) | tar -xf - -C "$out"
+
   while IFS= read -r source; do
     [ -n "$source" ] && stub_file "$out/$source" "$selected"
   done < <(printf '%s' "$files" | sort -u)
@@ -253,6 +253,11 @@ cmd_ci() {
     esac
     grep -qF "{\"exercise\": \"$name\"" "$tree/build-course/grade.json" ||
       { echo "course ci: grade.json does not list $name"; bad=1; }
+    # And no other exercise's stub shows up anywhere in its test's output.
+    local others
+    "$tree/build-course/tests/course/tg-course" -tc="$name" > "$scratch/one.log" 2>&1 || true
+    others=$(grep -o 'exercise [A-Za-z0-9_.]*: see' "$scratch/one.log" | sort -u | grep -vxF "exercise $name: see" || true)
+    [ -z "$others" ] || { echo "course ci: the test of $name reaches other exercises' stubs: $others"; bad=1; }
   done < <(exercises "$root")
   # The chapters' other tests (the tours) need no exercise: they pass in the student tree.
   if ! "$tree/build-course/tests/course/tg-course" -tc='*tour*' > "$out" 2>&1; then

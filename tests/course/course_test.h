@@ -8,7 +8,7 @@
 // explained. (A stub reached inside a CHECK is reported by doctest itself as "THREW exception: ..."; the
 // grader finds the exercise's message in either form.)
 
-#include "core/error.h"
+#include "core/not_implemented.h"
 #include "core/tensor.h"
 
 #include <doctest/doctest.h>
