@@ -128,6 +128,7 @@ failure_message() {
   line=$(grep -m1 -o 'exercise [A-Za-z0-9_.]*: see docs/course/[A-Za-z0-9_.-]*\.md' "$log" || true)
   if [ -n "$line" ]; then echo "not implemented yet: $line"; return; fi
   line=$(awk '/ ERROR: /{ found = 1; sub(/^.* ERROR: /, ""); msg = $0; next }
+              found && /^(====|\[doctest\])/ { exit }
               found && NF { gsub(/^[[:space:]]+/, ""); msg = msg " | " $0; if (++extra == 3) exit }
               found && !NF && extra { exit }
               END { print msg }' "$log")
