@@ -1,12 +1,13 @@
 // The `gpt` suite: one GPT training step (forward, backward, AdamW update) on random tokens.
 //
 //   tg-bench gpt --config S|M|gpt2 [--attention exact|approx_backward|approx] [--degree G] [--steps K] [--threads P]
-//                [--batch B] [--seq T]
+//                [--batch B] [--seq T] [--vocab V]
 //
 //   config S:    vocab 256, T = 256, 4 layers, 4 heads, C = 128, batch 8
 //   config M:    vocab 256, T = 512, 6 layers, 6 heads, C = 384, batch 4
 //   config gpt2: GPT-2 small (124M parameters): vocab 50257, 12 layers, 12 heads, C = 768, position table 1024;
-//                batch 4 and T = 64 by default (llm.c's train_gpt2.c CPU setting), --batch/--seq to change them
+//                batch 4 and T = 64 by default (llm.c's train_gpt2.c CPU setting), --batch/--seq to change them;
+//                --vocab 50304 times the vocabulary padded to a multiple of 64, as llm.c pads it
 //
 // The model is nn::GPT (nn/models/gpt.h) without dropout; AdamW(lr 3e-4, betas 0.9/0.999, eps 1e-8, no weight
 // decay). Each step draws fresh random ids and targets, then zero_grad, loss, backward, step. Two warm-up steps
@@ -87,6 +88,7 @@ int run_gpt(const Args& args, bool json, int threads) {
     const std::int64_t degree = args.get_int("degree", 2);
     const std::int64_t steps = args.get_int("steps", config_name == "gpt2" ? 3 : 10);
     const std::int64_t batch = args.get_int("batch", 0), seq = args.get_int("seq", 0);  // 0: the config's
+    const std::int64_t vocab = args.get_int("vocab", 0);
     if (report_unused(args, "gpt")) return 2;
 
     GptBenchConfig c{};
@@ -105,6 +107,11 @@ int run_gpt(const Args& args, bool json, int threads) {
         std::cerr << "tg-bench gpt: --batch must be >= 1 and --seq in [1, " << max_T << "]\n";
         return 2;
     }
+    if (vocab < 0) {
+        std::cerr << "tg-bench gpt: --vocab must be >= 1\n";
+        return 2;
+    }
+    if (vocab > 0) c.vocab = vocab;
     if (batch > 0) c.batch = batch;
     if (seq > 0) c.T = seq;
     if (steps < 1) {
@@ -172,6 +179,7 @@ int run_gpt(const Args& args, bool json, int threads) {
     r.set("attention", attention);
     if (options.mode != F::AttentionMode::Exact) r.set("degree", degree);
     r.set("threads", threads);
+    r.set("vocab", c.vocab);
     r.set("batch", c.batch);
     r.set("seq", c.T);
     r.set("parameters", model.num_parameters());
