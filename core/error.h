@@ -33,6 +33,12 @@ public:
     using Error::Error;
 };
 
+// The memory for a tensor could not be allocated (the request is named with its size).
+class OutOfMemoryError : public Error {
+public:
+    using Error::Error;
+};
+
 // Errors from files we read (safetensors, checkpoints, data sets): bad header, truncated data, ...
 class IOError : public Error {
 public:

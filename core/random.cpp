@@ -91,10 +91,18 @@ GeneratorState Generator::reserve(std::uint64_t blocks) {
     return at;
 }
 
+namespace {
+thread_local Generator* t_scoped_generator = nullptr;  // set by GeneratorScope
+}  // namespace
+
 Generator& default_generator() {
+    if (t_scoped_generator != nullptr) return *t_scoped_generator;
     static Generator generator(kDefaultSeed);
     return generator;
 }
+
+GeneratorScope::GeneratorScope(Generator& gen) : previous_(t_scoped_generator) { t_scoped_generator = &gen; }
+GeneratorScope::~GeneratorScope() { t_scoped_generator = previous_; }
 
 void manual_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
 

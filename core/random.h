@@ -75,11 +75,29 @@ private:
     GeneratorState state_;
 };
 
-// The process-wide generator used when a sampler gets nullptr. Its first seed is kDefaultSeed, so a program
-// that never seeds still gives the same numbers on every run.
+// The generator used when a sampler gets nullptr: the process-wide one, unless a GeneratorScope is active on
+// the calling thread. Its first seed is kDefaultSeed, so a program that never seeds still gives the same
+// numbers on every run.
 inline constexpr std::uint64_t kDefaultSeed = 67280421310721ULL;  // torch.initial_seed() of a fresh process
 Generator& default_generator();
 void manual_seed(std::uint64_t seed);  // default_generator().manual_seed(seed), like torch.manual_seed
+
+// Makes `gen` this thread's default generator for the scope's lifetime: every draw that would use the
+// process-wide generator (model initialisation, dropout masks, manual_seed) uses `gen` instead, on this thread
+// only; the previous default comes back when the scope ends (scopes nest). This is how an embedder gives each
+// of several independent users of the library (the C API's contexts, capi/) a random stream of its own without
+// threading a Generator* through every module. Draws are made on the thread that calls the op (kernels fill
+// in parallel from blocks reserved beforehand), so a thread-local choice is enough.
+class GeneratorScope {
+public:
+    explicit GeneratorScope(Generator& gen);
+    ~GeneratorScope();
+    GeneratorScope(const GeneratorScope&) = delete;
+    GeneratorScope& operator=(const GeneratorScope&) = delete;
+
+private:
+    Generator* previous_;
+};
 
 // ---- samplers ----------------------------------------------------------------------------------------------
 // Uniform on [0, 1): k random bits scaled by 2^-k, k = 24 (float32) or 53 (float64), the mantissa width, so

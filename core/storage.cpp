@@ -128,13 +128,20 @@ Storage::Storage(std::size_t nbytes) : nbytes_(nbytes) {
     if (bytes > 0) {
         data_ = bytes >= kCacheMin ? cache().take(bytes, g_current.load()) : std::aligned_alloc(kAlign, bytes);
         if (data_ == nullptr) {
-            throw Error("Storage: cannot allocate " + std::to_string(nbytes) + " bytes");
+            throw OutOfMemoryError("Storage: cannot allocate " + std::to_string(nbytes) + " bytes");
         }
     }
     note_allocation(static_cast<std::int64_t>(nbytes));
 }
 
+Storage::Storage(void* data, std::size_t nbytes, std::function<void(void*)> release)
+    : data_(data), nbytes_(nbytes), borrowed_(true), release_(std::move(release)) {}
+
 Storage::~Storage() {
+    if (borrowed_) {
+        if (release_) release_(data_);
+        return;
+    }
     const std::size_t bytes = block_size(nbytes_);
     if (data_ != nullptr) {
         if (bytes >= kCacheMin) {

@@ -16,13 +16,19 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 
 namespace tg {
 
 class Storage {
 public:
-    explicit Storage(std::size_t nbytes);  // uninitialised memory
+    // Uninitialised memory. Throws OutOfMemoryError when the allocation fails.
+    explicit Storage(std::size_t nbytes);
+    // Borrowed memory: `nbytes` at `data`, owned by someone else (an embedding program's buffer, see the C API's
+    // tg_tensor_borrow). It is not counted in memory_stats() and is never freed here: when the storage dies,
+    // release(data) is called (if given) to hand it back. `data` must be aligned for the tensor's dtype.
+    Storage(void* data, std::size_t nbytes, std::function<void(void*)> release);
     ~Storage();
     Storage(const Storage&) = delete;
     Storage& operator=(const Storage&) = delete;
@@ -35,10 +41,14 @@ public:
     std::uint64_t version() const { return version_; }
     void bump_version() { ++version_; }
 
+    bool is_borrowed() const { return borrowed_; }
+
 private:
     void* data_ = nullptr;
     std::size_t nbytes_ = 0;
     std::uint64_t version_ = 0;
+    bool borrowed_ = false;
+    std::function<void(void*)> release_;  // borrowed memory only
 };
 
 struct MemoryStats {

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -82,6 +83,24 @@ AttentionChoice choose_attention_mode(const Tensor& q, const Tensor& k, const At
 // Where Auto reports its choices: a line each time the choice for a label changes (and the first time).
 // The default writes to stderr; pass an empty function to silence it.
 void set_attention_log(std::function<void(const std::string&)> sink);
+// A destination of Auto's lines with its own memory of the last choice per label (so it gets a line only when
+// a choice changes, whatever other destinations saw). An empty sink silences it.
+struct AttentionLog {
+    std::function<void(const std::string&)> sink;
+    std::map<std::string, AttentionMode> last_choice;
+};
+// While it lives, Auto's lines from the calling thread go to `log` instead of the process-wide sink; the
+// previous destination comes back when it ends. The C API gives each context an AttentionLog of its own.
+class AttentionLogScope {
+public:
+    explicit AttentionLogScope(AttentionLog& log);
+    ~AttentionLogScope();
+    AttentionLogScope(const AttentionLogScope&) = delete;
+    AttentionLogScope& operator=(const AttentionLogScope&) = delete;
+
+private:
+    AttentionLog* previous_;
+};
 // The estimated standard deviation of the scores s·q_i·k_j (visible pairs only when causal), from a fixed
 // sample of at most 4 heads × 32 × 32 pairs: what Auto compares with the bounded regime.
 double estimate_score_std(const Tensor& q, const Tensor& k, const AttentionOptions& options);

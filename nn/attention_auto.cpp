@@ -27,15 +27,18 @@ namespace {
 std::mutex log_mutex;
 std::function<void(const std::string&)> log_sink = [](const std::string& line) { std::cerr << line << '\n'; };
 std::map<std::string, AttentionMode> last_choice;  // per label
+thread_local AttentionLog* t_scoped_log = nullptr;  // AttentionLogScope
 
 void log_choice(const AttentionOptions& options, const AttentionChoice& choice) {
     std::lock_guard<std::mutex> lock(log_mutex);
-    auto it = last_choice.find(options.label);
-    if (it != last_choice.end() && it->second == choice.mode) return;
-    last_choice[options.label] = choice.mode;
-    if (log_sink) {
-        log_sink("tapegrad: attention auto" + (options.label.empty() ? "" : " [" + options.label + "]") + ": " +
-                 to_string(choice.mode) + " (" + choice.reason + ")");
+    std::map<std::string, AttentionMode>& last = t_scoped_log != nullptr ? t_scoped_log->last_choice : last_choice;
+    auto it = last.find(options.label);
+    if (it != last.end() && it->second == choice.mode) return;
+    last[options.label] = choice.mode;
+    const std::function<void(const std::string&)>& sink = t_scoped_log != nullptr ? t_scoped_log->sink : log_sink;
+    if (sink) {
+        sink("tapegrad: attention auto" + (options.label.empty() ? "" : " [" + options.label + "]") + ": " +
+             to_string(choice.mode) + " (" + choice.reason + ")");
     }
 }
 
@@ -52,6 +55,9 @@ void set_attention_log(std::function<void(const std::string&)> sink) {
     log_sink = std::move(sink);
     last_choice.clear();
 }
+
+AttentionLogScope::AttentionLogScope(AttentionLog& log) : previous_(t_scoped_log) { t_scoped_log = &log; }
+AttentionLogScope::~AttentionLogScope() { t_scoped_log = previous_; }
 
 std::int64_t attention_crossover_length(std::int64_t d, int degree) {
     // Causal forward + backward, approx_backward (consistent) vs exact, 2 threads, B = H = 1: the shortest T in

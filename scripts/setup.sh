@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  meson ninja-build g++ pkg-config      # build
+  meson ninja-build g++ gcc pkg-config  # build (gcc: the C API's C programs)
   ccache                                # compiler cache: rebuilds (and CI runs on the same machine) reuse objects
   libxsimd-dev libtbb-dev               # kernels: SIMD wrappers and the thread pool
   nlohmann-json3-dev libcli11-dev       # JSON headers (safetensors, config.json); command-line parsing

@@ -1,17 +1,8 @@
 #pragma once
-// The checkpoint directory of tg-gpt (format fixed in the design's interfaces.md):
-//
-//   model.safetensors      the weights, F32, under their state_dict names (blocks.0.attn.qkv.weight, ...)
-//   config.json            {"format": "tg-gpt checkpoint", "version": 1,
-//                           "model": GPTConfig, "tokenizer": Tokenizer, "training": TrainArgs}
-//   optimizer.safetensors  AdamW's state_dict (step counts, exp_avg, exp_avg_sq)
-//   state.json             {"step": N, "rng": {"global": {seed, offset}, "loader": {seed, offset}},
-//                           "history": [[step, train_loss, val_loss or null], ...]}
-//
-// Every file is written atomically (write to a temporary file, fsync, rename), state.json last. The two
-// safetensors files carry the step in their metadata too; loading for a resume checks that all three agree,
-// so a checkpoint torn by a crash between two files is refused with a clear message instead of resuming
-// from a mix of two steps.
+// tg-gpt's view of the checkpoint directory. The format and the files (model.safetensors, config.json,
+// optimizer.safetensors, state.json, all written atomically) are the library's: nn/models/gpt_checkpoint.h.
+// What tg-gpt adds is its own part of them: the run's settings (TrainArgs) as config.json's "training" section
+// and the loss history in state.json.
 //
 // What makes a resume exact: the weights, AdamW's moments and step counts, the learning-rate schedule's step
 // (= the step), the global generator (dropout masks) and the data loader's generator (which windows come

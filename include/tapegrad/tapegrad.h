@@ -38,6 +38,7 @@
 #include "nn/models/gpt_attention.h"
 #include "nn/models/gpt_block.h"
 #include "nn/models/gpt_mlp.h"
+#include "nn/models/gpt_checkpoint.h"
 #include "nn/models/gpt_sample.h"
 #include "nn/models/rope.h"
 #include "nn/models/vit.h"
