@@ -20,6 +20,10 @@
 
 namespace tg::nn::functional {
 
+double AttentionOptions::scale_for(std::int64_t head_dim) const {
+    return scale ? *scale : 1.0 / std::sqrt(static_cast<double>(head_dim));
+}
+
 std::string to_string(AttentionMode mode) {
     switch (mode) {
         case AttentionMode::Exact: return "exact";
@@ -90,9 +94,7 @@ Tensor empty_heads_like(const Tensor& like, std::int64_t t, std::int64_t e, DTyp
     return empty({B, H, t, e}, dtype);
 }
 
-double scale_of(const Tensor& q, const AttentionOptions& options) {
-    return options.scale ? *options.scale : 1.0 / std::sqrt(static_cast<double>(q.size(3)));
-}
+double scale_of(const Tensor& q, const AttentionOptions& options) { return options.scale_for(q.size(3)); }
 
 kernels::AttentionProblem exact_problem(const Tensor& q, const Tensor& k, const Tensor& v,
                                         const AttentionOptions& options) {
@@ -186,7 +188,7 @@ Tensor scaled_dot_product_attention_reference(const Tensor& q, const Tensor& k, 
                                               const AttentionOptions& options) {
     const char* op = "scaled_dot_product_attention_reference";
     detail::check_shapes(op, q, k, v);
-    const double scale = options.scale ? *options.scale : 1.0 / std::sqrt(static_cast<double>(q.size(3)));
+    const double scale = options.scale_for(q.size(3));
     Tensor scores = matmul(q, k.transpose(-2, -1)) * scale;  // S = s·Q Kᵀ        (B, H, Tq, Tk)
     if (options.causal) {
         // M: −∞ strictly above the diagonal (key j > query i), top-left aligned like PyTorch's is_causal.

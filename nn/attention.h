@@ -51,7 +51,7 @@ AttentionGradient attention_gradient_from_string(const std::string& name);
 
 struct AttentionOptions {
     bool causal = false;
-    std::optional<double> scale;  // default 1/sqrt(D)
+    std::optional<double> scale;  // default 1/sqrt(D): see scale_for
     AttentionMode mode = AttentionMode::Exact;
     // Polynomial degree g of the approximate modes, 1..4: the Taylor polynomial of exp. Even degrees are
     // positive everywhere; odd ones only for scores above about −1 (g = 1) or −1.6 (g = 3), so with those a
@@ -66,6 +66,10 @@ struct AttentionOptions {
     // `label` (e.g. "blocks.0.attn"). Auto also reads the latest errors recorded under its label.
     std::shared_ptr<AttentionMonitor> monitor;
     std::string label;
+
+    // The score scale s for heads of width D: `scale` when set, else 1/sqrt(D) (Vaswani et al. 2017, so that
+    // s·q·k has unit variance for unit-variance q and k). The one place the default is written.
+    double scale_for(std::int64_t head_dim) const;
 };
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -5,7 +5,7 @@
 // blocks one after the other, but also passes each one its slice of the KV cache).
 //
 //   blocks = register_module("blocks", std::make_shared<nn::ModuleList>());
-//   for (int i = 0; i < n_layer; ++i) blocks->push_back(std::make_shared<GPTBlock>(config));
+//   for (int i = 0; i < n_layer; ++i) blocks->push_back(std::make_shared<TransformerBlock>(block_config));
 
 #include "nn/module.h"
 

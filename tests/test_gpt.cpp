@@ -15,9 +15,9 @@
 #include "nn/functional.h"
 #include "nn/layernorm.h"
 #include "nn/models/gpt.h"
-#include "nn/models/gpt_block.h"
+#include "nn/transformer_block.h"
 #include "nn/models/gpt_sample.h"
-#include "nn/models/rope.h"
+#include "nn/rope.h"
 #include "nn/optim.h"
 #include "test_util.h"
 

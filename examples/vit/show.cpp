@@ -6,7 +6,7 @@
 //                      and the mean over heads
 //
 // The attention probabilities P = softmax(s·q kᵀ) are recomputed from the block's qkv projection
-// (ViTBlock::attention_probabilities): the fused attention node never stores them. Row 0 of P is the class
+// (MultiHeadAttention::attention_probabilities): the fused attention node never stores them. Row 0 of P is the class
 // token's query; its entries 1..16 are the weights it gives the 4×4 patches. They are rescaled so the largest is 1
 // (the class token also attends to itself, entry 0, shown in the corner as a percentage).
 

@@ -10,7 +10,7 @@
 #include "nn/functional.h"
 #include "nn/init.h"
 #include "nn/layernorm.h"
-#include "nn/models/gpt_block.h"
+#include "nn/transformer_block.h"
 #include "nn/module_list.h"
 
 #include <nlohmann/json.hpp>
@@ -232,6 +232,28 @@ GPTConfig GPTConfig::from_json(const std::string& text) {
 
 // ---- GPT -------------------------------------------------------------------------------------------------------
 
+namespace {
+
+// A GPT-2 block: causal attention with the config's QK-LayerNorm and RoPE, an MLP of width 4C with GELU(tanh).
+TransformerBlockConfig block_config(const GPTConfig& config) {
+    TransformerBlockConfig b;
+    b.attention.embed_dim = config.n_embd;
+    b.attention.num_heads = config.n_head;
+    b.attention.causal = true;
+    b.attention.dropout = config.dropout;
+    b.attention.bias = config.bias;
+    b.attention.qk_layernorm = config.qk_layernorm;
+    b.attention.qk_temperature = config.qk_temperature;
+    b.attention.rope = config.rope;
+    b.attention.rope_base = config.rope_base;
+    b.attention.attention = config.attention;
+    b.mlp_hidden = 4 * config.n_embd;
+    b.gelu = GeluApproximation::Tanh;
+    return b;
+}
+
+}  // namespace
+
 GPT::GPT(const GPTConfig& config_in, DType dtype) : config(config_in) {
     config.validate();
     config.attention.causal = true;
@@ -240,8 +262,10 @@ GPT::GPT(const GPTConfig& config_in, DType dtype) : config(config_in) {
     if (!config.rope) wpe = register_module("wpe", std::make_shared<Embedding>(config.block_size, C, dtype));
     drop = register_module("drop", std::make_shared<Dropout>(config.dropout));
     auto list = register_module("blocks", std::make_shared<ModuleList>());
-    for (std::int64_t i = 0; i < config.n_layer; ++i) blocks.push_back(list->push_back(std::make_shared<GPTBlock>(config, dtype)));
-    ln_f = register_module("ln_f", make_gpt_layer_norm(config, dtype));
+    for (std::int64_t i = 0; i < config.n_layer; ++i) {
+        blocks.push_back(list->push_back(std::make_shared<TransformerBlock>(block_config(config), dtype)));
+    }
+    ln_f = register_module("ln_f", make_layer_norm(C, config.bias, dtype));
     if (!config.layer_attention.empty()) {
         for (std::int64_t i = 0; i < config.n_layer; ++i) set_attention(config.layer_attention[static_cast<std::size_t>(i)], i);
     } else {

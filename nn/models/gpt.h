@@ -5,8 +5,9 @@
 //   x = wte(idx) + wpe(0..T−1)                       (B, T, C)   token + learned position embeddings
 //                                                                (no wpe with rope: positions rotate q and k)
 //   x = dropout(x)
-//   for each block:  x = x + attn(ln1(x))             causal multi-head self-attention (nn/models/gpt_attention.h)
-//                    x = x + mlp(ln2(x))              Linear C->4C, GELU(tanh), Linear 4C->C (nn/models/gpt_mlp.h)
+//   for each block:  x = x + attn(ln1(x))             causal multi-head self-attention (nn/multihead_attention.h)
+//                    x = x + mlp(ln2(x))              Linear C->4C, GELU(tanh), Linear 4C->C (nn/feed_forward.h)
+//                                                     (the pre-LN block shared with ViT: nn/transformer_block.h)
 //   x = ln_f(x)
 //   logits = x · wteᵀ                                 (B, T, V)   LM head tied to the token embedding
 //
@@ -18,11 +19,12 @@
 // blocks.{i}.mlp.fc.{weight,bias}, blocks.{i}.mlp.proj.{weight,bias}, ln_f.{weight,bias}. With rope there is
 // no wpe.weight; with bias = false no *.bias (LayerNorms keep their weight). Buffers: none.
 //
-// Files: gpt.cpp (config, init, forward, loss, KV cache), gpt_block.h, gpt_attention.h, gpt_mlp.h, rope.h,
-// gpt_sample.h (generate).
+// Files: gpt.cpp (config, init, forward, loss, KV cache), gpt_sample.h (generate); the blocks are
+// nn/transformer_block.h, nn/multihead_attention.h, nn/feed_forward.h, nn/rope.h.
 
 #include "nn/attention.h"
 #include "nn/module.h"
+#include "nn/transformer_block.h"
 
 #include <cstdint>
 #include <memory>
@@ -32,7 +34,6 @@
 namespace tg::nn {
 
 class AttentionMonitor;
-class GPTBlock;
 class Embedding;
 class Dropout;
 class LayerNorm;
@@ -105,7 +106,7 @@ public:
     std::shared_ptr<Embedding> wte;  // (V, C), also the LM head
     std::shared_ptr<Embedding> wpe;  // (block_size, C); nullptr with rope
     std::shared_ptr<Dropout> drop;
-    std::vector<std::shared_ptr<GPTBlock>> blocks;
+    std::vector<std::shared_ptr<TransformerBlock>> blocks;
     std::shared_ptr<LayerNorm> ln_f;
 };
 

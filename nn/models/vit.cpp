@@ -10,7 +10,7 @@
 #include "nn/layernorm.h"
 #include "nn/linear.h"
 #include "nn/module_list.h"
-#include "nn/multihead_attention.h"
+#include "nn/transformer_block.h"
 
 #include <nlohmann/json.hpp>
 
@@ -87,42 +87,25 @@ ViTConfig ViTConfig::from_json(const std::string& text) {
     return c;
 }
 
-// ---- MLP and block -----------------------------------------------------------------------------------------------
+// ---- the blocks -------------------------------------------------------------------------------------------------
 
-ViTMLP::ViTMLP(std::int64_t n_embd, std::int64_t hidden, double p, DType dtype) : dropout(p) {
-    fc = register_module("fc", std::make_shared<Linear>(n_embd, hidden, true, dtype));
-    proj = register_module("proj", std::make_shared<Linear>(hidden, n_embd, true, dtype));
+namespace {
+
+// A ViT block: attention over all tokens (not causal), an MLP of width mlp_hidden with exact GELU.
+TransformerBlockConfig block_config(const ViTConfig& config) {
+    TransformerBlockConfig b;
+    b.attention.embed_dim = config.n_embd;
+    b.attention.num_heads = config.n_head;
+    b.attention.causal = false;
+    b.attention.dropout = config.dropout;
+    b.attention.bias = true;
+    b.attention.attention = config.attention;
+    b.mlp_hidden = config.mlp_hidden;
+    b.gelu = GeluApproximation::None;
+    return b;
 }
 
-Tensor ViTMLP::forward(const Tensor& x) {
-    const Tensor h = gelu(fc->forward(x));  // (B, T, M)
-    return functional::dropout(proj->forward(h), dropout, is_training());
-}
-
-ViTBlock::ViTBlock(const ViTConfig& config, DType dtype) {
-    ln1 = register_module("ln1", std::make_shared<LayerNorm>(config.n_embd, 1e-5, true, dtype));
-    attn = register_module("attn", std::make_shared<MultiHeadAttention>(config.n_embd, config.n_head, /*causal=*/false,
-                                                                         config.dropout, true, dtype));
-    ln2 = register_module("ln2", std::make_shared<LayerNorm>(config.n_embd, 1e-5, true, dtype));
-    mlp = register_module("mlp", std::make_shared<ViTMLP>(config.n_embd, config.mlp_hidden, config.dropout, dtype));
-}
-
-Tensor ViTBlock::forward(const Tensor& x) {
-    const Tensor h = x + attn->forward(ln1->forward(x));  // (B, T, E)
-    return h + mlp->forward(ln2->forward(h));
-}
-
-// P = softmax(s·q kᵀ) per head, from the block's own qkv projection of ln1(x): the matrix the fused attention
-// node multiplies by v without ever storing it.
-Tensor ViTBlock::attention_probabilities(const Tensor& x) const {
-    NoGradGuard no_grad;
-    const std::int64_t B = x.size(0), T = x.size(1), H = attn->num_heads, D = attn->head_dim;
-    const Tensor heads = attn->qkv->forward(ln1->forward(x)).reshape({B, T, 3, H, D});
-    const Tensor q = heads.select(2, 0).permute({0, 2, 1, 3});  // (B, H, T, D)
-    const Tensor k = heads.select(2, 1).permute({0, 2, 1, 3});
-    const double scale = attn->options.scale.value_or(1.0 / std::sqrt(static_cast<double>(D)));
-    return softmax(matmul(q, k.transpose(-2, -1)) * scale, -1);  // (B, H, T, T)
-}
+}  // namespace
 
 // ---- the model -----------------------------------------------------------------------------------------------
 
@@ -134,7 +117,9 @@ ViT::ViT(const ViTConfig& cfg, DType dtype) : config(cfg) {
     pos_embed = register_parameter("pos_embed", zeros({1, config.num_tokens(), E}, dtype));
     patch_embed = register_module("patch_embed", std::make_shared<Linear>(patch_dim, E, true, dtype));
     auto list = register_module("blocks", std::make_shared<ModuleList>());
-    for (std::int64_t i = 0; i < config.n_layer; ++i) blocks.push_back(list->push_back(std::make_shared<ViTBlock>(config, dtype)));
+    for (std::int64_t i = 0; i < config.n_layer; ++i) {
+        blocks.push_back(list->push_back(std::make_shared<TransformerBlock>(block_config(config), dtype)));
+    }
     ln_f = register_module("ln_f", std::make_shared<LayerNorm>(E, 1e-5, true, dtype));
     head = register_module("head", std::make_shared<Linear>(E, config.num_classes, true, dtype));
     set_attention(config.attention);

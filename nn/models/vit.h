@@ -11,6 +11,7 @@
 //   x = [cls ; x] + pos_embed            (B, N+1, E)    a learned class token in front, learned positions
 //   for each block:  x = x + attn(ln1(x))               multi-head self-attention over all N+1 tokens
 //                    x = x + mlp(ln2(x))                Linear E -> M, GELU, Linear M -> E
+//                                                       (nn/transformer_block.h, the block GPT uses too)
 //   x = ln_f(x)
 //   z = x[:, 0]  (pool "cls")  or  mean over tokens  (pool "mean")          (B, E)
 //   logits = head(z)                     (B, classes)
@@ -24,6 +25,7 @@
 
 #include "nn/attention.h"
 #include "nn/module.h"
+#include "nn/transformer_block.h"
 
 #include <cstdint>
 #include <memory>
@@ -34,7 +36,6 @@ namespace tg::nn {
 
 class LayerNorm;
 class Linear;
-class MultiHeadAttention;
 
 struct ViTConfig {
     std::int64_t image_size = 28;  // H = W
@@ -64,31 +65,6 @@ struct ViTConfig {
     static ViTConfig from_json(const std::string& text);
 };
 
-// The MLP of a block: Linear E -> M, GELU, Linear M -> E, dropout.
-class ViTMLP : public Module {
-public:
-    ViTMLP(std::int64_t n_embd, std::int64_t hidden, double dropout, DType dtype);
-    std::string name() const override { return "ViTMLP"; }
-    Tensor forward(const Tensor& x) override;  // (B, T, E) -> (B, T, E)
-    std::shared_ptr<Linear> fc, proj;
-    double dropout;
-};
-
-// One pre-LN transformer block.
-class ViTBlock : public Module {
-public:
-    ViTBlock(const ViTConfig& config, DType dtype);
-    std::string name() const override { return "ViTBlock"; }
-    Tensor forward(const Tensor& x) override;  // (B, T, E) -> (B, T, E)
-    // The attention probabilities softmax(s·q kᵀ) of every head for the input x, composed from matmul and
-    // softmax (the attention node never forms them): (B, H, T, T). For pictures; no autograd.
-    Tensor attention_probabilities(const Tensor& x) const;
-
-    std::shared_ptr<LayerNorm> ln1, ln2;
-    std::shared_ptr<MultiHeadAttention> attn;
-    std::shared_ptr<ViTMLP> mlp;
-};
-
 class ViT : public Module {
 public:
     explicit ViT(const ViTConfig& config, DType dtype = kFloat32);
@@ -116,7 +92,7 @@ public:
     Tensor cls_token;  // (1, 1, E)
     Tensor pos_embed;  // (1, N+1, E)
     std::shared_ptr<Linear> patch_embed;
-    std::vector<std::shared_ptr<ViTBlock>> blocks;
+    std::vector<std::shared_ptr<TransformerBlock>> blocks;
     std::shared_ptr<LayerNorm> ln_f;
     std::shared_ptr<Linear> head;
 

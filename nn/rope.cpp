@@ -1,6 +1,6 @@
 // Rotary position embeddings: the fused node (forward and backward side by side), then the composed reference.
 
-#include "nn/models/rope.h"
+#include "nn/rope.h"
 
 #include "core/node.h"
 #include "core/ops.h"
