@@ -22,7 +22,7 @@ using json = nlohmann::ordered_json;
 
 namespace {
 
-constexpr double kLayerNormEps = 1e-5;  // make_gpt_layer_norm (nn/models/gpt_block.cpp)
+constexpr double kLayerNormEps = 1e-5;  // make_layer_norm (nn/transformer_block.cpp)
 
 std::string path_in(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
 

@@ -30,7 +30,7 @@
 // Why the transposes: GPT-2's original TensorFlow code multiplied x (N, in) by a weight (in, out), and Hugging
 // Face's `Conv1D` kept that orientation, while tapegrad's Linear (like torch.nn.Linear) stores (out, in) and
 // computes x Wᵀ. Both give y = x W_hf = x W_oursᵀ with W_ours = W_hfᵀ. The q, k, v blocks of c_attn are its
-// output columns 0..C, C..2C, 2C..3C: after the transpose, the row blocks that GPTAttention expects.
+// output columns 0..C, C..2C, 2C..3C: after the transpose, the row blocks that MultiHeadAttention expects.
 //
 // Also accepted and ignored: the causal-mask buffers h.{i}.attn.bias and h.{i}.attn.masked_bias of older files,
 // and an lm_head.weight equal to wte.weight (a tied head saved twice). Anything else is an error.
