@@ -1,6 +1,6 @@
 // tg-bench: the benchmark driver. `tg-bench SUITE [options] [--json]` runs one suite and prints one record per
-// measurement, after a first record describing the machine. The formats are fixed by
-// /work/shared/design/interfaces.md; see docs/performance.md for how the numbers are used.
+// measurement, after a first record describing the machine. The formats are stable: scripts and cross-checks
+// parse them (docs/performance.md says how the numbers are used).
 
 #include "bench/bench.h"
 #include "examples/common/cli.h"

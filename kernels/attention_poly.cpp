@@ -1,5 +1,5 @@
 // Polynomial attention: forward (non-causal and causal, chunked) and the consistent backward — the exact
-// gradient of that forward. The equations are in attention_poly.h and ../shared/design/approx-attention.md; each
+// gradient of that forward. The equations are in attention_poly.h and docs/approximate-attention.md; each
 // step below quotes the one it computes. The plugin backward is in attention_poly_plugin.cpp, the feature map
 // in attention_poly_features.cpp. The causal forward and consistent backward run on the fast path of
 // attention_poly_causal.h (the same equations on feature-major panels with SIMD kernels, segments for threads

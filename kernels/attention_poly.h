@@ -1,9 +1,9 @@
 #pragma once
 // Polynomial (low-rank) approximate attention, forward and backward: replace exp in softmax attention by a
 // polynomial p of degree g, so that the n×n matrix of p(scores) factors as U Wᵀ through a feature map of rank
-// R = C(D+g, g), and every product with it costs O(T·R·Dv) instead of O(T²·Dv). The design, the derivations
-// and the accuracy study are in ../shared/design/approx-attention.md; docs/approximate-attention.md explains
-// the equations beside this code; reference/polyattn.py is the numpy reference our fixtures come from.
+// R = C(D+g, g), and every product with it costs O(T·R·Dv) instead of O(T²·Dv) (arXiv 2408.13233's low-rank
+// approximation of the attention matrix). docs/approximate-attention.md derives the equations beside this code
+// and reports the accuracy study; tests/fixtures/polyattn holds the numpy reference's outputs the tests check.
 //
 // Shapes (dimension letters as everywhere in tapegrad; R = rank of the feature map, E = Dv + 1):
 //   q (B, H, Tq, D)   k (B, H, Tk, D)   v (B, H, Tk, Dv)   o, dout (B, H, Tq, Dv)   z (B, H, Tq), contiguous
@@ -108,7 +108,7 @@ std::int64_t poly_feature_rank(std::int64_t d, int degree);
 // |α| = j <= g, φ_K(x)_α = w_α x^α and φ_Q(x)_α = sign(a_j) w_α x^α with w_α = sqrt(|a_j| j!/α!), so that
 // φ_Q(x)·φ_K(y) = Σ_j a_j (x·y)^j = p(x·y) (multinomial theorem). Columns are ordered level by level (j = 0, 1,
 // ..., g); within level j the children α + (v) of each level-(j−1) monomial α are contiguous, v running from
-// the largest coordinate of α to D − 1 — the order of reference/polyattn.py's PolyFeatures.
+// the largest coordinate of α to D − 1 — the column order of the committed fixtures (tests/fixtures/polyattn).
 // ---------------------------------------------------------------------------------------------------------
 class PolyFeatureMap {
 public:

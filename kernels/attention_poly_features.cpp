@@ -1,6 +1,6 @@
 // The polynomial feature map φ and its VJP, and the checks on the polynomial (which degrees and coefficient sets
-// the kernels accept). Equations in attention_poly.h; the level-by-level construction is reference/polyattn.py's
-// PolyFeatures, written for one row at a time so that every inner loop runs over contiguous memory.
+// the kernels accept). Equations in attention_poly.h; the level-by-level construction (docs/approximate-attention.md,
+// "The feature map") is written for one row at a time so that every inner loop runs over contiguous memory.
 
 #include <algorithm>
 #include <cmath>

@@ -3,7 +3,7 @@
 //     dS = Â∘dÂ,  dÂ = Ĝ Ṽᵀ (= G Vᵀ − δ/z),   dQ = s·dS K,   dK = s·dSᵀ Q,   dV = Âᵀ G.
 // dS is never formed. The tensor trick: (u_i·w_j)(ĝ_i·ṽ_j) = (u_i⊗ĝ_i)·(w_j⊗ṽ_j), so with X = U⊗Ĝ and
 // Y = W⊗Ṽ (row-wise Kronecker products, rank R·E)
-//     dQ = s·X (Yᵀ K),   dK = s·Y (Xᵀ Q)                                    (reference/polyattn.py)
+//     dQ = s·X (Yᵀ K),   dK = s·Y (Xᵀ Q)                     (docs/approximate-attention.md, "The plugin backward")
 // We never store X or Y either: Yᵀ K = Σ_j w_j (ṽ_j⊗k_j)ᵀ is an R × (E·D) state P_Y = Wᵀ Z with Z_j = ṽ_j⊗k_j
 // (one GEMM per chunk), and X_i·(Yᵀ K) = Σ_e ĝ_ie (u_i P_Y)[e, :] — a GEMM U_b P_Y followed by a contraction with
 // Ĝ per row. Likewise Xᵀ Q = Uᵀ (Ĝ⊗Q) = P_X. With Qt = t Q, Kt = t K and s = t², s·X(Yᵀ K) = t·X(Yᵀ Kt).

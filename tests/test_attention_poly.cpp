@@ -1,6 +1,6 @@
 // Polynomial (low-rank) attention kernels: the feature map and its VJP, the forward, the consistent and the
 // plugin backward — against fixtures from the numpy reference (tests/fixtures/polyattn, made by
-// make_fixtures.py from ../shared/design/reference/polyattn.py), against the textbook n×n "p(S)" formulation
+// tests/fixtures/polyattn/make_fixtures.py from a numpy reference), against the textbook n×n "p(S)" formulation
 // computed here, against central differences of the polynomial forward, across chunk sizes, across thread
 // counts and segment boundaries of the causal kernels (float32 vs float64 at D = 16 too), and for the rejected
 // polynomials and the T-independent workspace.
@@ -128,7 +128,7 @@ Outputs<T> run_poly(const PolyAttentionProblem& p, PolyGradient grad, const Vec&
     return r;
 }
 
-// The textbook n×n formulation of one head (reference/polyattn.py's _kernel_attn with the polynomial kernel):
+// The textbook n×n formulation of one head (docs/approximate-attention.md; the numpy reference's n×n kernel):
 //   A = M∘p(s Q Kᵀ), z = A 1, O = A V / z, G = dO/z, δ = rowsum(dO∘O), dA = G Vᵀ − δ/z,
 //   dS = dA∘p′(S) (consistent) or dA∘A (plugin), dQ = s dS K, dK = s dSᵀ Q, dV = Aᵀ G.
 // O_for_delta, when given, replaces O in δ (approx_backward); z_override replaces z (with exp: exact softmax).
