@@ -12,6 +12,7 @@
 #include "nn/data/text_corpus.h"
 #include "nn/optim.h"
 #include "nn/optim/guard.h"
+#include "nn/models/model_size.h"
 #include "test_util.h"
 
 #include <doctest/doctest.h>
@@ -261,6 +262,44 @@ TEST_CASE("check_finite_step: a non-finite loss or gradient norm stops the step,
     p.set_grad(from_vector(std::vector<double>{3, 4}));
     CHECK(optim::grad_norm({p}) == doctest::Approx(5.0));
     CHECK(p.grad().to_vector<double>() == std::vector<double>{3, 4});  // unchanged
+}
+
+}  // TEST_SUITE
+
+TEST_SUITE("reliability") {
+
+TEST_CASE("model sizes from the config equal the built models' parameter counts; absurd configs overflow cleanly") {
+    for (bool rope : {false, true}) {
+        for (bool bias : {false, true}) {
+            nn::GPTConfig c;
+            c.vocab_size = 37;
+            c.block_size = 11;
+            c.n_layer = 2;
+            c.n_head = 2;
+            c.n_embd = 8;
+            c.rope = rope;
+            c.bias = bias;
+            c.qk_layernorm = bias;
+            CAPTURE(rope);
+            CAPTURE(bias);
+            CHECK(nn::gpt_parameter_count(c) == nn::GPT(c).num_parameters());
+        }
+    }
+    nn::ViTConfig v;
+    v.n_layer = 2;
+    v.n_embd = 16;
+    v.mlp_hidden = 24;
+    v.num_classes = 7;
+    CHECK(nn::vit_parameter_count(v) == nn::ViT(v).num_parameters());
+
+    nn::GPTConfig huge;
+    huge.n_layer = 1'000'000'000;
+    huge.n_embd = 16384;
+    huge.n_head = 128;
+    CHECK(nn::gpt_parameter_count(huge) > (std::int64_t{1} << 50));  // counted, not allocated
+    huge.n_embd = std::int64_t{1} << 40;
+    check_throws<ValueError>([&] { nn::gpt_parameter_count(huge); }, {"GPTConfig", "overflow"});
+    CHECK(nn::gpt_activation_bytes(nn::GPTConfig{}, 1'000'000'000, 256, true) > (std::uint64_t{1} << 40));
 }
 
 }  // TEST_SUITE
