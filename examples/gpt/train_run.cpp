@@ -131,14 +131,7 @@ std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<boo
     run->tokenizer = args.resume ? checkpoint.tokenizer
                      : from_hf   ? hf.tokenizer
                                  : make_tokenizer(args.tokenizer, args.data);
-    tg::data::TokenSplit split = load_tokens(args.data, run->tokenizer, /*quiet=*/false);
-    check_split_fits(split, args.seq, args.data);
-    run->val_batches = tg::data::evenly_spaced_batches(split.validation, args.batch, args.seq, args.eval_batches);
-    auto train_tokens = std::make_shared<const std::vector<std::int64_t>>(std::move(split.train));
-    run->loader = std::make_unique<tg::data::BatchLoader>(
-        tg::data::RandomWindows(train_tokens, args.batch, args.seq, loader_seed(args.seed)));
-
-    // ---- model, optimizer, schedule -------------------------------------------------------------------------
+    // The model's config before the data: its sizes decide whether the run fits the machine at all.
     run->config = args.resume ? checkpoint.model : from_hf ? hf.config : model_config(args, run->tokenizer.vocab_size());
     if (from_hf) {
         run->config.dropout = args.dropout;
@@ -149,6 +142,14 @@ std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<boo
     }
     check_memory(args, run->config);
     if (args.resume) check_weights_fit(args.out, run->config);
+    tg::data::TokenSplit split = load_tokens(args.data, run->tokenizer, /*quiet=*/false);
+    check_split_fits(split, args.seq, args.data);
+    run->val_batches = tg::data::evenly_spaced_batches(split.validation, args.batch, args.seq, args.eval_batches);
+    auto train_tokens = std::make_shared<const std::vector<std::int64_t>>(std::move(split.train));
+    run->loader = std::make_unique<tg::data::BatchLoader>(
+        tg::data::RandomWindows(train_tokens, args.batch, args.seq, loader_seed(args.seed)));
+
+    // ---- model, optimizer, schedule -------------------------------------------------------------------------
     run->config.attention = attention_options(args);  // a resumed run may switch the attention
     run->config.layer_attention.clear();
     tg::manual_seed(args.seed);  // the initial weights, then the dropout masks
