@@ -150,16 +150,11 @@ TextCorpus load_text_corpus(const std::string& path, const std::string& document
     // text itself, and a binary file fails at its first piece.
     for (const fs::path& file : files) {
         if (document_separator.empty()) {
-            if (!corpus.text.empty() && corpus.text.back() != '
-') corpus.text += '
-';
-            if (!corpus.text.empty()) corpus.text += '
-';  // a blank line between files, as between fortunes
+            if (!corpus.text.empty() && corpus.text.back() != '\n') corpus.text += '\n';
+            if (!corpus.text.empty()) corpus.text += '\n';  // a blank line between files, as between fortunes
         } else if (!corpus.text.empty() && !corpus.text.ends_with(document_separator)) {
             // One separator between files (not a second one after a file's own trailing "%" line).
-            if (corpus.text.back() != '
-') corpus.text += '
-';
+            if (corpus.text.back() != '\n') corpus.text += '\n';
             corpus.text += document_separator;
         }
         FileSource source(file.string(), "text corpus");
