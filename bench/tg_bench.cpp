@@ -76,17 +76,7 @@ std::int64_t Args::get_int(const std::string& name, std::int64_t fallback) const
 double Args::get_double(const std::string& name, double fallback) const {
     const std::string text = get(name, "");
     if (values_.count(name) == 0) return fallback;
-    std::size_t end = 0;
-    double value = 0;
-    try {
-        value = std::stod(text, &end);
-    } catch (const std::exception&) {
-        end = 0;
-    }
-    if (text.empty() || end != text.size()) {
-        throw tg::ValueError("option --" + name + " expects a number, got '" + text + "'");
-    }
-    return value;
+    return tg::cli::finite_from(name, text);  // "nan" and "inf" are refused too
 }
 
 std::vector<std::string> Args::unused() const {

@@ -1,6 +1,7 @@
 // The backward pass: walk the tape from the output to the leaves in reverse topological order, calling each
 // node's backward rule once with the sum of the gradients flowing into it.
 
+#include "core/anomaly.h"
 #include "core/grad_mode.h"
 #include "core/node.h"
 #include "core/ops.h"
@@ -88,6 +89,7 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
             const Node::Input& input = node->inputs[i];
             Tensor g = input_grads[i];
             if (!input.node || !g.defined()) continue;
+            detail::check_backward_gradient(node->name(), i, g);  // anomaly detection; off by default
             // The one place broadcasting is undone: sum the gradient back to the input's shape.
             if (g.shape() != input.shape) g = sum_to(g, input.shape);
             if (g.dtype() != input.dtype) g = g.to(input.dtype);

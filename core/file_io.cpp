@@ -5,6 +5,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <signal.h>
 #include <unistd.h>
 
 namespace tg {
@@ -17,7 +19,34 @@ namespace {
     throw IOError(what + ": " + path + ": " + step + ": " + std::strerror(error));
 }
 
+// The pid of a temporary file name "<name>.tmp.<pid>", or -1 if the name does not have that form.
+long temporary_file_pid(const std::string& name) {
+    const std::size_t dot = name.rfind(".tmp.");
+    if (dot == std::string::npos || dot == 0) return -1;
+    const std::string digits = name.substr(dot + 5);
+    if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+    return std::stol(digits);
+}
+
+// kill(pid, 0) sends no signal; it fails with ESRCH exactly when no process has that pid. EPERM means a
+// process of another user holds it: alive.
+bool process_exists(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH); }
+
 }  // namespace
+
+int remove_stale_temporary_files(const std::string& folder) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    int removed = 0;
+    for (fs::directory_iterator it(folder.empty() ? "." : folder, ec), end; !ec && it != end; it.increment(ec)) {
+        const long pid = temporary_file_pid(it->path().filename().string());
+        if (pid <= 0 || pid == static_cast<long>(::getpid()) || process_exists(pid)) continue;
+        std::error_code type_ec;
+        if (!it->is_regular_file(type_ec)) continue;
+        if (fs::remove(it->path(), type_ec)) ++removed;
+    }
+    return removed;
+}
 
 void write_file_atomically(const std::string& path, const void* data, std::size_t size, const std::string& what) {
     // The pid keeps two processes saving to the same path from writing into one temporary file.
@@ -48,6 +77,7 @@ void write_file_atomically(const std::string& path, const void* data, std::size_
         const int error = errno;
         fail(what, path, tmp, "cannot rename " + tmp + " to " + path, error);
     }
+    remove_stale_temporary_files(std::filesystem::path(path).parent_path().string());
 }
 
 }  // namespace tg

@@ -6,6 +6,11 @@
 // renames it over `path`. rename() within one directory is atomic on POSIX: a reader (or a crash) sees
 // either the old file whole or the new file whole, never a truncated mix. On any failure the temporary file
 // is removed and an IOError "<what>: <path>: <step>: <strerror(errno)>" is thrown.
+//
+// A writer killed between creating and renaming its temporary file (kill -9, a power cut) leaves
+// "<name>.tmp.<pid>" behind; the real file is untouched. After each successful write, the folder is swept of
+// such leftovers: a file "<name>.tmp.<pid>" whose process <pid> no longer exists is removed (a live process,
+// including this one, may still be writing its file, so those are kept).
 
 #include <cstddef>
 #include <string>
@@ -13,5 +18,9 @@
 namespace tg {
 
 void write_file_atomically(const std::string& path, const void* data, std::size_t size, const std::string& what);
+
+// The sweep write_file_atomically runs after each write: removes "<name>.tmp.<pid>" files of dead processes in
+// `folder` (best effort: errors are ignored). Returns how many files it removed.
+int remove_stale_temporary_files(const std::string& folder);
 
 }  // namespace tg

@@ -1,5 +1,6 @@
 #include "core/node.h"
 
+#include "core/anomaly.h"
 #include "core/grad_mode.h"
 #include "core/ops.h"
 
@@ -104,6 +105,7 @@ void record_node(const std::shared_ptr<Node>& node, Tensor& out, const std::vect
     }
     node->output_shape = out.shape();
     node->output_dtype = out.dtype();
+    detail::check_forward_output(node->name(), out);  // anomaly detection (core/anomaly.h); off by default
     out.impl().grad_fn = node;
     out.impl().requires_grad = true;
 }

@@ -59,7 +59,16 @@ public:
     NamedTensors state_dict() const;
     // Replaces the state by `state` (values copied). Throws ValueError for unknown or malformed keys or a
     // parameter index out of range, ShapeError / DTypeError when a buffer does not match its parameter.
-    void load_state_dict(const NamedTensors& state);
+    // The state is also checked for consistency, as a model's weights are (ValueError naming the key):
+    //   - a parameter with a step count > 0 has every buffer its rule keeps (AdamW: exp_avg and exp_avg_sq;
+    //     SGD with momentum: momentum_buffer), and one with step count 0 has none;
+    //   - no parameter has taken more steps than the optimizer ('step');
+    //   - every buffer and 'lr' is finite, and a rule's own checks pass (AdamW: exp_avg_sq >= 0, a sum of
+    //     squares).
+    // With require_every_param, every parameter must also have taken exactly 'step' steps: the state of a
+    // model all of whose parameters get a gradient at every step (a resumed training run), where a missing
+    // entry means a damaged file, not a parameter that was never used.
+    void load_state_dict(const NamedTensors& state, bool require_every_param = false);
 
 protected:
     // The update rule for parameter i, whose step count was just incremented. Runs under NoGradGuard.
@@ -67,6 +76,11 @@ protected:
     virtual void update(std::size_t i, const Tensor& param, const Tensor& grad) = 0;
     // The names of the per-parameter buffers this optimizer keeps (each of its parameter's shape).
     virtual std::vector<std::string> buffer_names() const = 0;
+    // The buffers every parameter with a step count > 0 must have (default: all of buffer_names()).
+    virtual std::vector<std::string> required_buffers() const { return buffer_names(); }
+    // A rule's own check of a loaded buffer (already known to be finite and of the right shape); throws
+    // ValueError naming `key`. Default: none.
+    virtual void check_buffer(const std::string& key, const std::string& name, const Tensor& value) const;
 
     // The buffer `name` of parameter i, created as zeros of the parameter's shape on first use.
     Tensor& buffer(std::size_t i, const std::string& name);
@@ -78,6 +92,9 @@ protected:
     static void for_each_block(std::int64_t n, const std::function<void(std::int64_t, std::int64_t)>& body);
 
 private:
+    void check_consistency(const std::string& op, std::int64_t step_count, const std::vector<std::int64_t>& param_steps,
+                           const std::vector<std::map<std::string, Tensor>>& state, bool require_every_param) const;
+
     std::vector<Tensor> params_;
     double lr_;
     std::int64_t step_count_ = 0;
@@ -101,6 +118,9 @@ public:
 protected:
     void update(std::size_t i, const Tensor& param, const Tensor& grad) override;
     std::vector<std::string> buffer_names() const override { return {"momentum_buffer"}; }
+    std::vector<std::string> required_buffers() const override {
+        return momentum > 0 ? std::vector<std::string>{"momentum_buffer"} : std::vector<std::string>{};
+    }
 };
 
 // Adam with decoupled weight decay (Loshchilov & Hutter 2019), exactly as torch.optim.AdamW (see
@@ -117,6 +137,7 @@ public:
 protected:
     void update(std::size_t i, const Tensor& param, const Tensor& grad) override;
     std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq"}; }
+    void check_buffer(const std::string& key, const std::string& name, const Tensor& value) const override;
 };
 
 // Scales the gradients of `params` in place so that their global L2 norm is at most max_norm, like

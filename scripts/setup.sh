@@ -11,6 +11,7 @@ packages=(
   libstb-dev zlib1g-dev                 # images (stb_image) and gzip'd IDX files
   libpcre2-dev                          # GPT-2's pre-tokenization regex (Unicode classes, look-ahead, JIT)
   doctest-dev                           # unit tests
+  clang libclang-rt-14-dev              # fuzzing: clang's libFuzzer and sanitizer runtimes (tests/fuzz, CI only)
   graphviz                              # renders autograd graph pictures (the graph test checks our DOT with it)
   fortunes-min fortunes                 # the default GPT corpus
   dataset-fashion-mnist                 # the ViT example's data

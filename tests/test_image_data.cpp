@@ -22,19 +22,9 @@
 namespace {
 
 using tg::testing::check_throws;
+using TempDir = tg::testing::ScratchDir;
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
-
-// A fresh folder under the system temp dir, removed at the end of the test.
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name) : path(fs::temp_directory_path() / ("tg-test-" + name + "-" + std::to_string(::getpid()))) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 void write_bytes(const std::string& path, const Bytes& bytes) {
     std::ofstream out(path, std::ios::binary);

@@ -10,6 +10,8 @@
 // written atomically (save_safetensors), so it is never left half-written. Other failures: exit status 1.
 // --threads and --json mean what they mean in every tapegrad program (examples/common/cli.h).
 
+#include "inputs.h"
+
 #include "core/error.h"
 #include "core/tensor.h"
 #include "nn/attention.h"
@@ -37,35 +39,8 @@ struct Options {
     bool json = false;
 };
 
-// Reads and checks the four inputs; throws tg::Error (reported with exit status 2) on any problem.
-std::vector<tg::Tensor> read_inputs(const std::string& path) {
-    const tg::SafetensorsFile file = tg::load_safetensors(path);
-    std::vector<tg::Tensor> inputs;
-    for (const char* name : {"q", "k", "v", "do"}) inputs.push_back(file.get(name));
-    const tg::DType dtype = inputs[0].dtype();
-    for (std::size_t i = 0; i < inputs.size(); ++i) {
-        const tg::Tensor& t = inputs[i];
-        const char* name = i == 0 ? "q" : i == 1 ? "k" : i == 2 ? "v" : "do";
-        if (t.dtype() != tg::kFloat32 && t.dtype() != tg::kFloat64) {
-            throw tg::DTypeError("tg-attention: " + path + ": tensor '" + name + "' must be F32 or F64, got " +
-                                 tg::dtype_name(t.dtype()));
-        }
-        if (t.dtype() != dtype) {
-            throw tg::DTypeError("tg-attention: " + path + ": q, k, v, do must have the same dtype; '" + name +
-                                 "' is " + tg::dtype_name(t.dtype()) + ", q is " + tg::dtype_name(dtype));
-        }
-    }
-    const tg::Tensor &q = inputs[0], &v = inputs[2], &dout = inputs[3];
-    if (q.dim() == 4 && v.dim() == 4 &&
-        (dout.dim() != 4 || dout.size(0) != q.size(0) || dout.size(1) != q.size(1) || dout.size(2) != q.size(2) ||
-         dout.size(3) != v.size(3))) {
-        throw tg::ShapeError("tg-attention: " + path + ": do must have shape [B, H, Tq, Dv] = [" +
-                             std::to_string(q.size(0)) + ", " + std::to_string(q.size(1)) + ", " +
-                             std::to_string(q.size(2)) + ", " + std::to_string(v.size(3)) + "], got " +
-                             tg::to_string(dout.shape()));
-    }
-    return inputs;
-}
+// Reads and checks the four inputs (inputs.h); throws tg::Error (reported with exit status 2) on any problem.
+std::vector<tg::Tensor> read_inputs(const std::string& path) { return tg_attention::check_inputs(tg::load_safetensors(path)); }
 
 }  // namespace
 

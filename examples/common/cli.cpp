@@ -2,11 +2,16 @@
 
 #include "core/error.h"
 #include "core/threading.h"
+#include "nn/optim/guard.h"
 
 #include <unistd.h>
 
 #include <cmath>
+#include <cerrno>
+#include <cstring>
 #include <exception>
+#include <filesystem>
+#include <new>
 #include <thread>
 
 namespace tg::cli {
@@ -60,7 +65,55 @@ int threads_from(const std::string& text) {
     return static_cast<int>(value);
 }
 
+const CLI::Validator FiniteNumber(
+    [](std::string& text) {
+        double value = 0;
+        if (!CLI::detail::lexical_cast(text, value)) return std::string();  // not a number: the option's own error
+        return std::isfinite(value) ? std::string() : "must be a finite number, got " + text;
+    },
+    "FINITE", "FiniteNumber");
+
+const CLI::Validator NonNegativeInteger(
+    [](std::string& text) {
+        const std::size_t first = text.find_first_not_of(" \t");
+        return first != std::string::npos && text[first] == '-' ? "must be >= 0, got " + text : std::string();
+    },
+    "", "NonNegativeInteger");
+
+void check_numbers(CLI::App& app) {
+    for (CLI::Option* option : app.get_options()) {
+        const std::string type = option->get_type_name();
+        if (type.rfind("FLOAT", 0) == 0) option->check(FiniteNumber);
+        if (type.rfind("UINT", 0) == 0) option->check(NonNegativeInteger);
+    }
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) check_numbers(*sub);
+}
+
+double finite_from(const std::string& name, const std::string& text) {
+    std::size_t end = 0;
+    double value = 0;
+    try {
+        value = std::stod(text, &end);
+    } catch (const std::exception&) {
+        end = 0;
+    }
+    if (text.empty() || end != text.size()) throw tg::ValueError("option --" + name + " expects a number, got '" + text + "'");
+    if (!std::isfinite(value)) throw tg::ValueError("option --" + name + " must be a finite number, got '" + text + "'");
+    return value;
+}
+
+void check_writable_folder(const std::string& program, const std::string& folder) {
+    std::error_code ec;
+    std::filesystem::create_directories(folder, ec);
+    if (ec) throw tg::IOError(program + ": " + folder + ": cannot create the folder: " + ec.message());
+    if (!std::filesystem::is_directory(folder)) throw tg::IOError(program + ": " + folder + ": not a folder");
+    if (::access(folder.c_str(), W_OK | X_OK) != 0) {
+        throw tg::IOError(program + ": " + folder + ": cannot write into the folder: " + std::strerror(errno));
+    }
+}
+
 int parse(CLI::App& app, int argc, const char* const* argv) {
+    check_numbers(app);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -72,6 +125,10 @@ int parse(CLI::App& app, int argc, const char* const* argv) {
 int run_main(const std::string& program, const std::function<int()>& body) {
     try {
         return body();
+    } catch (const tg::optim::NonFiniteError& e) {  // a diverged run: a failure at run time, not bad input
+        std::fflush(stdout);
+        std::fprintf(stderr, "\n%s: error: %s\n", program.c_str(), e.what());
+        return kExitFailure;
     } catch (const tg::Error& e) {
         std::fflush(stdout);
         std::fprintf(stderr, "\n%s: error: %s\n", program.c_str(), e.what());
@@ -80,6 +137,11 @@ int run_main(const std::string& program, const std::function<int()>& body) {
         std::fflush(stdout);
         std::fprintf(stderr, "\n%s: error: %s\n", program.c_str(), e.what());
         return kExitBadInput;
+    } catch (const std::bad_alloc&) {
+        std::fflush(stdout);
+        std::fprintf(stderr, "\n%s: error: out of memory: the run needs more memory than this machine can give "
+                     "(use smaller sizes: --batch, --seq, --eval-batches, --tokens, ...)\n", program.c_str());
+        return kExitFailure;
     } catch (const std::exception& e) {
         std::fflush(stdout);
         std::fprintf(stderr, "\n%s: unexpected error: %s\n", program.c_str(), e.what());

@@ -44,14 +44,34 @@ int apply_threads(int threads);
 // 4096 (tg::ValueError otherwise).
 int threads_from(const std::string& text);
 
+// ---- numbers on the command line ------------------------------------------------------------------------------
+// No option of our programs means anything with NaN or ±Inf, yet CLI11 reads "nan" and "inf" into a double and
+// its PositiveNumber and Range checks let them through (NaN compares false with everything). And "-1" read
+// into an unsigned integer wraps to 2^64 − 1. parse() therefore adds, to every option of every subcommand,
+// FiniteNumber to floating-point ones and NonNegativeInteger to unsigned ones: one rule for every program,
+// including options added later.
+extern const CLI::Validator FiniteNumber;
+extern const CLI::Validator NonNegativeInteger;
+void check_numbers(CLI::App& app);
+// The same for a program that parses its own options (tg-bench): `text` as a finite double, or
+// tg::ValueError naming --`name`.
+double finite_from(const std::string& name, const std::string& text);
+
+// ---- output folders -------------------------------------------------------------------------------------------------
+// Creates `folder` if needed and checks that files can be created in it, so an unwritable --out fails before
+// the work starts rather than at the first save. Throws tg::IOError "<program>: <folder>: ...".
+void check_writable_folder(const std::string& program, const std::string& folder);
+
 // ---- exit statuses ------------------------------------------------------------------------------------------------
-// Parses argv into app: --help prints and returns kExitOk; a parse error prints CLI11's message and returns
-// kExitBadInput; -1 means parsed, go on.
+// Parses argv into app (after check_numbers): --help prints and returns kExitOk; a parse error prints CLI11's
+// message and returns kExitBadInput; -1 means parsed, go on.
 int parse(CLI::App& app, int argc, const char* const* argv);
 
 // Runs `body` and turns what it throws into a message "PROGRAM: error: ..." on stderr and an exit status:
-// tg::Error (and CLI11's parse errors) -> kExitBadInput, any other exception -> kExitFailure. stdout is
-// flushed first so the message follows everything printed before it.
+// tg::Error (and CLI11's parse errors) -> kExitBadInput, any other exception -> kExitFailure. Running out of
+// memory (std::bad_alloc) gets a message of its own: the programs estimate their memory before they start
+// (examples/common/memory.h), so this is the fallback for what no estimate foresaw. stdout is flushed first so
+// the message follows everything printed before it.
 int run_main(const std::string& program, const std::function<int()>& body);
 
 // ---- the progress line ---------------------------------------------------------------------------------------------

@@ -4,6 +4,11 @@
 #include "checkpoint.h"
 
 #include "nn/models/gpt_checkpoint.h"
+#include "core/finite.h"
+#include "examples/common/memory.h"
+#include "nn/models/model_size.h"
+
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
@@ -37,7 +42,36 @@ CheckpointConfig load_checkpoint_config(const std::string& dir) {
     return config;
 }
 
-std::int64_t load_model_weights(const std::string& dir, tg::nn::GPT& model) { return tg::nn::load_gpt_weights(dir, model); }
+void check_weights_fit(const std::string& dir, const tg::nn::GPTConfig& config) {
+    const std::string path = dir + "/model.safetensors";
+    std::error_code ec;
+    const std::uintmax_t file_bytes = std::filesystem::file_size(path, ec);
+    if (ec) throw tg::IOError("checkpoint: " + path + ": cannot read its size: " + ec.message());
+    const auto params = static_cast<std::uint64_t>(tg::nn::gpt_parameter_count(config));
+    const std::uint64_t weight_bytes = tg::cli::saturating_product({params, 4});
+    // The file is an 8-byte length, a JSON header (at most 100 MB, safetensors' limit) and the float32 data.
+    constexpr std::uint64_t kMaxHeader = 8 + 100'000'000;
+    if (weight_bytes > file_bytes || file_bytes - weight_bytes > kMaxHeader) {
+        throw tg::IOError("checkpoint: " + dir + "/config.json describes a model of " + std::to_string(params) +
+                          " parameters (" + tg::cli::format_bytes(weight_bytes) + " as float32), but " + path +
+                          " holds " + std::to_string(file_bytes) +
+                          " bytes: the config and the weights do not belong together (was config.json edited?)");
+    }
+}
+
+std::int64_t load_model_weights(const std::string& dir, tg::nn::GPT& model, bool allow_nonfinite) {
+    const std::int64_t step = tg::nn::load_gpt_weights(dir, model);
+    if (!allow_nonfinite) {
+        for (const auto& [name, t] : model.state_dict()) {
+            if (const auto bad = tg::find_non_finite(t)) {
+                throw tg::IOError("checkpoint: " + dir + "/model.safetensors: tensor '" + name + "' holds " +
+                                  bad->text() + ": the weights are damaged or come from a diverged run (pass "
+                                  "--allow-nonfinite to load them anyway)");
+            }
+        }
+    }
+    return step;
+}
 
 TrainingState load_training_state(const std::string& dir, tg::optim::Optimizer& optimizer, std::int64_t model_step) {
     const tg::nn::GPTCheckpointState st = tg::nn::load_gpt_training_state(dir, optimizer, model_step);

@@ -43,10 +43,19 @@ void save_checkpoint(const std::string& dir, const tg::nn::GPT& model, const tg:
 // tg::ValueError (malformed, naming the field).
 CheckpointConfig load_checkpoint_config(const std::string& dir);
 
-// Loads model.safetensors into `model` (strict: every name and shape must match); returns its step.
-std::int64_t load_model_weights(const std::string& dir, tg::nn::GPT& model);
+// Before the model of `config` is built: checks that model.safetensors can hold its weights (the parameter
+// count from the config alone, times 4 bytes, against the file's size), so an edited config.json
+// ("n_layer": 1000000000) is refused without allocating anything. Throws tg::IOError naming both sizes.
+void check_weights_fit(const std::string& dir, const tg::nn::GPTConfig& config);
 
-// Loads optimizer.safetensors and state.json for a resume; checks their steps against model_step.
+// Loads model.safetensors into `model` (strict: every name and shape must match); returns its step. Weights
+// holding NaN or Inf (a diverged run saved by an older version, or a damaged file) are refused with an IOError
+// naming the tensor, unless allow_nonfinite.
+std::int64_t load_model_weights(const std::string& dir, tg::nn::GPT& model, bool allow_nonfinite = false);
+
+// Loads optimizer.safetensors and state.json for a resume; checks their steps against model_step, and the
+// optimizer state like the weights: every parameter's moments present, of the right shape, finite, with
+// step counts equal to the step (Optimizer::load_state_dict with require_every_param).
 TrainingState load_training_state(const std::string& dir, tg::optim::Optimizer& optimizer, std::int64_t model_step);
 
 }  // namespace tg_gpt

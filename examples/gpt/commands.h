@@ -24,6 +24,7 @@ struct SampleArgs {
     std::uint64_t seed = 0;
     int threads = 0;
     bool no_cache = false;
+    bool allow_nonfinite = false;  // load weights that hold NaN/Inf (refused by default)
 };
 int run_sample(const SampleArgs& args);
 
@@ -34,6 +35,7 @@ struct EvalArgs {
     std::int64_t batch = 0, seq = 0, eval_batches = 0;  // 0: the checkpoint's
     int threads = 0;
     bool json = false;
+    bool allow_nonfinite = false;
 };
 int run_eval(const EvalArgs& args);
 

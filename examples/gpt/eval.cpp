@@ -9,6 +9,9 @@
 
 #include "examples/common/cli.h"
 
+#include "examples/common/memory.h"
+#include "nn/models/model_size.h"
+
 #include <tapegrad/tapegrad.h>
 
 #include <nlohmann/json.hpp>
@@ -41,8 +44,9 @@ int run_eval(const EvalArgs& args) {
         trained = hf_eval_defaults();
     } else {
         const CheckpointConfig config = load_checkpoint_config(args.ckpt);
+        check_weights_fit(args.ckpt, config.model);  // sizes first: an edited config.json allocates nothing
         loaded = {std::make_shared<tg::nn::GPT>(config.model), config.tokenizer};
-        step = load_model_weights(args.ckpt, *loaded.model);
+        step = load_model_weights(args.ckpt, *loaded.model, args.allow_nonfinite);
         trained = config.training;
     }
     tg::nn::GPT& model = *loaded.model;
@@ -57,6 +61,15 @@ int run_eval(const EvalArgs& args) {
                              std::to_string(model.config.block_size));
     }
 
+    // Memory before allocating (examples/common/memory.h): the validation batches and one forward pass.
+    using tg::cli::saturating_product;
+    tg::cli::require_memory(
+        "tg-gpt eval",
+        {{"activations of one batch", tg::nn::gpt_activation_bytes(model.config, batch, seq, false)},
+         {"validation batches", saturating_product({static_cast<std::uint64_t>(n_batches),
+                                                    static_cast<std::uint64_t>(batch), static_cast<std::uint64_t>(seq),
+                                                    16})}},
+        "use a smaller --batch or --eval-batches");
     const tg::data::TokenSplit split = load_tokens(data, loaded.tokenizer, /*quiet=*/args.json);
     check_split_fits(split, seq, data);
     const auto batches = tg::data::evenly_spaced_batches(split.validation, batch, seq, n_batches);

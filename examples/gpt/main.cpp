@@ -72,14 +72,17 @@ int main(int argc, char** argv) {
     train->add_option("--from-hf", t.from_hf, "fine-tune the Hugging Face GPT-2 in this folder (config.json, "
                       "model.safetensors, tokenizer) instead of training a preset's model from scratch");
     train->add_flag("--resume", t.resume, "continue the checkpoint in --out exactly where it stopped");
-    train->add_flag("--force", t.force, "train afresh even if --out already holds a checkpoint (overwrites it)");
+    train->add_flag("--force", t.force, "train afresh even if --out already holds a checkpoint (overwrites it)")
+        ->excludes("--resume");
     train->add_option("--eval-every", t.eval_every, "evaluate, log and checkpoint every N steps (default: the preset's)")
         ->check(CLI::PositiveNumber);
     train->add_option("--eval-batches", t.eval_batches, "validation batches per evaluation (default: the preset's)")
         ->check(CLI::PositiveNumber);
     tg::cli::add_json(*train, t.json, "one line per evaluation");
     train->add_option("--stop-after", t.stop_after, "stop after N steps of this invocation, with a checkpoint "
-                      "(as if interrupted; for testing --resume)")->check(CLI::NonNegativeNumber);
+                      "(as if interrupted; for testing --resume)")->check(CLI::PositiveNumber);
+    train->add_flag("--detect-anomaly", t.detect_anomaly, "check every op's output and every gradient for NaN/Inf "
+                    "and name the first op that produced one (slow; for debugging a diverging run)");
     train->add_option("--sample-tokens", t.sample_tokens, "tokens to sample at the end (0: none)")
         ->capture_default_str()->check(CLI::NonNegativeNumber);
 
@@ -97,6 +100,7 @@ int main(int argc, char** argv) {
     tg::cli::add_seed(*sample, s.seed, "seed of the draws");
     tg::cli::add_threads(*sample, s.threads);
     sample->add_flag("--no-cache", s.no_cache, "recompute the whole context for every token (slow; for checking)");
+    sample->add_flag("--allow-nonfinite", s.allow_nonfinite, "load a checkpoint even if its weights hold NaN/Inf");
 
     // ---- eval ----------------------------------------------------------------------------------------------------
     EvalArgs e;
@@ -109,6 +113,7 @@ int main(int argc, char** argv) {
     eval->add_option("--eval-batches", e.eval_batches, "batches (default: the checkpoint's)")->check(CLI::PositiveNumber);
     tg::cli::add_threads(*eval, e.threads)->description("worker threads of the kernels (0: the checkpoint's)");
     tg::cli::add_json(*eval, e.json, "{\"step\", \"val_loss\", \"tokens\"}");
+    eval->add_flag("--allow-nonfinite", e.allow_nonfinite, "load a checkpoint even if its weights hold NaN/Inf");
 
     // ---- plot ----------------------------------------------------------------------------------------------------
     PlotArgs p;

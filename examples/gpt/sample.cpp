@@ -9,6 +9,9 @@
 
 #include "examples/common/cli.h"
 
+#include "examples/common/memory.h"
+#include "nn/models/model_size.h"
+
 #include <tapegrad/tapegrad.h>
 
 #include <cstdio>
@@ -23,12 +26,23 @@ int run_sample(const SampleArgs& args) {
         loaded = load_hf_model(args.from_hf);
     } else {
         const CheckpointConfig config = load_checkpoint_config(args.ckpt);
+        check_weights_fit(args.ckpt, config.model);  // sizes first: an edited config.json allocates nothing
         loaded = {std::make_shared<tg::nn::GPT>(config.model), config.tokenizer};
-        load_model_weights(args.ckpt, *loaded.model);
+        load_model_weights(args.ckpt, *loaded.model, args.allow_nonfinite);
     }
     tg::nn::GPT& model = *loaded.model;
     const tg::data::Tokenizer& tokenizer = loaded.tokenizer;
     const std::int64_t block_size = model.config.block_size;
+    // The key/value cache (2 tensors of block_size × n_embd per layer) and the tokens kept (the context and the
+    // generated ids) must fit the machine before generating (examples/common/memory.h).
+    using tg::cli::saturating_product;
+    tg::cli::require_memory(
+        "tg-gpt sample",
+        {{"key/value cache", saturating_product({2, static_cast<std::uint64_t>(model.config.n_layer),
+                                                 static_cast<std::uint64_t>(block_size),
+                                                 static_cast<std::uint64_t>(model.config.n_embd), 4})},
+         {"generated tokens", saturating_product({static_cast<std::uint64_t>(args.tokens), 16})}},
+        "ask for fewer --tokens");
     model.eval();
 
     // The prompt: strict encoding, so a character the vocabulary lacks is an error, not a silent <unk>.

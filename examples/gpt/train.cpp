@@ -5,12 +5,15 @@
 //       loss   = model.loss(x, y)                       mean cross-entropy of the next-token predictions
 //       loss.backward()
 //       clip_grad_norm_(params, 1.0)                    rescale the gradient if its norm exceeds 1
+//       check_finite_step(step, loss, norm)             NaN/Inf loss or gradient: stop before the update
 //       optimizer.step(); optimizer.zero_grad()         AdamW
 //       scheduler.step()                                linear warm-up, then cosine decay of the learning rate
 //       every eval_every steps: validation loss, a JSON log line, checkpoint, loss.png / loss.csv
 //
 // Ctrl-C sets a flag that the loop checks between steps: the run saves a checkpoint and exits with status 0,
-// and `--resume` continues it exactly. Setting up and saving a run live in train_run.cpp, what it prints in
+// and `--resume` continues it exactly. A loss or gradient that is not finite stops the run before the update
+// (nn/optim/guard.h): the weights and the last checkpoint stay finite, the exit status is 1, and the message
+// names the step (and, with --detect-anomaly, the first op whose output went non-finite). Setting up and saving a run live in train_run.cpp, what it prints in
 // train_report.cpp.
 
 #include "commands.h"
@@ -20,7 +23,11 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "examples/common/cli.h"
+
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <csignal>
 #include <optional>
 
@@ -41,11 +48,12 @@ struct StepResult {
 };
 
 // One optimisation step: the body of the loop above.
-StepResult train_step(TrainRun& run) {
+StepResult train_step(TrainRun& run, std::int64_t step) {
     const tg::data::TextBatch batch = run.loader->next();
     const tg::Tensor loss = run.model->loss(batch.x, batch.y);
     loss.backward();
-    tg::optim::clip_grad_norm_(run.optimizer->params(), run.args.grad_clip);
+    const double norm = tg::optim::clip_grad_norm_(run.optimizer->params(), run.args.grad_clip);
+    tg::optim::check_finite_step(step, loss.item(), norm);
     const double lr = run.optimizer->lr();
     run.optimizer->step();
     run.optimizer->zero_grad();
@@ -59,8 +67,27 @@ double seconds_since(std::chrono::steady_clock::time_point t) {
 
 }  // namespace
 
+int train_loop(TrainRun& run);
+
 int run_train(TrainArgs requested, const std::function<bool(const std::string&)>& given) {
     const std::unique_ptr<TrainRun> run = start_run(std::move(requested), given);
+    try {
+        return train_loop(*run);
+    } catch (const tg::optim::NonFiniteError& e) {
+        std::signal(SIGINT, SIG_DFL);
+        std::fflush(stdout);
+        const std::int64_t saved = run->state.step;  // the last checkpoint written (0: none yet)
+        std::fprintf(stderr, "\ntg-gpt train: error: %s\n%s\n", e.what(),
+                     saved > 0 ? ("the last good checkpoint (step " + std::to_string(saved) + ") is kept in " +
+                                  run->args.out).c_str()
+                               : "no checkpoint had been saved yet");
+        return tg::cli::kExitFailure;
+    }
+}
+
+int train_loop(TrainRun& run_ref) {
+    TrainRun* run = &run_ref;
+    tg::autograd::DetectAnomalyGuard anomaly(run->args.detect_anomaly);
     const TrainArgs& args = run->args;
     TrainReport report(*run);
     report.announce();
@@ -80,7 +107,12 @@ int run_train(TrainArgs requested, const std::function<bool(const std::string&)>
         }
         const auto start = std::chrono::steady_clock::now();
         if (run->monitor) run->monitor->begin_step(step);
-        const StepResult result = train_step(*run);
+        StepResult result{};
+        try {
+            result = train_step(*run, step);
+        } catch (const tg::autograd::AnomalyError& e) {  // --detect-anomaly found the op: say which step too
+            throw tg::optim::NonFiniteError("step " + std::to_string(step) + ": " + e.what(), step);
+        }
         const double seconds = seconds_since(start);
         run->state.history.push_back({step, result.loss, std::nullopt});
 
@@ -89,6 +121,11 @@ int run_train(TrainArgs requested, const std::function<bool(const std::string&)>
         if (evaluate) {
             val_loss = validation_loss(*run->model, run->val_batches);
             run->state.history.back().val_loss = val_loss;
+            if (!std::isfinite(*val_loss)) {  // finite weights, non-finite predictions: do not save them either
+                throw tg::optim::NonFiniteError("step " + std::to_string(step) + ": the validation loss is " +
+                                                std::to_string(*val_loss) + "; the checkpoint of this step was not saved",
+                                                step);
+            }
         }
         report.step_done(step, result.loss, result.lr, seconds, val_loss);
         if (evaluate) save_run(*run, step);

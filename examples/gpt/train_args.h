@@ -34,6 +34,7 @@ struct TrainArgs {
     bool resume = false, force = false, json = false;
     std::int64_t stop_after = 0;      // stop (with a checkpoint) after this many steps of this invocation
     std::int64_t sample_tokens = 300;  // sampled at the end
+    bool detect_anomaly = false;       // tg::autograd::DetectAnomalyGuard around every step
 
     // Fills every 0 / -1 field from the preset (find_preset throws for an unknown name).
     void apply_preset();

@@ -5,6 +5,8 @@
 #include "loss_plot.h"
 
 #include "examples/common/cli.h"
+#include "examples/common/memory.h"
+#include "nn/models/model_size.h"
 
 #include <nlohmann/json.hpp>
 
@@ -28,6 +30,10 @@ TrainArgs resolve_args(TrainArgs args, const std::function<bool(const std::strin
         throw tg::ValueError("tg-gpt train: --tokenizer cannot be combined with --from-hf, which brings its own");
     }
     if (args.out.empty()) args.out = "runs/" + args.preset;
+    if (args.resume && args.force) {
+        throw tg::ValueError("tg-gpt train: --resume and --force contradict each other (continue the checkpoint, "
+                             "or train afresh over it): give one");
+    }
     if (!args.resume) {
         if (has_checkpoint(args.out) && !args.force) {
             throw tg::ValueError("tg-gpt train: " + args.out + " already holds a checkpoint: pass --resume to "
@@ -60,6 +66,7 @@ TrainArgs resolve_args(TrainArgs args, const std::function<bool(const std::strin
     merged.json = args.json;
     merged.stop_after = args.stop_after;
     merged.sample_tokens = args.sample_tokens;
+    merged.detect_anomaly = args.detect_anomaly;
     if (merged.steps != checkpoint->training.steps) {
         std::fprintf(stderr, "note: --steps %lld differs from the checkpoint's %lld: the learning-rate schedule "
                      "changes from here on, so the run is not the one that was planned\n",
@@ -88,7 +95,21 @@ void check_args(const TrainArgs& a) {
                              std::to_string(a.steps));
     }
     if (a.min_lr > a.lr) throw tg::ValueError("tg-gpt train: --min-lr must not exceed --lr");
-    if (a.stop_after < 0) throw tg::ValueError("tg-gpt train: --stop-after must be >= 0");
+    if (a.stop_after < 0) throw tg::ValueError("tg-gpt train: --stop-after must be >= 1");
+}
+
+// The run's memory, estimated before the data is read and the model built (examples/common/memory.h): the
+// weights with their gradient and AdamW's two moments, one step's activations, and the validation batches.
+void check_memory(const TrainArgs& a, const tg::nn::GPTConfig& config) {
+    using tg::cli::saturating_product;
+    const auto params = static_cast<std::uint64_t>(tg::nn::gpt_parameter_count(config));
+    const auto batch = static_cast<std::uint64_t>(a.batch), seq = static_cast<std::uint64_t>(a.seq);
+    tg::cli::require_memory("tg-gpt train",
+                            {{"weights, gradients and AdamW moments", saturating_product({params, 16})},
+                             {"activations of one step", tg::nn::gpt_activation_bytes(config, a.batch, a.seq, true)},
+                             {"validation batches", saturating_product({static_cast<std::uint64_t>(a.eval_batches),
+                                                                        batch, seq, 16})}},
+                            "use a smaller --batch, --seq, --eval-batches or preset");
 }
 
 }  // namespace
@@ -100,6 +121,7 @@ std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<boo
     const TrainArgs& args = run->args;
     check_args(args);
     tg::cli::apply_threads(args.threads);
+    tg::cli::check_writable_folder("tg-gpt train", args.out);  // now, not at the first checkpoint
 
     // A fine-tuning run starts from a Hugging Face folder: its model config and tokenizer (weights below).
     const bool from_hf = !args.resume && !args.from_hf.empty();
@@ -109,14 +131,7 @@ std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<boo
     run->tokenizer = args.resume ? checkpoint.tokenizer
                      : from_hf   ? hf.tokenizer
                                  : make_tokenizer(args.tokenizer, args.data);
-    tg::data::TokenSplit split = load_tokens(args.data, run->tokenizer, /*quiet=*/false);
-    check_split_fits(split, args.seq, args.data);
-    run->val_batches = tg::data::evenly_spaced_batches(split.validation, args.batch, args.seq, args.eval_batches);
-    auto train_tokens = std::make_shared<const std::vector<std::int64_t>>(std::move(split.train));
-    run->loader = std::make_unique<tg::data::BatchLoader>(
-        tg::data::RandomWindows(train_tokens, args.batch, args.seq, loader_seed(args.seed)));
-
-    // ---- model, optimizer, schedule -------------------------------------------------------------------------
+    // The model's config before the data: its sizes decide whether the run fits the machine at all.
     run->config = args.resume ? checkpoint.model : from_hf ? hf.config : model_config(args, run->tokenizer.vocab_size());
     if (from_hf) {
         run->config.dropout = args.dropout;
@@ -125,6 +140,16 @@ std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<boo
                                  std::to_string(run->config.block_size) + " of " + args.from_hf);
         }
     }
+    check_memory(args, run->config);
+    if (args.resume) check_weights_fit(args.out, run->config);
+    tg::data::TokenSplit split = load_tokens(args.data, run->tokenizer, /*quiet=*/false);
+    check_split_fits(split, args.seq, args.data);
+    run->val_batches = tg::data::evenly_spaced_batches(split.validation, args.batch, args.seq, args.eval_batches);
+    auto train_tokens = std::make_shared<const std::vector<std::int64_t>>(std::move(split.train));
+    run->loader = std::make_unique<tg::data::BatchLoader>(
+        tg::data::RandomWindows(train_tokens, args.batch, args.seq, loader_seed(args.seed)));
+
+    // ---- model, optimizer, schedule -------------------------------------------------------------------------
     run->config.attention = attention_options(args);  // a resumed run may switch the attention
     run->config.layer_attention.clear();
     tg::manual_seed(args.seed);  // the initial weights, then the dropout masks

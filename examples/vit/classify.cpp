@@ -33,30 +33,32 @@ double border_mean(const tg::Tensor& gray) {  // (1, H, W)
 }  // namespace
 
 // Grayscale 28×28 in [0, 1], light object on a dark background.
-tg::Tensor prepare_image(const std::string& path, std::int64_t size, bool allow_invert, bool* inverted) {
-    tg::Tensor gray = tg::data::to_grayscale(tg::data::load_image(path, 3));  // (1, H, W)
+tg::Tensor prepare_image(const std::string& path, std::int64_t size, bool allow_invert, bool* inverted,
+                         std::int64_t max_pixels) {
+    tg::Tensor gray = tg::data::to_grayscale(tg::data::load_image(path, 3, max_pixels));  // (1, H, W)
     *inverted = allow_invert && border_mean(gray) > 0.5;
     if (*inverted) gray = 1.0 - gray;
     return tg::data::resize(gray, size, size).contiguous();  // (1, 28, 28)
 }
 
 int run_classify(const ClassifyOptions& o) {
-    auto model = load_checkpoint(o.ckpt);
-    const auto& names = class_names();
+    std::vector<std::string> names;  // the checkpoint's own class names (config.json "classes")
+    auto model = load_checkpoint(o.ckpt, &names);
     for (const std::string& path : o.images) {
         bool inverted = false;
-        const tg::Tensor x = prepare_image(path, model->config.image_size, !o.no_invert, &inverted);
+        const tg::Tensor x = prepare_image(path, model->config.image_size, !o.no_invert, &inverted, o.max_pixels);
         const std::vector<float> p = predict_proba(*model, x.unsqueeze(0)).to_vector<float>();  // (10)
         std::vector<std::size_t> order(p.size());
         std::iota(order.begin(), order.end(), 0);
-        std::partial_sort(order.begin(), order.begin() + 3, order.end(), [&](auto a, auto b) { return p[a] > p[b]; });
+        const std::size_t top_k = std::min<std::size_t>(3, order.size());
+        std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top_k), order.end(), [&](auto a, auto b) { return p[a] > p[b]; });
         if (o.json) {
             nlohmann::ordered_json top = nlohmann::ordered_json::array();
-            for (int k = 0; k < 3; ++k) top.push_back({{"class", names.at(order[k])}, {"label", order[k]}, {"p", p[order[k]]}});
+            for (std::size_t k = 0; k < top_k; ++k) top.push_back({{"class", names.at(order[k])}, {"label", order[k]}, {"p", p[order[k]]}});
             std::printf("%s\n", nlohmann::ordered_json{{"image", path}, {"inverted", inverted}, {"top3", top}}.dump().c_str());
         } else {
             std::printf("%s%s\n", path.c_str(), inverted ? "  (light background: inverted)" : "");
-            for (int k = 0; k < 3; ++k) std::printf("  %-12s %6.2f%%\n", names.at(order[k]).c_str(), 100.0 * p[order[k]]);
+            for (std::size_t k = 0; k < top_k; ++k) std::printf("  %-12s %6.2f%%\n", names.at(order[k]).c_str(), 100.0 * p[order[k]]);
         }
     }
     return 0;

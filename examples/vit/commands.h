@@ -27,6 +27,7 @@ struct ClassifyOptions {
     std::vector<std::string> images;
     bool json = false;
     bool no_invert = false;
+    std::int64_t max_pixels = tg::data::kMaxImagePixels;  // larger images are refused before decoding
 };
 int run_classify(const ClassifyOptions& options);
 

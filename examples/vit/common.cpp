@@ -1,5 +1,7 @@
 #include "common.h"
 
+#include "nn/models/model_size.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -29,23 +31,47 @@ void save_checkpoint(const std::string& dir, const tg::nn::ViT& model, const std
                               "tg-vit checkpoint");
 }
 
-std::shared_ptr<tg::nn::ViT> load_checkpoint(const std::string& dir) {
+std::shared_ptr<tg::nn::ViT> load_checkpoint(const std::string& dir, std::vector<std::string>* classes) {
     const std::string config_path = (std::filesystem::path(dir) / "config.json").string();
     std::ifstream in(config_path);
     if (!in) throw tg::IOError("cannot open " + config_path + " (is " + dir + " a checkpoint of tg-vit train?)");
     std::stringstream text;
     text << in.rdbuf();
     tg::nn::ViTConfig config;
+    std::vector<std::string> names;
     try {
-        config = tg::nn::ViTConfig::from_json(nlohmann::json::parse(text.str()).at("model").dump());
+        const nlohmann::json j = nlohmann::json::parse(text.str());
+        config = tg::nn::ViTConfig::from_json(j.at("model").dump());
+        names = j.at("classes").get<std::vector<std::string>>();
     } catch (const nlohmann::json::exception& e) {
         throw tg::IOError(config_path + ": malformed config: " + e.what());
     } catch (const tg::ValueError& e) {
         throw tg::IOError(config_path + ": " + e.what());
     }
+    if (static_cast<std::int64_t>(names.size()) != config.num_classes) {
+        throw tg::IOError(config_path + ": \"classes\" names " + std::to_string(names.size()) +
+                          " classes but the model has num_classes = " + std::to_string(config.num_classes));
+    }
+    // Sizes before allocations: the weights of the config, as float32, must be what model.safetensors holds.
+    const std::string weights_path = (std::filesystem::path(dir) / "model.safetensors").string();
+    std::error_code ec;
+    const std::uintmax_t file_bytes = std::filesystem::file_size(weights_path, ec);
+    const auto params = static_cast<std::uint64_t>(tg::nn::vit_parameter_count(config));
+    if (!ec && (params > file_bytes / 4 || file_bytes - 4 * params > 100'000'008)) {
+        throw tg::IOError(config_path + " describes a model of " + std::to_string(params) + " parameters, but " +
+                          weights_path + " holds " + std::to_string(file_bytes) +
+                          " bytes: the config and the weights do not belong together");
+    }
     auto model = std::make_shared<tg::nn::ViT>(config);
-    const tg::SafetensorsFile weights = tg::load_safetensors((std::filesystem::path(dir) / "model.safetensors").string());
+    const tg::SafetensorsFile weights = tg::load_safetensors(weights_path);
+    for (const auto& [name, t] : weights.tensors) {
+        if (const auto bad = tg::find_non_finite(t)) {
+            throw tg::IOError(weights_path + ": tensor '" + name + "' holds " + bad->text() +
+                              ": the weights are damaged or come from a diverged run");
+        }
+    }
     model->load_state_dict(weights.tensors);
+    if (classes) *classes = std::move(names);
     model->eval();
     return model;
 }

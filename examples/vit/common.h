@@ -17,7 +17,10 @@ const std::vector<std::string>& class_names();
 // A checkpoint folder: model.safetensors (weights) + config.json {"model": ViTConfig, "classes": [...],
 // "training": {...}}. Both files are written atomically.
 void save_checkpoint(const std::string& dir, const tg::nn::ViT& model, const std::string& training_json);
-std::shared_ptr<tg::nn::ViT> load_checkpoint(const std::string& dir);
+// Loading checks sizes before allocating (the parameter count of config.json against model.safetensors' size),
+// refuses weights holding NaN/Inf, and reads "classes": one name per output of the model (their count must be
+// the config's num_classes); `classes`, if given, receives them.
+std::shared_ptr<tg::nn::ViT> load_checkpoint(const std::string& dir, std::vector<std::string>* classes = nullptr);
 
 // Copies images[indices[i]] (N, H, W) into a batch (B, 1, H, W). With a generator, each image is also
 // shifted by up to max_shift pixels in x and y (zeros come in at the edges) and, with flip, mirrored left-right

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
     train_cmd->add_option("--mlp", train.model.mlp_hidden, "hidden width of the MLPs")->check(CLI::PositiveNumber);
     train_cmd->add_option("--patch", train.model.patch_size, "patch size P (28 must be a multiple)")->check(CLI::PositiveNumber);
     train_cmd->add_option("--pool", train.model.pool, "cls or mean")->check(CLI::IsMember({"cls", "mean"}));
-    train_cmd->add_option("--dropout", train.model.dropout, "dropout probability");
+    train_cmd->add_option("--dropout", train.model.dropout, "dropout probability")->check(CLI::Range(0.0, 0.99));
     train_cmd->add_option("--attention", attention, "exact, approx_backward, approx or auto");
     train_cmd->add_option("--degree", train.model.attention.degree, "polynomial degree of the approximate modes");
     train_cmd->add_option("--shift", train.shift, "augmentation: random shifts of up to this many pixels")
@@ -52,6 +52,9 @@ int main(int argc, char** argv) {
     classify_cmd->add_option("--ckpt", classify.ckpt, "checkpoint folder of tg-vit train");
     classify_cmd->add_option("images", classify.images, "image files")->required()->check(CLI::ExistingFile);
     classify_cmd->add_flag("--no-invert", classify.no_invert, "never invert light-background pictures");
+    classify_cmd->add_option("--max-pixels", classify.max_pixels, "refuse images with more pixels than this, before "
+                             "decoding them (a small compressed file can decode to gigabytes)")
+        ->capture_default_str()->check(CLI::PositiveNumber);
     tg::cli::add_json(*classify_cmd, classify.json, "one line per image");
     tg::cli::add_threads(*classify_cmd, threads);
 

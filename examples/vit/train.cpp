@@ -8,6 +8,10 @@
 
 #include "examples/common/cli.h"
 
+#include "examples/common/cli.h"
+#include "examples/common/memory.h"
+#include "nn/models/model_size.h"
+
 #include <nlohmann/json.hpp>
 
 #include <chrono>
@@ -28,6 +32,13 @@ double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC
 }  // namespace
 
 int run_train(const TrainOptions& o) {
+    if (!o.out.empty()) tg::cli::check_writable_folder("tg-vit train", o.out);  // now, not after the first epoch
+    tg::cli::require_memory(
+        "tg-vit train",
+        {{"weights, gradients and AdamW moments",
+          tg::cli::saturating_product({static_cast<std::uint64_t>(tg::nn::vit_parameter_count(o.model)), 16})},
+         {"activations of one step", tg::nn::vit_activation_bytes(o.model, o.batch, true)}},
+        "use a smaller --batch or model");
     tg::manual_seed(o.seed);
     tg::data::ImageDataset train = tg::data::load_mnist(o.data, "train");
     tg::data::ImageDataset test = tg::data::load_mnist(o.data, "t10k");
@@ -88,7 +99,10 @@ int run_train(const TrainOptions& o) {
             const tg::Tensor logits = model->forward(x);  // (B, 10)
             const tg::Tensor loss = tg::nn::functional::cross_entropy(logits, y);
             loss.backward();
-            if (o.clip > 0) tg::optim::clip_grad_norm_(model->parameters(), o.clip);
+            // The NaN/Inf guard (nn/optim/guard.h): stop before an update that would spoil every weight.
+            const double norm = o.clip > 0 ? tg::optim::clip_grad_norm_(model->parameters(), o.clip)
+                                           : tg::optim::grad_norm(model->parameters());
+            tg::optim::check_finite_step(step + 1, loss.item(), norm);
             opt_decay.step();
             opt_plain.step();
             opt_decay.zero_grad();

@@ -6,6 +6,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "core/finite.h"
 #include "core/ops.h"
 #include "core/random.h"
 #include "core/shape.h"
@@ -14,6 +15,7 @@
 #include "core/threading.h"
 
 #include "autograd/function.h"
+#include "core/anomaly.h"
 #include "core/grad_mode.h"
 #include "autograd/gradcheck.h"
 #include "autograd/graph.h"
@@ -45,6 +47,7 @@
 #include "nn/multihead_attention.h"
 #include "nn/optim.h"
 #include "nn/optim/schedule.h"
+#include "nn/optim/guard.h"
 #include "nn/sequential.h"
 #include "nn/serialization.h"
 #include "nn/transformer_block.h"

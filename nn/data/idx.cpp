@@ -3,8 +3,7 @@
 #include "nn/data/idx.h"
 
 #include "core/error.h"
-
-#include <zlib.h>
+#include "nn/data/byte_source.h"
 
 #include <algorithm>
 #include <bit>
@@ -18,14 +17,6 @@
 namespace tg::data {
 
 namespace {
-
-std::vector<std::uint8_t> read_whole_file(const std::string& path, const std::string& what) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw IOError(what + ": cannot open " + path + ": " + std::strerror(errno));
-    std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (in.bad()) throw IOError(what + ": error while reading " + path);
-    return bytes;
-}
 
 std::uint32_t read_be32(const std::uint8_t* p) {
     return (std::uint32_t{p[0]} << 24) | (std::uint32_t{p[1]} << 16) | (std::uint32_t{p[2]} << 8) | std::uint32_t{p[3]};
@@ -87,96 +78,124 @@ std::int64_t element_size(IdxType type) {
     return 1;
 }
 
-std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& compressed, const std::string& origin) {
-    z_stream zs{};
-    // windowBits 15 + 32: zlib detects a gzip or zlib header by itself and checks the trailer (CRC-32, length).
-    if (inflateInit2(&zs, 15 + 32) != Z_OK) throw IOError("gunzip: " + origin + ": cannot initialise zlib");
-    std::vector<std::uint8_t> out(std::max<std::size_t>(compressed.size() * 4, 1 << 16));
-    zs.next_in = const_cast<Bytef*>(compressed.data());
-    zs.avail_in = static_cast<uInt>(compressed.size());
-    std::size_t produced = 0;
-    int status = Z_OK;
+std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& compressed, const std::string& origin,
+                                 std::uint64_t max_bytes) {
+    MemorySource input(compressed.data(), compressed.size());
+    GzipSource stream(input, origin);
+    std::vector<std::uint8_t> out;
+    // Grow by doubling, never past max_bytes + 1: one byte more than allowed is enough to know it is too much.
     while (true) {
-        if (produced == out.size()) out.resize(out.size() * 2);
-        zs.next_out = out.data() + produced;
-        zs.avail_out = static_cast<uInt>(std::min<std::size_t>(out.size() - produced, std::numeric_limits<uInt>::max()));
-        const uInt before = zs.avail_out;
-        status = inflate(&zs, Z_NO_FLUSH);
-        produced += before - zs.avail_out;
-        if (status == Z_STREAM_END) break;
-        if (status == Z_OK) continue;
-        // Z_BUF_ERROR with a full output buffer means "need more room": loop and grow it. With room left, no
-        // progress is possible because the input ran out before the end of the stream: the file is truncated.
-        if (status == Z_BUF_ERROR && zs.avail_out == 0) continue;
-        std::string reason = status == Z_BUF_ERROR ? "the gzip stream is truncated (unexpected end of data)"
-                                                   : std::string("the gzip stream is corrupt (") +
-                                                         (zs.msg ? zs.msg : "zlib error " + std::to_string(status)) + ")";
-        inflateEnd(&zs);
-        throw IOError("gunzip: " + origin + ": " + reason + " after " + std::to_string(produced) +
-                      " decompressed bytes");
+        const std::size_t have = out.size();
+        const std::size_t want = static_cast<std::size_t>(
+            std::min<std::uint64_t>(std::max<std::size_t>(2 * have, 1 << 16), max_bytes + 1));
+        if (want == have) break;
+        out.resize(want);
+        const std::size_t got = read_fully(stream, out.data() + have, want - have);
+        out.resize(have + got);
+        if (got < want - have) return out;  // the end of the stream
     }
-    const std::size_t trailing = zs.avail_in;
-    inflateEnd(&zs);
-    if (trailing != 0) {
-        throw IOError("gunzip: " + origin + ": " + std::to_string(trailing) + " unexpected bytes after the gzip stream");
-    }
-    out.resize(produced);
-    return out;
+    throw IOError("gunzip: " + origin + ": the stream inflates to more than the limit of " + std::to_string(max_bytes) +
+                  " bytes (stopped there)");
 }
 
-IdxArray decode_idx(const std::vector<std::uint8_t>& bytes, const std::string& origin) {
+namespace {
+
+// Reads one IDX array from `source`: the header first, then exactly the data it declares (see idx.h).
+IdxArray read_idx_from(ByteSource& source, const std::string& origin, std::uint64_t max_bytes) {
     const std::string where = "read_idx: " + origin + ": ";
-    if (bytes.size() < 4) {
-        throw IOError(where + "file is " + std::to_string(bytes.size()) + " bytes, shorter than the 4-byte IDX magic");
+    std::uint8_t magic[4] = {};
+    const std::size_t got_magic = read_fully(source, magic, 4);
+    if (got_magic < 4) {
+        throw IOError(where + "file is " + std::to_string(got_magic) + " bytes, shorter than the 4-byte IDX magic");
     }
-    if (bytes[0] != 0 || bytes[1] != 0) {
+    if (magic[0] != 0 || magic[1] != 0) {
         std::ostringstream os;
-        os << where << "bad magic: the first two bytes must be 00 00, got " << std::hex << int(bytes[0]) << " "
-           << int(bytes[1]) << " (not an IDX file)";
+        os << where << "bad magic: the first two bytes must be 00 00, got " << std::hex << int(magic[0]) << " "
+           << int(magic[1]) << " (not an IDX file)";
         throw IOError(os.str());
     }
-    if (!known_type(bytes[2])) {
+    if (!known_type(magic[2])) {
         std::ostringstream os;
-        os << where << "unknown element type code 0x" << std::hex << int(bytes[2])
+        os << where << "unknown element type code 0x" << std::hex << int(magic[2])
            << " (expected 0x08 uint8, 0x09 int8, 0x0b int16, 0x0c int32, 0x0d float32 or 0x0e float64)";
         throw IOError(os.str());
     }
     IdxArray a;
-    a.type = static_cast<IdxType>(bytes[2]);
+    a.type = static_cast<IdxType>(magic[2]);
     a.origin = origin;
-    const std::size_t ndim = bytes[3];
+    const std::size_t ndim = magic[3];
     if (ndim == 0) throw IOError(where + "the header declares 0 dimensions");
     const std::size_t header = 4 + 4 * ndim;
-    if (bytes.size() < header) {
+    std::uint8_t dims[4 * 255];
+    const std::size_t got_dims = read_fully(source, dims, 4 * ndim);
+    if (got_dims < 4 * ndim) {
         throw IOError(where + "truncated header: " + std::to_string(ndim) + " dimensions need " +
-                      std::to_string(header) + " bytes, the file has " + std::to_string(bytes.size()));
+                      std::to_string(header) + " bytes, the file has " + std::to_string(4 + got_dims));
     }
     // The expected size, computed with an overflow check (a corrupt header can claim 2^32 per dimension).
     std::uint64_t count = 1;
     for (std::size_t d = 0; d < ndim; ++d) {
-        const std::uint32_t size = read_be32(bytes.data() + 4 + 4 * d);
+        const std::uint32_t size = read_be32(dims + 4 * d);
         a.shape.push_back(static_cast<std::int64_t>(size));
         if (size != 0 && count > (std::uint64_t{1} << 40) / size) {
             throw IOError(where + "dimensions " + tg::to_string(a.shape) + "... are implausibly large (corrupt header?)");
         }
         count *= size;
     }
-    const std::uint64_t expected = header + count * element_size(a.type);
-    if (bytes.size() != expected) {
-        throw IOError(where + "size mismatch: the header declares " + to_string(a.type) + " " + tg::to_string(a.shape) +
-                      " = " + std::to_string(expected) + " bytes with the header, the file has " +
-                      std::to_string(bytes.size()) + (bytes.size() < expected ? " (truncated)" : " (trailing data)"));
+    const std::uint64_t data_bytes = count * static_cast<std::uint64_t>(element_size(a.type));
+    const std::uint64_t expected = header + data_bytes;
+    const auto mismatch = [&](const std::string& has, bool truncated) {
+        return IOError(where + "size mismatch: the header declares " + to_string(a.type) + " " +
+                       tg::to_string(a.shape) + " = " + std::to_string(expected) + " bytes with the header, the file " +
+                       has + (truncated ? " (truncated)" : " (trailing data)"));
+    };
+    // A plain file tells its size up front: compare before reading a single data byte.
+    const std::int64_t size = source.known_size();
+    if (size >= 0 && static_cast<std::uint64_t>(size) != expected) {
+        throw mismatch("has " + std::to_string(size) + " bytes", static_cast<std::uint64_t>(size) < expected);
     }
-    a.data.assign(bytes.begin() + header, bytes.end());
+    if (data_bytes > max_bytes) {
+        throw IOError(where + "the header declares " + to_string(a.type) + " " + tg::to_string(a.shape) + " = " +
+                      std::to_string(data_bytes) + " bytes of data, above the limit of " + std::to_string(max_bytes) +
+                      " bytes (read_idx's max_bytes)");
+    }
+    // Read in chunks of at most 64 MiB, so a stream that ends early has cost only what it held.
+    constexpr std::uint64_t kChunk = std::uint64_t{64} << 20;
+    while (a.data.size() < data_bytes) {
+        const std::size_t have = a.data.size();
+        const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(data_bytes - have, kChunk));
+        a.data.resize(have + want);
+        const std::size_t got = read_fully(source, a.data.data() + have, want);
+        if (got < want) throw mismatch("ends after " + std::to_string(header + have + got) + " bytes", true);
+    }
+    std::uint8_t extra = 0;
+    if (read_fully(source, &extra, 1) != 0) throw mismatch("goes on after that", false);
     big_endian_to_host(a.data, element_size(a.type));
     return a;
 }
 
-IdxArray read_idx(const std::string& path) {
-    std::vector<std::uint8_t> bytes = read_whole_file(path, "read_idx");
-    const bool gzipped = bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
-    if (gzipped) bytes = gunzip(bytes, path);
-    return decode_idx(bytes, path);
+bool is_gzip(const std::uint8_t* bytes, std::size_t size) { return size >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b; }
+
+}  // namespace
+
+IdxArray decode_idx(const std::vector<std::uint8_t>& bytes, const std::string& origin, std::uint64_t max_bytes) {
+    MemorySource memory(bytes.data(), bytes.size());
+    if (!is_gzip(bytes.data(), bytes.size())) return read_idx_from(memory, origin, max_bytes);
+    GzipSource inflated(memory, origin);
+    return read_idx_from(inflated, origin, max_bytes);
+}
+
+IdxArray read_idx(const std::string& path, std::uint64_t max_bytes) {
+    std::uint8_t magic[2] = {};
+    bool gzipped = false;
+    {
+        FileSource probe(path, "read_idx");
+        gzipped = is_gzip(magic, read_fully(probe, magic, 2));
+    }
+    FileSource file(path, "read_idx");
+    if (!gzipped) return read_idx_from(file, path, max_bytes);
+    GzipSource inflated(file, path);
+    return read_idx_from(inflated, path, max_bytes);
 }
 
 Tensor IdxArray::to_tensor(DType dtype) const {
@@ -212,6 +231,10 @@ ImageDataset load_mnist(const std::string& dir, const std::string& split, std::i
     if (labels.type != IdxType::UInt8 || labels.shape.size() != 1) {
         throw IOError("load_mnist: " + label_path + ": expected uint8 labels (N), got " + to_string(labels.type) + " " +
                       tg::to_string(labels.shape));
+    }
+    if (images.shape[0] == 0 || images.shape[1] == 0 || images.shape[2] == 0) {
+        throw IOError("load_mnist: " + image_path + ": the " + split + " split is empty (" +
+                      tg::to_string(images.shape) + " images): nothing to train or measure on");
     }
     if (labels.shape[0] != images.shape[0]) {
         throw IOError("load_mnist: " + image_path + " holds " + std::to_string(images.shape[0]) + " images but " +

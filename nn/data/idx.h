@@ -11,9 +11,15 @@
 //   then        the elements, row-major         (product of the sizes × element size bytes, nothing after)
 //
 // Fashion-MNIST ships them gzip-compressed (train-images-idx3-ubyte.gz, ...); read_idx recognises the gzip
-// magic 1f 8b and inflates with zlib first, checking the gzip CRC and length. Every problem — a missing file,
+// magic 1f 8b and inflates with zlib, checking the gzip CRC and length. Every problem — a missing file,
 // a truncated or corrupt gzip stream, a bad magic, an unknown type code, zero dimensions, a size that does
 // not match the header — throws tg::IOError naming the file and what is wrong.
+//
+// Bounded memory, whatever the file says: the header is read first, and the data is then read (or inflated)
+// only up to the size the header declares, in chunks, so a file that is shorter than its header claims costs
+// what it holds, and a "decompression bomb" (a small .gz that inflates to gigabytes) is stopped one byte past
+// the declared size ("trailing data"). A header that declares more than max_bytes of data (default
+// kMaxIdxBytes = 1 GiB; Fashion-MNIST's largest file holds 47 MB) is refused before anything is read.
 
 #include "core/tensor.h"
 
@@ -45,13 +51,18 @@ struct IdxArray {
     Tensor to_tensor(DType dtype = kFloat32) const;
 };
 
-// Reads an IDX file, gzip-compressed or not. Throws IOError as described above.
-IdxArray read_idx(const std::string& path);
-// The same for bytes already in memory; `origin` names them in messages.
-IdxArray decode_idx(const std::vector<std::uint8_t>& bytes, const std::string& origin);
+inline constexpr std::uint64_t kMaxIdxBytes = std::uint64_t{1} << 30;
 
-// Inflates a whole gzip (or zlib) stream. Throws IOError naming `origin` for a corrupt or truncated stream.
-std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& compressed, const std::string& origin);
+// Reads an IDX file, gzip-compressed or not. Throws IOError as described above.
+IdxArray read_idx(const std::string& path, std::uint64_t max_bytes = kMaxIdxBytes);
+// The same for the bytes of a file already in memory (gzip-compressed or not); `origin` names them in messages.
+IdxArray decode_idx(const std::vector<std::uint8_t>& bytes, const std::string& origin,
+                    std::uint64_t max_bytes = kMaxIdxBytes);
+
+// Inflates a whole gzip (or zlib) stream of at most max_bytes. Throws IOError naming `origin` for a corrupt
+// or truncated stream, bytes after its end, or more than max_bytes of output (stopped there).
+std::vector<std::uint8_t> gunzip(const std::vector<std::uint8_t>& compressed, const std::string& origin,
+                                 std::uint64_t max_bytes = kMaxIdxBytes);
 
 // An image classification set in MNIST layout.
 struct ImageDataset {
@@ -61,7 +72,8 @@ struct ImageDataset {
 
 // Loads "<dir>/<split>-images-idx3-ubyte[.gz]" and "<dir>/<split>-labels-idx1-ubyte[.gz]" (split "train" or
 // "t10k"), checking that the images are uint8 (N, H, W), the labels uint8 (N) with the same N, and every label
-// below num_classes.
+// below num_classes. An empty set (0 images, or images of 0 pixels) is an IOError too: nothing trained or
+// measured on it would mean anything.
 ImageDataset load_mnist(const std::string& dir, const std::string& split, std::int64_t num_classes = 10);
 
 // The folder of the Debian package dataset-fashion-mnist.

@@ -32,6 +32,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <memory>
 
 namespace tg::data {
@@ -93,26 +94,57 @@ int stb_write_to_vector(std::vector<std::uint8_t>& out, const void* data, int si
 
 }  // namespace
 
-Tensor decode_image(const std::vector<std::uint8_t>& encoded, const std::string& origin, int channels) {
+Tensor decode_image(const std::vector<std::uint8_t>& encoded, const std::string& origin, int channels,
+                    std::int64_t max_pixels) {
     if (channels < 0 || channels > 4) {
         throw ValueError("load_image: channels must be 0 (as in the file) or 1..4, got " + std::to_string(channels));
     }
     if (encoded.empty()) throw IOError("load_image: " + origin + ": the file is empty");
+    if (encoded.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+        throw IOError("load_image: " + origin + ": the file is " + std::to_string(encoded.size()) +
+                      " bytes, more than stb_image can read (2 GiB)");
+    }
+    // The header first: the size decides whether decoding is allowed at all.
     int w = 0, h = 0, c = 0;
+    if (!stbi_info_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &c)) {
+        throw IOError("load_image: " + origin + ": cannot decode the image (stb_image: " + stbi_failure_reason() + ")");
+    }
+    if (std::int64_t{w} * h > max_pixels) {
+        throw IOError("load_image: " + origin + ": the image is " + std::to_string(w) + " x " + std::to_string(h) +
+                      " = " + std::to_string(std::int64_t{w} * h) + " pixels, above the limit of " +
+                      std::to_string(max_pixels) + " (raise max_pixels, e.g. tg-vit classify --max-pixels, to read it)");
+    }
     std::unique_ptr<unsigned char, void (*)(void*)> pixels(
         stbi_load_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &c, channels),
         stbi_image_free);
     if (!pixels) {
         throw IOError("load_image: " + origin + ": cannot decode the image (stb_image: " + stbi_failure_reason() + ")");
     }
+    if (std::int64_t{w} * h > max_pixels) {  // a decoder that disagrees with its own header: refuse all the same
+        throw IOError("load_image: " + origin + ": the decoded image is " + std::to_string(w) + " x " +
+                      std::to_string(h) + ", more than its header said and above the limit of " +
+                      std::to_string(max_pixels) + " pixels");
+    }
     return planar_from_interleaved(pixels.get(), w, h, channels == 0 ? c : channels);
 }
 
-Tensor load_image(const std::string& path, int channels) {
-    std::ifstream in(path, std::ios::binary);
+Tensor load_image(const std::string& path, int channels, std::int64_t max_pixels) {
+    std::ifstream in(path, std::ios::binary | std::ios::ate);
     if (!in) throw IOError("load_image: cannot open " + path + ": " + std::strerror(errno));
-    const std::vector<std::uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return decode_image(bytes, path, channels);
+    // No image format needs more than 16 bytes per pixel (16-bit RGBA is 8) plus a header: a larger file is
+    // refused before it is read into memory.
+    const std::streamoff size = in.tellg();
+    const std::int64_t max_file = 64 + 16 * max_pixels;
+    if (size > max_file) {
+        throw IOError("load_image: " + path + ": the file is " + std::to_string(size) + " bytes, more than an image of " +
+                      std::to_string(max_pixels) + " pixels needs (limit " + std::to_string(max_file) +
+                      " bytes; raise max_pixels to read it)");
+    }
+    in.seekg(0);
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(std::max<std::streamoff>(size, 0)));
+    in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    if (static_cast<std::size_t>(in.gcount()) != bytes.size()) throw IOError("load_image: " + path + ": read error");
+    return decode_image(bytes, path, channels, max_pixels);
 }
 
 Tensor to_grayscale(const Tensor& image) {

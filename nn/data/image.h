@@ -15,13 +15,21 @@
 
 namespace tg::data {
 
+// The largest image decoded by default: 4096 × 4096 = 16.8 million pixels (268 MB as float32 RGBA). A
+// compressed image can be tiny on disk and huge decoded (a 214 KB PNG of 15000 × 15000 decodes to 3.5 GB),
+// so the size is read from the file's header first (stbi_info) and a larger image is refused before any
+// pixel is decoded. Pass a larger max_pixels (tg-vit classify --max-pixels) to accept one.
+inline constexpr std::int64_t kMaxImagePixels = std::int64_t{4096} * 4096;
+
 // Decodes an image file into float32 [C, H, W] in [0, 1]. channels = 0 keeps the file's channels (1 gray,
 // 2 gray+alpha, 3 RGB, 4 RGBA); 1..4 converts (stb_image's conversion: gray = (77 R + 150 G + 29 B) / 256).
-// Throws IOError naming the file and stb_image's reason for an unreadable or unsupported file, ValueError
-// for channels outside 0..4.
-Tensor load_image(const std::string& path, int channels = 0);
+// Throws IOError naming the file and stb_image's reason for an unreadable or unsupported file, or the
+// image's size when it has more than max_pixels pixels (or the file more than 64 + 16 · max_pixels bytes);
+// ValueError for channels outside 0..4.
+Tensor load_image(const std::string& path, int channels = 0, std::int64_t max_pixels = kMaxImagePixels);
 // The same from an encoded file already in memory; `origin` names it in messages.
-Tensor decode_image(const std::vector<std::uint8_t>& encoded, const std::string& origin, int channels = 0);
+Tensor decode_image(const std::vector<std::uint8_t>& encoded, const std::string& origin, int channels = 0,
+                    std::int64_t max_pixels = kMaxImagePixels);
 
 // [C, H, W] -> [1, H, W]: gray = 0.299 R + 0.587 G + 0.114 B (ITU-R BT.601) for 3 or 4 channels (alpha is
 // dropped), the first channel for 1 or 2. Throws ShapeError for another layout.

@@ -3,6 +3,8 @@
 #include "core/error.h"
 #include "nn/data/utf8.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -60,32 +62,53 @@ bool skipped_name(const fs::path& p) {
     return ext == ".dat" || ext == ".u8";
 }
 
-std::string read_whole_file(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw IOError("text corpus: " + path.string() + ": cannot open the file for reading");
-    std::ostringstream buffer;
-    buffer << in.rdbuf();
-    if (in.bad()) throw IOError("text corpus: " + path.string() + ": read error");
-    return buffer.str();
-}
-
-// Throws ValueError naming the file if it is empty or does not look like text.
-void check_text(const fs::path& path, const std::string& bytes) {
-    if (bytes.empty()) throw ValueError("text corpus: " + path.string() + ": the file is empty");
-    const std::size_t nul = bytes.find('\0');
-    if (nul != std::string::npos) {
-        throw ValueError("text corpus: " + path.string() + ": looks binary, not text (NUL byte at offset " +
-                         std::to_string(nul) + ")");
-    }
-    const std::size_t invalid = count_invalid_utf8_bytes(bytes);
-    if (invalid * 100 > bytes.size()) {
-        throw ValueError("text corpus: " + path.string() + ": looks binary, not UTF-8 text (" +
-                         std::to_string(invalid) + " of " + std::to_string(bytes.size()) +
-                         " bytes are not valid UTF-8; at most 1% is accepted)");
-    }
+[[noreturn]] void binary_file(const std::string& origin, const std::string& why) {
+    throw ValueError("text corpus: " + origin + ": looks binary, not " + why);
 }
 
 }  // namespace
+
+void append_text(ByteSource& source, const std::string& origin, std::string& out, const std::string& separator) {
+    const std::int64_t size = source.known_size();  // lets the 1% rule fail before the end of a big file
+    std::vector<std::uint8_t> chunk(kTextChunkBytes);
+    std::string pending;  // the bytes after the last newline read so far: a line not yet complete
+    std::uint64_t offset = 0, invalid = 0;
+    const auto check_invalid = [&](std::uint64_t total) {
+        if (invalid * 100 > total) {
+            binary_file(origin, "UTF-8 text (" + std::to_string(invalid) + " of " + std::to_string(total) +
+                                    " bytes are not valid UTF-8; at most 1% is accepted)");
+        }
+    };
+    // Whole lines only: the separator rule works line by line, and no UTF-8 sequence spans a newline (an
+    // ASCII byte), so cutting after a newline gives the same text and the same counts as the whole file.
+    const auto take_lines = [&](std::size_t end) {
+        const std::string lines = pending.substr(0, end);
+        invalid += count_invalid_utf8_bytes(lines);
+        out += strip_fortune_separators(lines, separator);
+        pending.erase(0, end);
+    };
+    while (true) {
+        const std::size_t got = source.read(chunk.data(), chunk.size());
+        if (got == 0) break;
+        const auto* begin = reinterpret_cast<const char*>(chunk.data());
+        const void* nul = std::memchr(begin, '\0', got);
+        if (nul) {
+            binary_file(origin, "text (NUL byte at offset " +
+                                    std::to_string(offset + static_cast<std::uint64_t>(static_cast<const char*>(nul) - begin)) + ")");
+        }
+        // Room for the whole file once its first piece looked like text (not before: a 2 GB binary file must
+        // fail without reserving 2 GB).
+        if (offset == 0 && size > 0) out.reserve(out.size() + static_cast<std::size_t>(size) + 2);
+        offset += got;
+        pending.append(begin, got);
+        const std::size_t last_newline = pending.rfind('\n');
+        if (last_newline != std::string::npos) take_lines(last_newline + 1);
+        if (size > 0) check_invalid(static_cast<std::uint64_t>(size));
+    }
+    take_lines(pending.size());
+    if (offset == 0) throw ValueError("text corpus: " + origin + ": the file is empty");
+    check_invalid(offset);
+}
 
 TextCorpus load_text_corpus(const std::string& path, const std::string& document_separator) {
     const std::string separator = document_separator.empty() ? "\n" : document_separator;
@@ -123,9 +146,9 @@ TextCorpus load_text_corpus(const std::string& path, const std::string& document
         throw IOError("text corpus: " + path + ": neither a regular file nor a folder");
     }
 
+    // The text is read in pieces and checked as it streams, straight into its final string: memory is the corpus
+    // text itself, and a binary file fails at its first piece.
     for (const fs::path& file : files) {
-        const std::string bytes = read_whole_file(file);
-        check_text(file, bytes);
         if (document_separator.empty()) {
             if (!corpus.text.empty() && corpus.text.back() != '\n') corpus.text += '\n';
             if (!corpus.text.empty()) corpus.text += '\n';  // a blank line between files, as between fortunes
@@ -134,7 +157,8 @@ TextCorpus load_text_corpus(const std::string& path, const std::string& document
             if (corpus.text.back() != '\n') corpus.text += '\n';
             corpus.text += document_separator;
         }
-        corpus.text += strip_fortune_separators(bytes, separator);
+        FileSource source(file.string(), "text corpus");
+        append_text(source, file.string(), corpus.text, separator);
         corpus.files.push_back(file.string());
     }
     return corpus;

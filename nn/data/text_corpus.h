@@ -25,6 +25,8 @@
 // Errors name the path: IOError for a path that does not exist or cannot be read, ValueError for an empty file,
 // a folder without any text file, or a file that looks binary.
 
+#include "nn/data/byte_source.h"
+
 #include <cstddef>
 #include <string>
 #include <vector>
@@ -41,6 +43,13 @@ struct TextCorpus {
 };
 
 TextCorpus load_text_corpus(const std::string& path, const std::string& document_separator = "");
+
+// Reads one file's text from `source` in pieces of kTextChunkBytes, checking it as it streams (the rules
+// above: a NUL byte fails at once, at its offset; more than 1% invalid UTF-8 as soon as it is certain), and
+// appends it, separator lines replaced by `separator`, to `out`. `origin` names the file in errors. Memory: the
+// text appended plus one piece, whatever the file's size.
+inline constexpr std::size_t kTextChunkBytes = std::size_t{1} << 20;
+void append_text(ByteSource& source, const std::string& origin, std::string& out, const std::string& separator = "\n");
 
 // One file's text with the fortune separator lines ("%" alone on a line) turned into `replacement` (by default
 // "\n": an empty line).

@@ -187,7 +187,7 @@ GPTCheckpointState load_gpt_training_state(const std::string& dir, optim::Optimi
                       "train afresh or restore a complete copy");
     }
     try {
-        optimizer.load_state_dict(opt_file.tensors);
+        optimizer.load_state_dict(opt_file.tensors, /*require_every_param=*/true);  // every moment present
     } catch (const Error& e) {
         throw IOError("checkpoint: " + opt_file.origin + ": does not fit the model's parameters: " + e.what());
     }

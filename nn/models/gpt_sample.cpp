@@ -100,7 +100,8 @@ std::vector<std::int64_t> generate(GPT& model, const std::vector<std::int64_t>& 
     const std::int64_t window = model.config.block_size;
     std::vector<std::int64_t> context = prompt;
     std::vector<std::int64_t> generated;
-    generated.reserve(static_cast<std::size_t>(max_new_tokens));
+    // Reserve for a sensible count only: max_new_tokens comes from a flag, and the vector grows as tokens come.
+    generated.reserve(static_cast<std::size_t>(std::min<std::int64_t>(max_new_tokens, 1 << 16)));
     GPT::KVCache cache;
     if (options.use_cache) cache = model.make_cache(1);
 

@@ -17,6 +17,7 @@
 
 #include "nn/optim.h"
 
+#include "core/ops.h"
 #include "kernels/adamw.h"
 
 #include <string>
@@ -34,6 +35,15 @@ AdamW::AdamW(std::vector<Tensor> params, double lr, double beta1, double beta2, 
     }
     if (!(weight_decay >= 0.0)) {
         throw ValueError("AdamW: invalid weight_decay " + std::to_string(weight_decay) + " (must be >= 0)");
+    }
+}
+
+void AdamW::check_buffer(const std::string& key, const std::string& name, const Tensor& value) const {
+    // v is an average of squared gradients: a negative element would make sqrt(v) NaN at the next step.
+    if (name == "exp_avg_sq" && value.numel() > 0 && min(value).item<double>() < 0) {
+        throw ValueError("AdamW.load_state_dict: '" + key + "' has a negative element (minimum " +
+                         std::to_string(min(value).item<double>()) + "), impossible for an average of squares: "
+                         "the saved state is corrupt");
     }
 }
 

@@ -3,6 +3,7 @@
 
 #include "nn/optim.h"
 
+#include "core/finite.h"
 #include "core/grad_mode.h"
 #include "core/strided.h"
 
@@ -10,6 +11,7 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <string>
 
@@ -122,7 +124,44 @@ std::int64_t scalar_count(const std::string& key, const Tensor& t, const std::st
 }
 }  // namespace
 
-void Optimizer::load_state_dict(const NamedTensors& state) {
+void Optimizer::check_buffer(const std::string&, const std::string&, const Tensor&) const {}
+
+// A state a run could have produced: see load_state_dict in nn/optim.h.
+void Optimizer::check_consistency(const std::string& op, std::int64_t step_count,
+                                  const std::vector<std::int64_t>& param_steps,
+                                  const std::vector<std::map<std::string, Tensor>>& state,
+                                  bool require_every_param) const {
+    const std::vector<std::string> required = required_buffers();
+    for (std::size_t i = 0; i < params_.size(); ++i) {
+        const std::string prefix = "state." + std::to_string(i) + ".";
+        if (param_steps[i] > step_count) {
+            throw ValueError(op + ": '" + prefix + "step' is " + std::to_string(param_steps[i]) +
+                             ", more than the optimizer's 'step' " + std::to_string(step_count) + ": inconsistent state");
+        }
+        if (require_every_param && param_steps[i] != step_count) {
+            throw ValueError(op + ": parameter " + std::to_string(i) + " (" + params_[i].describe() + ") has " +
+                             (param_steps[i] == 0 ? std::string("no state ('") + prefix + "step' missing)"
+                                                  : "'" + prefix + "step' " + std::to_string(param_steps[i])) +
+                             " but the optimizer took " + std::to_string(step_count) +
+                             " steps: the state is incomplete (damaged or from another model)");
+        }
+        if (param_steps[i] == 0) {
+            if (!state[i].empty()) {
+                throw ValueError(op + ": '" + prefix + state[i].begin()->first + "' is present but '" + prefix +
+                                 "step' is not: inconsistent state");
+            }
+            continue;
+        }
+        for (const std::string& buffer : required) {
+            if (!state[i].count(buffer)) {
+                throw ValueError(op + ": '" + prefix + buffer + "' is missing although parameter " + std::to_string(i) +
+                                 " took " + std::to_string(param_steps[i]) + " steps: the state is incomplete");
+            }
+        }
+    }
+}
+
+void Optimizer::load_state_dict(const NamedTensors& state, bool require_every_param) {
     const std::string op = name() + ".load_state_dict";
     const std::vector<std::string> buffers = buffer_names();
 
@@ -169,9 +208,15 @@ void Optimizer::load_state_dict(const NamedTensors& state) {
             throw DTypeError(op + ": dtype mismatch for '" + key + "': the state dict has " + dtype_name(t.dtype()) +
                              ", parameter " + std::to_string(i) + " has " + dtype_name(param.dtype()));
         }
+        if (const auto bad = find_non_finite(t)) {
+            throw ValueError(op + ": '" + key + "' holds " + bad->text() + ": the saved state is corrupt");
+        }
+        check_buffer(key, buffer_name, t);
         new_state[i][buffer_name] = t.detach().clone();  // our own copy: steps write into it in place
     }
     if (step_count < 0) throw ValueError(op + ": the state dict has no 'step' entry");
+    if (!std::isfinite(lr)) throw ValueError(op + ": 'lr' is " + std::to_string(lr) + ", not a finite number");
+    check_consistency(op, step_count, param_steps, new_state, require_every_param);
 
     set_lr(lr);
     step_count_ = step_count;
