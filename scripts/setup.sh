@@ -11,6 +11,7 @@ packages=(
   libstb-dev zlib1g-dev                 # images (stb_image) and gzip'd IDX files
   libpcre2-dev                          # GPT-2's pre-tokenization regex (Unicode classes, look-ahead, JIT)
   doctest-dev                           # unit tests
+  libopenmpi-dev openmpi-bin            # data-parallel training over MPI (distributed/, mpirun); the build works without
   graphviz                              # renders autograd graph pictures (the graph test checks our DOT with it)
   fortunes-min fortunes                 # the default GPT corpus
   dataset-fashion-mnist                 # the ViT example's data

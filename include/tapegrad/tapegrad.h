@@ -49,3 +49,5 @@
 #include "nn/optim/schedule.h"
 #include "nn/sequential.h"
 #include "nn/serialization.h"
+#include "distributed/communicator.h"
+#include "distributed/gradient_bucketer.h"
