@@ -78,6 +78,8 @@ Record machine_record(int threads);
 using Suite = std::function<int(const Args& args, bool json, int threads)>;
 
 int run_peak(const Args& args, bool json, int threads);
+// MPI allreduce over the ranks of `mpirun -np N tg-bench allreduce` (bench_allreduce.cpp).
+int run_allreduce(const Args& args, bool json, int threads);
 int run_gemm(const Args& args, bool json, int threads);
 int run_kernels(const Args& args, bool json, int threads);
 int run_attention(const Args& args, bool json, int threads);

@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "core/threading.h"
+#include "distributed/communicator.h"
 
 #include <xsimd/xsimd.hpp>
 
@@ -257,6 +258,8 @@ void usage(std::ostream& out) {
            "                                one GPT training step (forward, backward, AdamW)\n"
            "  tokenizer [--data PATH] [--tokenizer PATH] [--vocab N]\n"
            "                                byte-level BPE: train, pre-tokenize, encode (1 and P threads), decode\n"
+           "  allreduce [--min-bytes B] [--max-bytes B] [--algorithm ring|mpi|both]\n"
+           "                                MPI allreduce of 1 KB .. 64 MB (run under mpirun -np N)\n"
            "--threads P caps the worker threads (0, the default: all cores); --json prints one JSON object per line.\n"
            "exit status: 0 ok, 1 failure at run time, 2 bad input (as every tapegrad program).\n";
 }
@@ -277,6 +280,7 @@ int main(int argc, char** argv) {
         {"attention", run_attention},
         {"gpt", run_gpt},
         {"tokenizer", run_tokenizer},
+        {"allreduce", run_allreduce},
     };
     const auto suite = suites.find(suite_name);
     if (suite == suites.end()) {
@@ -288,6 +292,8 @@ int main(int argc, char** argv) {
         const Args args(argc, argv, 2);
         const bool json = args.flag("json");
         const int threads = tg::cli::apply_threads(tg::cli::threads_from(args.get("threads", "0")));
+        // Under mpirun every rank runs the suite; only rank 0 prints (interfaces.md, "Distributed").
+        if (!tg::distributed::Communicator::world().is_root()) std::cout.setstate(std::ios::badbit);
         emit(machine_record(threads), json);
         const int status = suite->second(args, json, threads);
         // Suites check their own options before running; this catches one that forgot.

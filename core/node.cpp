@@ -62,6 +62,9 @@ Grads AccumulateGrad::apply(const Tensor& grad_output) {
     } else {
         grad.add_(grad_output);
     }
+    // The engine calls this node once per backward pass, with the sum of every path's gradient: the leaf's
+    // gradient of this pass is complete now.
+    if (leaf_->post_accumulate_grad_hook) leaf_->post_accumulate_grad_hook(leaf);
     return {};
 }
 

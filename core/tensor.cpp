@@ -235,6 +235,18 @@ void Tensor::set_grad(const Tensor& grad) const {
 
 void Tensor::zero_grad() const { impl().grad = nullptr; }
 
+void Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor& leaf)> hook) const {
+    if (!is_leaf() || !requires_grad()) {
+        throw Error("register_post_accumulate_grad_hook: " + describe() +
+                    " is not a leaf that requires grad; only leaves accumulate gradients");
+    }
+    if (impl().post_accumulate_grad_hook) {
+        throw Error("register_post_accumulate_grad_hook: " + describe() +
+                    " already has a hook; remove_post_accumulate_grad_hook() first");
+    }
+    impl().post_accumulate_grad_hook = std::move(hook);
+}
+
 void Tensor::retain_grad() const {
     if (is_leaf()) return;  // leaves keep their gradient anyway
     impl().retains_grad = true;

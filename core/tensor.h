@@ -20,6 +20,7 @@
 #include "core/storage.h"
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -30,6 +31,7 @@ namespace tg {
 namespace autograd {
 class Node;
 }
+class Tensor;
 
 struct TensorImpl {
     std::shared_ptr<Storage> storage;
@@ -45,6 +47,9 @@ struct TensorImpl {
     std::shared_ptr<autograd::Node> grad_fn;
     std::weak_ptr<autograd::Node> grad_accumulator;  // a leaf's unique AccumulateGrad node, made on demand
     std::string name;                                // optional label for graph pictures
+    // Called by the backward pass once this leaf's gradient of that pass is complete (see
+    // Tensor::register_post_accumulate_grad_hook).
+    std::function<void(const Tensor& leaf)> post_accumulate_grad_hook;
 };
 
 class Tensor {
@@ -110,6 +115,13 @@ public:
     void set_grad(const Tensor& grad) const;
     void zero_grad() const;  // drops the gradient (like PyTorch's set_to_none=True)
     void retain_grad() const;  // keep .grad on a non-leaf after backward
+    // Calls `hook(leaf)` during every backward pass right after this leaf's gradient has been accumulated
+    // into grad(): the engine sums every contribution before it reaches the leaf, so at that moment the
+    // gradient of this pass is final. Data parallelism uses it to start sending gradients while the backward
+    // pass goes on (PyTorch's register_post_accumulate_grad_hook). One hook per tensor; only for leaves that
+    // require grad (throws Error otherwise, or if a hook is already registered).
+    void register_post_accumulate_grad_hook(std::function<void(const Tensor& leaf)> hook) const;
+    void remove_post_accumulate_grad_hook() const { impl().post_accumulate_grad_hook = nullptr; }
     const std::shared_ptr<autograd::Node>& grad_fn() const { return impl().grad_fn; }
     // Backpropagates from this tensor. A scalar needs no gradient argument; others need one of its shape.
     // retain_graph keeps saved tensors so the graph can be walked again.

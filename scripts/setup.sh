@@ -12,6 +12,7 @@ packages=(
   libpcre2-dev                          # GPT-2's pre-tokenization regex (Unicode classes, look-ahead, JIT)
   doctest-dev                           # unit tests
   clang libclang-rt-14-dev              # fuzzing: clang's libFuzzer and sanitizer runtimes (tests/fuzz, CI only)
+  libopenmpi-dev openmpi-bin            # data-parallel training over MPI (distributed/, mpirun); the build works without
   graphviz                              # renders autograd graph pictures (the graph test checks our DOT with it)
   fortunes-min fortunes                 # the default GPT corpus
   dataset-fashion-mnist                 # the ViT example's data

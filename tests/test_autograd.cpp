@@ -326,3 +326,26 @@ TEST_CASE("nodes record the op, the inputs' shapes and where gradients flow") {
 }
 
 }  // TEST_SUITE
+
+TEST_CASE("the post-accumulate-grad hook runs once per backward pass, after every path's gradient is summed") {
+    Tensor w = leaf(Ds{1.0, 2.0});
+    Tensor b = leaf(Ds{0.5});
+    std::vector<std::vector<double>> seen;  // w.grad() at each call
+    w.register_post_accumulate_grad_hook([&](const Tensor& leaf) { seen.push_back(leaf.grad().to_vector<double>()); });
+    // w is used on two paths: d/dw sum(w*w + 3w + b) = 2w + 3 = [5, 7]; the hook must see the sum, not a part.
+    Tensor loss = sum(w * w + w * 3.0 + b);
+    loss.backward();
+    REQUIRE(seen.size() == 1);
+    CHECK(seen[0] == std::vector<double>{5.0, 7.0});
+    sum(w * 2.0).backward();  // accumulates: [7, 9], and the hook sees that
+    REQUIRE(seen.size() == 2);
+    CHECK(seen[1] == std::vector<double>{7.0, 9.0});
+
+    CHECK_THROWS_WITH_AS(w.register_post_accumulate_grad_hook([](const Tensor&) {}),
+                         doctest::Contains("already has a hook"), Error);
+    CHECK_THROWS_WITH_AS(loss.register_post_accumulate_grad_hook([](const Tensor&) {}),
+                         doctest::Contains("not a leaf that requires grad"), Error);
+    w.remove_post_accumulate_grad_hook();
+    sum(w).backward();
+    CHECK(seen.size() == 2);
+}

@@ -49,27 +49,26 @@ struct StepResult {
 
 // One optimisation step: the body of the loop above.
 StepResult train_step(TrainRun& run, std::int64_t step) {
-    const tg::data::TextBatch batch = run.loader->next();
+    const tg::data::TextBatch batch = run.parallel->local_part(run.loader->next());  // this rank's windows
     const tg::Tensor loss = run.model->loss(batch.x, batch.y);
     loss.backward();
+    run.parallel->average_gradients();  // the mean over ranks (data_parallel.h)
     const double norm = tg::optim::clip_grad_norm_(run.optimizer->params(), run.args.grad_clip);
     tg::optim::check_finite_step(step, loss.item(), norm);
     const double lr = run.optimizer->lr();
     run.optimizer->step();
     run.optimizer->zero_grad();
     run.scheduler->step();
-    return {loss.item(), lr};
+    return {run.parallel->average(loss.item()), lr};
 }
 
 double seconds_since(std::chrono::steady_clock::time_point t) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
 }
 
-}  // namespace
-
 int train_loop(TrainRun& run);
 
-int run_train(TrainArgs requested, const std::function<bool(const std::string&)>& given) {
+int train(TrainArgs requested, const std::function<bool(const std::string&)>& given) {
     const std::unique_ptr<TrainRun> run = start_run(std::move(requested), given);
     try {
         return train_loop(*run);
@@ -100,7 +99,7 @@ int train_loop(TrainRun& run_ref) {
     std::signal(SIGINT, on_sigint);
     const std::int64_t first = run->state.step + 1;
     for (std::int64_t step = first; step <= args.steps; ++step) {
-        if (g_interrupted) {
+        if (run->parallel->any(g_interrupted)) {  // every rank stops at the same step
             save_run(*run, step - 1);
             report.interrupted(step - 1);
             return 0;
@@ -119,7 +118,7 @@ int train_loop(TrainRun& run_ref) {
         const bool evaluate = step % args.eval_every == 0 || step == args.steps;
         std::optional<double> val_loss;
         if (evaluate) {
-            val_loss = validation_loss(*run->model, run->val_batches);
+            val_loss = run->parallel->validation_loss(*run->model, run->val_batches);
             run->state.history.back().val_loss = val_loss;
             if (!std::isfinite(*val_loss)) {  // finite weights, non-finite predictions: do not save them either
                 throw tg::optim::NonFiniteError("step " + std::to_string(step) + ": the validation loss is " +
@@ -138,8 +137,14 @@ int train_loop(TrainRun& run_ref) {
     }
     std::signal(SIGINT, SIG_DFL);
     report.done();
-    if (args.sample_tokens > 0) report.sample(*run->model);
+    if (args.sample_tokens > 0 && run->parallel->is_root()) report.sample(*run->model);
     return 0;
+}
+
+}  // namespace
+
+int run_train(TrainArgs requested, const std::function<bool(const std::string&)>& given) {
+    return end_job_on_error([&] { return train(std::move(requested), given); });
 }
 
 }  // namespace tg_gpt

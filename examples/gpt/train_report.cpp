@@ -72,6 +72,12 @@ void TrainReport::step_done(std::int64_t step, double train_loss, double lr, dou
     }
     progress_.keep(line);
     if (run_.monitor) std::fprintf(stderr, "%s\n", run_.monitor->summary().c_str());
+    const DataParallel::CommunicationStats comm = run_.parallel->take_communication_stats();
+    if (run_.parallel->active()) {
+        std::fprintf(stderr, "comm: %.1f ms/step in allreduce, %.1f ms of it not hidden by backward (%.1f%% of "
+                     "the step)\n", comm.allreduce_ms, comm.exposed_ms,
+                     100 * comm.exposed_ms * 1e-3 * static_cast<double>(window_steps_) / window_seconds_);
+    }
     if (run_.args.json) {
         nlohmann::ordered_json j;
         j["step"] = step;
@@ -80,6 +86,10 @@ void TrainReport::step_done(std::int64_t step, double train_loss, double lr, dou
         j["tokens_per_s"] = std::round(tokens_per_s * 10) / 10;
         j["lr"] = lr;
         if (run_.monitor) j["attn_err"] = attention_errors_json(*run_.monitor);
+        if (run_.parallel->active()) {
+            j["comm_ms"] = comm.allreduce_ms;          // per step, in allreduce
+            j["comm_exposed_ms"] = comm.exposed_ms;    // per step, not hidden by backward
+        }
         std::printf("%s\n", j.dump().c_str());
         std::fflush(stdout);
     }

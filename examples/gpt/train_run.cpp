@@ -120,8 +120,11 @@ std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<boo
     run->args = resolve_args(std::move(requested), given, &checkpoint);
     const TrainArgs& args = run->args;
     check_args(args);
-    tg::cli::apply_threads(args.threads);
+    run->parallel = std::make_unique<DataParallel>(args.batch);
+    run->parallel->silence_other_ranks();  // only rank 0 prints
+    run->parallel->set_threads(args.threads);
     tg::cli::check_writable_folder("tg-gpt train", args.out);  // now, not at the first checkpoint
+    if (args.resume) run->parallel->check_resume(args.out);
 
     // A fine-tuning run starts from a Hugging Face folder: its model config and tokenizer (weights below).
     const bool from_hf = !args.resume && !args.from_hf.empty();
@@ -165,6 +168,7 @@ std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<boo
         tg::default_generator().set_state(run->state.global_rng);
         run->loader->set_state(run->state.loader_rng);
     }
+    run->parallel->attach(*run->model, run->optimizer->params());  // same weights everywhere, gradient buckets
     // Update number s + 1 uses lr(s + 1): the first update already moves (WarmupCosine(0) would be 0).
     const tg::optim::WarmupCosine schedule{args.lr, args.warmup, args.steps, args.min_lr};
     run->scheduler = std::make_unique<tg::optim::LRScheduler>(
@@ -178,12 +182,14 @@ std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<boo
 }
 
 void save_run(TrainRun& run, std::int64_t step) {
+    if (!run.parallel->is_root()) return;  // the ranks hold the same state: rank 0 writes it
     run.state.step = step;
     run.state.global_rng = tg::default_generator().get_state();
     run.state.loader_rng = run.loader->state();
     save_checkpoint(run.args.out, *run.model, *run.optimizer, CheckpointConfig{run.config, run.tokenizer, run.args},
                     run.state);
     write_loss_files(run.args.out, run.state.history);
+    run.parallel->save_ranks(run.args.out);
 }
 
 }  // namespace tg_gpt

@@ -4,6 +4,7 @@
 // its schedule, and the state a checkpoint records. train.cpp runs the loop over it.
 
 #include "checkpoint.h"
+#include "data_parallel.h"
 #include "train_args.h"
 
 #include "nn/attention_monitor.h"
@@ -31,6 +32,7 @@ struct TrainRun {
     std::unique_ptr<tg::optim::LRScheduler> scheduler;  // warm-up then cosine decay
     std::shared_ptr<tg::nn::AttentionMonitor> monitor;   // approximate attention only: its gradient error
     TrainingState state;                                 // step, generators, loss history
+    std::unique_ptr<DataParallel> parallel;              // the ranks of mpirun (one without it)
 };
 
 // Sets up a run: resolves the settings (`given(flag)`: was the flag on the command line), checks them, caps the

@@ -51,3 +51,5 @@
 #include "nn/sequential.h"
 #include "nn/serialization.h"
 #include "nn/transformer_block.h"
+#include "distributed/communicator.h"
+#include "distributed/gradient_bucketer.h"
