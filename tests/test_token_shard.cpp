@@ -33,20 +33,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name)
-        : path(fs::temp_directory_path() / ("tg-token-shard-" + name + "-" + std::to_string(::getpid()))) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
 std::string read_bytes(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
@@ -77,7 +63,7 @@ bool same_batch(const TextBatch& a, const TextBatch& b) {
 
 TEST_SUITE("token_shard") {
 TEST_CASE("atomic writer: pieces, a rewritten header, nothing left behind without commit") {
-    TempDir dir("writer");
+    ScratchDir dir("token-shard-writer");
     const std::string path = dir.file("out.bin");
     {
         AtomicFileWriter out(path, "test file");
@@ -99,7 +85,7 @@ TEST_CASE("atomic writer: pieces, a rewritten header, nothing left behind withou
 }
 
 TEST_CASE("shard round trip: uint16 up to a vocabulary of 65,536, uint32 above") {
-    TempDir dir("roundtrip");
+    ScratchDir dir("token-shard-roundtrip");
     for (const std::int64_t vocab : {std::int64_t{256}, std::int64_t{65536}, std::int64_t{65537}, std::int64_t{100000}}) {
         CAPTURE(vocab);
         std::vector<std::int64_t> ids = some_ids(1001, vocab);
@@ -126,7 +112,7 @@ TEST_CASE("shard round trip: uint16 up to a vocabulary of 65,536, uint32 above")
 }
 
 TEST_CASE("shard errors: missing, truncated, padded, foreign, another version, ids out of range") {
-    TempDir dir("errors");
+    ScratchDir dir("token-shard-errors");
     const std::string good = dir.file("good.bin");
     write_token_shard(good, TokenSource(some_ids(100, 300)), 300, 7);
     const std::string bytes = read_bytes(good);
@@ -191,7 +177,7 @@ TEST_CASE("shard errors: missing, truncated, padded, foreign, another version, i
 }
 
 TEST_CASE("a shard is checked against the run's tokenizer: vocabulary size and fingerprint") {
-    TempDir dir("match");
+    ScratchDir dir("token-shard-match");
     const Tokenizer byte = Tokenizer::byte_level();
     const Tokenizer chars = Tokenizer::character_level("abc");  // vocab 4
     const Tokenizer other_chars = Tokenizer::character_level("xyz");  // also 4, other characters
@@ -207,7 +193,7 @@ TEST_CASE("a shard is checked against the run's tokenizer: vocabulary size and f
 }
 
 TEST_CASE("the mapped loader gives exactly the batches of the in-memory path") {
-    TempDir dir("equivalence");
+    ScratchDir dir("token-shard-equivalence");
     const std::vector<std::int64_t> ids = some_ids(20000, 1000);
     write_token_shard(dir.file("all.bin"), TokenSource(ids), 1000, 0);
     const TokenShard shard = open_token_shard(dir.file("all.bin"));
@@ -228,7 +214,7 @@ TEST_CASE("the mapped loader gives exactly the batches of the in-memory path") {
 }
 
 TEST_CASE("resume from a mapped shard: a restored loader state replays the batches exactly") {
-    TempDir dir("resume");
+    ScratchDir dir("token-shard-resume");
     write_token_shard(dir.file("train.bin"), TokenSource(some_ids(8000, 50000)), 50000, 0);
     std::vector<TextBatch> reference;
     GeneratorState saved;
@@ -246,7 +232,7 @@ TEST_CASE("resume from a mapped shard: a restored loader state replays the batch
 }
 
 TEST_CASE("an error in the background loader reaches the caller of next()") {
-    TempDir dir("loader-error");
+    ScratchDir dir("token-shard-loader-error");
     std::vector<std::int64_t> ids(200, 1);
     write_token_shard(dir.file("t.bin"), TokenSource(ids), 256, 0);
     std::string bytes = read_bytes(dir.file("t.bin"));
@@ -257,7 +243,7 @@ TEST_CASE("an error in the background loader reaches the caller of next()") {
 }
 
 TEST_CASE("mapped pages are released after release_every bytes, and read again correctly") {
-    TempDir dir("release");
+    ScratchDir dir("token-shard-release");
     const std::vector<std::int64_t> ids = some_ids(100000, 60000);
     write_token_shard(dir.file("t.bin"), TokenSource(ids), 60000, 0);
     // A shard opened through a MappedFile with a tiny release budget: every read releases the pages.

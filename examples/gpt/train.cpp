@@ -82,15 +82,16 @@ int run_train(TrainArgs requested, const std::function<bool(const std::string&)>
         if (run->monitor) run->monitor->begin_step(step);
         const StepResult result = train_step(*run);
         const double seconds = seconds_since(start);
-        run->state.history.push_back({step, result.loss, std::nullopt});
+        run->state.history.push_back({step, result.loss, std::nullopt, std::nullopt});
 
         const bool evaluate = step % args.eval_every == 0 || step == args.steps;
-        std::optional<double> val_loss;
+        std::optional<ValidationResult> val;
         if (evaluate) {
-            val_loss = validation_loss(*run->model, run->val_batches);
-            run->state.history.back().val_loss = val_loss;
+            val = evaluate_validation(*run->model, run->validation);  // nats per token and bits per byte
+            run->state.history.back().val_loss = val->loss;
+            run->state.history.back().val_bpb = val->bpb;
         }
-        report.step_done(step, result.loss, result.lr, seconds, val_loss);
+        report.step_done(step, result.loss, result.lr, seconds, val);
         if (evaluate) save_run(*run, step);
 
         if (args.stop_after > 0 && step - first + 1 == args.stop_after && step < args.steps) {

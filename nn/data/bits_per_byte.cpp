@@ -9,7 +9,10 @@ namespace tg::data {
 std::vector<std::int64_t> token_byte_lengths(const Tokenizer& tokenizer) {
     std::vector<std::int64_t> lengths(static_cast<std::size_t>(tokenizer.vocab_size()));
     for (std::int64_t id = 0; id < tokenizer.vocab_size(); ++id) {
-        lengths[static_cast<std::size_t>(id)] = static_cast<std::int64_t>(tokenizer.token_bytes(id).size());
+        const std::string bytes = tokenizer.token_bytes(id);
+        // A special token ("<|endoftext|>") marks a document boundary; it stands for no bytes of the text.
+        const bool special = tokenizer.special_token_id(bytes) == id;
+        lengths[static_cast<std::size_t>(id)] = special ? 0 : static_cast<std::int64_t>(bytes.size());
     }
     return lengths;
 }
