@@ -77,7 +77,7 @@ TEST_CASE("a single file is read as it is, with separators stripped") {
 }
 
 TEST_CASE("with a document separator, fortunes and files are separated by it, once") {
-    TempDir dir("documents");
+    ScratchDir dir("text-data-documents");
     dir.write("a", "one\n%\ntwo\n%\n");  // a trailing separator line, as fortune files have
     dir.write("b", "three");                // no final newline
     dir.write("c", "four\n");
