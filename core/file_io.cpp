@@ -11,13 +11,30 @@
 
 namespace tg {
 
-namespace {
-
-[[noreturn]] void fail(const std::string& what, const std::string& path, const std::string& tmp,
-                       const std::string& step, int error) {
-    std::remove(tmp.c_str());  // best effort: it does not exist if fopen failed
-    throw IOError(what + ": " + path + ": " + step + ": " + std::strerror(error));
+AtomicFileWriter::AtomicFileWriter(std::string path, std::string what)
+    : path_(std::move(path)), what_(std::move(what)),
+      // The pid keeps two processes saving to the same path from writing into one temporary file.
+      tmp_(path_ + ".tmp." + std::to_string(static_cast<long>(::getpid()))) {
+    file_ = std::fopen(tmp_.c_str(), "wb");
+    if (!file_) {
+        const int error = errno;  // read before anything else can change it
+        fail("cannot create temporary file " + tmp_, error);
+    }
 }
+
+AtomicFileWriter::~AtomicFileWriter() {
+    if (file_) std::fclose(file_);
+    if (!committed_) std::remove(tmp_.c_str());  // best effort: nothing to do if it was never created
+}
+
+void AtomicFileWriter::fail(const std::string& step, int error) {
+    if (file_) std::fclose(file_);
+    file_ = nullptr;
+    std::remove(tmp_.c_str());
+    throw IOError(what_ + ": " + path_ + ": " + step + ": " + std::strerror(error));
+}
+
+namespace {
 
 // The pid of a temporary file name "<name>.tmp.<pid>", or -1 if the name does not have that form.
 long temporary_file_pid(const std::string& name) {
@@ -48,36 +65,55 @@ int remove_stale_temporary_files(const std::string& folder) {
     return removed;
 }
 
-void write_file_atomically(const std::string& path, const void* data, std::size_t size, const std::string& what) {
-    // The pid keeps two processes saving to the same path from writing into one temporary file.
-    const std::string tmp = path + ".tmp." + std::to_string(static_cast<long>(::getpid()));
 
-    std::FILE* file = std::fopen(tmp.c_str(), "wb");
-    if (!file) {
-        const int error = errno;  // read before anything else can change it
-        fail(what, path, tmp, "cannot create temporary file " + tmp, error);
-    }
-    if (size > 0 && std::fwrite(data, 1, size, file) != size) {
+void AtomicFileWriter::write(const void* data, std::size_t size) {
+    if (!file_) throw IOError(what_ + ": " + path_ + ": write after commit or failure");
+    if (size > 0 && std::fwrite(data, 1, size, file_) != size) {
         const int error = errno;
-        std::fclose(file);
-        fail(what, path, tmp, "cannot write " + std::to_string(size) + " bytes to " + tmp, error);
+        fail("cannot write " + std::to_string(size) + " bytes to " + tmp_, error);
     }
+    written_ += size;
+}
+
+void AtomicFileWriter::rewrite_start(const void* data, std::size_t size) {
+    if (!file_) throw IOError(what_ + ": " + path_ + ": write after commit or failure");
+    if (size > written_) {
+        throw IOError(what_ + ": " + path_ + ": cannot rewrite " + std::to_string(size) + " bytes, only " +
+                      std::to_string(written_) + " written");
+    }
+    if (std::fseek(file_, 0, SEEK_SET) != 0 || std::fwrite(data, 1, size, file_) != size ||
+        std::fseek(file_, 0, SEEK_END) != 0) {
+        const int error = errno;
+        fail("cannot rewrite the first " + std::to_string(size) + " bytes of " + tmp_, error);
+    }
+}
+
+void AtomicFileWriter::commit() {
+    if (!file_) throw IOError(what_ + ": " + path_ + ": commit after commit or failure");
     // fflush moves the bytes from the stdio buffer to the kernel, fsync from the kernel to the disk: without
     // both, a crash after the rename could leave the new name pointing at an empty or partial file.
-    if (std::fflush(file) != 0 || ::fsync(::fileno(file)) != 0) {
+    if (std::fflush(file_) != 0 || ::fsync(::fileno(file_)) != 0) {
         const int error = errno;
-        std::fclose(file);
-        fail(what, path, tmp, "cannot flush " + tmp, error);
+        fail("cannot flush " + tmp_, error);
     }
-    if (std::fclose(file) != 0) {
+    const int closed = std::fclose(file_);
+    file_ = nullptr;
+    if (closed != 0) {
         const int error = errno;
-        fail(what, path, tmp, "cannot close " + tmp, error);
+        fail("cannot close " + tmp_, error);
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
         const int error = errno;
-        fail(what, path, tmp, "cannot rename " + tmp + " to " + path, error);
+        fail("cannot rename " + tmp_ + " to " + path_, error);
     }
-    remove_stale_temporary_files(std::filesystem::path(path).parent_path().string());
+    committed_ = true;
+    remove_stale_temporary_files(std::filesystem::path(path_).parent_path().string());
+}
+
+void write_file_atomically(const std::string& path, const void* data, std::size_t size, const std::string& what) {
+    AtomicFileWriter out(path, what);
+    out.write(data, size);
+    out.commit();
 }
 
 }  // namespace tg

@@ -15,6 +15,7 @@ packages=(
   libopenmpi-dev openmpi-bin            # data-parallel training over MPI (distributed/, mpirun); the build works without
   graphviz                              # renders autograd graph pictures (the graph test checks our DOT with it)
   fortunes-min fortunes                 # the default GPT corpus
+  wamerican                             # English word list: tests/gpt/check_real_words.sh scores GPT samples
   dataset-fashion-mnist                 # the ViT example's data
 )
 

@@ -29,26 +29,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh empty folder under the temp dir, removed with its contents at the end of the scope.
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& name)
-        : path(fs::temp_directory_path() / ("tg-text-data-" + name + "-" + std::to_string(::getpid()))) {
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ec;
-        fs::remove_all(path, ec);
-    }
-    std::string write(const std::string& name, const std::string& bytes) const {
-        const fs::path p = path / name;
-        fs::create_directories(p.parent_path());
-        std::ofstream(p, std::ios::binary) << bytes;
-        return p.string();
-    }
-};
-
 std::vector<std::int64_t> to_ids(const Tensor& t) { return t.to_vector<std::int64_t>(); }
 
 bool same_batch(const TextBatch& a, const TextBatch& b) {
@@ -73,7 +53,7 @@ TEST_CASE("fortune separators become empty lines") {
 }
 
 TEST_CASE("a folder is read recursively in sorted order, skipping .dat, .u8 and hidden files") {
-    TempDir dir("folder");
+    ScratchDir dir("text-data-folder");
     dir.write("b", "second\n%\nthird\n");
     dir.write("b.dat", std::string("\0\0\0\2binary index", 16));
     dir.write("b.u8", "duplicate\n");
@@ -89,7 +69,7 @@ TEST_CASE("a folder is read recursively in sorted order, skipping .dat, .u8 and 
 }
 
 TEST_CASE("a single file is read as it is, with separators stripped") {
-    TempDir dir("file");
+    ScratchDir dir("text-data-file");
     const std::string path = dir.write("quotes.txt", "héllo wörld\n%\n日本語\n");
     const TextCorpus corpus = load_text_corpus(path);
     CHECK(corpus.text == "héllo wörld\n\n日本語\n");
@@ -97,7 +77,7 @@ TEST_CASE("a single file is read as it is, with separators stripped") {
 }
 
 TEST_CASE("with a document separator, fortunes and files are separated by it, once") {
-    TempDir dir("documents");
+    ScratchDir dir("text-data-documents");
     dir.write("a", "one\n%\ntwo\n%\n");  // a trailing separator line, as fortune files have
     dir.write("b", "three");                // no final newline
     dir.write("c", "four\n");
@@ -106,7 +86,7 @@ TEST_CASE("with a document separator, fortunes and files are separated by it, on
 }
 
 TEST_CASE("missing, empty and binary inputs give errors naming the path") {
-    TempDir dir("errors");
+    ScratchDir dir("text-data-errors");
     const std::string missing = (dir.path / "nope").string();
     check_throws<IOError>([&] { load_text_corpus(missing); }, {"text corpus", missing, "no such file or folder"});
 
@@ -121,12 +101,12 @@ TEST_CASE("missing, empty and binary inputs give errors naming the path") {
     const std::string bad = dir.write("latin1.txt", latin);
     check_throws<ValueError>([&] { load_text_corpus(bad); }, {bad, "not valid UTF-8"});
 
-    TempDir only_index("only-index");
+    ScratchDir only_index("only-index");
     only_index.write("x.dat", "index");
     check_throws<ValueError>([&] { load_text_corpus(only_index.path.string()); }, {"no text files"});
 
     // One binary file in a folder fails the whole load, naming that file.
-    TempDir mixed("mixed");
+    ScratchDir mixed("mixed");
     mixed.write("good", "fine text\n");
     const std::string bin = mixed.write("picture.png", std::string("\x89PNG\0\0", 6));
     check_throws<ValueError>([&] { load_text_corpus(mixed.path.string()); }, {bin, "binary"});
@@ -139,7 +119,7 @@ TEST_CASE("invalid UTF-8 bytes are counted, a few are tolerated") {
     CHECK(count_invalid_utf8_bytes("\xED\xA0\x80") == 3);  // a surrogate
     CHECK(count_invalid_utf8_bytes("abc\xE6\x97") == 2);   // cut short at the end
     CHECK(count_invalid_utf8_bytes("\x80\xBF") == 2);      // stray continuation bytes
-    TempDir dir("tolerated");
+    ScratchDir dir("text-data-tolerated");
     const std::string path = dir.write("mostly.txt", std::string(200, 'a') + "\xE9");  // 1 of 201 bytes
     CHECK(load_text_corpus(path).text.size() == 201);
 }

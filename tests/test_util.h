@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <random>
 #include <string>
@@ -42,6 +43,30 @@ inline std::string error_message(const std::function<void()>& fn) {
     }
     return "(no exception)";
 }
+
+// A fresh empty folder under the temp dir ("tg-<name>-<pid>"), removed with its contents at the end of the scope.
+struct ScratchDir {
+    std::filesystem::path path;
+    explicit ScratchDir(const std::string& name)
+        : path(std::filesystem::temp_directory_path() / ("tg-" + name + "-" + std::to_string(::getpid()))) {
+        std::filesystem::remove_all(path);
+        std::filesystem::create_directories(path);
+    }
+    ~ScratchDir() {
+        std::error_code ec;
+        std::filesystem::remove_all(path, ec);
+    }
+    ScratchDir(const ScratchDir&) = delete;
+    ScratchDir& operator=(const ScratchDir&) = delete;
+    std::string file(const std::string& name) const { return (path / name).string(); }
+    // Writes `bytes` to the file `name` (creating its folders) and returns its path.
+    std::string write(const std::string& name, const std::string& bytes) const {
+        const std::filesystem::path p = path / name;
+        std::filesystem::create_directories(p.parent_path());
+        std::ofstream(p, std::ios::binary) << bytes;
+        return p.string();
+    }
+};
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 

@@ -1,5 +1,6 @@
 // tg-gpt's checkpoint: the library's GPT checkpoint folder (nn/models/gpt_checkpoint.h) with TrainArgs as the
-// "training" section and the loss history as [[step, train_loss, val_loss or null], ...].
+// "training" section and the loss history as [[step, train_loss, val_loss or null, val_bpb or null], ...]
+// (checkpoints from before bits per byte have no val_bpb).
 
 #include "checkpoint.h"
 
@@ -24,7 +25,8 @@ void save_checkpoint(const std::string& dir, const tg::nn::GPT& model, const tg:
                      const CheckpointConfig& config, const TrainingState& state) {
     ordered_json history = ordered_json::array();
     for (const LossRecord& r : state.history) {
-        history.push_back({r.step, r.train_loss, r.val_loss ? ordered_json(*r.val_loss) : ordered_json(nullptr)});
+        const auto optional = [](const std::optional<double>& v) { return v ? ordered_json(*v) : ordered_json(nullptr); };
+        history.push_back({r.step, r.train_loss, optional(r.val_loss), optional(r.val_bpb)});
     }
     const tg::nn::GPTCheckpointConfig cfg{config.model, config.tokenizer, config.training.to_json().dump()};
     const tg::nn::GPTCheckpointState st{state.step, state.global_rng, state.loader_rng, history.dump()};
@@ -78,15 +80,18 @@ TrainingState load_training_state(const std::string& dir, tg::optim::Optimizer& 
     TrainingState state{st.step, st.global_rng, st.loader_rng, {}};
     const std::string state_path = dir + "/state.json";
     for (const auto& r : nlohmann::json::parse(st.history)) {
-        if (!r.is_array() || r.size() != 3 || !r[0].is_number_integer() || !(r[1].is_number() || r[1].is_null()) ||
-            !(r[2].is_number() || r[2].is_null())) {
-            throw tg::IOError("checkpoint: " + state_path + ": a history entry is not [step, train_loss, val_loss]: " +
-                              r.dump());
+        const auto number_or_null = [](const nlohmann::json& v) { return v.is_number() || v.is_null(); };
+        if (!r.is_array() || r.size() < 3 || r.size() > 4 || !r[0].is_number_integer() || !number_or_null(r[1]) ||
+            !number_or_null(r[2]) || (r.size() == 4 && !number_or_null(r[3]))) {
+            throw tg::IOError("checkpoint: " + state_path + ": a history entry is not [step, train_loss, val_loss, "
+                              "val_bpb]: " + r.dump());
         }
         // A non-finite loss (a diverged run) is stored as null by JSON.
         LossRecord rec{r[0].get<std::int64_t>(),
-                       r[1].is_null() ? std::numeric_limits<double>::quiet_NaN() : r[1].get<double>(), std::nullopt};
+                       r[1].is_null() ? std::numeric_limits<double>::quiet_NaN() : r[1].get<double>(), std::nullopt,
+                       std::nullopt};
         if (r[2].is_number()) rec.val_loss = r[2].get<double>();
+        if (r.size() == 4 && r[3].is_number()) rec.val_bpb = r[3].get<double>();
         state.history.push_back(rec);
     }
     return state;

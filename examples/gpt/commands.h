@@ -39,12 +39,20 @@ struct EvalArgs {
 };
 int run_eval(const EvalArgs& args);
 
+// tg-gpt prepare: a corpus as token shards for `train --data DIR` (prepare.cpp).
+struct PrepareArgs {
+    std::string data;       // a text file or folder; empty: the fortunes
+    std::string tokenizer;  // a tokenizer file, or "byte"
+    std::string out;        // the folder to write
+};
+int run_prepare(const PrepareArgs& args);
+
 // tg-gpt plot: the loss.csv curves of several runs on one PNG (plot.cpp).
 struct PlotArgs {
     std::vector<std::string> runs;    // `tg-gpt train --out` directories
     std::vector<std::string> labels;  // one per run; empty: the directories' names
     std::string out;
-    std::string metric = "val_loss";  // or "train_loss"
+    std::string metric = "val_loss";  // or "val_bpb", "train_loss"
     int width = 800, height = 480;
 };
 int run_plot(const PlotArgs& args);

@@ -2,6 +2,7 @@
 
 #include "presets.h"
 
+#include "nn/data/bits_per_byte.h"
 #include "nn/data/text_corpus.h"
 
 #include <tapegrad/tapegrad.h>
@@ -18,37 +19,6 @@ tg::data::Tokenizer make_tokenizer(const std::string& kind, const std::string& p
             tg::data::load_text_corpus(path.empty() ? tg::data::kDefaultCorpusPath : path).text);
     }
     throw tg::ValueError("tg-gpt: unknown --tokenizer '" + kind + "' (byte or char)");
-}
-
-tg::data::TokenSplit load_tokens(const std::string& path, const tg::data::Tokenizer& tokenizer, bool quiet) {
-    const tg::data::TextCorpus corpus = tg::data::load_text_corpus(path.empty() ? tg::data::kDefaultCorpusPath : path);
-    std::int64_t unknown = 0;
-    const std::vector<std::int64_t> tokens = tokenizer.encode(corpus.text, &unknown);
-    tg::data::TokenSplit split = tg::data::split_train_validation(tokens, 0.1);
-    if (!quiet) {
-        std::fprintf(stderr, "data: %s: %zu file%s, %zu bytes -> %zu %s tokens (train %zu, validation %zu)\n",
-                     corpus.path.c_str(), corpus.files.size(), corpus.files.size() == 1 ? "" : "s",
-                     corpus.text.size(), tokens.size(), tokenizer.kind_name().c_str(), split.train.size(),
-                     split.validation.size());
-    }
-    if (unknown > 0) {
-        std::fprintf(stderr, "data: warning: %lld characters are not in the character vocabulary and became the "
-                     "unknown token\n", static_cast<long long>(unknown));
-    }
-    return split;
-}
-
-void check_split_fits(const tg::data::TokenSplit& split, std::int64_t seq, const std::string& path) {
-    const std::string where = path.empty() ? tg::data::kDefaultCorpusPath : path;
-    const auto check = [&](const std::vector<std::int64_t>& tokens, const std::string& name) {
-        if (static_cast<std::int64_t>(tokens.size()) < seq + 1) {
-            throw tg::ValueError("the " + name + " of " + where + ") has " + std::to_string(tokens.size()) +
-                                 " tokens, fewer than seq + 1 = " + std::to_string(seq + 1) +
-                                 ": use more text or a shorter --seq");
-        }
-    };
-    check(split.train, "train split (the first 90%");
-    check(split.validation, "validation split (the last 10%");
 }
 
 tg::nn::functional::AttentionOptions attention_options(const TrainArgs& args) {
@@ -85,6 +55,22 @@ double validation_loss(tg::nn::GPT& model, const std::vector<tg::data::TextBatch
     for (const tg::data::TextBatch& b : batches) total += model.loss(b.x, b.y).item();
     model.train(was_training);
     return total / static_cast<double>(batches.size());
+}
+
+ValidationSet make_validation_set(const tg::data::TokenSource& validation, const tg::data::Tokenizer& tokenizer,
+                                  std::int64_t batch, std::int64_t seq, std::int64_t n_batches) {
+    ValidationSet set;
+    set.batches = tg::data::evenly_spaced_batches(validation, batch, seq, n_batches);
+    set.tokens = n_batches * batch * seq;
+    set.bytes = tg::data::target_bytes(set.batches, tg::data::token_byte_lengths(tokenizer));
+    return set;
+}
+
+ValidationResult evaluate_validation(tg::nn::GPT& model, const ValidationSet& set) {
+    ValidationResult r;
+    r.loss = validation_loss(model, set.batches);
+    r.bpb = tg::data::bits_per_byte(r.loss, set.tokens, set.bytes);
+    return r;
 }
 
 }  // namespace tg_gpt

@@ -1,6 +1,6 @@
 #pragma once
-// What the three tg-gpt commands share: reading a corpus into train/validation tokens, the model config and
-// attention options from the command line, and the validation loss.
+// What the tg-gpt commands share: the model config and attention options from the command line, and the
+// validation loss (in nats per token and in bits per byte). Reading the data is data_source.h.
 
 #include "train_args.h"
 
@@ -14,15 +14,6 @@
 
 namespace tg_gpt {
 
-// The corpus at `path` (kDefaultCorpusPath when empty) encoded and split (the last 10% is validation).
-// Reports the corpus size on stderr unless quiet. Character-level unknowns (a corpus other than the one the
-// vocabulary was built from) are counted and reported.
-tg::data::TokenSplit load_tokens(const std::string& path, const tg::data::Tokenizer& tokenizer, bool quiet);
-
-// Throws ValueError naming the split, its size and the data path when a split cannot hold one window of
-// seq + 1 tokens.
-void check_split_fits(const tg::data::TokenSplit& split, std::int64_t seq, const std::string& path);
-
 // A tokenizer for a fresh run: byte level, or character level built from the text at `path`.
 tg::data::Tokenizer make_tokenizer(const std::string& kind, const std::string& path);
 
@@ -34,5 +25,20 @@ tg::nn::GPTConfig model_config(const TrainArgs& args, std::int64_t vocab_size);
 
 // Mean cross-entropy over the batches (eval mode, no autograd), in nats per token.
 double validation_loss(tg::nn::GPT& model, const std::vector<tg::data::TextBatch>& batches);
+
+// The fixed validation windows of a run, and what bits per byte needs to know about them: how many target
+// tokens they hold and how many bytes of text those targets decode to (nn/data/bits_per_byte.h).
+struct ValidationSet {
+    std::vector<tg::data::TextBatch> batches;
+    std::int64_t tokens = 0, bytes = 0;
+};
+ValidationSet make_validation_set(const tg::data::TokenSource& validation, const tg::data::Tokenizer& tokenizer,
+                                  std::int64_t batch, std::int64_t seq, std::int64_t n_batches);
+
+struct ValidationResult {
+    double loss = 0;  // nats per token
+    double bpb = 0;   // bits per byte of the validation text
+};
+ValidationResult evaluate_validation(tg::nn::GPT& model, const ValidationSet& set);
 
 }  // namespace tg_gpt

@@ -1,11 +1,13 @@
 // tg-gpt eval: the validation loss of a checkpoint on a corpus: the mean cross-entropy (nats per token) over
-// evenly spaced windows of the corpus's last 10%, the same windows training evaluates on. On the training
-// corpus it reproduces the run's last validation loss.
+// evenly spaced windows of the corpus's last 10% (or of a prepared folder's val.bin), the same windows training
+// evaluates on, and the same loss in bits per byte of that text. On the training data it reproduces the run's
+// last validation loss.
 
 #include "checkpoint.h"
 #include "commands.h"
 #include "common.h"
 #include "hf.h"
+#include "data_source.h"
 
 #include "examples/common/cli.h"
 
@@ -70,22 +72,26 @@ int run_eval(const EvalArgs& args) {
                                                     static_cast<std::uint64_t>(batch), static_cast<std::uint64_t>(seq),
                                                     16})}},
         "use a smaller --batch or --eval-batches");
-    const tg::data::TokenSplit split = load_tokens(data, loaded.tokenizer, /*quiet=*/args.json);
-    check_split_fits(split, seq, data);
-    const auto batches = tg::data::evenly_spaced_batches(split.validation, batch, seq, n_batches);
-    const double loss = validation_loss(model, batches);
+    const RunData tokens = load_run_data(data, loaded.tokenizer, /*quiet=*/args.json);
+    check_data_fits(tokens, seq, data);
+    const ValidationSet set = make_validation_set(tokens.validation, loaded.tokenizer, batch, seq, n_batches);
+    const ValidationResult result = evaluate_validation(model, set);
+    const double loss = result.loss;
 
     if (args.json) {
         nlohmann::ordered_json j;
         j["step"] = step;
         j["val_loss"] = loss;
-        j["tokens"] = n_batches * batch * seq;
+        j["val_bpb"] = result.bpb;
+        j["tokens"] = set.tokens;
+        j["bytes"] = set.bytes;
         std::printf("%s\n", j.dump().c_str());
     } else {
-        std::printf("val loss %.4f nats/token (%.3f bits/token, perplexity %.2f) at step %lld, on %lld windows of %lld "
-                    "tokens from the last 10%% of %s\n", loss, loss / std::log(2.0), std::exp(loss),
-                    static_cast<long long>(step), static_cast<long long>(n_batches * batch), static_cast<long long>(seq),
-                    data.empty() ? "the fortunes corpus" : data.c_str());
+        std::printf("val loss %.4f nats/token (%.3f bits/token, perplexity %.2f) = %.4f bits/byte, at step %lld, on "
+                    "%lld windows of %lld tokens (%lld bytes) from the validation split of %s\n", loss,
+                    loss / std::log(2.0), std::exp(loss), result.bpb, static_cast<long long>(step),
+                    static_cast<long long>(n_batches * batch), static_cast<long long>(seq),
+                    static_cast<long long>(set.bytes), data.empty() ? "the fortunes corpus" : data.c_str());
     }
     return 0;
 }

@@ -37,16 +37,17 @@ namespace tg_gpt {
 
 std::string loss_csv(const std::vector<LossRecord>& history) {
     std::ostringstream out;
-    out << "step,train_loss,val_loss\n";
+    out << "step,train_loss,val_loss,val_bpb\n";
     char buf[64];
+    const auto optional = [&](const std::optional<double>& v) {
+        if (!v) return std::string();
+        std::snprintf(buf, sizeof(buf), "%.6f", *v);
+        return std::string(buf);
+    };
     for (const LossRecord& r : history) {
         std::snprintf(buf, sizeof(buf), "%.6f", r.train_loss);
         out << r.step << ',' << buf << ',';
-        if (r.val_loss) {
-            std::snprintf(buf, sizeof(buf), "%.6f", *r.val_loss);
-            out << buf;
-        }
-        out << '\n';
+        out << optional(r.val_loss) << ',' << optional(r.val_bpb) << '\n';
     }
     return out.str();
 }
@@ -232,6 +233,14 @@ Image render_loss_plot(const std::vector<LossRecord>& history, int width, int he
     canvas.line(left, bottom, right, bottom, kBlack);
     canvas.text((left + right - Canvas::text_width("step")) / 2, bottom + 36, "step", kText);
     canvas.text(8, 14, "loss (nats/token)", kText);
+    // The last evaluation also in bits per byte, the unit that compares runs with different tokenizers.
+    for (auto r = history.rbegin(); r != history.rend(); ++r) {
+        if (!r->val_loss || !r->val_bpb) continue;
+        char buf[96];
+        std::snprintf(buf, sizeof(buf), "last val %.3f = %.3f bits/byte", *r->val_loss, *r->val_bpb);
+        canvas.text(8, 30, buf, kValidation);
+        break;
+    }
 
     // The curves: train at every step, validation at each evaluation (with a dot).
     if (any) {

@@ -13,10 +13,11 @@ namespace tg_gpt {
 struct LossRecord {
     std::int64_t step = 0;
     double train_loss = 0;
-    std::optional<double> val_loss;  // only on evaluation steps
+    std::optional<double> val_loss;  // only on evaluation steps: nats per token
+    std::optional<double> val_bpb;   // and bits per byte of the validation text
 };
 
-// "step,train_loss,val_loss" and one line per record (val_loss empty when not evaluated).
+// "step,train_loss,val_loss,val_bpb" and one line per record (the last two empty when not evaluated).
 std::string loss_csv(const std::vector<LossRecord>& history);
 
 // An RGB picture of width × height pixels, 3 bytes per pixel, row by row.

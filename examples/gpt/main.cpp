@@ -7,6 +7,7 @@
 //   tg-gpt tokenizer train|encode|decode ...               byte-level BPE (tokenizer_cmd.cpp)
 //   tg-gpt sample|eval|train --from-hf gpt2                a Hugging Face GPT-2 folder (hf.cpp, docs/gpt.md §9)
 //   tg-gpt export --ckpt runs/mine --to-hf mine-hf         a checkpoint written as a Hugging Face GPT-2 folder
+//   tg-gpt prepare --data D --tokenizer T --out DIR        a corpus as token shards for `train --data DIR`
 //
 // The flags and the checkpoint format are fixed in the design's interfaces.md; docs/gpt.md explains the
 // model, the data and the training. The commands live in train.cpp, sample.cpp, eval.cpp and plot.cpp. The
@@ -41,8 +42,11 @@ int main(int argc, char** argv) {
     train->add_option("--data", t.data, std::string("a text file or a folder of text files (default: ") +
                                             tg::data::kDefaultCorpusPath + ", the Debian fortunes)");
     train->add_option("--preset", t.preset, preset_help)->capture_default_str();
-    train->add_option("--tokenizer", t.tokenizer, "byte (vocab 256, lossless) or char (vocabulary from the corpus)")
-        ->check(CLI::IsMember({"byte", "char"}))->capture_default_str();
+    train->add_option("--tokenizer", t.tokenizer, "byte (vocab 256, lossless), char (vocabulary from the corpus), bpe "
+                      "(byte-level BPE of --vocab tokens trained on the corpus, cached in --out) or the path of a "
+                      "tokenizer.json (default: the preset's; a prepared --data folder brings its own)");
+    train->add_option("--vocab", t.vocab, "vocabulary size of --tokenizer bpe (default: the preset's)")
+        ->check(CLI::Range(257, 1 << 20));
     train->add_option("--steps", t.steps, "optimizer steps (default: the preset's)")->check(CLI::PositiveNumber);
     train->add_option("--batch", t.batch, "sequences per batch B (default: the preset's)")->check(CLI::PositiveNumber);
     train->add_option("--seq", t.seq, "tokens per sequence T = the model's block size (default: the preset's)")
@@ -112,8 +116,18 @@ int main(int argc, char** argv) {
     eval->add_option("--seq", e.seq, "tokens per window (default: the checkpoint's)")->check(CLI::PositiveNumber);
     eval->add_option("--eval-batches", e.eval_batches, "batches (default: the checkpoint's)")->check(CLI::PositiveNumber);
     tg::cli::add_threads(*eval, e.threads)->description("worker threads of the kernels (0: the checkpoint's)");
-    tg::cli::add_json(*eval, e.json, "{\"step\", \"val_loss\", \"tokens\"}");
+    tg::cli::add_json(*eval, e.json, "{\"step\", \"val_loss\", \"val_bpb\", \"tokens\", \"bytes\"}");
     eval->add_flag("--allow-nonfinite", e.allow_nonfinite, "load a checkpoint even if its weights hold NaN/Inf");
+
+    // ---- prepare -------------------------------------------------------------------------------------------------
+    PrepareArgs r;
+    CLI::App* prepare = app.add_subcommand("prepare", "tokenize a corpus into token shards (train.bin, val.bin, "
+                                           "tokenizer.json) for `train --data DIR`");
+    prepare->add_option("--data", r.data, std::string("a text file or a folder of text files (default: ") +
+                                              tg::data::kDefaultCorpusPath + ")");
+    prepare->add_option("--tokenizer", r.tokenizer, "a tokenizer.json (from `tg-gpt tokenizer train` or a checkpoint), "
+                        "or 'byte'")->required();
+    tg::cli::add_out(*prepare, r.out, "the folder to write the shards and tokenizer.json into")->required();
 
     // ---- plot ----------------------------------------------------------------------------------------------------
     PlotArgs p;
@@ -122,8 +136,9 @@ int main(int argc, char** argv) {
     plot->add_option("--labels", p.labels, "legend labels, one per run, comma-separated (default: the directory names)")
         ->delimiter(',');
     tg::cli::add_out(*plot, p.out, "the PNG file to write")->required();
-    plot->add_option("--metric", p.metric, "the curve to draw: val_loss (each evaluation) or train_loss (each step)")
-        ->check(CLI::IsMember({"val_loss", "train_loss"}))->capture_default_str();
+    plot->add_option("--metric", p.metric, "the curve to draw: val_loss (nats per token, each evaluation), val_bpb "
+                     "(bits per byte: compares runs with different tokenizers) or train_loss (each step)")
+        ->check(CLI::IsMember({"val_loss", "val_bpb", "train_loss"}))->capture_default_str();
     plot->add_option("--width", p.width, "picture width in pixels")->capture_default_str()->check(CLI::Range(320, 4000));
     plot->add_option("--height", p.height, "picture height in pixels")->capture_default_str()->check(CLI::Range(240, 4000));
 
@@ -147,13 +162,18 @@ int main(int argc, char** argv) {
         }
     }
 
-    const char* command = train->parsed() ? "train" : sample->parsed() ? "sample" : plot->parsed() ? "plot"
-                          : exporter->parsed() ? "export" : "eval";
+    const char* command = train->parsed()      ? "train"
+                          : sample->parsed()   ? "sample"
+                          : plot->parsed()     ? "plot"
+                          : exporter->parsed() ? "export"
+                          : prepare->parsed()  ? "prepare"
+                                               : "eval";
     return tg::cli::run_main(std::string("tg-gpt ") + command, [&] {
         if (train->parsed()) return run_train(t, [train](const std::string& flag) { return train->count(flag) > 0; });
         if (sample->parsed()) return run_sample(s);
         if (plot->parsed()) return run_plot(p);
         if (exporter->parsed()) return run_export(x);
+        if (prepare->parsed()) return run_prepare(r);
         return run_eval(e);
     });
 }

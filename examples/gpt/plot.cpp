@@ -3,8 +3,9 @@
 //
 //   tg-gpt plot --runs runs/exact runs/approx --labels exact,approx --out compare.png [--metric val_loss]
 //
-// Each run directory holds the loss.csv that `tg-gpt train` writes ("step,train_loss,val_loss", val_loss empty
-// on steps without an evaluation). The file is checked line by line before anything is drawn; the PNG is
+// Each run directory holds the loss.csv that `tg-gpt train` writes ("step,train_loss,val_loss,val_bpb", the last
+// two empty on steps without an evaluation; runs of older versions lack val_bpb). Compare runs with different
+// tokenizers by --metric val_bpb: nats per token depend on what a token is, bits per byte do not. The file is checked line by line before anything is drawn; the PNG is
 // written atomically.
 
 #include "commands.h"
@@ -13,6 +14,7 @@
 #include "core/file_io.h"
 #include <tapegrad/tapegrad.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -37,7 +39,8 @@ double parse_number(const std::string& field, const std::string& where) {
     return value;
 }
 
-// The (step, metric) points of dir/loss.csv; metric is "train_loss" (every step) or "val_loss" (evaluations).
+// The (step, metric) points of dir/loss.csv; metric is "train_loss" (every step), "val_loss" or "val_bpb"
+// (evaluations).
 std::vector<std::pair<double, double>> read_curve(const std::string& dir, const std::string& metric) {
     namespace fs = std::filesystem;
     if (!fs::is_directory(dir)) throw tg::IOError("tg-gpt plot: " + dir + ": no such directory");
@@ -46,9 +49,17 @@ std::vector<std::pair<double, double>> read_curve(const std::string& dir, const 
     if (!in) throw tg::IOError("tg-gpt plot: " + path + ": no such file (is " + dir + " a `tg-gpt train --out` directory?)");
 
     std::string line;
-    if (!std::getline(in, line) || line != "step,train_loss,val_loss") {
+    const std::vector<std::string> columns = {"step", "train_loss", "val_loss", "val_bpb"};
+    std::size_t n_columns = 0;  // 4, or 3 in the loss.csv of runs from before bits per byte
+    if (std::getline(in, line) && line == "step,train_loss,val_loss,val_bpb") n_columns = 4;
+    if (line == "step,train_loss,val_loss") n_columns = 3;
+    if (n_columns == 0) {
         throw tg::ValueError("tg-gpt plot: " + path + ": the first line is '" + line +
-                             "', expected the header 'step,train_loss,val_loss'");
+                             "', expected the header 'step,train_loss,val_loss,val_bpb'");
+    }
+    const auto column = static_cast<std::size_t>(std::find(columns.begin(), columns.end(), metric) - columns.begin());
+    if (column >= n_columns) {
+        throw tg::ValueError("tg-gpt plot: " + path + " has no " + metric + " column (a run of an older tg-gpt)");
     }
     std::vector<std::pair<double, double>> points;
     double previous_step = -1;
@@ -58,16 +69,16 @@ std::vector<std::pair<double, double>> read_curve(const std::string& dir, const 
         std::vector<std::string> fields;
         std::stringstream row(line);
         for (std::string field; std::getline(row, field, ',');) fields.push_back(field);
-        if (!line.empty() && line.back() == ',') fields.emplace_back();  // an empty val_loss at the end
-        if (fields.size() != 3) {
-            throw tg::ValueError("tg-gpt plot: " + where + ": " + std::to_string(fields.size()) +
-                                 " fields, expected 3 (step,train_loss,val_loss)");
+        if (!line.empty() && line.back() == ',') fields.emplace_back();  // an empty last field (no evaluation)
+        if (fields.size() != n_columns) {
+            throw tg::ValueError("tg-gpt plot: " + where + ": " + std::to_string(fields.size()) + " fields, expected " +
+                                 std::to_string(n_columns) + " (as the header)");
         }
         const double step = parse_number(fields[0], where);
         if (step <= previous_step) throw tg::ValueError("tg-gpt plot: " + where + ": the steps do not increase");
         previous_step = step;
-        const std::string& value = metric == "train_loss" ? fields[1] : fields[2];
-        if (value.empty()) continue;  // val_loss: no evaluation on this step
+        const std::string& value = fields[column];
+        if (value.empty()) continue;  // val_loss, val_bpb: no evaluation on this step
         points.emplace_back(step, parse_number(value, where));
     }
     if (points.empty()) throw tg::ValueError("tg-gpt plot: " + path + " has no " + metric + " values");
@@ -93,7 +104,9 @@ int run_plot(const PlotArgs& args) {
     for (std::size_t i = 0; i < args.runs.size(); ++i) {
         curves.push_back({args.labels.empty() ? run_name(args.runs[i]) : args.labels[i], read_curve(args.runs[i], args.metric)});
     }
-    const std::string y_label = std::string(args.metric == "train_loss" ? "train" : "validation") + " loss (nats/token)";
+    const std::string y_label = args.metric == "val_bpb"      ? "validation loss (bits/byte)"
+                                : args.metric == "train_loss" ? "train loss (nats/token)"
+                                                              : "validation loss (nats/token)";
     const std::vector<std::uint8_t> png = encode_png(render_curves_plot(curves, y_label, args.width, args.height));
     tg::write_file_atomically(args.out, png.data(), png.size(), "tg-gpt plot");
     for (const Curve& c : curves) {

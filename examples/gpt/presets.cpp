@@ -8,15 +8,17 @@ const std::vector<Preset>& presets() {
     // Learning rates as nanoGPT's character-level recipes: small models tolerate 1e-3 and above; the
     // cosine decays to a tenth of it. Warm-up: a few percent of the run.
     static const std::vector<Preset> all = {
-        //  name      purpose                                          L  H  C    B  T    steps warm eval evb  lr     min_lr
-        {"tiny", "2 layers, 2 heads, C=32, T=64: seconds, for tests", 2, 2, 32, 8, 64, 60, 5, 20, 4, 3e-3, 3e-4},
-        {"small", "config S: 4 layers, 4 heads, C=128, T=256, batch 8, 1200 steps: the README run", 4, 4, 128, 8, 256,
-         1200, 60, 100, 8, 2e-3, 2e-4},
-        {"medium", "config M: 6 layers, 6 heads, C=384, T=512, batch 4", 6, 6, 384, 4, 512, 5000, 200, 250, 8, 6e-4,
-         6e-5},
+        //  name      purpose                                  tokenizer vocab  L  H  C    B  T    steps warm eval evb  lr  min_lr
+        {"tiny", "2 layers, 2 heads, C=32, T=64, bytes: seconds, for tests", "byte", 256, 2, 2, 32, 8, 64, 60, 5, 20, 4,
+         3e-3, 3e-4},
+        {"small", "BPE of 2048 tokens, 4 layers, 4 heads, C=128, T=256, batch 8, 1500 steps: the README run", "bpe",
+         2048, 4, 4, 128, 8, 256, 1500, 60, 100, 8, 2e-3, 2e-4},
+        {"medium", "config M: 6 layers, 6 heads, C=384, T=512, batch 4, bytes", "byte", 256, 6, 6, 384, 4, 512, 5000,
+         200, 250, 8, 6e-4, 6e-5},
         // The recipe for fine-tuning a pretrained model (`--from-hf`, which brings its own size): GPT-2 small's shape.
-        {"finetune", "fine-tune with --from-hf: batch 4, T=256, 300 steps, lr 1e-4 -> 1e-5 (size: the folder's; "
-                     "GPT-2 small's without --from-hf)", 12, 12, 768, 4, 256, 300, 30, 50, 4, 1e-4, 1e-5},
+        {"finetune", "fine-tune with --from-hf: batch 4, T=256, 300 steps, lr 1e-4 -> 1e-5 (size and tokenizer: "
+                     "the folder's; GPT-2 small's shape and bytes without --from-hf)", "byte", 256, 12, 12, 768, 4, 256, 300,
+         30, 50, 4, 1e-4, 1e-5},
     };
     return all;
 }

@@ -11,6 +11,9 @@ namespace tg_gpt {
 struct Preset {
     std::string name;
     std::string purpose;  // one line for --help
+    // The tokenizer: "byte", or "bpe" with a vocabulary of `vocab` tokens trained on the corpus.
+    std::string tokenizer;
+    std::int64_t vocab;
     // The model (vocab_size comes from the tokenizer, block_size = seq).
     std::int64_t n_layer, n_head, n_embd;
     // The recipe.

@@ -113,20 +113,23 @@ int train_loop(TrainRun& run_ref) {
             throw tg::optim::NonFiniteError("step " + std::to_string(step) + ": " + e.what(), step);
         }
         const double seconds = seconds_since(start);
-        run->state.history.push_back({step, result.loss, std::nullopt});
+        run->state.history.push_back({step, result.loss, std::nullopt, std::nullopt});
 
         const bool evaluate = step % args.eval_every == 0 || step == args.steps;
-        std::optional<double> val_loss;
+        std::optional<ValidationResult> val;
         if (evaluate) {
-            val_loss = run->parallel->validation_loss(*run->model, run->val_batches);
-            run->state.history.back().val_loss = val_loss;
-            if (!std::isfinite(*val_loss)) {  // finite weights, non-finite predictions: do not save them either
+            val = ValidationResult{};  // nats per token (each rank evaluating its share) and bits per byte
+            val->loss = run->parallel->validation_loss(*run->model, run->validation.batches);
+            val->bpb = tg::data::bits_per_byte(val->loss, run->validation.tokens, run->validation.bytes);
+            run->state.history.back().val_loss = val->loss;
+            run->state.history.back().val_bpb = val->bpb;
+            if (!std::isfinite(val->loss)) {  // finite weights, non-finite predictions: do not save them either
                 throw tg::optim::NonFiniteError("step " + std::to_string(step) + ": the validation loss is " +
-                                                std::to_string(*val_loss) + "; the checkpoint of this step was not saved",
+                                                std::to_string(val->loss) + "; the checkpoint of this step was not saved",
                                                 step);
             }
         }
-        report.step_done(step, result.loss, result.lr, seconds, val_loss);
+        report.step_done(step, result.loss, result.lr, seconds, val);
         if (evaluate) save_run(*run, step);
 
         if (args.stop_after > 0 && step - first + 1 == args.stop_after && step < args.steps) {

@@ -8,6 +8,8 @@ namespace tg_gpt {
 
 void TrainArgs::apply_preset() {
     const Preset& p = find_preset(preset);
+    if (tokenizer.empty()) tokenizer = p.tokenizer;
+    if (vocab == 0) vocab = p.vocab;
     if (steps == 0) steps = p.steps;
     if (batch == 0) batch = p.batch;
     if (seq == 0) seq = p.seq;
@@ -23,6 +25,7 @@ nlohmann::ordered_json TrainArgs::to_json() const {
     j["data"] = data;
     j["tokenizer"] = tokenizer;
     j["from_hf"] = from_hf;
+    j["vocab"] = vocab;
     j["preset"] = preset;
     j["dropout"] = dropout;
     j["qk_layernorm"] = qk_layernorm;
@@ -67,6 +70,7 @@ TrainArgs TrainArgs::from_json(const nlohmann::json& j) {
     a.data = field<std::string>(j, "data");
     a.tokenizer = field<std::string>(j, "tokenizer");
     a.from_hf = j.contains("from_hf") ? field<std::string>(j, "from_hf") : std::string();  // absent before GPT-2 support
+    a.vocab = j.contains("vocab") ? field<std::int64_t>(j, "vocab") : 0;  // checkpoints from before BPE lack it
     a.preset = field<std::string>(j, "preset");
     a.dropout = field<double>(j, "dropout");
     a.qk_layernorm = field<bool>(j, "qk_layernorm");
@@ -94,6 +98,7 @@ const std::vector<std::pair<std::string, std::string>>& fixed_on_resume() {
     static const std::vector<std::pair<std::string, std::string>> fixed = {
         {"--data", "data"},         {"--tokenizer", "tokenizer"},
         {"--from-hf", "from_hf"},
+        {"--vocab", "vocab"},
         {"--preset", "preset"},     {"--dropout", "dropout"},
         {"--qk-layernorm", "qk_layernorm"}, {"--qk-temperature", "qk_temperature"},
         {"--rope", "rope"},         {"--batch", "batch"},

@@ -13,7 +13,8 @@ namespace tg_gpt {
 struct TrainArgs {
     // data and tokenizer
     std::string data;                // a text file or a folder; default: the fortunes corpus
-    std::string tokenizer = "byte";  // byte | char
+    std::string tokenizer;           // byte | char | bpe | a tokenizer file; empty: the preset's
+    std::int64_t vocab = 0;          // bpe: vocabulary size; 0: the preset's
     std::string from_hf;             // fine-tune this Hugging Face GPT-2 folder (its model and tokenizer)
     // model
     std::string preset = "small";

@@ -52,21 +52,22 @@ void TrainReport::nothing_to_do() const {
 }
 
 void TrainReport::step_done(std::int64_t step, double train_loss, double lr, double seconds,
-                            std::optional<double> val_loss) {
+                            std::optional<ValidationResult> val) {
     train_seconds_ += seconds;
     window_seconds_ += seconds;
     ++window_steps_;
-    if (val_loss) last_val_ = val_loss;
+    if (val) last_val_ = val;
 
     const double tokens_per_s = static_cast<double>(window_steps_ * tokens_per_step_) / window_seconds_;
     const double eta = train_seconds_ / static_cast<double>(step - first_step_ + 1) *
                        static_cast<double>(run_.args.steps - step);
+    char val_text[64] = "-";
+    if (last_val_) std::snprintf(val_text, sizeof(val_text), "%.4f (%.3f bpb)", last_val_->loss, last_val_->bpb);
     char line[256];
     std::snprintf(line, sizeof(line), "step %lld/%lld | loss %.4f | val %s | %.0f tok/s | ETA %s",
-                  static_cast<long long>(step), static_cast<long long>(run_.args.steps), train_loss,
-                  last_val_ ? std::to_string(*last_val_).substr(0, 6).c_str() : "-", tokens_per_s,
-                  tg::cli::format_duration(eta).c_str());
-    if (!val_loss) {
+                  static_cast<long long>(step), static_cast<long long>(run_.args.steps), train_loss, val_text,
+                  tokens_per_s, tg::cli::format_duration(eta).c_str());
+    if (!val) {
         progress_.show(line);
         return;
     }
@@ -82,7 +83,8 @@ void TrainReport::step_done(std::int64_t step, double train_loss, double lr, dou
         nlohmann::ordered_json j;
         j["step"] = step;
         j["train_loss"] = train_loss;
-        j["val_loss"] = *val_loss;
+        j["val_loss"] = val->loss;
+        j["val_bpb"] = val->bpb;
         j["tokens_per_s"] = std::round(tokens_per_s * 10) / 10;
         j["lr"] = lr;
         if (run_.monitor) j["attn_err"] = attention_errors_json(*run_.monitor);
@@ -113,11 +115,11 @@ void TrainReport::stopped(std::int64_t saved_step) {
 void TrainReport::done() {
     progress_.break_line();
     const std::int64_t steps_run = run_.args.steps - first_step_ + 1;
-    std::fprintf(stderr, "done: %lld steps in %s (%.0f tokens/s in training steps); final val loss %.4f; "
-                 "checkpoint and loss.png/loss.csv in %s\n", static_cast<long long>(steps_run),
+    std::fprintf(stderr, "done: %lld steps in %s (%.0f tokens/s in training steps); final val loss %.4f (%.4f bits "
+                 "per byte); checkpoint and loss.png/loss.csv in %s\n", static_cast<long long>(steps_run),
                  tg::cli::format_duration(std::chrono::duration<double>(Clock::now() - start_).count()).c_str(),
-                 static_cast<double>(steps_run * tokens_per_step_) / train_seconds_, last_val_.value_or(NAN),
-                 run_.args.out.c_str());
+                 static_cast<double>(steps_run * tokens_per_step_) / train_seconds_,
+                 last_val_ ? last_val_->loss : NAN, last_val_ ? last_val_->bpb : NAN, run_.args.out.c_str());
 }
 
 void TrainReport::sample(tg::nn::GPT& model) const {

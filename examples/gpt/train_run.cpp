@@ -2,6 +2,7 @@
 
 #include "common.h"
 #include "hf.h"
+#include "data_source.h"
 #include "loss_plot.h"
 
 #include "examples/common/cli.h"
@@ -133,7 +134,7 @@ std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<boo
     // ---- data -----------------------------------------------------------------------------------------------------
     run->tokenizer = args.resume ? checkpoint.tokenizer
                      : from_hf   ? hf.tokenizer
-                                 : make_tokenizer(args.tokenizer, args.data);
+                                 : fresh_tokenizer(args);
     // The model's config before the data: its sizes decide whether the run fits the machine at all.
     run->config = args.resume ? checkpoint.model : from_hf ? hf.config : model_config(args, run->tokenizer.vocab_size());
     if (from_hf) {
@@ -145,12 +146,11 @@ std::unique_ptr<TrainRun> start_run(TrainArgs requested, const std::function<boo
     }
     check_memory(args, run->config);
     if (args.resume) check_weights_fit(args.out, run->config);
-    tg::data::TokenSplit split = load_tokens(args.data, run->tokenizer, /*quiet=*/false);
-    check_split_fits(split, args.seq, args.data);
-    run->val_batches = tg::data::evenly_spaced_batches(split.validation, args.batch, args.seq, args.eval_batches);
-    auto train_tokens = std::make_shared<const std::vector<std::int64_t>>(std::move(split.train));
+    const RunData data = load_run_data(args.data, run->tokenizer, /*quiet=*/false);  // text, or mapped shards
+    check_data_fits(data, args.seq, args.data);
+    run->validation = make_validation_set(data.validation, run->tokenizer, args.batch, args.seq, args.eval_batches);
     run->loader = std::make_unique<tg::data::BatchLoader>(
-        tg::data::RandomWindows(train_tokens, args.batch, args.seq, loader_seed(args.seed)));
+        tg::data::RandomWindows(data.train, args.batch, args.seq, loader_seed(args.seed)));
 
     // ---- model, optimizer, schedule -------------------------------------------------------------------------
     run->config.attention = attention_options(args);  // a resumed run may switch the attention

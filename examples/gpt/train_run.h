@@ -5,6 +5,7 @@
 
 #include "checkpoint.h"
 #include "data_parallel.h"
+#include "common.h"
 #include "train_args.h"
 
 #include "nn/attention_monitor.h"
@@ -24,7 +25,7 @@ namespace tg_gpt {
 struct TrainRun {
     TrainArgs args;                                  // the settings in force (resolved and checked)
     tg::data::Tokenizer tokenizer;
-    std::vector<tg::data::TextBatch> val_batches;    // the same validation windows at every evaluation
+    ValidationSet validation;                        // the same validation windows at every evaluation
     std::unique_ptr<tg::data::BatchLoader> loader;   // random training windows, prepared on a thread
     tg::nn::GPTConfig config;
     std::unique_ptr<tg::nn::GPT> model;

@@ -21,13 +21,23 @@ TokenSplit split_train_validation(const std::vector<std::int64_t>& tokens, doubl
     return split;
 }
 
-TextBatch make_batch(const std::vector<std::int64_t>& tokens, const std::vector<std::int64_t>& starts,
-                     std::int64_t seq) {
+TokenSourceSplit split_train_validation(const TokenSource& tokens, double validation_fraction) {
+    if (!(validation_fraction >= 0.0 && validation_fraction < 1.0)) {
+        throw ValueError("split_train_validation: validation_fraction must be in [0, 1), got " +
+                         std::to_string(validation_fraction));
+    }
+    const std::int64_t n = tokens.size();
+    const auto n_val = static_cast<std::int64_t>(std::floor(static_cast<double>(n) * validation_fraction));
+    return {tokens.slice(0, n - n_val), tokens.slice(n - n_val, n)};
+}
+
+TextBatch make_batch(const TokenSource& tokens, const std::vector<std::int64_t>& starts, std::int64_t seq) {
     const auto batch = static_cast<std::int64_t>(starts.size());
-    const auto n = static_cast<std::int64_t>(tokens.size());
+    const std::int64_t n = tokens.size();
     TextBatch out{empty({batch, seq}, kInt64), empty({batch, seq}, kInt64)};
     std::int64_t* x = out.x.data<std::int64_t>();
     std::int64_t* y = out.y.data<std::int64_t>();
+    std::vector<std::int64_t> window(static_cast<std::size_t>(seq + 1));
     for (std::int64_t b = 0; b < batch; ++b) {
         const std::int64_t s = starts[static_cast<std::size_t>(b)];
         if (s < 0 || s + seq + 1 > n) {
@@ -35,10 +45,16 @@ TextBatch make_batch(const std::vector<std::int64_t>& tokens, const std::vector<
                              ") of seq + 1 = " + std::to_string(seq + 1) + " tokens runs outside the " +
                              std::to_string(n) + " tokens");
         }
-        std::copy_n(tokens.data() + s, seq, x + b * seq);      // inputs   t_s   .. t_{s+T−1}
-        std::copy_n(tokens.data() + s + 1, seq, y + b * seq);  // targets  t_{s+1} .. t_{s+T}
+        tokens.read(s, seq + 1, window.data());                  // t_s .. t_{s+T}, the only ids read
+        std::copy_n(window.data(), seq, x + b * seq);            // inputs   t_s   .. t_{s+T−1}
+        std::copy_n(window.data() + 1, seq, y + b * seq);        // targets  t_{s+1} .. t_{s+T}
     }
     return out;
+}
+
+TextBatch make_batch(const std::vector<std::int64_t>& tokens, const std::vector<std::int64_t>& starts,
+                     std::int64_t seq) {
+    return make_batch(TokenSource::borrow(tokens), starts, seq);
 }
 
 namespace {
@@ -57,9 +73,9 @@ void check_enough_tokens(const char* what, std::int64_t n, std::int64_t batch, s
 
 }  // namespace
 
-std::vector<TextBatch> evenly_spaced_batches(const std::vector<std::int64_t>& tokens, std::int64_t batch,
-                                             std::int64_t seq, std::int64_t n_batches) {
-    const auto n = static_cast<std::int64_t>(tokens.size());
+std::vector<TextBatch> evenly_spaced_batches(const TokenSource& tokens, std::int64_t batch, std::int64_t seq,
+                                             std::int64_t n_batches) {
+    const std::int64_t n = tokens.size();
     check_enough_tokens("evenly_spaced_batches", n, batch, seq);
     if (n_batches < 1) throw ValueError("evenly_spaced_batches: n_batches must be >= 1, got " + std::to_string(n_batches));
     const std::int64_t windows = batch * n_batches;
@@ -76,19 +92,22 @@ std::vector<TextBatch> evenly_spaced_batches(const std::vector<std::int64_t>& to
     return out;
 }
 
+std::vector<TextBatch> evenly_spaced_batches(const std::vector<std::int64_t>& tokens, std::int64_t batch,
+                                             std::int64_t seq, std::int64_t n_batches) {
+    return evenly_spaced_batches(TokenSource::borrow(tokens), batch, seq, n_batches);
+}
+
 // ---- RandomWindows ---------------------------------------------------------------------------------------------
 
-RandomWindows::RandomWindows(std::shared_ptr<const std::vector<std::int64_t>> tokens, std::int64_t batch,
-                             std::int64_t seq, std::uint64_t seed)
+RandomWindows::RandomWindows(TokenSource tokens, std::int64_t batch, std::int64_t seq, std::uint64_t seed)
     : tokens_(std::move(tokens)), batch_(batch), seq_(seq), generator_(seed) {
-    if (!tokens_) throw ValueError("RandomWindows: no tokens (null pointer)");
-    check_enough_tokens("RandomWindows", static_cast<std::int64_t>(tokens_->size()), batch, seq);
+    check_enough_tokens("RandomWindows", tokens_.size(), batch, seq);
 }
 
 std::vector<std::int64_t> RandomWindows::next_starts() {
     // One Philox block per window: its first two 32-bit words make a 64-bit w, start = w mod (n − T). Plain
     // scalar code (no tensor op), so the loader thread never enters the kernels' thread pool.
-    const auto count = static_cast<std::uint64_t>(static_cast<std::int64_t>(tokens_->size()) - seq_);
+    const auto count = static_cast<std::uint64_t>(tokens_.size() - seq_);
     const GeneratorState draw = generator_.reserve(static_cast<std::uint64_t>(batch_));
     std::vector<std::int64_t> starts(static_cast<std::size_t>(batch_));
     for (std::int64_t b = 0; b < batch_; ++b) {
@@ -127,10 +146,15 @@ void BatchLoader::run() {
         const std::uint64_t generation = generation_;
         in_flight_ = before;
         lock.unlock();
-        TextBatch batch = make_batch(sampler_.tokens(), starts, sampler_.seq());
+        Prepared prepared{before, {}, nullptr};
+        try {
+            prepared.batch = make_batch(sampler_.tokens(), starts, sampler_.seq());
+        } catch (...) {
+            prepared.error = std::current_exception();  // handed to the caller of next(), in order
+        }
         lock.lock();
         in_flight_.reset();
-        if (generation == generation_) ready_.push_back({before, std::move(batch)});  // else set_state dropped it
+        if (generation == generation_) ready_.push_back(std::move(prepared));  // else set_state dropped it
         changed_.notify_all();
     }
 }
@@ -138,6 +162,7 @@ void BatchLoader::run() {
 TextBatch BatchLoader::next() {
     std::unique_lock<std::mutex> lock(mutex_);
     changed_.wait(lock, [this] { return !ready_.empty(); });
+    if (ready_.front().error) std::rethrow_exception(ready_.front().error);  // stays queued: next() fails again
     TextBatch batch = std::move(ready_.front().batch);
     ready_.pop_front();
     changed_.notify_all();

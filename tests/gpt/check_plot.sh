@@ -18,6 +18,9 @@ grep -q "exact: 2 points" "$WORK/err.txt" || fail "expected 2 validation points 
 "$TG_GPT" plot --runs "$WORK/a" --metric train_loss --out "$WORK/train.png" 2> "$WORK/err.txt" \
   || { cat "$WORK/err.txt"; fail "plot of the train loss"; }
 grep -q "a: 20 points" "$WORK/err.txt" || fail "expected 20 train-loss points labelled 'a': $(cat "$WORK/err.txt")"
+"$TG_GPT" plot --runs "$WORK/a" "$WORK/b" --metric val_bpb --out "$WORK/bpb.png" 2> "$WORK/err.txt" \
+  || { cat "$WORK/err.txt"; fail "plot of bits per byte"; }
+grep -q "a: 2 points, last val_bpb" "$WORK/err.txt" || fail "expected 2 val_bpb points: $(cat "$WORK/err.txt")"
 
 expect_error() {  # expect_error "part of the message" command...
   local want=$1; shift

@@ -15,6 +15,6 @@ for f in model.safetensors optimizer.safetensors config.json state.json loss.csv
   [ -s "$WORK/run/$f" ] || fail "checkpoint file $f is missing"
 done
 [ "$(head -c 8 "$WORK/run/loss.png" | od -An -tx1 | tr -d ' \n')" = "89504e470d0a1a0a" ] || fail "loss.png is not a PNG"
-[ "$(head -n 1 "$WORK/run/loss.csv")" = "step,train_loss,val_loss" ] || fail "loss.csv has no header"
+[ "$(head -n 1 "$WORK/run/loss.csv")" = "step,train_loss,val_loss,val_bpb" ] || fail "loss.csv has no header"
 [ "$(wc -l < "$WORK/run/loss.csv")" -eq 61 ] || fail "loss.csv should have 60 rows"
 echo "ok"
