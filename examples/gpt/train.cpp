@@ -19,7 +19,9 @@
 #include "commands.h"
 #include "common.h"
 #include "train_report.h"
-#include "train_run.h"
+include "train_run.h"
+
+#include "nn/data/bits_per_byte.h"
 
 #include <tapegrad/tapegrad.h>
 
