@@ -19,7 +19,7 @@
 #include "commands.h"
 #include "common.h"
 #include "train_report.h"
-include "train_run.h"
+#include "train_run.h"
 
 #include "nn/data/bits_per_byte.h"
 
