@@ -17,23 +17,6 @@
 
 namespace tg::testing {
 
-// A fresh empty folder under the temp dir, removed with its contents at the end of the scope.
-struct ScratchDir {
-    std::filesystem::path path;
-    explicit ScratchDir(const std::string& name)
-        : path(std::filesystem::temp_directory_path() / ("tg-test-" + name + "-" + std::to_string(::getpid()))) {
-        std::filesystem::remove_all(path);
-        std::filesystem::create_directories(path);
-    }
-    ~ScratchDir() {
-        std::error_code ec;
-        std::filesystem::remove_all(path, ec);
-    }
-    ScratchDir(const ScratchDir&) = delete;
-    ScratchDir& operator=(const ScratchDir&) = delete;
-    std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
 // The message of the tg::Error that fn throws, or "(no exception)".
 inline std::string error_message(const std::function<void()>& fn) {
     try {
