@@ -149,7 +149,8 @@ void forward_impl(const PolyAttentionProblem& p, const T* q, AttentionLayout ql,
     const auto coeffs = poly_attention_coefficients(p);
     const PolyFeatureMap fm(p.d, coeffs);
     const Layout L = make_layout(p, fm.rank(), PolyAttentionPass::forward, sizeof(T));
-    const Context<T> cx{p, fm, L, coefficients_as<T>(coeffs), static_cast<T>(std::sqrt(p.scale))};
+    const std::vector<T> a = coefficients_as<T>(coeffs);
+    const Context<T> cx{p, fm, L, a.data(), static_cast<T>(std::sqrt(p.scale))};
     const std::int64_t e = v ? p.dv + 1 : 1;
     auto make_head = [&](std::int64_t b, std::int64_t h) {
         Head<T> hd;
@@ -167,7 +168,7 @@ void forward_impl(const PolyAttentionProblem& p, const T* q, AttentionLayout ql,
         return hd;
     };
     if (p.causal) {  // Tq = Tk: never the "no keys" case below with rows to fill
-        poly_causal::forward<T>(p, fm, cx.a.data(), cx.t, v != nullptr, workspace,
+        poly_causal::forward<T>(p, fm, cx.a, cx.t, v != nullptr, workspace,
                                 [&](std::int64_t bh) { return make_head(bh / p.heads, bh % p.heads); });
         return;
     }
@@ -194,7 +195,8 @@ void backward_impl(const PolyAttentionProblem& p, PolyGradient grad, const T* q,
     const auto pass = grad == PolyGradient::plugin ? PolyAttentionPass::backward_plugin
                                                    : PolyAttentionPass::backward_consistent;
     const Layout L = make_layout(p, fm.rank(), pass, sizeof(T));
-    const Context<T> cx{p, fm, L, coefficients_as<T>(coeffs), static_cast<T>(std::sqrt(p.scale))};
+    const std::vector<T> a = coefficients_as<T>(coeffs);
+    const Context<T> cx{p, fm, L, a.data(), static_cast<T>(std::sqrt(p.scale))};
     auto make_head = [&](std::int64_t b, std::int64_t h) {
         Head<T> hd;
         hd.b = b;
@@ -219,7 +221,7 @@ void backward_impl(const PolyAttentionProblem& p, PolyGradient grad, const T* q,
         return hd;
     };
     if (p.causal && grad == PolyGradient::consistent) {
-        poly_causal::backward<T>(p, fm, cx.a.data(), cx.t, workspace,
+        poly_causal::backward<T>(p, fm, cx.a, cx.t, workspace,
                                  [&](std::int64_t bh) { return make_head(bh / p.heads, bh % p.heads); });
         return;
     }

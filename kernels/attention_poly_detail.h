@@ -183,27 +183,29 @@ inline void load_ghat(T* gh, std::int64_t e, const Head<T>& hd, std::int64_t row
     }
 }
 
-// p(x) = Σ a_j x^j and p′(x) by Horner.
+// p(x) = Σ a_j x^j and p′(x) by Horner (a_0..a_g).
 template <class T>
-inline T poly_value(const std::vector<T>& a, T x) {
-    T y = a.back();
-    for (std::size_t j = a.size() - 1; j-- > 0;) y = y * x + a[j];
+inline T poly_value(const T* a, int g, T x) {
+    T y = a[g];
+    for (int j = g; j-- > 0;) y = y * x + a[j];
     return y;
 }
 template <class T>
-inline T poly_derivative(const std::vector<T>& a, T x) {
+inline T poly_derivative(const T* a, int g, T x) {
     T y = T(0);
-    for (std::size_t j = a.size() - 1; j >= 1; --j) y = y * x + static_cast<T>(j) * a[j];
+    for (int j = g; j >= 1; --j) y = y * x + static_cast<T>(j) * a[j];
     return y;
 }
 
-// Everything a per-head routine needs besides the operands.
-template <class T>
+// Everything a per-head (or per-chunk) routine needs besides the operands. One type for every polynomial
+// kernel: LayoutT is the workspace layout of the kernel (Layout above for the plain loops, CausalLayout in
+// poly_causal/layout.h for the fast causal path).
+template <class T, class LayoutT = Layout>
 struct Context {
     const PolyAttentionProblem& p;
     const PolyFeatureMap& fm;
-    const Layout& L;
-    std::vector<T> a;  // coefficients of p
+    const LayoutT& L;  // sizes, and where each panel lives in a task's workspace slot
+    const T* a;        // coefficients a_0..a_g of p
     T t;               // √scale
 };
 
@@ -217,8 +219,8 @@ inline void intra_tiles(const Context<T>& cx, std::int64_t rows, const T* qt, co
         for (std::int64_t j = 0; j < rows; ++j) {
             const std::int64_t ij = i * L.c + j;
             const bool visible = j <= i;
-            if (a) a[ij] = visible ? poly_value(cx.a, sc[ij]) : T(0);
-            if (mb) mb[ij] = visible ? mb[ij] * poly_derivative(cx.a, sc[ij]) : T(0);
+            if (a) a[ij] = visible ? poly_value(cx.a, cx.p.degree, sc[ij]) : T(0);
+            if (mb) mb[ij] = visible ? mb[ij] * poly_derivative(cx.a, cx.p.degree, sc[ij]) : T(0);
         }
     }
 }

@@ -1,0 +1,48 @@
+#pragma once
+// Internal to the causal polynomial kernels (kernels/attention_poly_causal.h): how the work of B·H heads is cut
+// into tasks, and how tasks run on threads. A head's sequence is cut at chunk boundaries into P segments; a task
+// is one (head, segment) pair (or half a segment, in the forward's phase 1). P depends on the shapes only, never
+// on the thread count, so the rounding — and hence every result — is the same on any machine.
+
+#include <tbb/blocked_range.h>
+#include <tbb/parallel_for.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/attention_poly.h"
+
+namespace tg::kernels::poly_causal {
+
+// Tasks a problem is split into, at least (segments × heads); P = ceil(kParallelTasks / (B·H)) segments per
+// head, at most one per chunk. A constant, so that the split (and hence the rounding) does not depend on the
+// machine or the thread count; 2 suits the 2-core targets while costing one thread only ~1.15× extra work.
+constexpr std::int64_t kParallelTasks = 2;
+// Tasks run in at most this many workspace slots at once (slot s runs tasks s, s + kMaxSlots, ...).
+constexpr std::int64_t kMaxSlots = 32;
+
+inline std::int64_t max_segments_per_head(const PolyAttentionProblem& p) {
+    const std::int64_t heads = std::max<std::int64_t>(p.batch * p.heads, 1);
+    return std::max<std::int64_t>(1, (kParallelTasks + heads - 1) / heads);
+}
+inline std::int64_t segments_per_head(const PolyAttentionProblem& p, std::int64_t chunks) {
+    return std::max<std::int64_t>(1, std::min(max_segments_per_head(p), chunks));
+}
+
+// Runs f(task, slot pointer) for tasks 0 .. n−1: slot s runs tasks s, s + slots, ... in order. The caller
+// makes every task's result independent of the slot it ran in.
+template <class T, class F>
+void run_tasks(std::int64_t n, T* slots, std::int64_t slot_size, F&& f) {
+    if (n <= 0) return;
+    if (n == 1) {
+        f(0, slots);
+        return;
+    }
+    const std::int64_t count = std::min(n, kMaxSlots);
+    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, count, 1), [&](const tbb::blocked_range<std::int64_t>& rg) {
+        for (std::int64_t s = rg.begin(); s != rg.end(); ++s)
+            for (std::int64_t t = s; t < n; t += count) f(t, slots + s * slot_size);
+    });
+}
+
+}  // namespace tg::kernels::poly_causal
