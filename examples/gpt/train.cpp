@@ -39,9 +39,16 @@ namespace {
 
 volatile std::sig_atomic_t g_interrupted = 0;
 
-extern "C" void on_sigint(int) {
+// Ctrl-C (SIGINT) and SIGTERM ask for a clean stop: finish the step, save, exit 0. SIGTERM matters under
+// mpirun, which answers Ctrl-C by sending SIGTERM to every rank (and SIGKILL after
+// `odls_base_sigkill_timeout` seconds; docs/distributed.md). A second signal ends the program at once.
+extern "C" void on_stop_signal(int signal_number) {
     g_interrupted = 1;
-    std::signal(SIGINT, SIG_DFL);  // a second Ctrl-C ends the program at once
+    std::signal(signal_number, SIG_DFL);
+}
+
+void handle_stop_signals(bool on) {
+    for (int signal_number : {SIGINT, SIGTERM}) std::signal(signal_number, on ? on_stop_signal : SIG_DFL);
 }
 
 struct StepResult {
@@ -75,7 +82,7 @@ int train(TrainArgs requested, const std::function<bool(const std::string&)>& gi
     try {
         return train_loop(*run);
     } catch (const tg::optim::NonFiniteError& e) {
-        std::signal(SIGINT, SIG_DFL);
+        handle_stop_signals(false);
         std::fflush(stdout);
         const std::int64_t saved = run->state.step;  // the last checkpoint written (0: none yet)
         std::fprintf(stderr, "\ntg-gpt train: error: %s\n%s\n", e.what(),
@@ -98,7 +105,7 @@ int train_loop(TrainRun& run_ref) {
     }
 
     g_interrupted = 0;
-    std::signal(SIGINT, on_sigint);
+    handle_stop_signals(true);
     const std::int64_t first = run->state.step + 1;
     for (std::int64_t step = first; step <= args.steps; ++step) {
         if (run->parallel->any(g_interrupted)) {  // every rank stops at the same step
@@ -140,7 +147,7 @@ int train_loop(TrainRun& run_ref) {
             return 0;
         }
     }
-    std::signal(SIGINT, SIG_DFL);
+    handle_stop_signals(false);
     report.done();
     if (args.sample_tokens > 0 && run->parallel->is_root()) report.sample(*run->model);
     return 0;

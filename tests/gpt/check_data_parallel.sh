@@ -2,7 +2,7 @@
 # Data parallelism (docs/distributed.md): `mpirun -np 2 tg-gpt train --batch 8` (2 ranks x 4 windows) follows the
 # single-process --batch 8 run: every step's training loss and the final weights within 1e-5 relative. A second
 # 2-rank run is bitwise identical; a 2-rank run stopped and resumed under 2 ranks ends with the same weights;
-# resuming it as one process is refused with a clear message; a batch that does not divide is refused.
+# resuming it as one process is refused with a clear message; SIGTERM to the ranks saves and exits 0; a batch that does not divide is refused.
 # Usage: check_data_parallel.sh TG_GPT MPIRUN COMPARE_SAFETENSORS
 source "$(dirname "$0")/common.sh" "$1"
 MPIRUN=${2:?usage: $0 tg-gpt mpirun compare-safetensors}
@@ -36,6 +36,23 @@ mpi 2 "$TG_GPT" "${args[@]}" --out "$WORK/split" --stop-after 12 > /dev/null 2> 
 mpi 2 "$TG_GPT" train --out "$WORK/split" --resume --threads 1 --sample-tokens 0 > /dev/null 2> "$WORK/err.txt" \
   || { cat "$WORK/err.txt"; fail "2 ranks, resumed"; }
 cmp "$WORK/two/model.safetensors" "$WORK/split/model.safetensors" || fail "the resumed 2-rank run ends elsewhere"
+
+# SIGTERM to the ranks (what mpirun sends them on Ctrl-C): they agree on the step, rank 0 saves, all exit 0.
+"$MPIRUN" --allow-run-as-root --oversubscribe --bind-to none -np 2 "$TG_GPT" train --preset tiny \
+  --data "$corpus" --batch 8 --steps 20000 --eval-every 20000 --threads 1 --sample-tokens 0 --out "$WORK/stopped" > /dev/null 2> "$WORK/stop.txt" &
+launcher=$!  # mpirun itself (not a subshell), so the ranks are its children
+for _ in $(seq 1 300); do grep -q "^train:" "$WORK/stop.txt" && break; sleep 0.1; done
+sleep 1
+ranks=$(pgrep -P "$launcher" -d ' ' || true)
+[ -n "$ranks" ] || fail "no rank processes under mpirun (pid $launcher)"
+kill -TERM $ranks
+for _ in $(seq 1 300); do kill -0 "$launcher" 2> /dev/null || break; sleep 0.1; done
+if kill -0 "$launcher" 2> /dev/null; then kill -KILL "$launcher"; fail "the ranks did not stop within 30 s of SIGTERM"; fi
+status=0
+wait "$launcher" || status=$?
+[ "$status" -eq 0 ] || { cat "$WORK/stop.txt"; fail "after SIGTERM to the ranks mpirun exits $status, not 0"; }
+grep -q "interrupted: checkpoint of step" "$WORK/stop.txt" || fail "no message after SIGTERM: $(cat "$WORK/stop.txt")"
+"$TG_GPT" eval --ckpt "$WORK/stopped" --json > /dev/null || fail "the checkpoint saved on SIGTERM does not load"
 
 # Resuming with another number of ranks, and a batch that does not divide: refused, with a clear message.
 if "$TG_GPT" train --out "$WORK/split" --resume --steps 30 > /dev/null 2> "$WORK/err.txt"; then

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Resume equivalence: 2N steps in one go, and N steps + --resume for N more, give identical losses (same seed,
-# same threads), with dropout on so that the random state must be restored too. Also Ctrl-C: SIGINT during
+# same threads), with dropout on so that the random state must be restored too. Also Ctrl-C: SIGINT (and SIGTERM) during
 # training saves a checkpoint and exits with status 0.
 source "$(dirname "$0")/common.sh" "$@"
 corpus=$(make_corpus)
@@ -23,18 +23,22 @@ if "$TG_GPT" train --out "$WORK/split" --resume --batch 4 > /dev/null 2> "$WORK/
 fi
 grep -q -- "--batch 4 differs from the checkpoint's 8" "$WORK/err.txt" || fail "unclear message: $(cat "$WORK/err.txt")"
 
-# Ctrl-C: a long run interrupted by SIGINT saves its checkpoint and exits 0.
-"$TG_GPT" train --preset tiny --threads 2 --sample-tokens 0 --data "$corpus" --out "$WORK/interrupted" \
-  --steps 20000 --eval-every 20000 > /dev/null 2> "$WORK/int.txt" &
-pid=$!
-for _ in $(seq 1 100); do grep -q "^train:" "$WORK/int.txt" && break; sleep 0.1; done
-sleep 1
-kill -INT "$pid"
-for _ in $(seq 1 300); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
-if kill -0 "$pid" 2> /dev/null; then kill -KILL "$pid"; fail "the run did not stop within 30 s of Ctrl-C"; fi
-status=0
-wait "$pid" || status=$?
-[ "$status" -eq 0 ] || { cat "$WORK/int.txt"; fail "after Ctrl-C the exit status is $status, not 0"; }
-grep -q "interrupted: checkpoint of step" "$WORK/int.txt" || fail "no message after Ctrl-C: $(cat "$WORK/int.txt")"
-"$TG_GPT" eval --ckpt "$WORK/interrupted" --json > /dev/null || fail "the checkpoint saved on Ctrl-C does not load"
+# Ctrl-C (SIGINT) and SIGTERM (what mpirun and service managers send): a long run saves its checkpoint and
+# exits 0.
+for signal in INT TERM; do
+  "$TG_GPT" train --preset tiny --threads 2 --sample-tokens 0 --data "$corpus" --out "$WORK/interrupted-$signal" \
+    --steps 20000 --eval-every 20000 > /dev/null 2> "$WORK/int.txt" &
+  pid=$!
+  for _ in $(seq 1 100); do grep -q "^train:" "$WORK/int.txt" && break; sleep 0.1; done
+  sleep 1
+  kill "-$signal" "$pid"
+  for _ in $(seq 1 300); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2> /dev/null; then kill -KILL "$pid"; fail "the run did not stop within 30 s of SIG$signal"; fi
+  status=0
+  wait "$pid" || status=$?
+  [ "$status" -eq 0 ] || { cat "$WORK/int.txt"; fail "after SIG$signal the exit status is $status, not 0"; }
+  grep -q "interrupted: checkpoint of step" "$WORK/int.txt" || fail "no message after SIG$signal: $(cat "$WORK/int.txt")"
+  "$TG_GPT" eval --ckpt "$WORK/interrupted-$signal" --json > /dev/null \
+    || fail "the checkpoint saved on SIG$signal does not load"
+done
 echo "ok"
