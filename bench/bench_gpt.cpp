@@ -1,7 +1,7 @@
 // The `gpt` suite: one GPT training step (forward, backward, AdamW update) on random tokens.
 //
 //   tg-bench gpt --config S|M|gpt2 [--attention exact|approx_backward|approx] [--degree G] [--steps K] [--threads P]
-//                [--batch B] [--seq T] [--vocab V]
+//                [--batch B] [--seq T] [--vocab V] [--profile]
 //
 //   config S:    vocab 256, T = 256, 4 layers, 4 heads, C = 128, batch 8
 //   config M:    vocab 256, T = 512, 6 layers, 6 heads, C = 384, batch 4
@@ -22,6 +22,8 @@
 //   framework_peak_bytes  the most bytes live tensors held at once (memory_stats), for comparison with RSS
 //   loss              the loss of the last step (a sanity check: about ln 256 = 5.55 on random tokens)
 // peak_rss_bytes is getrusage's ru_maxrss: the process maximum, so run one config per process.
+// --profile: after the timed steps, K more steps with the op profiler on (core/profiler.h), printed per op
+// kind and per op (bench/step_profile.h); the timed steps above are not affected.
 //
 // FLOP count (multiply-adds count 2), N = B·T tokens, per step:
 //   linear layers + LM head: 2·N·(L·12·C² + C·V) forward, twice that backward (dX and dW)
@@ -33,8 +35,10 @@
 // (tg-bench peak, 2 threads) no step can take less than 52 ms (S) or 643 ms (M).
 
 #include "bench/bench.h"
+#include "bench/step_profile.h"
 
 #include "core/ops.h"
+#include "core/profiler.h"
 #include "core/random.h"
 #include "core/storage.h"
 #include "core/tensor.h"
@@ -89,6 +93,7 @@ int run_gpt(const Args& args, bool json, int threads) {
     const std::int64_t steps = args.get_int("steps", config_name == "gpt2" ? 3 : 10);
     const std::int64_t batch = args.get_int("batch", 0), seq = args.get_int("seq", 0);  // 0: the config's
     const std::int64_t vocab = args.get_int("vocab", 0);
+    const bool profile = args.flag("profile");
     if (report_unused(args, "gpt")) return 2;
 
     GptBenchConfig c{};
@@ -149,10 +154,16 @@ int run_gpt(const Args& args, bool json, int threads) {
     auto step = [&] {
         const Tensor idx = randint(0, c.vocab, {c.batch, c.T}, kInt64, &gen);
         const Tensor targets = randint(0, c.vocab, {c.batch, c.T}, kInt64, &gen);
-        opt.zero_grad();
+        {
+            profiler::ScopedRegion region("zero_grad");
+            opt.zero_grad();
+        }
         const Tensor loss = model.loss(idx, targets);
         loss.backward();
-        opt.step();
+        {
+            profiler::ScopedRegion region("adamw");
+            opt.step();
+        }
         last_loss = loss.item();
     };
 
@@ -195,6 +206,7 @@ int run_gpt(const Args& args, bool json, int threads) {
     r.set("framework_peak_bytes", memory_stats().peak_bytes);
     r.set("loss", last_loss);
     emit(r, json);
+    if (profile) profile_steps(step, steps, "gpt", config_name, threads, json);
     return 0;
 }
 

@@ -5,6 +5,7 @@
 #include "core/grad_mode.h"
 #include "core/node.h"
 #include "core/ops.h"
+#include "core/profiler.h"
 
 #include <atomic>
 #include <cmath>
@@ -65,6 +66,7 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
     }
 
     NoGradGuard no_grad;  // backward rules compute with ordinary ops; they must not record themselves
+    profiler::charge_since_last_event("unattributed");  // core/profiler.h: the engine's share starts here
     std::shared_ptr<Node> root_node = gradient_edge(root);
     std::unordered_map<Node*, Tensor> pending;  // summed incoming gradient of each node
     pending[root_node.get()] = seed.to(root.dtype());
@@ -82,8 +84,10 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
             else retained.set_grad(grad.clone());
         }
 
+        profiler::charge_since_last_event("engine");
         Grads input_grads = node->apply(grad);
         if (!retain_graph) node->release_saved();
+        if (profiler::enabled()) profiler::charge_since_last_event(node->name() + " backward");
 
         for (std::size_t i = 0; i < node->inputs.size() && i < input_grads.size(); ++i) {
             const Node::Input& input = node->inputs[i];
@@ -97,6 +101,7 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
             if (!inserted) slot->second = slot->second + g;
         }
     }
+    profiler::charge_since_last_event("engine");
 }
 
 }  // namespace tg::autograd

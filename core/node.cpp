@@ -1,6 +1,7 @@
 #include "core/node.h"
 
 #include "core/anomaly.h"
+#include "core/profiler.h"
 #include "core/grad_mode.h"
 #include "core/ops.h"
 
@@ -96,6 +97,7 @@ std::shared_ptr<Node> gradient_edge(const Tensor& t) {
 }
 
 void record_node(const std::shared_ptr<Node>& node, Tensor& out, const std::vector<Tensor>& inputs) {
+    profiler::charge_since_last_event(node->name());  // the op's forward (core/profiler.h); off by default
     node->inputs.clear();
     for (const auto& t : inputs) {
         Node::Input input;

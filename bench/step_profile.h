@@ -1,0 +1,27 @@
+#pragma once
+// `tg-bench gpt --profile` / `tg-bench vit --profile`: where the time of a training step goes, per op kind
+// (GEMM, attention, layernorm, GELU, softmax/cross-entropy, embedding, copies and views, other elementwise,
+// AdamW, framework overhead), forward and backward, from the op-level record of core/profiler.h.
+//
+// Output: a table on stdout, or with --json one line per kind
+//   {"suite":"gpt_profile","config":"S","kind":"gemm","forward_ms":..,"backward_ms":..,"ms":..,"percent":..}
+// then one line per op name ("suite":"gpt_profile_op": op, kind, ms, calls per step), largest first.
+
+#include "bench/bench.h"
+#include "core/profiler.h"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace tg::bench {
+
+// The kind an op name belongs to ("matmul backward" -> "gemm"); names the table does not know are "elementwise".
+std::string op_kind(const std::string& op_name);
+
+// Runs `step` `steps` times with the profiler on and prints the breakdown per step; the lines are named
+// SUITE_profile and SUITE_profile_op and carry `config` and `threads`.
+void profile_steps(const std::function<void()>& step, std::int64_t steps, const std::string& suite,
+                   const std::string& config, int threads, bool json);
+
+}  // namespace tg::bench
