@@ -64,12 +64,13 @@ void check_output(const Tensor& y, const char* when) {
     }
 }
 
-}  // namespace
+// The Jacobian of y with respect to one checked input x: jacobian[j * n + e] = d y_j / d x[e], n = x.numel().
+using Jacobian = std::vector<double>;
 
-GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
-                          const std::vector<Tensor>& inputs, double eps, double atol, double rtol) {
-    // ---- which inputs are checked ---------------------------------------------------------------------------
-    std::vector<std::size_t> checked;  // indices of the float64 inputs that require grad
+// The indices of the inputs to check: float64 tensors that require grad (others are constants). Throws for a
+// float32 input (too noisy), a broadcast input, or nothing to check.
+std::vector<std::size_t> checked_inputs(const std::vector<Tensor>& inputs) {
+    std::vector<std::size_t> checked;
     for (std::size_t i = 0; i < inputs.size(); ++i) {
         const Tensor& t = inputs[i];
         const std::string which = "gradcheck: input " + std::to_string(i);
@@ -94,11 +95,15 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
         throw ValueError("gradcheck: no input is a float64 tensor that requires grad; call requires_grad_() on "
                          "the inputs to check");
     }
+    return checked;
+}
 
-    // ---- the output ----------------------------------------------------------------------------------------
+// y = f(inputs) with the tape recording (even inside a caller's NoGradGuard); y must depend on the inputs.
+Tensor recorded_output(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                       const std::vector<Tensor>& inputs) {
     Tensor y;
     {
-        EnableGradGuard grad_on;  // the analytic pass records even inside a caller's NoGradGuard
+        EnableGradGuard grad_on;
         y = f(inputs);
     }
     check_output(y, "");
@@ -107,16 +112,19 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
                          " does not require grad: f must compute it from the inputs with differentiable ops (did "
                          "it call detach(), or run under NoGradGuard?)");
     }
-    const std::int64_t ny = y.numel();
+    return y;
+}
 
-    // ---- analytic Jacobian: row j = the gradients from a one-hot grad_output e_j -----------------------------
-    // analytic[c][j * n + e] = d y_j / d x_c[e], with n = numel of checked input c (same layout for numeric).
-    std::vector<std::vector<double>> analytic(checked.size()), numeric(checked.size());
+// Analytic Jacobians, one per checked input: row j = the gradients from a one-hot grad_output e_j (one backward
+// per output element). The inputs' .grad are put back as they were.
+std::vector<Jacobian> analytic_jacobians(const Tensor& y, const std::vector<Tensor>& inputs,
+                                         const std::vector<std::size_t>& checked) {
+    const std::int64_t ny = y.numel();
+    std::vector<Jacobian> analytic(checked.size());
     std::vector<Tensor> saved_grads;
     for (std::size_t c = 0; c < checked.size(); ++c) {
         const Tensor& x = inputs[checked[c]];
         analytic[c].assign(static_cast<std::size_t>(ny * x.numel()), 0.0);
-        numeric[c].assign(static_cast<std::size_t>(ny * x.numel()), 0.0);
         saved_grads.push_back(x.grad());
         if (!x.is_leaf()) x.retain_grad();  // a non-leaf input gets its .grad only when retained
     }
@@ -136,38 +144,51 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
         if (saved_grads[c].defined()) inputs[checked[c]].set_grad(saved_grads[c]);
         else inputs[checked[c]].zero_grad();
     }
+    return analytic;
+}
 
-    // ---- numeric Jacobian: column e = (f(x + eps e_e) - f(x - eps e_e)) / (2 eps) -----------------------------
-    {
-        NoGradGuard no_grad;
-        auto evaluate = [&] {
-            const Tensor out = f(inputs);
-            check_output(out, "when re-evaluated with a perturbed input");
-            if (out.shape() != y.shape()) {
-                throw ValueError("gradcheck: f returned shape " + to_string(out.shape()) +
-                                 " for a perturbed input but " + to_string(y.shape()) + " at first");
-            }
-            return out.to_vector<double>();
-        };
-        for (std::size_t c = 0; c < checked.size(); ++c) {
-            const Tensor& x = inputs[checked[c]];
-            double* storage = static_cast<double*>(x.storage()->data());
-            const std::int64_t n = x.numel();
-            for (std::int64_t e = 0; e < n; ++e) {
-                double* slot = storage + storage_index(x, e);
-                const RestoreValue restore(slot, *slot);
-                const double original = *slot;
-                *slot = original + eps;
-                const std::vector<double> plus = evaluate();
-                *slot = original - eps;
-                const std::vector<double> minus = evaluate();
-                for (std::int64_t j = 0; j < ny; ++j)
-                    numeric[c][j * n + e] = (plus[j] - minus[j]) / (2.0 * eps);
-            }
+// Numeric Jacobians, one per checked input: column e = (f(x + eps e_e) - f(x - eps e_e)) / (2 eps) (two forward
+// calls per input element, perturbing the stored element in place and restoring it).
+std::vector<Jacobian> numeric_jacobians(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                                        const std::vector<Tensor>& inputs, const std::vector<std::size_t>& checked,
+                                        const Tensor& y, double eps) {
+    const std::int64_t ny = y.numel();
+    std::vector<Jacobian> numeric(checked.size());
+    NoGradGuard no_grad;
+    auto evaluate = [&] {
+        const Tensor out = f(inputs);
+        check_output(out, "when re-evaluated with a perturbed input");
+        if (out.shape() != y.shape()) {
+            throw ValueError("gradcheck: f returned shape " + to_string(out.shape()) +
+                             " for a perturbed input but " + to_string(y.shape()) + " at first");
+        }
+        return out.to_vector<double>();
+    };
+    for (std::size_t c = 0; c < checked.size(); ++c) {
+        const Tensor& x = inputs[checked[c]];
+        double* storage = static_cast<double*>(x.storage()->data());
+        const std::int64_t n = x.numel();
+        numeric[c].assign(static_cast<std::size_t>(ny * n), 0.0);
+        for (std::int64_t e = 0; e < n; ++e) {
+            double* slot = storage + storage_index(x, e);
+            const RestoreValue restore(slot, *slot);
+            const double original = *slot;
+            *slot = original + eps;
+            const std::vector<double> plus = evaluate();
+            *slot = original - eps;
+            const std::vector<double> minus = evaluate();
+            for (std::int64_t j = 0; j < ny; ++j)
+                numeric[c][j * n + e] = (plus[j] - minus[j]) / (2.0 * eps);
         }
     }
+    return numeric;
+}
 
-    // ---- compare: |a - n| <= atol + rtol |n| for every entry ---------------------------------------------------
+// Compares every entry, |a - n| <= atol + rtol |n|, and reports the worst failure.
+GradcheckResult compare_jacobians(const std::vector<Jacobian>& analytic, const std::vector<Jacobian>& numeric,
+                                  const std::vector<Tensor>& inputs, const std::vector<std::size_t>& checked,
+                                  const Tensor& y, double eps, double atol, double rtol) {
+    const std::int64_t ny = y.numel();
     GradcheckResult result;
     std::int64_t failures = 0, entries = 0;
     double worst_excess = -std::numeric_limits<double>::infinity();
@@ -212,6 +233,17 @@ GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)
                          std::to_string(failures) + " of " + std::to_string(entries) + " entries fail; " + summary;
     }
     return result;
+}
+
+}  // namespace
+
+GradcheckResult gradcheck(const std::function<Tensor(const std::vector<Tensor>&)>& f,
+                          const std::vector<Tensor>& inputs, double eps, double atol, double rtol) {
+    const std::vector<std::size_t> checked = checked_inputs(inputs);
+    const Tensor y = recorded_output(f, inputs);
+    const std::vector<Jacobian> analytic = analytic_jacobians(y, inputs, checked);
+    const std::vector<Jacobian> numeric = numeric_jacobians(f, inputs, checked, y, eps);
+    return compare_jacobians(analytic, numeric, inputs, checked, y, eps, atol, rtol);
 }
 
 }  // namespace tg::autograd

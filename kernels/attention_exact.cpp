@@ -235,6 +235,33 @@ void mask_tile(T* s, std::int64_t mq, std::int64_t ncp, bool causal, std::int64_
 // rescaling by e^(m − m') is one vector multiply per row of Oᵀ; and the product's wide side is the query tile
 // (64) even when Dv is narrow (16).
 // ---------------------------------------------------------------------------------------------------------
+// One step of the online softmax over a key tile of nc keys, a batch of queries at a time, down the columns of
+// Sᵀ (st, Bc × Br; mqp query columns):
+//   m' = max(m, max_c S),  Pᵀ = exp(Sᵀ − m') in place,  l' = e^(m − m') l + Σ_c P,  alpha = e^(m − m')
+// (the caller rescales O' by alpha).
+template <class T>
+void online_softmax_step(T* st, std::int64_t nc, std::int64_t mqp, T* m, T* l, T* alpha) {
+    using Batch = vec::batch<T>;
+    constexpr std::int64_t w = W<T>;
+    for (std::int64_t r = 0; r < mqp; r += w) {
+        Batch mx = Batch::load_aligned(m + r);
+        for (std::int64_t c = 0; c < nc; ++c) mx = xsimd::max(mx, Batch::load_aligned(st + c * kBr + r));
+        // A query that has seen no key yet keeps m' = −∞; shifting by 0 instead of −∞ makes its P and its
+        // alpha exp(−∞) = 0 rather than exp(−∞ + ∞) = NaN.
+        const Batch shift = xsimd::select(mx == Batch(kNegInf<T>), Batch(T(0)), mx);
+        Batch sum(T(0));
+        for (std::int64_t c = 0; c < nc; ++c) {
+            const Batch e = vec::exp<T>(Batch::load_aligned(st + c * kBr + r) - shift);
+            e.store_aligned(st + c * kBr + r);
+            sum += e;
+        }
+        const Batch a = vec::exp<T>(Batch::load_aligned(m + r) - shift);
+        xsimd::fma(a, Batch::load_aligned(l + r), sum).store_aligned(l + r);
+        mx.store_aligned(m + r);
+        a.store_aligned(alpha + r);
+    }
+}
+
 template <class T>
 void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
                   const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* lse) {
@@ -279,25 +306,7 @@ void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, con
                     std::fill(st + c * kBr, st + c * kBr + hidden, kNegInf<T>);
                 }
             }
-            // Online softmax, a batch of queries at a time, down the columns of Sᵀ:
-            //   m' = max(m, max_c S),  Pᵀ = exp(Sᵀ − m'),  l' = e^(m − m') l + Σ_c P,  O' = e^(m − m') O
-            for (std::int64_t r = 0; r < mqp; r += w) {
-                Batch mx = Batch::load_aligned(m + r);
-                for (std::int64_t c = 0; c < nc; ++c) mx = xsimd::max(mx, Batch::load_aligned(st + c * kBr + r));
-                // A query that has seen no key yet keeps m' = −∞; shifting by 0 instead of −∞ makes its P and
-                // its alpha exp(−∞) = 0 rather than exp(−∞ + ∞) = NaN.
-                const Batch shift = xsimd::select(mx == Batch(kNegInf<T>), Batch(T(0)), mx);
-                Batch sum(T(0));
-                for (std::int64_t c = 0; c < nc; ++c) {
-                    const Batch e = vec::exp<T>(Batch::load_aligned(st + c * kBr + r) - shift);
-                    e.store_aligned(st + c * kBr + r);
-                    sum += e;
-                }
-                const Batch a = vec::exp<T>(Batch::load_aligned(m + r) - shift);
-                xsimd::fma(a, Batch::load_aligned(l + r), sum).store_aligned(l + r);
-                mx.store_aligned(m + r);
-                a.store_aligned(alpha + r);
-            }
+            online_softmax_step(st, nc, mqp, m, l, alpha);
             for (std::int64_t e = 0; e < Dv; ++e) {
                 T* ae = acc + e * kBr;
                 for (std::int64_t r = 0; r < mqp; r += w) {
@@ -346,135 +355,134 @@ BackwardPlan backward_plan(const AttentionProblem& p, std::int64_t w) {
     return plan;
 }
 
+// One (b, h) of the backward: row pointers (row 0) and row strides of its operands, and the task's own partial
+// dQ buffer.
 template <class T>
-void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
-                   const T* v, AttentionLayout vl, const T* o, AttentionLayout ol, const T* lse, const T* dout,
-                   AttentionLayout dol, T* dq, AttentionLayout dql, T* dk, AttentionLayout dkl, T* dv,
-                   AttentionLayout dvl, T* workspace) {
-    check_attention_problem(p);
-    using Batch = vec::batch<T>;
-    constexpr std::int64_t w = W<T>;
-    const std::int64_t bh = p.batch * p.heads;
-    if (bh == 0) return;
-    const BackwardPlan plan = backward_plan(p, w);
-    const std::int64_t D = p.d, Dv = p.dv, Dp = plan.Dp, G = plan.groups;
-    const T scale = static_cast<T>(p.scale);
+struct BackwardHead {
+    std::int64_t b = 0, h = 0;
+    const T* q = nullptr;     // (Tq, D)
+    const T* k = nullptr;     // (Tk, D)
+    const T* v = nullptr;     // (Tk, Dv)
+    const T* dout = nullptr;  // (Tq, Dv)
+    const T* lse = nullptr;   // (Tq)
+    const T* drow = nullptr;  // (Tq)  D_i = dO_i · O_i
+    T* dq_group = nullptr;    // (Tq, Dp)  this group's partial dQ
+    std::int64_t ldq = 0, ldk = 0, ldv = 0, lddo = 0;
+};
 
-    // Workspace: D_i for every row (B, H, Tq), then G partial dQ buffers per head (B, H, G, Tq, Dp).
-    T* drow = workspace;
-    T* dq_part = workspace + round_up(bh * p.tq, kBc);
-    auto head_of = [&](std::int64_t i, std::int64_t& b, std::int64_t& h) {
-        b = i / p.heads;
-        h = i % p.heads;
-    };
+// The scratch tiles of one backward task. The key tile's operands are packed once per key tile; Q and dO
+// tiles are only ever the broadcast (left) operand, so they are read in place.
+template <class T>
+struct KeyTileScratch {
+    T* kt;   // (D, Bc)     K tileᵀ, for S = Q Kᵀ
+    T* kp;   // (Bc, Dp)    K tile, for dQ += dS K
+    T* vt;   // (Dv, Bc)    V tileᵀ, for dP = dO Vᵀ
+    T* s;    // (Br, Bc)    S, then P
+    T* ds;   // (Br, Bc)    dP, then dS
+    T* dka;  // (D, Bc)     dK tileᵀ accumulator
+    T* dva;  // (Dv, Bc)    dV tileᵀ accumulator
+};
 
-    // Pass 1: D_i = Σ_e dO_ie O_ie   (the row term of softmax's backward: Σ_j P_ij dP_ij = dO_i · O_i)
-    vec::parallel_rows(bh * p.tq, 2 * Dv, [&](std::int64_t r0, std::int64_t r1) {
+// Pass 1: D_i = Σ_e dO_ie O_ie for every row (B, H, Tq)   (the row term of softmax's backward:
+// Σ_j P_ij dP_ij = dO_i · O_i).
+template <class T>
+void backward_row_terms(const AttentionProblem& p, const T* o, AttentionLayout ol, const T* dout,
+                        AttentionLayout dol, T* drow) {
+    vec::parallel_rows(p.batch * p.heads * p.tq, 2 * p.dv, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
-            std::int64_t b, h;
-            head_of(r / std::max<std::int64_t>(1, p.tq), b, h);
-            const std::int64_t i = r % p.tq;
+            const std::int64_t head = r / std::max<std::int64_t>(1, p.tq), i = r % p.tq;
+            const std::int64_t b = head / p.heads, h = head % p.heads;
             drow[r] = vec::row_dot(dout + b * dol.batch + h * dol.head + i * dol.row,
-                                   o + b * ol.batch + h * ol.head + i * ol.row, Dv);
+                                   o + b * ol.batch + h * ol.head + i * ol.row, p.dv);
         }
     });
+}
 
-    // Pass 2: one task per (b, h, group g) walks key tiles g, g + G, ... and for each the query tiles that see it.
-    auto task = [&](std::int64_t index) {
-        const std::int64_t g = index % G;
-        std::int64_t b, h;
-        head_of(index / G, b, h);
-        const std::int64_t head = b * p.heads + h;
-        const T* qh = q + b * ql.batch + h * ql.head;      // (Tq, D)
-        const T* kh = k + b * kl.batch + h * kl.head;      // (Tk, D)
-        const T* vh = v + b * vl.batch + h * vl.head;      // (Tk, Dv)
-        const T* doh = dout + b * dol.batch + h * dol.head;  // (Tq, Dv)
-        const T* lh = lse + head * p.tq;
-        const T* dh = drow + head * p.tq;
-        T* dqg = dq_part + (head * G + g) * p.tq * Dp;     // (Tq, Dp)
-        std::fill(dqg, dqg + p.tq * Dp, T(0));
+// One query tile (qt) against the packed key tile [j0, j0 + nc): recomputes P, then adds its share to dVᵀ,
+// dKᵀ (the key tile's accumulators) and to the group's partial dQ.
+template <class T>
+void backward_tile_pair(const AttentionProblem& p, const BackwardHead<T>& hd, const KeyTileScratch<T>& st,
+                        std::int64_t qt, std::int64_t j0, std::int64_t nc) {
+    using Batch = vec::batch<T>;
+    constexpr std::int64_t w = W<T>;
+    const std::int64_t D = p.d, Dv = p.dv, Dp = round_up(D, w), ncp = round_up(nc, w);
+    const T scale = static_cast<T>(p.scale);
+    const std::int64_t i0 = qt * kBr, mq = std::min(kBr, p.tq - i0);
+    const T* qi = hd.q + i0 * hd.ldq;      // (mq, D)
+    const T* doi = hd.dout + i0 * hd.lddo;  // (mq, Dv)
+    T *s = st.s, *ds = st.ds;
 
-        // The key tile's operands are packed once per key tile; Q and dO tiles are only ever the broadcast
-        // (left) operand, so they are read in place.
-        const Scratch<T> scratch({D * kBc, kBc * Dp, Dv * kBc, kBr * kBc, kBr * kBc, D * kBc, Dv * kBc});
-        T* kt = scratch[0];   // (D, Bc)     K tileᵀ, for S = Q Kᵀ
-        T* kp = scratch[1];   // (Bc, Dp)    K tile, for dQ += dS K
-        T* vt = scratch[2];   // (Dv, Bc)    V tileᵀ, for dP = dO Vᵀ
-        T* s = scratch[3];    // (Br, Bc)    S, then P
-        T* ds = scratch[4];   // (Br, Bc)    dP, then dS
-        T* dka = scratch[5];  // (D, Bc)     dK tileᵀ accumulator
-        T* dva = scratch[6];  // (Dv, Bc)    dV tileᵀ accumulator
-
-        for (std::int64_t kt_index = g; kt_index < plan.nkt; kt_index += G) {
-            const std::int64_t j0 = kt_index * kBc, nc = std::min(kBc, p.tk - j0), ncp = round_up(nc, w);
-            pack_transposed(kh + j0 * kl.row, kl.row, nc, D, kt, kBc);
-            pack_rows(kh + j0 * kl.row, kl.row, nc, D, kp, Dp);
-            pack_transposed(vh + j0 * vl.row, vl.row, nc, Dv, vt, kBc);
-            std::fill(dka, dka + D * kBc, T(0));
-            std::fill(dva, dva + Dv * kBc, T(0));
-
-            // Causal: query tiles wholly above this key tile (every row i < j0) see none of it: skipped.
-            for (std::int64_t qt = p.causal ? j0 / kBr : 0; qt < plan.nqt; ++qt) {
-                const std::int64_t i0 = qt * kBr, mq = std::min(kBr, p.tq - i0);
-                const T* qi = qh + i0 * ql.row;     // (mq, D)
-                const T* doi = doh + i0 * dol.row;  // (mq, Dv)
-
-                // S = s·Q Kᵀ + M;  P = exp(S − L)   (recomputed: exact, since L is the softmax's normaliser)
-                tile_product<T, false>(mq, ncp, D, qi, ql.row, 1, kt, kBc, scale, s, kBc);
-                const bool diagonal = p.causal && j0 + nc > i0 + 1;
-                if (diagonal || ncp != nc) mask_tile(s, mq, ncp, p.causal, i0, j0, nc);
-                for (std::int64_t r = 0; r < mq; ++r) {
-                    T* sr = s + r * kBc;
-                    const T L = lh[i0 + r];
-                    if (L == kNegInf<T>) {  // a row that saw no key: P = 0 (not exp(−∞ + ∞) = NaN)
-                        std::fill(sr, sr + ncp, T(0));
-                        continue;
-                    }
-                    const Batch Lb(L);
-                    for (std::int64_t c = 0; c < ncp; c += w) {
-                        vec::exp<T>(Batch::load_aligned(sr + c) - Lb).store_aligned(sr + c);
-                    }
-                }
-                // dVᵀ += dOᵀ P         (A(e, i) = dO[i][e]: the transpose is just swapped strides)
-                tile_product<T, true>(Dv, ncp, mq, doi, 1, dol.row, s, kBc, T(1), dva, kBc);
-                // dP = dO Vᵀ
-                tile_product<T, false>(mq, ncp, Dv, doi, dol.row, 1, vt, kBc, T(1), ds, kBc);
-                // dS = P∘(dP − D), with the scale s of dQ = s·dS K and dK = s·dSᵀ Q folded in
-                for (std::int64_t r = 0; r < mq; ++r) {
-                    const Batch Db(dh[i0 + r]);
-                    const Batch sb(scale);
-                    T* dsr = ds + r * kBc;
-                    const T* pr = s + r * kBc;
-                    for (std::int64_t c = 0; c < ncp; c += w) {
-                        const Batch pc = Batch::load_aligned(pr + c);
-                        (sb * pc * (Batch::load_aligned(dsr + c) - Db)).store_aligned(dsr + c);
-                    }
-                }
-                // dKᵀ += s·Qᵀ dS
-                tile_product<T, true>(D, ncp, mq, qi, 1, ql.row, ds, kBc, T(1), dka, kBc);
-                // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 3)
-                tile_product<T, true>(mq, Dp, nc, ds, kBc, 1, kp, Dp, T(1), dqg + i0 * Dp, Dp);
-            }
-            for (std::int64_t c = 0; c < nc; ++c) {
-                T* dkc = dk + b * dkl.batch + h * dkl.head + (j0 + c) * dkl.row;
-                T* dvc = dv + b * dvl.batch + h * dvl.head + (j0 + c) * dvl.row;
-                for (std::int64_t e = 0; e < D; ++e) dkc[e] = dka[e * kBc + c];
-                for (std::int64_t e = 0; e < Dv; ++e) dvc[e] = dva[e * kBc + c];
-            }
+    // S = s·Q Kᵀ + M;  P = exp(S − L)   (recomputed: exact, since L is the softmax's normaliser)
+    tile_product<T, false>(mq, ncp, D, qi, hd.ldq, 1, st.kt, kBc, scale, s, kBc);
+    const bool diagonal = p.causal && j0 + nc > i0 + 1;
+    if (diagonal || ncp != nc) mask_tile(s, mq, ncp, p.causal, i0, j0, nc);
+    for (std::int64_t r = 0; r < mq; ++r) {
+        T* sr = s + r * kBc;
+        const T L = hd.lse[i0 + r];
+        if (L == kNegInf<T>) {  // a row that saw no key: P = 0 (not exp(−∞ + ∞) = NaN)
+            std::fill(sr, sr + ncp, T(0));
+            continue;
         }
-    };
-    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, bh * G, 1),
-                      [&](const tbb::blocked_range<std::int64_t>& range) {
-                          for (std::int64_t i = range.begin(); i != range.end(); ++i) task(i);
-                      });
+        const Batch Lb(L);
+        for (std::int64_t c = 0; c < ncp; c += w) {
+            vec::exp<T>(Batch::load_aligned(sr + c) - Lb).store_aligned(sr + c);
+        }
+    }
+    // dVᵀ += dOᵀ P         (A(e, i) = dO[i][e]: the transpose is just swapped strides)
+    tile_product<T, true>(Dv, ncp, mq, doi, 1, hd.lddo, s, kBc, T(1), st.dva, kBc);
+    // dP = dO Vᵀ
+    tile_product<T, false>(mq, ncp, Dv, doi, hd.lddo, 1, st.vt, kBc, T(1), ds, kBc);
+    // dS = P∘(dP − D), with the scale s of dQ = s·dS K and dK = s·dSᵀ Q folded in
+    for (std::int64_t r = 0; r < mq; ++r) {
+        const Batch Db(hd.drow[i0 + r]);
+        const Batch sb(scale);
+        T* dsr = ds + r * kBc;
+        const T* pr = s + r * kBc;
+        for (std::int64_t c = 0; c < ncp; c += w) {
+            const Batch pc = Batch::load_aligned(pr + c);
+            (sb * pc * (Batch::load_aligned(dsr + c) - Db)).store_aligned(dsr + c);
+        }
+    }
+    // dKᵀ += s·Qᵀ dS
+    tile_product<T, true>(D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka, kBc);
+    // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 3)
+    tile_product<T, true>(mq, Dp, nc, ds, kBc, 1, st.kp, Dp, T(1), hd.dq_group + i0 * Dp, Dp);
+}
 
-    // Keys with no tile (Tk = 0) leave nothing to write; dK and dV are empty then. Pass 3: dQ = Σ_g dQ_g in
-    // the fixed order g = 0, 1, ..., G − 1.
-    vec::parallel_rows(bh * p.tq, G * D, [&](std::int64_t r0, std::int64_t r1) {
+// One key tile (index kt_index) of one head: packs its K and V, runs every query tile that sees it, and writes
+// its rows of dK and dV (no other task writes them).
+template <class T>
+void backward_key_tile(const AttentionProblem& p, const BackwardPlan& plan, const BackwardHead<T>& hd,
+                       const KeyTileScratch<T>& st, std::int64_t kt_index, T* dk, AttentionLayout dkl, T* dv,
+                       AttentionLayout dvl) {
+    const std::int64_t D = p.d, Dv = p.dv;
+    const std::int64_t j0 = kt_index * kBc, nc = std::min(kBc, p.tk - j0);
+    pack_transposed(hd.k + j0 * hd.ldk, hd.ldk, nc, D, st.kt, kBc);
+    pack_rows(hd.k + j0 * hd.ldk, hd.ldk, nc, D, st.kp, plan.Dp);
+    pack_transposed(hd.v + j0 * hd.ldv, hd.ldv, nc, Dv, st.vt, kBc);
+    std::fill(st.dka, st.dka + D * kBc, T(0));
+    std::fill(st.dva, st.dva + Dv * kBc, T(0));
+
+    // Causal: query tiles wholly above this key tile (every row i < j0) see none of it: skipped.
+    for (std::int64_t qt = p.causal ? j0 / kBr : 0; qt < plan.nqt; ++qt) backward_tile_pair(p, hd, st, qt, j0, nc);
+
+    for (std::int64_t c = 0; c < nc; ++c) {
+        T* dkc = dk + hd.b * dkl.batch + hd.h * dkl.head + (j0 + c) * dkl.row;
+        T* dvc = dv + hd.b * dvl.batch + hd.h * dvl.head + (j0 + c) * dvl.row;
+        for (std::int64_t e = 0; e < D; ++e) dkc[e] = st.dka[e * kBc + c];
+        for (std::int64_t e = 0; e < Dv; ++e) dvc[e] = st.dva[e * kBc + c];
+    }
+}
+
+// Pass 3: dQ = Σ_g dQ_g in the fixed order g = 0, 1, ..., G − 1 (zeros when there are no keys).
+template <class T>
+void backward_sum_dq_groups(const AttentionProblem& p, const BackwardPlan& plan, const T* dq_part, T* dq,
+                            AttentionLayout dql) {
+    const std::int64_t D = p.d, Dp = plan.Dp, G = plan.groups;
+    vec::parallel_rows(p.batch * p.heads * p.tq, G * D, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
-            std::int64_t b, h;
             const std::int64_t head = r / std::max<std::int64_t>(1, p.tq), i = r % p.tq;
-            head_of(head, b, h);
+            const std::int64_t b = head / p.heads, h = head % p.heads;
             T* out = dq + b * dql.batch + h * dql.head + i * dql.row;
             const T* part = dq_part + (head * G * p.tq + i) * Dp;
             if (plan.nkt == 0) {
@@ -488,6 +496,57 @@ void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, co
             }
         }
     });
+}
+
+template <class T>
+void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
+                   const T* v, AttentionLayout vl, const T* o, AttentionLayout ol, const T* lse, const T* dout,
+                   AttentionLayout dol, T* dq, AttentionLayout dql, T* dk, AttentionLayout dkl, T* dv,
+                   AttentionLayout dvl, T* workspace) {
+    check_attention_problem(p);
+    const std::int64_t bh = p.batch * p.heads;
+    if (bh == 0) return;
+    const BackwardPlan plan = backward_plan(p, W<T>);
+    const std::int64_t D = p.d, Dv = p.dv, Dp = plan.Dp, G = plan.groups;
+
+    // Workspace: D_i for every row (B, H, Tq), then G partial dQ buffers per head (B, H, G, Tq, Dp).
+    T* drow = workspace;
+    T* dq_part = workspace + round_up(bh * p.tq, kBc);
+
+    backward_row_terms(p, o, ol, dout, dol, drow);
+
+    // Pass 2: one task per (b, h, group g) walks key tiles g, g + G, ... and for each the query tiles that see it.
+    auto task = [&](std::int64_t index) {
+        const std::int64_t g = index % G, head = index / G;
+        BackwardHead<T> hd;
+        hd.b = head / p.heads;
+        hd.h = head % p.heads;
+        hd.q = q + hd.b * ql.batch + hd.h * ql.head;
+        hd.k = k + hd.b * kl.batch + hd.h * kl.head;
+        hd.v = v + hd.b * vl.batch + hd.h * vl.head;
+        hd.dout = dout + hd.b * dol.batch + hd.h * dol.head;
+        hd.lse = lse + head * p.tq;
+        hd.drow = drow + head * p.tq;
+        hd.dq_group = dq_part + (head * G + g) * p.tq * Dp;
+        hd.ldq = ql.row;
+        hd.ldk = kl.row;
+        hd.ldv = vl.row;
+        hd.lddo = dol.row;
+        std::fill(hd.dq_group, hd.dq_group + p.tq * Dp, T(0));
+
+        const Scratch<T> scratch({D * kBc, kBc * Dp, Dv * kBc, kBr * kBc, kBr * kBc, D * kBc, Dv * kBc});
+        const KeyTileScratch<T> st{scratch[0], scratch[1], scratch[2], scratch[3],
+                                   scratch[4], scratch[5], scratch[6]};
+        for (std::int64_t kt_index = g; kt_index < plan.nkt; kt_index += G)
+            backward_key_tile(p, plan, hd, st, kt_index, dk, dkl, dv, dvl);
+    };
+    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, bh * G, 1),
+                      [&](const tbb::blocked_range<std::int64_t>& range) {
+                          for (std::int64_t i = range.begin(); i != range.end(); ++i) task(i);
+                      });
+
+    // Keys with no tile (Tk = 0) leave nothing to write; dK and dV are empty then.
+    backward_sum_dq_groups(p, plan, dq_part, dq, dql);
 }
 
 }  // namespace

@@ -212,23 +212,116 @@ bool in_place_friendly(std::int64_t lda) {
     return std::gcd(lines, std::int64_t{64}) <= 8;  // 64 / gcd distinct sets of a 64-set L1
 }
 
+// C = beta · C (+ bias on every row): the product when k == 0 or alpha == 0.
+template <class T>
+void scale_c_add_bias(std::int64_t m, std::int64_t n, T beta, T* c, std::int64_t ldc, const T* bias) {
+    scale_c(m, n, beta, c, ldc);
+    if (bias != nullptr) {
+        for (std::int64_t i = 0; i < m; ++i) {
+            for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] += bias[j];
+        }
+    }
+}
+
+// One block of the product: columns [jc, jc + nc) of C and the k slice [pc, pc + kc), with op(B)'s block
+// packed (or read in place) — what every task of the block shares.
+template <class T>
+struct BlockProduct {
+    std::int64_t nc = 0, kc = 0, jc = 0;
+    T alpha = T(1), beta = T(0);  // beta: the caller's for the first k block, 1 after (adds to the partial sums)
+    bool trans_a = false;
+    const T* a_block = nullptr;   // column pc of op(A): A is m×k (row i at a + i·lda) or k×m when transposed
+    std::int64_t lda = 0;
+    bool a_in_place = false;      // a transposed A whose full slivers the kernel reads in place
+    const T* b_block = nullptr;   // op(B)[pc:pc+kc, jc:jc+nc] in the caller's memory
+    std::int64_t ldb = 0;
+    const T* bp = nullptr;        // the packed slivers of op(B), NR·kc each
+    std::int64_t b_full = 0;      // slivers s < b_full are read in place from b_block, the rest from bp
+    T* c = nullptr;
+    std::int64_t ldc = 0;
+    const T* bias = nullptr;      // bias + jc on the first k block, else null
+};
+
+// The MR×NR tile of C at rows ic + ir, sliver s of the block: picks where the kernel reads A and B (packed or
+// in place) and runs it.
+template <class T>
+void block_tile(const BlockProduct<T>& bk, const T* ap, std::int64_t full, bool a_rows_in_place, std::int64_t ic,
+                std::int64_t mc, std::int64_t ir, std::int64_t s) {
+    constexpr std::int64_t MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+    const std::int64_t kc = bk.kc, jr = s * NR, cols = std::min(NR, bk.nc - jr);
+    const bool b_direct = s < bk.b_full;
+    const T* b_sliver = b_direct ? bk.b_block + s * NR : bk.bp + s * NR * kc;
+    const std::int64_t b_step = b_direct ? bk.ldb : NR;
+    T* c_tile = bk.c + (ic + ir) * bk.ldc + bk.jc + jr;
+    const T* bias_tile = bk.bias != nullptr ? bk.bias + jr : nullptr;
+    const std::int64_t rows = std::min(MR, mc - ir);
+    const T* a_sliver = ir >= full ? ap + ir * kc
+                        : a_rows_in_place ? bk.a_block + (ic + ir) * bk.lda
+                                          : bk.a_block + ic + ir;
+    const std::int64_t a_step = ir >= full ? MR : bk.lda;
+    const bool a_rows = ir < full && a_rows_in_place;
+    const T alpha = bk.alpha, beta = bk.beta;
+    const std::int64_t ldc = bk.ldc;
+    if (a_rows && b_direct) {
+        compute_tile<T, true, true>(kc, a_sliver, a_step, b_sliver, b_step, alpha, beta, c_tile, ldc, rows, cols,
+                                    bias_tile);
+    } else if (a_rows) {
+        compute_tile<T, true, false>(kc, a_sliver, a_step, b_sliver, b_step, alpha, beta, c_tile, ldc, rows, cols,
+                                     bias_tile);
+    } else if (b_direct) {
+        compute_tile<T, false, true>(kc, a_sliver, a_step, b_sliver, b_step, alpha, beta, c_tile, ldc, rows, cols,
+                                     bias_tile);
+    } else {
+        compute_tile<T, false, false>(kc, a_sliver, a_step, b_sliver, b_step, alpha, beta, c_tile, ldc, rows, cols,
+                                      bias_tile);
+    }
+}
+
+// One task of a block: rows [i_begin, i_end) × slivers [s_begin, s_end) of C. Packs its rows of A, MC at a
+// time, and runs every tile.
+template <class T>
+void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_end, std::int64_t s_begin,
+                std::int64_t s_end) {
+    constexpr std::int64_t MR = Blocking<T>::MR, MC = Blocking<T>::MC;
+    const std::int64_t kc = bk.kc;
+    // A row-major A is read in place when the task has at most two B slivers (n <= 128 floats): each A value
+    // then serves only n columns, so packing it cost up to 10% of the product (2048×128×512: 96 -> 102
+    // GFLOP/s on one core); with more B slivers the packed copy, read again for every sliver, measured faster
+    // (2048×384×128: 96 packed, 82 in place).
+    const bool a_rows_in_place = !bk.trans_a && s_end - s_begin <= 2;
+
+    BorrowedBuffer<T> a_buffer(MC * kc);
+    T* const ap = a_buffer.data();
+    for (std::int64_t ic = i_begin; ic < i_end; ic += MC) {
+        const std::int64_t mc = std::min(MC, i_end - ic);
+        // A transposed (stored k×m) already holds each step's MR values side by side, rows lda apart: the
+        // kernel reads full slivers in place and only a partial last sliver is packed (zero-padded). Packing
+        // cost 5-15% of the product when n is small (dW = dYᵀ·X with n = in_features: each A value is used
+        // only n times).
+        const std::int64_t full = bk.a_in_place || a_rows_in_place ? mc / MR * MR : 0;
+        if (full < mc) {
+            const T* a_rows = bk.trans_a ? bk.a_block + ic + full : bk.a_block + (ic + full) * bk.lda;
+            pack_a<T, MR>(bk.trans_a, a_rows, bk.lda, mc - full, kc, ap + full * kc);
+        }
+        for (std::int64_t s = s_begin; s < s_end; ++s) {
+            for (std::int64_t ir = 0; ir < mc; ir += MR) block_tile(bk, ap, full, a_rows_in_place, ic, mc, ir, s);
+        }
+    }
+}
+
 // One product C = alpha · op(A) · op(B) + beta · C (+ bias on every row, when bias is not null) on up to
-// `threads` threads (1 = serial on this thread).
+// `threads` threads (1 = serial on this thread): column blocks of NC, k blocks of KC, and per block a grid of
+// tasks over rows and slivers of C.
 template <class T>
 void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                   std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads,
                   const T* bias = nullptr) {
     using Blk = Blocking<T>;
-    constexpr std::int64_t MR = Blk::MR, NR = Blk::NR, KC = Blk::KC, MC = Blk::MC, NC = Blk::NC;
+    constexpr std::int64_t MR = Blk::MR, NR = Blk::NR, KC = Blk::KC, NC = Blk::NC;
 
     if (m == 0 || n == 0) return;
     if (k == 0 || alpha == T(0)) {
-        scale_c(m, n, beta, c, ldc);
-        if (bias != nullptr) {
-            for (std::int64_t i = 0; i < m; ++i) {
-                for (std::int64_t j = 0; j < n; ++j) c[i * ldc + j] += bias[j];
-            }
-        }
+        scale_c_add_bias(m, n, beta, c, ldc, bias);
         return;
     }
     if (2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < k_parallel_min_flops) {
@@ -250,89 +343,46 @@ void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
         const std::int64_t col_tasks = std::min(col_slivers, ceil_div(target_tasks, row_tasks));
 
         for (std::int64_t pc = 0; pc < k; pc += KC) {
-            const std::int64_t kc = std::min(KC, k - pc);
-            // The first k block applies the caller's beta and the bias; later ones add to the partial sums
-            // already in C.
-            const T beta_block = pc == 0 ? beta : T(1);
-            const T* bias_block = pc == 0 && bias != nullptr ? bias + jc : nullptr;
+            BlockProduct<T> bk;
+            bk.nc = nc;
+            bk.kc = std::min(KC, k - pc);
+            bk.jc = jc;
+            bk.alpha = alpha;
+            bk.beta = pc == 0 ? beta : T(1);
+            bk.bias = pc == 0 && bias != nullptr ? bias + jc : nullptr;
+            bk.c = c;
+            bk.ldc = ldc;
 
             // Pack op(B)[pc:pc+kc, jc:jc+nc], shared by every task below.
-            const T* b_block = trans_b ? b + jc * ldb + pc : b + pc * ldb + jc;
+            bk.b_block = trans_b ? b + jc * ldb + pc : b + pc * ldb + jc;
+            bk.ldb = ldb;
+            bk.bp = bp;
+            const std::int64_t kc = bk.kc;
             const std::int64_t pack_tasks = kc * nc >= 64 * 1024 ? std::min<std::int64_t>(threads, col_slivers) : 1;
             // A row-major B is read in place by full slivers when C has few rows: each B value then serves
             // only m rows, and packing it cost as much as reading it in place (dW = dYᵀ·X, m = out_features).
             // Only a partial last sliver is packed (zero-padded: reading past n could leave the matrix).
             const bool b_in_place = !trans_b && m <= k_b_in_place_max_rows;
-            const std::int64_t b_full = b_in_place ? nc / NR : 0;  // slivers read in place
+            bk.b_full = b_in_place ? nc / NR : 0;
+            const std::int64_t b_full = bk.b_full;
             if (b_full < col_slivers) {
                 for_each_chunk(col_slivers - b_full, b_full > 0 ? 1 : pack_tasks,
                                [&](std::int64_t s_begin, std::int64_t s_end) {
-                                   pack_b<T, NR>(trans_b, b_block, ldb, kc, nc, b_full + s_begin, b_full + s_end, bp);
+                                   pack_b<T, NR>(trans_b, bk.b_block, ldb, kc, nc, b_full + s_begin, b_full + s_end,
+                                                 bp);
                                });
             }
 
-            // Column pc of op(A): A is m×k (row i at a + i·lda) or k×m when transposed.
-            const T* a_block = trans_a ? a + pc * lda : a + pc;
-            const bool a_in_place = trans_a && in_place_friendly<T>(lda);
+            bk.trans_a = trans_a;
+            bk.a_block = trans_a ? a + pc * lda : a + pc;
+            bk.lda = lda;
+            bk.a_in_place = trans_a && in_place_friendly<T>(lda);
 
-            // One task: rows [r_begin, r_end) × columns [s_begin, s_end) of C, in units of slivers.
             auto task = [&](std::int64_t t) {
                 const std::int64_t rt = t / col_tasks, ct = t % col_tasks;
                 const std::int64_t i_begin = rt * row_slivers / row_tasks * MR;
                 const std::int64_t i_end = std::min(m, (rt + 1) * row_slivers / row_tasks * MR);
-                const std::int64_t s_begin = ct * col_slivers / col_tasks;
-                const std::int64_t s_end = (ct + 1) * col_slivers / col_tasks;
-
-                // A row-major A is read in place when the task has at most two B slivers (n <= 128 floats):
-                // each A value then serves only n columns, so packing it cost up to 10% of the product
-                // (2048×128×512: 96 -> 102 GFLOP/s on one core); with more B slivers the packed copy, read
-                // again for every sliver, measured faster (2048×384×128: 96 packed, 82 in place).
-                const bool a_rows_in_place = !trans_a && s_end - s_begin <= 2;
-
-                BorrowedBuffer<T> a_buffer(MC * kc);
-                T* const ap = a_buffer.data();
-                for (std::int64_t ic = i_begin; ic < i_end; ic += MC) {
-                    const std::int64_t mc = std::min(MC, i_end - ic);
-                    // A transposed (stored k×m) already holds each step's MR values side by side, rows lda
-                    // apart: the kernel reads full slivers in place and only a partial last sliver is packed
-                    // (zero-padded). Packing cost 5-15% of the product when n is small
-                    // (dW = dYᵀ·X with n = in_features: each A value is used only n times).
-                    const std::int64_t full = a_in_place || a_rows_in_place ? mc / MR * MR : 0;
-                    if (full < mc) {
-                        const T* a_rows = trans_a ? a_block + ic + full : a_block + (ic + full) * lda;
-                        pack_a<T, MR>(trans_a, a_rows, lda, mc - full, kc, ap + full * kc);
-                    }
-                    for (std::int64_t s = s_begin; s < s_end; ++s) {
-                        const std::int64_t jr = s * NR;
-                        const std::int64_t cols = std::min(NR, nc - jr);
-                        for (std::int64_t ir = 0; ir < mc; ir += MR) {
-                            const bool b_direct = s < b_full;
-                            const T* b_sliver = b_direct ? b_block + s * NR : bp + s * NR * kc;
-                            const std::int64_t b_step = b_direct ? ldb : NR;
-                            T* c_tile = c + (ic + ir) * ldc + jc + jr;
-                            const T* bias_tile = bias_block != nullptr ? bias_block + jr : nullptr;
-                            const std::int64_t rows = std::min(MR, mc - ir);
-                            const T* a_sliver = ir >= full ? ap + ir * kc
-                                                : a_rows_in_place ? a_block + (ic + ir) * lda
-                                                                  : a_block + ic + ir;
-                            const std::int64_t a_step = ir >= full ? MR : lda;
-                            const bool a_rows = ir < full && a_rows_in_place;
-                            if (a_rows && b_direct) {
-                                compute_tile<T, true, true>(kc, a_sliver, a_step, b_sliver, b_step, alpha, beta_block,
-                                                            c_tile, ldc, rows, cols, bias_tile);
-                            } else if (a_rows) {
-                                compute_tile<T, true, false>(kc, a_sliver, a_step, b_sliver, b_step, alpha,
-                                                             beta_block, c_tile, ldc, rows, cols, bias_tile);
-                            } else if (b_direct) {
-                                compute_tile<T, false, true>(kc, a_sliver, a_step, b_sliver, b_step, alpha,
-                                                             beta_block, c_tile, ldc, rows, cols, bias_tile);
-                            } else {
-                                compute_tile<T, false, false>(kc, a_sliver, a_step, b_sliver, b_step, alpha,
-                                                              beta_block, c_tile, ldc, rows, cols, bias_tile);
-                            }
-                        }
-                    }
-                }
+                block_task(bk, i_begin, i_end, ct * col_slivers / col_tasks, (ct + 1) * col_slivers / col_tasks);
             };
             const std::int64_t tasks = row_tasks * col_tasks;
             for_each_chunk(tasks, tasks, [&](std::int64_t t_begin, std::int64_t t_end) {
