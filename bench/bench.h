@@ -47,6 +47,7 @@ double median_ms(const std::function<void()>& fn, int warmup = 2, int min_runs =
 struct Timing {
     double ms;      // median wall-clock time per run
     double cpu_ms;  // median process CPU time per run, divided by `threads`
+    double min_ms;  // fastest run, wall clock
 };
 Timing median_timing(const std::function<void()>& fn, int threads, int warmup = 2, int min_runs = 5,
                      double min_seconds = 0.3, int max_runs = 200);
@@ -84,6 +85,7 @@ int run_gemm(const Args& args, bool json, int threads);
 int run_kernels(const Args& args, bool json, int threads);
 int run_attention(const Args& args, bool json, int threads);
 int run_gpt(const Args& args, bool json, int threads);
+int run_vit(const Args& args, bool json, int threads);
 int run_tokenizer(const Args& args, bool json, int threads);
 
 }  // namespace tg::bench

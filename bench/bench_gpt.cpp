@@ -48,8 +48,6 @@
 #include <sys/resource.h>
 
 #include <algorithm>
-#include <chrono>
-#include <ctime>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -61,18 +59,6 @@ namespace {
 struct GptBenchConfig {
     std::int64_t vocab, T, layers, heads, C, batch;
 };
-
-double process_cpu_ms() {
-    timespec t{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return 1e3 * static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_nsec);
-}
-
-double median_of(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const std::size_t n = v.size();
-    return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 double step_flops(const GptBenchConfig& c) {
     const double N = static_cast<double>(c.batch * c.T), C = static_cast<double>(c.C);
@@ -167,22 +153,12 @@ int run_gpt(const Args& args, bool json, int threads) {
         last_loss = loss.item();
     };
 
-    using Clock = std::chrono::steady_clock;
-    for (int i = 0; i < 2; ++i) step();  // warm-up
-    std::vector<double> wall, cpu;
-    for (std::int64_t i = 0; i < steps; ++i) {
-        const double c0 = process_cpu_ms();
-        const auto t0 = Clock::now();
-        step();
-        const auto t1 = Clock::now();
-        const double c1 = process_cpu_ms();
-        wall.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
-        cpu.push_back((c1 - c0) / threads);
-    }
+    // Two warm-up steps, then exactly `steps` timed ones.
+    const Timing timing = median_timing(step, threads, 2, static_cast<int>(steps), 0.0, static_cast<int>(steps));
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
 
-    const double step_ms = median_of(wall), cpu_ms = median_of(cpu);
+    const double step_ms = timing.ms, cpu_ms = timing.cpu_ms;
     const double flops = step_flops(c);
     Record r;
     r.set("suite", "gpt");
@@ -199,7 +175,7 @@ int run_gpt(const Args& args, bool json, int threads) {
     r.set("peak_rss_bytes", static_cast<std::int64_t>(usage.ru_maxrss) * 1024);
     r.set("steps", steps);
     r.set("cpu_ms", cpu_ms);
-    r.set("min_step_ms", *std::min_element(wall.begin(), wall.end()));
+    r.set("min_step_ms", timing.min_ms);
     r.set("gflop", flops * 1e-9);
     r.set("gflops", flops * 1e-6 / step_ms);
     r.set("gflops_cpu", flops * 1e-6 / cpu_ms);

@@ -134,7 +134,7 @@ Timing median_timing(const std::function<void()>& fn, int threads, int warmup, i
         const double elapsed = std::chrono::duration<double>(t1 - start).count();
         if (static_cast<int>(wall.size()) >= min_runs && elapsed >= min_seconds) break;
     }
-    return {median(wall), median(cpu)};
+    return {median(wall), median(cpu), *std::min_element(wall.begin(), wall.end())};
 }
 
 double median_ms(const std::function<void()>& fn, int warmup, int min_runs, double min_seconds, int max_runs) {
@@ -255,7 +255,9 @@ void usage(std::ostream& out) {
            "  kernels                       the fused nn kernels\n"
            "  attention                     exact and approximate attention (see interfaces.md)\n"
            "  gpt --config S|M [--attention exact|approx_backward|approx] [--degree G] [--steps K]\n"
-           "                                one GPT training step (forward, backward, AdamW)\n"
+           "        [--profile]             one GPT training step (forward, backward, AdamW); --profile: where it goes\n"
+           "  vit [--batch B] [--dim E] [--layers L] [--heads H] [--mlp M] [--steps K] [--profile]\n"
+           "                                one ViT training step, tg-vit's default model and batch\n"
            "  tokenizer [--data PATH] [--tokenizer PATH] [--vocab N]\n"
            "                                byte-level BPE: train, pre-tokenize, encode (1 and P threads), decode\n"
            "  allreduce [--min-bytes B] [--max-bytes B] [--algorithm ring|mpi|both]\n"
@@ -279,6 +281,7 @@ int main(int argc, char** argv) {
         {"kernels", run_kernels},
         {"attention", run_attention},
         {"gpt", run_gpt},
+        {"vit", run_vit},
         {"tokenizer", run_tokenizer},
         {"allreduce", run_allreduce},
     };
