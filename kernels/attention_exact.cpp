@@ -306,6 +306,7 @@ void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, con
                     std::fill(st + c * kBr, st + c * kBr + hidden, kNegInf<T>);
                 }
             }
+            // m', l' and Pᵀ in place, then O' = e^(m − m') O: rescale what was summed with the old max
             online_softmax_step(st, nc, mqp, m, l, alpha);
             for (std::int64_t e = 0; e < Dv; ++e) {
                 T* ae = acc + e * kBr;
