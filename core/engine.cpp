@@ -42,6 +42,21 @@ double l2_norm(const Tensor& t) {
 
 std::atomic<bool> g_track_grad_norms{false};
 
+// Two paths' gradients for one input meet: sum += g. Into a buffer nothing else can see when one of the two
+// is such a buffer (a tied weight's two 50257×768 gradients in GPT-2 would otherwise cost a third one), else
+// into a new tensor. a + b and b + a round the same, so which buffer is reused does not change the bits.
+void add_gradient(Tensor& sum, Tensor g) {
+    const bool same_layout = sum.shape() == g.shape() && sum.dtype() == g.dtype();
+    if (same_layout && is_sole_owner(sum)) {
+        sum.add_(g);
+    } else if (same_layout && is_sole_owner(g)) {
+        g.add_(sum);
+        sum = std::move(g);
+    } else {
+        sum = sum + g;
+    }
+}
+
 }  // namespace
 
 void set_track_grad_norms(bool track) { g_track_grad_norms = track; }
@@ -91,14 +106,14 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
 
         for (std::size_t i = 0; i < node->inputs.size() && i < input_grads.size(); ++i) {
             const Node::Input& input = node->inputs[i];
-            Tensor g = input_grads[i];
+            Tensor g = std::move(input_grads[i]);  // moved: the engine's handle may then be g's only owner
             if (!input.node || !g.defined()) continue;
             detail::check_backward_gradient(node->name(), i, g);  // anomaly detection; off by default
             // The one place broadcasting is undone: sum the gradient back to the input's shape.
             if (g.shape() != input.shape) g = sum_to(g, input.shape);
             if (g.dtype() != input.dtype) g = g.to(input.dtype);
-            auto [slot, inserted] = pending.try_emplace(input.node.get(), g);
-            if (!inserted) slot->second = slot->second + g;
+            auto [slot, inserted] = pending.try_emplace(input.node.get(), std::move(g));  // g kept if not inserted
+            if (!inserted) add_gradient(slot->second, std::move(g));
         }
     }
     profiler::charge_since_last_event("engine");

@@ -54,12 +54,23 @@ AccumulateGrad::AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : Node("
     output_dtype = leaf->dtype;
 }
 
+bool is_sole_owner(const Tensor& t) {
+    return t.defined() && t.impl_ptr().use_count() == 1 && t.storage().use_count() == 1 && !t.requires_grad() &&
+           !t.storage()->is_borrowed() && t.offset() == 0 && t.is_contiguous() &&
+           static_cast<std::size_t>(t.numel()) * element_size(t.dtype()) == t.storage()->nbytes();
+}
+
 Grads AccumulateGrad::apply(const Tensor& grad_output) {
     // Gradients accumulate across backward calls until zero_grad(): leaf.grad += grad_output.
     Tensor leaf(leaf_);
     Tensor grad = leaf.grad();
     if (!grad.defined()) {
-        leaf.set_grad(grad_output.clone());  // a fresh buffer: the incoming gradient may be a view or shared
+        // The first gradient of a pass is kept as it is when nothing else can see it (the engine's handle is
+        // its only owner: a weight gradient a backward rule just made), as PyTorch's AccumulateGrad does;
+        // otherwise a fresh copy, since it may be a view, or shared with another input's gradient.
+        const bool adopt = is_sole_owner(grad_output) && grad_output.shape() == leaf.shape() &&
+                           grad_output.dtype() == leaf.dtype();
+        leaf.set_grad(adopt ? grad_output : grad_output.clone());
     } else {
         grad.add_(grad_output);
     }

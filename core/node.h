@@ -96,6 +96,11 @@ private:
     std::shared_ptr<TensorImpl> leaf_;  // as in PyTorch: the graph keeps its leaves alive until backward
 };
 
+// True when no other tensor, view or saved tensor can see t's memory: t's handle and its storage each have
+// one owner, t covers the whole storage contiguously, it has no autograd history and the memory is ours (not
+// borrowed). The backward pass may then keep such a gradient, or add into it, instead of copying it.
+bool is_sole_owner(const Tensor& t);
+
 // True when grad mode is on and some input requires grad, i.e. when an op over `inputs` must record a node.
 bool needs_grad(std::initializer_list<Tensor> inputs);
 bool needs_grad(const std::vector<Tensor>& inputs);

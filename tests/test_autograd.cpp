@@ -6,6 +6,7 @@
 #include "core/grad_mode.h"
 #include "core/node.h"
 #include "core/ops.h"
+#include "core/storage.h"
 
 #include <doctest/doctest.h>
 
@@ -85,6 +86,54 @@ TEST_CASE("gradients accumulate across backward calls until zero_grad") {
     sum(x).backward();
     CHECK(x.grad().to_vector<double>() == Ds{1, 1});
     CHECK(g.to_vector<double>() == Ds{6, 8});  // the old buffer was dropped, not overwritten
+}
+
+TEST_CASE("is_sole_owner: only a tensor no other handle, view or saved copy can see") {
+    const Tensor fresh = from_vector(Ds{1, 2, 3, 4}, {2, 2});
+    CHECK(autograd::is_sole_owner(fresh));
+    const Tensor another_handle = fresh;
+    CHECK_FALSE(autograd::is_sole_owner(fresh));
+    CHECK_FALSE(autograd::is_sole_owner(from_vector(Ds{1, 2, 3, 4}, {2, 2}).transpose(0, 1)));  // a view
+    const Tensor whole = from_vector(Ds{1, 2, 3, 4});
+    const Tensor part = whole.slice(0, 1, 3);
+    CHECK_FALSE(autograd::is_sole_owner(part));  // shares the storage with `whole`
+    CHECK_FALSE(autograd::is_sole_owner(leaf({1, 2})));  // requires grad
+    double outside[2] = {1, 2};
+    const Tensor borrowed = make_tensor(std::make_shared<Storage>(outside, sizeof outside, nullptr), {2}, {1}, 0,
+                                        kFloat64);
+    CHECK_FALSE(autograd::is_sole_owner(borrowed));
+    CHECK_FALSE(autograd::is_sole_owner(Tensor()));
+}
+
+TEST_CASE("a gradient kept by a leaf (not copied) is never shared with another leaf or with the caller") {
+    // add's backward hands the same gradient to both inputs: the two leaves must still get their own buffers.
+    Tensor a = leaf({1, 2}), b = leaf({3, 4});
+    sum((a + b) * 2.0).backward();
+    CHECK(a.grad().to_vector<double>() == Ds{2, 2});
+    a.grad().add_(from_vector(Ds{10, 10}));
+    CHECK(b.grad().to_vector<double>() == Ds{2, 2});
+
+    // A tensor used twice: both paths' gradients are summed, and the sum is the leaf's.
+    Tensor x = leaf({1, 2});
+    sum(x * x + x).backward();
+    CHECK(x.grad().to_vector<double>() == Ds{3, 5});
+
+    // The caller's gradient reaches the leaf through views: the leaf copies it, so changing the caller's
+    // tensor afterwards does not change the leaf's gradient.
+    Tensor y = leaf({1, 2, 3, 4});
+    Tensor seed = from_vector(Ds{1, 10, 100, 1000}, {2, 2});
+    y.view({2, 2}).backward(seed);
+    seed.fill_(0.0);
+    CHECK(y.grad().to_vector<double>() == Ds{1, 10, 100, 1000});
+
+    // A kept gradient accumulates in place on the next backward, and the values stay right.
+    Tensor w = leaf({1, 2, 3, 4}, {2, 2});
+    const Tensor in = from_vector(Ds{1, 1, 1, 1}, {2, 2});
+    sum(matmul(in, w)).backward();
+    const Tensor first = w.grad();
+    sum(matmul(in, w)).backward();
+    CHECK(w.grad().same(first));
+    CHECK(w.grad().to_vector<double>() == Ds{4, 4, 4, 4});
 }
 
 TEST_CASE("detach shares data but cuts the graph") {

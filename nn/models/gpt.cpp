@@ -337,9 +337,10 @@ Tensor GPT::forward(const Tensor& idx) {
     x = drop->forward(x);
     for (const auto& block : blocks) x = block->forward(x);  // (B, T, C)
     x = ln_f->forward(x);
-    // LM head tied to the token embedding: logits = x · wteᵀ. wte.weight feeds two nodes (embedding and this
-    // matmul); the autograd engine adds both gradients into wte.weight.grad.
-    return matmul(x, wte->weight.t());  // (B, T, V)
+    // LM head tied to the token embedding: logits = x · wteᵀ, as a bias-free linear layer with weight wte, so
+    // its backward writes dW in wte's own (V, C) layout (a matmul with wte.t() would give a transposed view).
+    // wte.weight feeds two nodes (embedding and this one); the engine adds both gradients into wte.weight.grad.
+    return functional::linear(x, wte->weight);  // (B, T, V)
 }
 
 Tensor GPT::loss(const Tensor& idx, const Tensor& targets) {
@@ -421,7 +422,7 @@ Tensor GPT::forward_cached(const Tensor& idx, KVCache& cache) {
     for (std::size_t i = 0; i < blocks.size(); ++i) x = blocks[i]->forward_cached(x, cache.keys[i], cache.values[i], L);
     x = ln_f->forward(x);
     cache.length = L + Tnew;
-    return matmul(x, wte->weight.t());  // (B, Tnew, V)
+    return functional::linear(x, wte->weight);  // (B, Tnew, V), the tied LM head as in forward()
 }
 
 }  // namespace tg::nn
