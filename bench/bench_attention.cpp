@@ -2,12 +2,13 @@
 // forward + backward, with the framework allocator's peak.
 //
 //   tg-bench attention --n N --d D [--heads H] [--batch B] [--causal] --mode exact|approx_backward|approx|auto
-//                      [--degree G] [--grad consistent|plugin] [--chunk C] [--score-std S] [--no-err] [--threads P]
-//                      [--json]
+//                      [--degree G] [--grad consistent|plugin] [--chunk C] [--window W] [--sinks S] [--score-std S]
+//                      [--no-err] [--threads P] [--json]
 //
 // {"suite":"attention","mode":"exact","causal":true,"batch":1,"heads":1,"n":..,"d":..,"degree":2,"threads":2,
 //  "fwd_ms":..,"fwd_bwd_ms":..,"peak_bytes":..,"rel_err":{"o":0,"dq":0,"dk":0,"dv":0},"gflops":..,
-//  "fwd_cpu_ms":..,"fwd_bwd_cpu_ms":..,"gflops_cpu":..}
+//  "fwd_cpu_ms":..,"fwd_bwd_cpu_ms":..,"gflops_cpu":..,"window":0,"sinks":0}
+// --window W --sinks S: the near-exact / far-polynomial split of the approximate modes (causal only).
 //
 // rel_err: ‖x̂ − x‖_F/‖x‖_F of O, dQ, dK, dV against exact mode on the same inputs and dO
 // (nn::attention_gradient_error; an extra untimed exact run), zeros for exact mode; --no-err skips it (-1s).
@@ -66,6 +67,8 @@ int run_attention(const Args& args, bool json, int threads) {
     const std::int64_t degree = args.get_int("degree", 2);
     const std::string grad = args.get("grad", "consistent");
     const std::int64_t chunk = args.get_int("chunk", 64);
+    const std::int64_t window = args.get_int("window", 0);
+    const std::int64_t sinks = args.get_int("sinks", 0);
     const bool measure_error = !args.flag("no-err");
     // q, k ~ N(0, a²) with a² = score_std: the scores q·k/√D then have standard deviation score_std (default 1:
     // standard normal inputs). The accuracy of the approximate modes depends on it (the bounded regime).
@@ -75,9 +78,12 @@ int run_attention(const Args& args, bool json, int threads) {
     options.causal = causal;
     options.degree = static_cast<int>(degree);
     options.chunk = chunk;
+    options.window = window;
+    options.sinks = sinks;
     try {
         options.mode = F::attention_mode_from_string(mode);
         options.gradient = F::attention_gradient_from_string(grad);
+        F::check_attention_window("tg-bench attention", options, n);
     } catch (const tg::Error& e) {
         std::cerr << "tg-bench attention: " << e.what() << "\n";
         return 2;
@@ -144,6 +150,8 @@ int run_attention(const Args& args, bool json, int threads) {
     r.set("fwd_cpu_ms", fwd.cpu_ms);
     r.set("fwd_bwd_cpu_ms", fwd_bwd_time.cpu_ms);
     if (exact) r.set("gflops_cpu", flops / (fwd_bwd_time.cpu_ms * 1e-3) / 1e9);
+    r.set("window", window);
+    r.set("sinks", sinks);
     emit(r, json);
     return 0;
 }

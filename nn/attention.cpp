@@ -177,6 +177,7 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
 
     AttentionMode mode = options.mode;
     if (mode == AttentionMode::Auto) mode = choose_attention_mode(q, k, options).mode;
+    if (mode != AttentionMode::Exact && uses_hybrid(options)) return hybrid_attention(q, k, v, options, mode);
     switch (mode) {
         case AttentionMode::ApproxBackward: return approx_backward_attention(q, k, v, options);
         case AttentionMode::Approx: return approx_attention(q, k, v, options);

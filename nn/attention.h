@@ -59,6 +59,13 @@ struct AttentionOptions {
     int degree = 2;
     AttentionGradient gradient = AttentionGradient::Consistent;  // ApproxBackward's formula
     std::int64_t chunk = 64;  // causal chunk of the polynomial kernels (changes only the rounding)
+    // Near-exact / far-polynomial split of the approximate modes (causal only; kernels/attention_hybrid.h,
+    // docs/approximate-attention.md): row i takes the keys i − window < j <= i and j < sinks exactly and the
+    // others through the polynomial; the row normaliser sums both. 0 and 0 are the plain polynomial modes.
+    // With them, Approx is the hybrid forward and its exact gradient, and ApproxBackward keeps the exact
+    // forward values but differentiates the hybrid (consistent gradient only). Exact ignores them.
+    std::int64_t window = 0;  // W >= 0
+    std::int64_t sinks = 0;   // S >= 0
     // Auto: the largest acceptable relative gradient error (max over dQ, dK, dV).
     double auto_tolerance = 1e-2;
     // Training-time error monitor (nn/attention_monitor.h): when set and monitor->active(), a node in an
@@ -74,6 +81,12 @@ struct AttentionOptions {
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionOptions& options = {});
+
+// The checks a program applies to --window W --sinks S before it runs (nn/attention_hybrid.cpp): throws
+// ValueError naming `who` and the values unless W, S >= 0 and W, S <= seq_len (a larger W or S changes nothing:
+// W = T or S = T is already exact), and, when W or S > 0, the mode is approximate (approx_backward, approx or
+// auto), the attention causal and the gradient consistent.
+void check_attention_window(const std::string& who, const AttentionOptions& options, std::int64_t seq_len);
 
 // What Auto decides for these inputs (Exact or ApproxBackward), and why, in one line. Approximate only when
 // all hold: the sequence is at least the measured crossover length for (D, g) (attention_crossover_length),

@@ -6,6 +6,13 @@
 // (the bounded-entries regime of Alman & Song). Auto estimates that spread from a fixed sample of q·k pairs
 // and compares it with the measured limit for the tolerance; and if a training monitor has measured an error
 // above the tolerance for this layer, it stays exact.
+//
+// A window or sinks in the options (AttentionOptions::window, ::sinks) pass through: when Auto picks
+// ApproxBackward it is the near-exact / far-polynomial backward with that W and S. Auto does not choose W yet:
+// its thresholds are those measured for the plain polynomial. The window makes the gradient more accurate
+// (the largest scores, near the diagonal, are exact), so the score limit is conservative; it also adds
+// O(T·W·D) exact work, so the crossover length is optimistic for large W (docs/approximate-attention.md,
+// "Near-exact / far-polynomial attention", has the measured times).
 
 #include "nn/attention.h"
 
@@ -136,8 +143,10 @@ AttentionChoice choose_attention_mode(const Tensor& q, const Tensor& k, const At
     AttentionChoice choice;
     const std::int64_t T = q.size(2), D = q.size(3);
     const std::int64_t crossover = attention_crossover_length(D, options.degree);
-    const std::string sizes = "T=" + std::to_string(T) + ", D=" + std::to_string(D) + ", g=" +
-                              std::to_string(options.degree);
+    std::string sizes = "T=" + std::to_string(T) + ", D=" + std::to_string(D) + ", g=" + std::to_string(options.degree);
+    if (options.window != 0 || options.sinks != 0) {
+        sizes += ", window " + std::to_string(options.window) + ", sinks " + std::to_string(options.sinks);
+    }
     if (options.causal && q.size(2) != k.size(2)) {
         choice.reason = "causal with Tq != Tk";
     } else if (options.degree != 2 && options.degree != 4 && options.degree != 3) {

@@ -50,4 +50,16 @@ std::vector<Tensor> exact_backward(const kernels::AttentionProblem& p, const Ten
 Tensor approx_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options);
 Tensor approx_backward_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options);
 
+// The monitor's measurement (nn/attention_poly.cpp): when options.monitor is active for this step, runs the
+// exact kernels on the same inputs and records the errors of o and grads under options.label.
+bool monitoring(const AttentionOptions& options);
+void record_errors(const AttentionOptions& options, AttentionMode mode, const Tensor& q, const Tensor& k,
+                   const Tensor& v, const Tensor& o, const std::vector<Tensor>& grads, const Tensor& dout);
+
+// The near-exact / far-polynomial nodes (nn/attention_hybrid.cpp), used by the approximate modes when
+// options.window or options.sinks is > 0.
+bool uses_hybrid(const AttentionOptions& options);
+Tensor hybrid_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options,
+                        AttentionMode mode);
+
 }  // namespace tg::nn::functional::detail

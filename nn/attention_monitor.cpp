@@ -107,9 +107,10 @@ std::int64_t AttentionMonitor::step() const {
     return step_;
 }
 
-void AttentionMonitor::record(const std::string& label, const std::string& mode, const AttentionErrors& errors) {
+void AttentionMonitor::record(const std::string& label, const std::string& mode, const AttentionErrors& errors,
+                              std::int64_t window, std::int64_t sinks) {
     std::lock_guard<std::mutex> lock(mutex_);
-    history_.push_back(Record{step_, label, mode, errors});
+    history_.push_back(Record{step_, label, mode, errors, window, sinks});
 }
 
 std::vector<AttentionMonitor::Record> AttentionMonitor::latest() const {

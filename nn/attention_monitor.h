@@ -50,6 +50,7 @@ public:
         std::string label;  // the node's AttentionOptions::label
         std::string mode;   // the approximate mode that was measured
         AttentionErrors errors;
+        std::int64_t window = 0, sinks = 0;  // its near-exact window and sinks (AttentionOptions)
     };
 
     // Measure on steps 0, every, 2·every, ...; every <= 0 never measures.
@@ -62,7 +63,8 @@ public:
     std::int64_t step() const;
 
     // Called by the attention nodes (thread-safe).
-    void record(const std::string& label, const std::string& mode, const AttentionErrors& errors);
+    void record(const std::string& label, const std::string& mode, const AttentionErrors& errors,
+                std::int64_t window = 0, std::int64_t sinks = 0);
 
     // The latest record of each label, in label order of first appearance.
     std::vector<Record> latest() const;

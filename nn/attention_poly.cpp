@@ -118,6 +118,8 @@ std::vector<Tensor> poly_backward(const char* op, const kernels::PolyAttentionPr
     return {dq, dk, dv};
 }
 
+}  // namespace
+
 // The monitor's measurement: the exact O and gradients on the same inputs, compared with ours.
 void record_errors(const AttentionOptions& options, AttentionMode mode, const Tensor& q, const Tensor& k,
                    const Tensor& v, const Tensor& o, const std::vector<Tensor>& grads, const Tensor& dout) {
@@ -126,12 +128,11 @@ void record_errors(const AttentionOptions& options, AttentionMode mode, const Te
     exact_forward(ep, q, k, v, o_exact, lse);
     const std::vector<Tensor> exact = exact_backward(ep, q, k, v, o_exact, lse, dout);
     options.monitor->record(options.label, to_string(mode),
-                            attention_errors(o, grads[0], grads[1], grads[2], o_exact, exact[0], exact[1], exact[2]));
+                            attention_errors(o, grads[0], grads[1], grads[2], o_exact, exact[0], exact[1], exact[2]),
+                            options.window, options.sinks);
 }
 
 bool monitoring(const AttentionOptions& options) { return options.monitor && options.monitor->active(); }
-
-}  // namespace
 
 kernels::PolyAttentionProblem poly_problem(const Tensor& q, const Tensor& k, const Tensor& v,
                                            const AttentionOptions& options) {

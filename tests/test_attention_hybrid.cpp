@@ -14,10 +14,17 @@
 #include <stdexcept>
 #include <vector>
 
+#include "autograd/gradcheck.h"
+#include "core/grad_mode.h"
+#include "core/ops.h"
 #include "core/threading.h"
 #include "kernels/attention_exact.h"
 #include "kernels/attention_hybrid.h"
 #include "kernels/attention_poly.h"
+#include "nn/attention.h"
+#include "nn/attention_monitor.h"
+#include "nn/models/gpt.h"
+#include "test_util.h"
 
 namespace {
 
@@ -398,6 +405,174 @@ TEST_CASE("kernels: invalid problems are rejected with the values named") {
     CHECK(hybrid_far_problem(problem_of(n, 3, 2, 2, 4, 0.5)).tq == 3);
     CHECK(hybrid_far_problem(problem_of(n, 8, 0, 2, 4, 0.5)).tq == 0);
     CHECK(hybrid_far_problem(problem_of(n, 5, 9, 2, 4, 0.5)).tq == 0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The attention node (nn/attention_hybrid.cpp).
+// ---------------------------------------------------------------------------------------------------------
+namespace {
+
+namespace F = tg::nn::functional;
+
+tg::Tensor tensor_of(const Vec& x, std::int64_t b, std::int64_t h, std::int64_t t, std::int64_t e) {
+    return tg::from_vector(x, {b, h, t, e});
+}
+
+struct NodeResult {
+    tg::Tensor o, dq, dk, dv;
+};
+
+NodeResult run_node(const F::AttentionOptions& options, const Case& c) {
+    const Sizes& n = c.n;
+    tg::Tensor q = tensor_of(c.q, n.b, n.h, n.t, n.d).requires_grad_();
+    tg::Tensor k = tensor_of(c.k, n.b, n.h, n.t, n.d).requires_grad_();
+    tg::Tensor v = tensor_of(c.v, n.b, n.h, n.t, n.dv).requires_grad_();
+    tg::Tensor o = F::scaled_dot_product_attention(q, k, v, options);
+    o.backward(tensor_of(c.dout, n.b, n.h, n.t, n.dv));
+    return {o.detach(), q.grad(), k.grad(), v.grad()};
+}
+
+F::AttentionOptions hybrid_options(F::AttentionMode mode, std::int64_t window, std::int64_t sinks,
+                                   std::int64_t chunk = 4) {
+    F::AttentionOptions o;
+    o.mode = mode;
+    o.causal = true;
+    o.degree = 2;
+    o.chunk = chunk;
+    o.window = window;
+    o.sinks = sinks;
+    return o;
+}
+
+Vec values(const tg::Tensor& t) { return t.contiguous().to_vector<double>(); }
+
+}  // namespace
+
+TEST_CASE("node: approx with a window is the hybrid, and its float64 gradcheck passes") {
+    const Sizes n{1, 2, 13, 4, 3};
+    const Case c = make_case(n, 61, 0.7);
+    for (std::int64_t window : {std::int64_t{3}, std::int64_t{6}}) {
+        for (std::int64_t sinks : {std::int64_t{0}, std::int64_t{2}}) {
+            CAPTURE(window);
+            CAPTURE(sinks);
+            const F::AttentionOptions options = hybrid_options(F::AttentionMode::Approx, window, sinks, 3);
+            const NodeResult r = run_node(options, c);
+            const Result want = reference(c, window, sinks, 2, 0.5);
+            CHECK(rel_err(values(r.o), want.o) < 1e-12);
+            CHECK(rel_err(values(r.dq), want.dq) < 1e-11);
+            CHECK(rel_err(values(r.dk), want.dk) < 1e-11);
+            CHECK(rel_err(values(r.dv), want.dv) < 1e-11);
+            auto f = [&](const std::vector<tg::Tensor>& in) {
+                return F::scaled_dot_product_attention(in[0], in[1], in[2], options);
+            };
+            const tg::Tensor q = tensor_of(c.q, n.b, n.h, n.t, n.d).requires_grad_();
+            const tg::Tensor k = tensor_of(c.k, n.b, n.h, n.t, n.d).requires_grad_();
+            const tg::Tensor v = tensor_of(c.v, n.b, n.h, n.t, n.dv).requires_grad_();
+            const auto g = tg::autograd::gradcheck(f, {q, k, v});
+            CHECK_MESSAGE(g.ok, g.message);
+            // A non-contiguous q: heads split from a (B, T, H, D) buffer.
+            const tg::Tensor qt =
+                tg::from_vector(c.q, {n.b, n.t, n.h, n.d}).permute({0, 2, 1, 3}).requires_grad_();
+            const auto g2 = tg::autograd::gradcheck(f, {qt, k, v});
+            CHECK_MESSAGE(g2.ok, g2.message);
+        }
+    }
+}
+
+TEST_CASE("node: approx_backward with a window keeps exact values and returns the hybrid's gradient") {
+    const Sizes n{2, 2, 21, 5, 4};
+    const Case c = make_case(n, 71, 0.8);
+    const double scale = 1.0 / std::sqrt(5.0);
+    for (std::int64_t window : {std::int64_t{4}, std::int64_t{9}}) {
+        CAPTURE(window);
+        const NodeResult r = run_node(hybrid_options(F::AttentionMode::ApproxBackward, window, 1, 5), c);
+        const Result exact = reference(c, 1 << 20, 0, 2, scale);  // W >= T: exact softmax attention
+        const Result hybrid = reference(c, window, 1, 2, scale);   // the gradient uses z, A, D of the hybrid
+        CHECK(rel_err(values(r.o), exact.o) < 1e-12);
+        CHECK(rel_err(values(r.dq), hybrid.dq) < 1e-11);
+        CHECK(rel_err(values(r.dk), hybrid.dk) < 1e-11);
+        CHECK(rel_err(values(r.dv), hybrid.dv) < 1e-11);
+    }
+}
+
+TEST_CASE("node: the gradient error versus exact falls as the window grows and vanishes at W >= T") {
+    const Sizes n{1, 2, 96, 16, 16};
+    const Case c = make_case(n, 81, 0.9);  // scores of std ~0.8: well outside g = 2's accurate regime
+    const tg::Tensor q = tensor_of(c.q, n.b, n.h, n.t, n.d), k = tensor_of(c.k, n.b, n.h, n.t, n.d);
+    const tg::Tensor v = tensor_of(c.v, n.b, n.h, n.t, n.dv), dout = tensor_of(c.dout, n.b, n.h, n.t, n.dv);
+    double previous = INFINITY;
+    for (std::int64_t window : {std::int64_t{0}, std::int64_t{8}, std::int64_t{32}, std::int64_t{96}}) {
+        CAPTURE(window);
+        const tg::nn::AttentionErrors e =
+            tg::nn::attention_gradient_error(q, k, v, dout, hybrid_options(F::AttentionMode::Approx, window, 0, 16));
+        CHECK(e.max_gradient_error() < previous);
+        previous = e.max_gradient_error();
+        if (window >= n.t) CHECK(e.max_gradient_error() < 1e-12);
+    }
+}
+
+TEST_CASE("node: window and sinks in GPT configs, the monitor and auto; errors name the values") {
+    // Config JSON: stored, read back; configs from before the window load as 0 / 0.
+    tg::nn::GPTConfig config;
+    config.vocab_size = 7;
+    config.block_size = 16;
+    config.n_layer = 1;
+    config.n_head = 1;
+    config.n_embd = 4;
+    config.attention = hybrid_options(F::AttentionMode::Approx, 5, 2);
+    const tg::nn::GPTConfig back = tg::nn::GPTConfig::from_json(config.to_json());
+    CHECK(back.attention.window == 5);
+    CHECK(back.attention.sinks == 2);
+    const tg::nn::GPTConfig old = tg::nn::GPTConfig::from_json(
+        R"({"vocab_size":3,"block_size":4,"n_layer":1,"n_head":1,"n_embd":2,"attention":{"mode":"approx"}})");
+    CHECK(old.attention.window == 0);
+    CHECK(old.attention.sinks == 0);
+    tg::testing::check_throws<tg::ValueError>(
+        [] {
+            tg::nn::GPTConfig::from_json(
+                R"({"vocab_size":3,"block_size":4,"n_layer":1,"n_head":1,"n_embd":2,"attention":{"window":-2}})");
+        },
+        {"GPTConfig", "window", "-2"});
+
+    // The monitor records the window and sinks of what it measured.
+    const Sizes n{1, 1, 24, 4, 4};
+    const Case c = make_case(n, 91);
+    auto monitor = std::make_shared<tg::nn::AttentionMonitor>(1);
+    F::AttentionOptions options = hybrid_options(F::AttentionMode::ApproxBackward, 6, 1);
+    options.monitor = monitor;
+    options.label = "blocks.0.attn";
+    monitor->begin_step(0);
+    run_node(options, c);
+    const auto record = monitor->latest("blocks.0.attn");
+    REQUIRE(record);
+    CHECK(record->window == 6);
+    CHECK(record->sinks == 1);
+    CHECK(record->mode == "approx_backward");
+    CHECK(record->errors.o == 0.0);
+    CHECK(record->errors.max_gradient_error() > 0.0);
+
+    // Auto passes the window through and says so.
+    F::AttentionLog quiet;  // an empty sink: no line on stderr
+    const F::AttentionLogScope scope(quiet);
+    F::AttentionOptions automatic = hybrid_options(F::AttentionMode::Auto, 6, 1);
+    const tg::Tensor q = tensor_of(c.q, n.b, n.h, n.t, n.d), k = tensor_of(c.k, n.b, n.h, n.t, n.d);
+    CHECK(tg::testing::contains(F::choose_attention_mode(q, k, automatic).reason, "window 6, sinks 1"));
+
+    // Errors: the op and the values named.
+    const tg::Tensor v = tensor_of(c.v, n.b, n.h, n.t, n.dv);
+    auto attend = [&](const F::AttentionOptions& o) { return [&, o] { F::scaled_dot_product_attention(q, k, v, o); }; };
+    tg::testing::check_throws<tg::ValueError>(attend(hybrid_options(F::AttentionMode::Approx, -1, 0)),
+                                              {"approx, window", "window=-1"});
+    F::AttentionOptions noncausal = hybrid_options(F::AttentionMode::Approx, 4, 0);
+    noncausal.causal = false;
+    tg::testing::check_throws<tg::ValueError>(attend(noncausal), {"causal", "window=4"});
+    F::AttentionOptions plugin = hybrid_options(F::AttentionMode::ApproxBackward, 4, 2);
+    plugin.gradient = F::AttentionGradient::Plugin;
+    tg::testing::check_throws<tg::ValueError>(attend(plugin), {"approx_backward, window", "plugin"});
+    // Exact mode ignores the window: it is exact for every key already.
+    F::AttentionOptions exact = hybrid_options(F::AttentionMode::Exact, 4, 2);
+    const Result want = reference(c, 1 << 20, 0, 2, 0.5);
+    CHECK(rel_err(values(F::scaled_dot_product_attention(q, k, v, exact)), want.o) < 1e-12);
 }
 
 }  // TEST_SUITE

@@ -3,6 +3,7 @@
 // safetensors + numpy/torch:
 //
 //   tg-attention --in in.safetensors --out out.safetensors --mode approx_backward --degree 2 --causal
+//   tg-attention ... --mode approx --causal --window 64 --sinks 4     (near-exact / far-polynomial)
 //
 // in:  q, k [B, H, T, D], v [B, H, Tk, Dv], do [B, H, Tq, Dv] (F32 or F64, all the same dtype)
 // out: o, dq, dk, dv in that dtype: o = attention(q, k, v) and the gradients of Σ o∘do.
@@ -35,6 +36,7 @@ struct Options {
     bool causal = false;
     double scale = std::nan("");
     std::int64_t chunk = 64;
+    std::int64_t window = 0, sinks = 0;
     int threads = 0;
     bool json = false;
 };
@@ -57,6 +59,8 @@ int main(int argc, char** argv) {
     app.add_flag("--causal", opt.causal, "query i sees keys j <= i");
     app.add_option("--scale", opt.scale, "score scale s (default 1/sqrt(D))");
     app.add_option("--chunk", opt.chunk, "causal chunk length of the polynomial kernels");
+    app.add_option("--window", opt.window, "approximate modes, causal: the last W keys of each row exactly (0: none)");
+    app.add_option("--sinks", opt.sinks, "approximate modes, causal: the first S keys exactly (0: none)");
     tg::cli::add_threads(app, opt.threads);
     tg::cli::add_json(app, opt.json, "{\"out\", \"mode\", \"shape\", \"dtype\"} once written");
     if (const int status = tg::cli::parse(app, argc, argv); status >= 0) return status;
@@ -70,7 +74,10 @@ int main(int argc, char** argv) {
         options.degree = opt.degree;
         options.causal = opt.causal;
         options.chunk = opt.chunk;
+        options.window = opt.window;
+        options.sinks = opt.sinks;
         if (!std::isnan(opt.scale)) options.scale = opt.scale;
+        F::check_attention_window("tg-attention", options, in[0].size(2));
 
         tg::Tensor q = in[0].detach().requires_grad_(), k = in[1].detach().requires_grad_(),
                    v = in[2].detach().requires_grad_();
@@ -78,7 +85,8 @@ int main(int argc, char** argv) {
         o.backward(in[3]);
         tg::save_safetensors(opt.out, {{"o", o.detach()}, {"dq", q.grad()}, {"dk", k.grad()}, {"dv", v.grad()}},
                              {{"mode", opt.mode}, {"degree", std::to_string(opt.degree)}, {"grad", opt.grad},
-                              {"causal", opt.causal ? "true" : "false"}});
+                              {"causal", opt.causal ? "true" : "false"}, {"window", std::to_string(opt.window)},
+                              {"sinks", std::to_string(opt.sinks)}});
         if (opt.json) {
             const nlohmann::ordered_json line = {{"out", opt.out}, {"mode", opt.mode}, {"shape", q.shape()},
                                                  {"dtype", tg::dtype_name(q.dtype())}};

@@ -8,6 +8,7 @@
 #include <tapegrad/tapegrad.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 
 namespace tg_gpt {
@@ -27,6 +28,9 @@ tg::nn::functional::AttentionOptions attention_options(const TrainArgs& args) {
     o.mode = tg::nn::functional::attention_mode_from_string(args.attention);
     o.degree = args.degree;
     o.gradient = tg::nn::functional::attention_gradient_from_string(args.grad);
+    o.window = args.window;
+    o.sinks = args.sinks;
+    tg::nn::functional::check_attention_window("tg-gpt train", o, args.seq > 0 ? args.seq : INT64_MAX);
     return o;
 }
 

@@ -67,6 +67,10 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     train->add_option("--grad", t.grad, "approx_backward's gradient: consistent or plugin")
         ->check(CLI::IsMember({"consistent", "plugin"}))->capture_default_str();
+    train->add_option("--window", t.window, "approximate attention: the last W keys of each row exactly (0: none)")
+        ->capture_default_str();
+    train->add_option("--sinks", t.sinks, "approximate attention: the first S keys exactly (0: none)")
+        ->capture_default_str();
     train->add_flag("--qk-layernorm", t.qk_layernorm, "layer-normalise q and k (bounded attention scores)");
     train->add_option("--qk-temperature", t.qk_temperature, "score bound with --qk-layernorm")->capture_default_str();
     train->add_flag("--rope", t.rope, "rotary position embeddings instead of learned ones");

@@ -34,6 +34,8 @@ nlohmann::ordered_json TrainArgs::to_json() const {
     j["attention"] = attention;
     j["degree"] = degree;
     j["grad"] = grad;
+    j["window"] = window;
+    j["sinks"] = sinks;
     j["steps"] = steps;
     j["batch"] = batch;
     j["seq"] = seq;
@@ -79,6 +81,8 @@ TrainArgs TrainArgs::from_json(const nlohmann::json& j) {
     a.attention = field<std::string>(j, "attention");
     a.degree = field<int>(j, "degree");
     a.grad = field<std::string>(j, "grad");
+    a.window = j.contains("window") ? field<std::int64_t>(j, "window") : 0;  // absent before the near-exact window
+    a.sinks = j.contains("sinks") ? field<std::int64_t>(j, "sinks") : 0;
     a.steps = field<std::int64_t>(j, "steps");
     a.batch = field<std::int64_t>(j, "batch");
     a.seq = field<std::int64_t>(j, "seq");

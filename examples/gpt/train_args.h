@@ -25,6 +25,7 @@ struct TrainArgs {
     std::string attention = "exact";  // exact | approx_backward | approx | auto
     int degree = 2;
     std::string grad = "consistent";  // approx_backward's gradient formula: consistent | plugin
+    std::int64_t window = 0, sinks = 0;  // near-exact window and sinks of the approximate modes
     // optimisation (the preset's values unless given)
     std::int64_t steps = 0, batch = 0, seq = 0, warmup = -1, eval_every = 0, eval_batches = 0;
     double lr = 0, min_lr = -1, weight_decay = 0.0, grad_clip = 1.0;
@@ -45,7 +46,7 @@ struct TrainArgs {
 };
 
 // The settings a resumed run cannot change (they define the data, the model or the optimisation), as
-// (command-line flag, config.json key) pairs. --steps, --eval-every, --threads, --attention/--degree/--grad,
+// (command-line flag, config.json key) pairs. --steps, --eval-every, --threads, --attention/--degree/--grad/--window/--sinks,
 // --json, --stop-after and --sample-tokens may change on resume.
 const std::vector<std::pair<std::string, std::string>>& fixed_on_resume();
 

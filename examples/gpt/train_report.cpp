@@ -34,7 +34,11 @@ void TrainReport::announce() const {
     const TrainArgs& args = run_.args;
     const bool exact = run_.config.attention.mode == tg::nn::functional::AttentionMode::Exact;
     const std::string attention_detail =
-        exact ? "" : " (degree " + std::to_string(args.degree) + ", " + args.grad + " gradient)";
+        exact ? "" : " (degree " + std::to_string(args.degree) + ", " + args.grad + " gradient" +
+                         (args.window || args.sinks ? ", window " + std::to_string(args.window) + ", sinks " +
+                                                          std::to_string(args.sinks)
+                                                    : std::string()) +
+                         ")";
     std::fprintf(stderr, "model: %s, %lld parameters; attention %s%s\n", run_.model->extra_repr().c_str(),
                  static_cast<long long>(run_.model->num_parameters()), args.attention.c_str(),
                  attention_detail.c_str());

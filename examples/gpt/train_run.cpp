@@ -62,6 +62,8 @@ TrainArgs resolve_args(TrainArgs args, const std::function<bool(const std::strin
     if (given("--attention")) merged.attention = args.attention;
     if (given("--degree")) merged.degree = args.degree;
     if (given("--grad")) merged.grad = args.grad;
+    if (given("--window")) merged.window = args.window;
+    if (given("--sinks")) merged.sinks = args.sinks;
     merged.out = args.out;
     merged.resume = true;
     merged.json = args.json;

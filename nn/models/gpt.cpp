@@ -44,6 +44,10 @@ void check_attention(const AttentionOptions& a, const std::string& field) {
                          std::to_string(a.degree));
     }
     if (a.chunk < 1) throw ValueError(field + ".chunk must be >= 1, got " + std::to_string(a.chunk));
+    if (a.window < 0 || a.sinks < 0) {
+        throw ValueError(field + ".window and .sinks must be >= 0, got " + std::to_string(a.window) + " and " +
+                         std::to_string(a.sinks));
+    }
     if (!(a.auto_tolerance > 0.0) || !std::isfinite(a.auto_tolerance)) {
         throw ValueError(field + ".auto_tolerance must be a finite number > 0, got " +
                          num(a.auto_tolerance));
@@ -120,6 +124,8 @@ json attention_to_json(const AttentionOptions& a) {
     j["degree"] = a.degree;
     j["gradient"] = functional::to_string(a.gradient);
     j["chunk"] = a.chunk;
+    j["window"] = a.window;
+    j["sinks"] = a.sinks;
     j["auto_tolerance"] = a.auto_tolerance;
     j["scale"] = a.scale ? json(*a.scale) : json(nullptr);
     return j;
@@ -159,13 +165,15 @@ std::string get_string(const json& j, const char* key, const std::string& fallba
 }
 
 AttentionOptions attention_from_json(const json& j, const std::string& where) {
-    check_keys(j, where, {"mode", "degree", "gradient", "chunk", "auto_tolerance", "scale"});
+    check_keys(j, where, {"mode", "degree", "gradient", "chunk", "window", "sinks", "auto_tolerance", "scale"});
     AttentionOptions a;
     a.causal = true;
     a.mode = mode_from_name(get_string(j, "mode", "exact"));
     a.degree = static_cast<int>(get_int(j, "degree", a.degree, false));
     a.gradient = gradient_from_name(get_string(j, "gradient", functional::to_string(a.gradient)));
     a.chunk = get_int(j, "chunk", a.chunk, false);
+    a.window = get_int(j, "window", 0, false);  // absent in configs from before the near-exact window
+    a.sinks = get_int(j, "sinks", 0, false);
     a.auto_tolerance = get_double(j, "auto_tolerance", a.auto_tolerance);
     if (j.contains("scale") && !j["scale"].is_null()) a.scale = get_double(j, "scale", 0.0);
     return a;
