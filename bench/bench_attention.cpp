@@ -83,9 +83,14 @@ int run_attention(const Args& args, bool json, int threads) {
     try {
         options.mode = F::attention_mode_from_string(mode);
         options.gradient = F::attention_gradient_from_string(grad);
-        F::check_attention_window("tg-bench attention", options, n);
     } catch (const tg::Error& e) {
         std::cerr << "tg-bench attention: " << e.what() << "\n";
+        return 2;
+    }
+    try {
+        F::check_attention_window("tg-bench attention", options, n);
+    } catch (const tg::Error& e) {
+        std::cerr << e.what() << "\n";
         return 2;
     }
     if (n < 1 || d < 1 || d > 256 || heads < 1 || batch < 1) {

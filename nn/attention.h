@@ -82,8 +82,15 @@ struct AttentionOptions {
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionOptions& options = {});
 
+// One decoding step with a KV cache: the attention of ONE query that sits at the position of the last of the
+// Tk keys, q [B, H, 1, D], k [B, H, Tk, D], v [B, H, Tk, Dv] -> [B, H, 1, Dv]. Equal to the last row of the
+// causal attention over those Tk positions in every mode: the options' mode without a mask; with a window or
+// sinks, approx_backward and auto give the exact row (their forward values are exact) and approx the hybrid
+// row, computed directly in O(Tk·D) (nn/attention_hybrid.cpp). No autograd: call it under NoGradGuard.
+Tensor attention_decode_row(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options);
+
 // The checks a program applies to --window W --sinks S before it runs (nn/attention_hybrid.cpp): throws
-// ValueError naming `who` and the values unless W, S >= 0 and W, S <= seq_len (a larger W or S changes nothing:
+// ValueError naming `who` (when not empty) and the values unless W, S >= 0 and W, S <= seq_len (a larger W or S changes nothing:
 // W = T or S = T is already exact), and, when W or S > 0, the mode is approximate (approx_backward, approx or
 // auto), the attention causal and the gradient consistent.
 void check_attention_window(const std::string& who, const AttentionOptions& options, std::int64_t seq_len);

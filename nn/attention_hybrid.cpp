@@ -17,8 +17,10 @@
 #include "nn/attention_monitor.h"
 
 #include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace tg::nn::functional::detail {
 
@@ -158,21 +160,76 @@ Tensor hybrid_attention(const Tensor& q, const Tensor& k, const Tensor& v, const
 
 namespace tg::nn::functional {
 
+Tensor attention_decode_row(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
+    const char* op = "attention_decode_row";
+    detail::check_shapes(op, q, k, v);
+    if (q.size(2) != 1) throw ShapeError(std::string(op) + ": expected one query row; got " + detail::shapes_text(q, k, v));
+    AttentionOptions o = options;
+    o.causal = false;  // the one query sees every key given
+    if (!detail::uses_hybrid(o)) return scaled_dot_product_attention(q, k, v, o);
+    if (o.mode != AttentionMode::Approx) {  // approx_backward, auto: exact forward values
+        o.mode = AttentionMode::Exact;
+        return scaled_dot_product_attention(q, k, v, o);
+    }
+    if (o.window < 0 || o.sinks < 0) throw ValueError(std::string(op) + ": window and sinks must be >= 0");
+    // The hybrid row (H1, H2) of the query at position i = Tk − 1, in float64 one (batch, head) at a time:
+    // near keys j > i − W or j < S with weight e^{s_ij − M}, far keys with p(s_ij)·e^{−M}, M = max(near scores,
+    // log z^far), so nothing overflows.
+    const std::int64_t B = q.size(0), H = q.size(1), n = k.size(2), D = q.size(3), Dv = v.size(3), i = n - 1;
+    const double scale = detail::scale_of(q, o);
+    const Tensor qd = q.detach().to(kFloat64).contiguous(), kd = k.detach().to(kFloat64).contiguous();
+    const Tensor vd = v.detach().to(kFloat64).contiguous();
+    const double *pq = qd.data<double>(), *pk = kd.data<double>(), *pv = vd.data<double>();
+    std::vector<double> out(static_cast<std::size_t>(B * H * Dv), 0.0), s(static_cast<std::size_t>(n));
+    auto p = [&](double x) {  // the Taylor polynomial of exp of degree g
+        double y = 0, term = 1;
+        for (int m = 0; m <= o.degree; ++m) {
+            y += term;
+            term *= x / (m + 1);
+        }
+        return y;
+    };
+    for (std::int64_t bh = 0; bh < B * H; ++bh) {
+        double near_max = -INFINITY, far_z = 0;
+        for (std::int64_t j = 0; j < n; ++j) {
+            double dot = 0;
+            for (std::int64_t e = 0; e < D; ++e) dot += pq[bh * D + e] * pk[(bh * n + j) * D + e];
+            s[static_cast<std::size_t>(j)] = scale * dot;
+            if (j > i - o.window || j < o.sinks)
+                near_max = std::max(near_max, s[static_cast<std::size_t>(j)]);
+            else
+                far_z += p(s[static_cast<std::size_t>(j)]);
+        }
+        const double shift = std::max(near_max, far_z > 0 ? std::log(far_z) : -INFINITY);
+        double z = 0;
+        double* row = &out[static_cast<std::size_t>(bh * Dv)];
+        for (std::int64_t j = 0; j < n; ++j) {
+            const double sj = s[static_cast<std::size_t>(j)];
+            const double w = (j > i - o.window || j < o.sinks) ? std::exp(sj - shift) : p(sj) * std::exp(-shift);
+            z += w;
+            for (std::int64_t e = 0; e < Dv; ++e) row[e] += w * pv[(bh * n + j) * Dv + e];
+        }
+        for (std::int64_t e = 0; e < Dv; ++e) row[e] /= z;
+    }
+    return from_vector(out, {B, H, 1, Dv}).to(q.dtype());
+}
+
 void check_attention_window(const std::string& who, const AttentionOptions& options, std::int64_t seq_len) {
-    const std::string values = "--window " + std::to_string(options.window) + " --sinks " + std::to_string(options.sinks);
-    if (options.window < 0 || options.sinks < 0) throw ValueError(who + ": " + values + ": both must be >= 0");
+    const std::string values = (who.empty() ? "" : who + ": ") + "--window " + std::to_string(options.window) +
+                               " --sinks " + std::to_string(options.sinks);
+    if (options.window < 0 || options.sinks < 0) throw ValueError(values + ": both must be >= 0");
     if (options.window > seq_len || options.sinks > seq_len) {
-        throw ValueError(who + ": " + values + ": both must be at most the sequence length " +
+        throw ValueError(values + ": both must be at most the sequence length " +
                          std::to_string(seq_len) + " (W = T or S = T is already exact attention)");
     }
     if (options.window == 0 && options.sinks == 0) return;
     if (options.mode == AttentionMode::Exact) {
-        throw ValueError(who + ": " + values + " apply to the approximate modes (approx_backward, approx, auto); "
+        throw ValueError(values + " apply to the approximate modes (approx_backward, approx, auto); "
                                "exact attention is exact for every key");
     }
-    if (!options.causal) throw ValueError(who + ": " + values + " need causal attention");
+    if (!options.causal) throw ValueError(values + " need causal attention");
     if (options.gradient == AttentionGradient::Plugin) {
-        throw ValueError(who + ": " + values + " use the consistent gradient (the exact gradient of the hybrid), "
+        throw ValueError(values + " use the consistent gradient (the exact gradient of the hybrid), "
                                "not plugin");
     }
 }

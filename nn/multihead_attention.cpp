@@ -152,8 +152,8 @@ Tensor MultiHeadAttention::forward_cached(const Tensor& x, Tensor& keys, Tensor&
     std::vector<Tensor> rows;
     rows.reserve(static_cast<std::size_t>(Tnew));
     for (std::int64_t i = 0; i < Tnew; ++i) {
-        rows.push_back(functional::scaled_dot_product_attention(q.narrow(2, i, 1), K.narrow(2, 0, start + i + 1),
-                                                                V.narrow(2, 0, start + i + 1), o));  // (B, H, 1, D)
+        rows.push_back(functional::attention_decode_row(q.narrow(2, i, 1), K.narrow(2, 0, start + i + 1),
+                                                        V.narrow(2, 0, start + i + 1), o));  // (B, H, 1, D)
     }
     return output(Tnew == 1 ? rows.front() : cat(rows, 2));  // (B, H, Tnew, D) -> (B, Tnew, C)
 }

@@ -495,6 +495,28 @@ TEST_CASE("node: approx_backward with a window keeps exact values and returns th
     }
 }
 
+TEST_CASE("node: a decoding row (KV cache) equals the row of the causal hybrid at that position") {
+    const Sizes n{1, 2, 20, 4, 3};
+    const Case c = make_case(n, 101, 0.9);
+    const tg::Tensor q = tensor_of(c.q, n.b, n.h, n.t, n.d), k = tensor_of(c.k, n.b, n.h, n.t, n.d);
+    const tg::Tensor v = tensor_of(c.v, n.b, n.h, n.t, n.dv);
+    tg::NoGradGuard no_grad;
+    for (F::AttentionMode mode : {F::AttentionMode::Approx, F::AttentionMode::ApproxBackward}) {
+        for (std::int64_t window : {std::int64_t{0}, std::int64_t{5}}) {
+            CAPTURE(F::to_string(mode));
+            CAPTURE(window);
+            const F::AttentionOptions options = hybrid_options(mode, window, 2);
+            const tg::Tensor full = F::scaled_dot_product_attention(q, k, v, options);
+            for (std::int64_t i : {std::int64_t{0}, std::int64_t{6}, std::int64_t{9}, std::int64_t{19}}) {
+                CAPTURE(i);
+                const tg::Tensor row =
+                    F::attention_decode_row(q.narrow(2, i, 1), k.narrow(2, 0, i + 1), v.narrow(2, 0, i + 1), options);
+                CHECK(rel_err(values(row), values(full.narrow(2, i, 1))) < 1e-12);
+            }
+        }
+    }
+}
+
 TEST_CASE("node: the gradient error versus exact falls as the window grows and vanishes at W >= T") {
     const Sizes n{1, 2, 96, 16, 16};
     const Case c = make_case(n, 81, 0.9);  // scores of std ~0.8: well outside g = 2's accurate regime

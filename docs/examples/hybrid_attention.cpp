@@ -106,8 +106,10 @@ int main() {
     bool exact_at_t = true;
     for (int r = 0; r < 4; ++r) exact_at_t = exact_at_t && table[r][4] < 1e-5;
     expect(exact_at_t, "W = T is exact attention (float32 rounding)");
-    expect(table[2][2] < 0.2 * table[2][0] && table[0][2] > 0.5 * table[0][0],
-           "a window of 64 cuts the error of local inputs several-fold, of unstructured ones only a little");
+    expect(table[2][1] < 0.5 * table[2][0] && table[0][1] > 0.75 * table[0][0],
+           "W = 16 more than halves the error of local inputs, and cuts that of unstructured ones by < 25%");
+    expect(table[2][2] > 0.1, "beyond the diagonal the far part's own scores (outside the bounded regime here) "
+                              "set the error: the window does not make large far scores accurate");
     std::cout << (failures == 0 ? "\nall claims hold\n" : "\nSOME CLAIMS FAILED\n");
     return failures == 0 ? 0 : 1;
 }

@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
         options.window = opt.window;
         options.sinks = opt.sinks;
         if (!std::isnan(opt.scale)) options.scale = opt.scale;
-        F::check_attention_window("tg-attention", options, in[0].size(2));
+        F::check_attention_window("", options, in[0].size(2));
 
         tg::Tensor q = in[0].detach().requires_grad_(), k = in[1].detach().requires_grad_(),
                    v = in[2].detach().requires_grad_();

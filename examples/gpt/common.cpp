@@ -30,7 +30,7 @@ tg::nn::functional::AttentionOptions attention_options(const TrainArgs& args) {
     o.gradient = tg::nn::functional::attention_gradient_from_string(args.grad);
     o.window = args.window;
     o.sinks = args.sinks;
-    tg::nn::functional::check_attention_window("tg-gpt train", o, args.seq > 0 ? args.seq : INT64_MAX);
+    tg::nn::functional::check_attention_window("", o, args.seq > 0 ? args.seq : INT64_MAX);
     return o;
 }
 
