@@ -7,6 +7,7 @@
 #include "kernels/attention_poly.h"
 #include "nn/attention.h"
 
+#include <stdexcept>
 #include <string>
 
 namespace tg::nn::functional::detail {
@@ -45,6 +46,17 @@ void exact_forward(const kernels::AttentionProblem& p, const Tensor& q, const Te
                    Tensor& lse);
 std::vector<Tensor> exact_backward(const kernels::AttentionProblem& p, const Tensor& q, const Tensor& k,
                                    const Tensor& v, const Tensor& o, const Tensor& lse, const Tensor& dout);
+
+// Runs a polynomial kernel call; the kernels report a non-positive normaliser (possible only with unsafe
+// polynomials) as std::domain_error, rethrown as the framework's ValueError naming the op.
+template <class Fn>
+void run_kernel(const char* op, Fn&& fn) {
+    try {
+        fn();
+    } catch (const std::domain_error& e) {
+        throw ValueError(std::string(op) + ": " + e.what());
+    }
+}
 
 // The polynomial nodes (nn/attention_poly.cpp): record one node on the tape like the exact one.
 Tensor approx_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options);

@@ -68,16 +68,6 @@ kernels::HybridAttentionProblem checked_problem(const char* op, const Tensor& q,
     return p;
 }
 
-// The polynomial kernels report a non-positive far normaliser (only unsafe polynomials) as std::domain_error.
-template <class Fn>
-void run_kernel(const char* op, Fn&& fn) {
-    try {
-        fn();
-    } catch (const std::domain_error& e) {
-        throw ValueError(std::string(op) + ": " + e.what());
-    }
-}
-
 Tensor hybrid_workspace(const kernels::HybridAttentionProblem& p, kernels::HybridAttentionPass pass, DType dtype) {
     return empty({std::max<std::int64_t>(1, kernels::hybrid_attention_workspace(p, pass))}, dtype);
 }

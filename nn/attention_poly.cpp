@@ -48,16 +48,6 @@ kernels::PolyAttentionProblem checked_poly_problem(const char* op, const Tensor&
     return p;
 }
 
-// The kernels report a non-positive normaliser (possible only with unsafe polynomials) as std::domain_error.
-template <class Fn>
-void run_kernel(const char* op, Fn&& fn) {
-    try {
-        fn();
-    } catch (const std::domain_error& e) {
-        throw ValueError(std::string(op) + ": " + e.what());
-    }
-}
-
 // A workspace as a tensor, so that memory_stats() accounts for it.
 Tensor poly_workspace(const kernels::PolyAttentionProblem& p, kernels::PolyAttentionPass pass, DType dtype) {
     return empty({std::max<std::int64_t>(1, kernels::poly_attention_workspace(p, pass))}, dtype);
