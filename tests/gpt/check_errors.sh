@@ -21,4 +21,6 @@ expect_error "the train split (the first 90% of $WORK/short.txt) has 9 tokens, f
 expect_error "holds no checkpoint" "$TG_GPT" train --out "$WORK/nothing-here" --resume
 expect_error "$WORK/nothing-here: no such directory" "$TG_GPT" eval --ckpt "$WORK/nothing-here"
 expect_error "unknown preset 'huge'" "$TG_GPT" train --preset huge --out "$WORK/f"
+expect_error "--window 65 --sinks 0: both must be at most the sequence length 64" train_tiny --attention approx --window 65 --out "$WORK/g"
+expect_error "--window 8 --sinks 0 apply to the approximate modes" train_tiny --window 8 --out "$WORK/h"
 echo ok

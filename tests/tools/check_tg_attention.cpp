@@ -78,16 +78,26 @@ int main(int argc, char** argv) {
                          v = tg::randn(shape, dtype, &gen), dout = tg::randn(shape, dtype, &gen);
         const std::string in = dir + "/in.safetensors", out = dir + "/out.safetensors";
         tg::save_safetensors(in, {{"q", q}, {"k", k}, {"v", v}, {"do", dout}});
-        for (const std::string mode : {"exact", "approx_backward", "approx"}) {
-            const std::string label = mode + " " + tg::dtype_name(dtype);
-            const Run r = run(program, "--in '" + in + "' --out '" + out + "' --mode " + mode + " --causal --degree 2",
-                              dir);
+        struct Setting {
+            std::string mode;
+            std::int64_t window, sinks;  // near-exact / far-polynomial split (0, 0: none)
+        };
+        for (const Setting& setting : {Setting{"exact", 0, 0}, Setting{"approx_backward", 0, 0}, Setting{"approx", 0, 0},
+                                       Setting{"approx_backward", 9, 2}, Setting{"approx", 9, 2}}) {
+            const std::string& mode = setting.mode;
+            const std::string split = " --window " + std::to_string(setting.window) + " --sinks " +
+                                      std::to_string(setting.sinks);
+            const std::string label = mode + split + " " + tg::dtype_name(dtype);
+            const Run r = run(program, "--in '" + in + "' --out '" + out + "' --mode " + mode + " --causal --degree 2" +
+                                           split, dir);
             expect(r.status == 0, label + ": exit status 0 (" + r.err + ")");
             if (r.status != 0) continue;
             // The same computation in-process.
             F::AttentionOptions options;
             options.mode = F::attention_mode_from_string(mode);
             options.causal = true;
+            options.window = setting.window;
+            options.sinks = setting.sinks;
             tg::Tensor lq = q.detach().requires_grad_(), lk = k.detach().requires_grad_(), lv = v.detach().requires_grad_();
             tg::Tensor o = F::scaled_dot_product_attention(lq, lk, lv, options);
             o.backward(dout);
@@ -120,6 +130,12 @@ int main(int argc, char** argv) {
         expect(r.status == 2, "missing file: status 2");
         r = run(program, "--in '" + dir + "/in.safetensors" + "' --out '" + out + "' --mode fast", dir);
         expect(r.status == 2, "unknown mode: status 2");
+        r = run(program, "--in '" + in + "' --out '" + out + "' --mode exact --causal --window 4", dir);
+        expect(r.status == 2 && r.err.find("--window 4") != std::string::npos, "--window with exact: status 2, named");
+        r = run(program, "--in '" + in + "' --out '" + out + "' --mode approx --causal --window 71", dir);
+        expect(r.status == 2 && r.err.find("sequence length 70") != std::string::npos, "--window > T: status 2, named");
+        r = run(program, "--in '" + in + "' --out '" + out + "' --mode approx --window 4", dir);
+        expect(r.status == 2 && r.err.find("causal") != std::string::npos, "--window without --causal: status 2");
         expect(read_file(out) == before, "the previous output file is untouched by the failed runs");
     }
     std::cout << (failures == 0 ? "all passed\n" : std::to_string(failures) + " failed\n");
