@@ -38,8 +38,10 @@ struct FarViews {
 FarViews far_views(const HybridAttentionProblem& p) {
     FarViews f;
     f.problem = hybrid_far_problem(p);
-    f.first_query = p.window + p.sinks;
-    f.first_key = p.sinks;
+    if (f.problem.tq > 0) {  // then W + S < T: no overflow
+        f.first_query = p.window + p.sinks;
+        f.first_key = p.sinks;
+    }
     return f;
 }
 

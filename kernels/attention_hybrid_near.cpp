@@ -262,7 +262,7 @@ void backward_add(const HybridAttentionProblem& p, const T* q, AttentionLayout q
     // dK, dV of window key tile [j0, j1): the queries [j0, j1 + W − 1) see some of its keys as near.
     auto key_task = [&](const Head<T>& hd, std::int64_t j0) {
         const std::int64_t j1 = std::min(bd.t, j0 + kKeyTile), nc = j1 - j0;
-        const std::int64_t i1 = std::min(bd.t, j1 + bd.window - 1), mq = i1 - j0;
+        const std::int64_t i1 = bd.window >= bd.t ? bd.t : std::min(bd.t, j1 + bd.window - 1), mq = i1 - j0;
         T* s = scratch<T>(2 * mq * nc + nc * (bd.d + bd.dv));
         T* dp = s + mq * nc;
         T* dka = dp + mq * nc;

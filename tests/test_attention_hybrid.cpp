@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <stdexcept>
 #include <vector>
@@ -303,8 +304,9 @@ TEST_CASE("kernels: W >= T is exact attention (values and gradients, to rounding
     Vec ws(static_cast<std::size_t>(attention_backward_workspace(ep, sizeof(double))));
     attention_backward(ep, c.q.data(), ql, c.k.data(), ql, c.v.data(), vl, exact.o.data(), vl, exact.lse.data(),
                        c.dout.data(), vl, exact.dq.data(), ql, exact.dk.data(), ql, exact.dv.data(), vl, ws.data());
-    for (std::int64_t window : {std::int64_t{45}, std::int64_t{46}, std::int64_t{1000}}) {
-        for (std::int64_t sinks : {std::int64_t{0}, std::int64_t{3}, std::int64_t{60}}) {
+    constexpr std::int64_t huge = std::numeric_limits<std::int64_t>::max();  // no overflow in the index ranges
+    for (std::int64_t window : {std::int64_t{45}, std::int64_t{46}, std::int64_t{1000}, huge}) {
+        for (std::int64_t sinks : {std::int64_t{0}, std::int64_t{3}, std::int64_t{60}, huge}) {
             CAPTURE(window);
             CAPTURE(sinks);
             check_close(run_hybrid<double>(problem_of(n, window, sinks, 2, 8, scale), c), exact, 1e-13);
