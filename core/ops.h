@@ -19,6 +19,7 @@ Tensor mul(const Tensor& a, const Tensor& b);
 Tensor div(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, const Tensor& b);
 Tensor pow(const Tensor& a, double exponent);
+Tensor atan2(const Tensor& y, const Tensor& x);  // the angle of the point (x, y), in (−π, π]; floating result
 Tensor maximum(const Tensor& a, const Tensor& b);  // gradient to the larger operand; a tie splits it evenly
 Tensor minimum(const Tensor& a, const Tensor& b);
 

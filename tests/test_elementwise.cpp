@@ -107,6 +107,10 @@ void check_close(const std::vector<double>& got, const std::vector<double>& expe
 
 // ---- the ops under test, each with its reference written with std:: (T = float, double, int32 or int64) ----
 
+// What a binary case is: correctly rounded (compare bit for bit), needs a > 0 (pow's base), and whether its
+// gradient is checked too (the operator forms call the same functions, so they are not checked twice).
+enum CaseFlags : unsigned { kExact = 1u, kPositiveA = 2u, kGradcheck = 4u };
+
 struct BinaryCase {
     const char* name;
     Binary op;
@@ -114,34 +118,37 @@ struct BinaryCase {
     std::function<float(float, float)> ref32;     // the same in float
     bool exact;                                   // correctly rounded: compare bit for bit
     bool positive_a = false;                      // pow: base > 0
+    bool gradcheck = false;                       // "gradcheck of every differentiable binary op" runs it
 };
 
 template <typename F>
-BinaryCase binary_case(const char* name, Binary op, F f, bool exact, bool positive_a = false) {
+BinaryCase binary_case(const char* name, Binary op, F f, unsigned flags) {
     return {name, std::move(op), [f](double x, double y) { return static_cast<double>(f(x, y)); },
-            [f](float x, float y) { return static_cast<float>(f(x, y)); }, exact, positive_a};
+            [f](float x, float y) { return static_cast<float>(f(x, y)); }, (flags & kExact) != 0,
+            (flags & kPositiveA) != 0, (flags & kGradcheck) != 0};
 }
 
 std::vector<BinaryCase> binary_cases() {
     return {
-        binary_case("add", add, [](auto x, auto y) { return x + y; }, true),
-        binary_case("sub", sub, [](auto x, auto y) { return x - y; }, true),
-        binary_case("mul", mul, [](auto x, auto y) { return x * y; }, true),
-        binary_case("div", tg::div, [](auto x, auto y) { return x / y; }, true),
+        binary_case("add", add, [](auto x, auto y) { return x + y; }, kExact | kGradcheck),
+        binary_case("sub", sub, [](auto x, auto y) { return x - y; }, kExact | kGradcheck),
+        binary_case("mul", mul, [](auto x, auto y) { return x * y; }, kExact | kGradcheck),
+        binary_case("div", tg::div, [](auto x, auto y) { return x / y; }, kExact | kGradcheck),
         binary_case("pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); },
-                    [](auto x, auto y) { return std::pow(x, y); }, false, true),
-        binary_case("maximum", maximum, [](auto x, auto y) { return std::max(x, y); }, true),
-        binary_case("minimum", minimum, [](auto x, auto y) { return std::min(x, y); }, true),
-        binary_case("eq", eq, [](auto x, auto y) { return x == y ? 1 : 0; }, true),
-        binary_case("ne", ne, [](auto x, auto y) { return x != y ? 1 : 0; }, true),
-        binary_case("lt", lt, [](auto x, auto y) { return x < y ? 1 : 0; }, true),
-        binary_case("le", le, [](auto x, auto y) { return x <= y ? 1 : 0; }, true),
-        binary_case("gt", gt, [](auto x, auto y) { return x > y ? 1 : 0; }, true),
-        binary_case("ge", ge, [](auto x, auto y) { return x >= y ? 1 : 0; }, true),
-        binary_case("operator+", [](const Tensor& a, const Tensor& b) { return a + b; }, [](auto x, auto y) { return x + y; }, true),
-        binary_case("operator-", [](const Tensor& a, const Tensor& b) { return a - b; }, [](auto x, auto y) { return x - y; }, true),
-        binary_case("operator*", [](const Tensor& a, const Tensor& b) { return a * b; }, [](auto x, auto y) { return x * y; }, true),
-        binary_case("operator/", [](const Tensor& a, const Tensor& b) { return a / b; }, [](auto x, auto y) { return x / y; }, true),
+                    [](auto x, auto y) { return std::pow(x, y); }, kPositiveA | kGradcheck),
+        binary_case("atan2", tg::atan2, [](auto y, auto x) { return std::atan2(y, x); }, kGradcheck),
+        binary_case("maximum", maximum, [](auto x, auto y) { return std::max(x, y); }, kExact | kGradcheck),
+        binary_case("minimum", minimum, [](auto x, auto y) { return std::min(x, y); }, kExact | kGradcheck),
+        binary_case("eq", eq, [](auto x, auto y) { return x == y ? 1 : 0; }, kExact),
+        binary_case("ne", ne, [](auto x, auto y) { return x != y ? 1 : 0; }, kExact),
+        binary_case("lt", lt, [](auto x, auto y) { return x < y ? 1 : 0; }, kExact),
+        binary_case("le", le, [](auto x, auto y) { return x <= y ? 1 : 0; }, kExact),
+        binary_case("gt", gt, [](auto x, auto y) { return x > y ? 1 : 0; }, kExact),
+        binary_case("ge", ge, [](auto x, auto y) { return x >= y ? 1 : 0; }, kExact),
+        binary_case("operator+", [](const Tensor& a, const Tensor& b) { return a + b; }, [](auto x, auto y) { return x + y; }, kExact),
+        binary_case("operator-", [](const Tensor& a, const Tensor& b) { return a - b; }, [](auto x, auto y) { return x - y; }, kExact),
+        binary_case("operator*", [](const Tensor& a, const Tensor& b) { return a * b; }, [](auto x, auto y) { return x * y; }, kExact),
+        binary_case("operator/", [](const Tensor& a, const Tensor& b) { return a / b; }, [](auto x, auto y) { return x / y; }, kExact),
     };
 }
 
@@ -471,28 +478,29 @@ TEST_CASE("gradcheck of every differentiable binary op: plain, broadcast, non-co
     const Tensor b31 = sample({3, 1}, 24, 0.5, 2.0);
     // For max/min: b = a +- (0.1 .. 1), never a tie.
     const Tensor apart = sample({3, 4}, 25, 0.1, 1.0);
-    std::vector<std::pair<const char*, Binary>> ops = {
-        {"add", add}, {"sub", sub}, {"mul", mul}, {"div", tg::div},
-        {"pow", [](const Tensor& x, const Tensor& y) { return pow(x, y); }},
-        {"maximum", maximum}, {"minimum", minimum},
+    std::vector<std::pair<std::string, Binary>> ops;
+    for (const auto& c : binary_cases())
+        if (c.gradcheck) ops.emplace_back(c.name, c.op);  // every op of the table above with a gradient
+    const std::vector<std::pair<std::string, Binary>> composed = {
         {"scalar ops", [](const Tensor& x, const Tensor& y) { return (2.0 - x) * 3.0 + 1.5 / y - x / 4.0 + (y + 1.0) * (-x); }},
         {"where", [](const Tensor& x, const Tensor& y) {
              return where(from_vector(std::vector<float>{1, 0, 0, 1}), x, y);  // condition [4], broadcast
          }},
     };
+    ops.insert(ops.end(), composed.begin(), composed.end());
     for (const auto& [name, op] : ops) {
         auto f = [op = op](const std::vector<Tensor>& in) { return op(in[0], in[1]); };
-        const bool maxmin = std::string(name) == "maximum" || std::string(name) == "minimum";
+        const bool maxmin = name == "maximum" || name == "minimum";
         const Tensor b_same = maxmin ? a34 + apart : b34;
-        check_grad(f, {leaf64(a34), leaf64(b_same)}, std::string(name) + " plain");
-        check_grad(f, {leaf64(a34, true), leaf64(b_same, true)}, std::string(name) + " non-contiguous");
+        check_grad(f, {leaf64(a34), leaf64(b_same)}, name + " plain");
+        check_grad(f, {leaf64(a34, true), leaf64(b_same, true)}, name + " non-contiguous");
         if (!maxmin) {
-            check_grad(f, {leaf64(a34), leaf64(b4)}, std::string(name) + " broadcast [3,4] with [4]");
-            check_grad(f, {leaf64(tg::abs(b31)), leaf64(a34)}, std::string(name) + " broadcast [3,1] with [3,4]");
+            check_grad(f, {leaf64(a34), leaf64(b4)}, name + " broadcast [3,4] with [4]");
+            check_grad(f, {leaf64(tg::abs(b31)), leaf64(a34)}, name + " broadcast [3,1] with [3,4]");
         } else {
             // Broadcast operands that are never within 0.1 of each other: b = 2.5 > every a in [0.5, 2].
-            check_grad(f, {leaf64(a34), leaf64(full({4}, 2.5))}, std::string(name) + " broadcast");
-            check_grad(f, {leaf64(full({3, 1}, 0.25)), leaf64(a34)}, std::string(name) + " broadcast reversed");
+            check_grad(f, {leaf64(a34), leaf64(full({4}, 2.5))}, name + " broadcast");
+            check_grad(f, {leaf64(full({3, 1}, 0.25)), leaf64(a34)}, name + " broadcast reversed");
         }
     }
     // pow with a scalar exponent (and its square special case).

@@ -70,6 +70,18 @@ template <typename V> V power(V x, V y) {
     }
 }
 
+// atan2(y, x) for scalars and xsimd batches (floating dtypes only; the integer branch lets dispatch()
+// instantiate every dtype, as for power above).
+template <typename V> V arctan2(V y, V x) {
+    if constexpr (std::is_integral_v<V>) {
+        return static_cast<V>(std::atan2(static_cast<double>(y), static_cast<double>(x)));
+    } else {
+        using std::atan2;
+        using xsimd::atan2;
+        return atan2(y, x);
+    }
+}
+
 Tensor scalar_like(double value, const Tensor& like) {
     const bool fits = is_floating(like.dtype()) || value == std::trunc(value);
     return scalar_tensor(value, fits ? like.dtype() : kFloat32);
@@ -152,6 +164,17 @@ Tensor pow(const Tensor& a, double exponent) {
     autograd::record("pow", out, {a}, [sa = SavedTensor(a), exponent](const Tensor& dout) {
         if (exponent == 0.0) return Grads{zeros_like(dout)};  // a^0 = 1 is flat (0 * a^-1 would be NaN at 0)
         return Grads{dout * pow(sa.get(), exponent - 1.0) * exponent};
+    });
+    return out;
+}
+
+Tensor atan2(const Tensor& y, const Tensor& x) {
+    Tensor out = binary_map("atan2", y, x, promoted_floating(y, x), [](auto v, auto u) { return arctan2(v, u); });
+    // d atan2(y, x) = (x dy − y dx) / (x² + y²)
+    autograd::record("atan2", out, {y, x}, [sy = SavedTensor(y), sx = SavedTensor(x)](const Tensor& dout) {
+        const Tensor y = sy.get(), x = sx.get();
+        const Tensor scale = dout / (x * x + y * y);
+        return Grads{scale * x, neg(scale * y)};
     });
     return out;
 }
