@@ -511,6 +511,26 @@ TEST_CASE("gradcheck of every differentiable binary op: plain, broadcast, non-co
     }
 }
 
+TEST_CASE("gelu: a transposed or sliced input gives the same bits as its contiguous copy, forward and backward") {
+    for (const GeluApproximation form : {GeluApproximation::None, GeluApproximation::Tanh}) {
+        for (const DType dtype : {kFloat32, kFloat64}) {
+            // 37 x 53: odd sizes, so SIMD batches and scalar tails meet different elements in each layout.
+            const Tensor base = sample({53, 37}, 31, 0.01, 6.0).to(dtype);
+            for (const Tensor& strided : {base.t(), sample({37, 106}, 32, 0.01, 6.0).to(dtype).slice(1, 0, 106, 2)}) {
+                const Tensor contiguous = strided.contiguous();
+                REQUIRE_FALSE(strided.is_contiguous());
+                const Tensor a = strided.detach().requires_grad_(), b = contiguous.detach().requires_grad_();
+                const Tensor ya = gelu(a, form), yb = gelu(b, form);
+                CHECK(ya.to_vector<double>() == yb.to_vector<double>());
+                const Tensor dout = sample({37, 53}, 33, 0.1, 2.0).to(dtype);
+                ya.backward(dout);
+                yb.backward(dout);
+                CHECK(a.grad().to_vector<double>() == b.grad().to_vector<double>());
+            }
+        }
+    }
+}
+
 TEST_CASE("gradcheck of every differentiable unary op: plain, broadcast, non-contiguous") {
     for (const auto& c : unary_cases()) {
         // Away from kinks: relu and abs see |x| >= 0.1; the domains of log/sqrt/rsqrt stay positive.

@@ -8,7 +8,6 @@
 #include "kernels/gelu.h"
 
 #include <cmath>
-#include <numbers>
 
 namespace tg {
 
@@ -44,32 +43,8 @@ template <typename V> V vexp(V x) { using std::exp; using xsimd::exp; return exp
 template <typename V> V vlog(V x) { using std::log; using xsimd::log; return log(x); }
 template <typename V> V vsqrt(V x) { using std::sqrt; using xsimd::sqrt; return sqrt(x); }
 template <typename V> V vtanh(V x) { using std::tanh; using xsimd::tanh; return tanh(x); }
-template <typename V> V verf(V x) { using std::erf; using xsimd::erf; return erf(x); }
 template <typename V> V vsin(V x) { using std::sin; using xsimd::sin; return sin(x); }
 template <typename V> V vcos(V x) { using std::cos; using xsimd::cos; return cos(x); }
-
-// GELU, tanh form: 0.5 x (1 + tanh(u)), u = sqrt(2/pi) (x + 0.044715 x^3)
-constexpr double kSqrt2OverPi = 0.7978845608028654;
-constexpr double kGeluCubic = 0.044715;
-
-template <typename V> V gelu_tanh(V x) {
-    const V u = V(kSqrt2OverPi) * (x + V(kGeluCubic) * x * x * x);
-    return V(0.5) * x * (V(1) + vtanh(u));
-}
-// d/dx: 0.5 (1 + tanh u) + 0.5 x (1 - tanh² u) sqrt(2/pi) (1 + 3 * 0.044715 x²)
-template <typename V> V gelu_tanh_grad(V x) {
-    const V u = V(kSqrt2OverPi) * (x + V(kGeluCubic) * x * x * x);
-    const V th = vtanh(u);
-    return V(0.5) * (V(1) + th) + V(0.5) * x * (V(1) - th * th) * V(kSqrt2OverPi) * (V(1) + V(3 * kGeluCubic) * x * x);
-}
-// GELU, exact form: x Φ(x) with Φ the standard normal CDF, Φ(x) = 0.5 (1 + erf(x / sqrt 2)).
-template <typename V> V gelu_erf(V x) { return V(0.5) * x * (V(1) + verf(x * V(std::numbers::sqrt2 / 2))); }
-// d/dx: Φ(x) + x φ(x), φ(x) = exp(-x²/2) / sqrt(2 pi)
-template <typename V> V gelu_erf_grad(V x) {
-    const V cdf = V(0.5) * (V(1) + verf(x * V(std::numbers::sqrt2 / 2)));
-    const V pdf = vexp(V(-0.5) * x * x) * V(0.3989422804014327);
-    return cdf + x * pdf;
-}
 
 }  // namespace
 
@@ -155,35 +130,31 @@ Tensor relu(const Tensor& x) {
 //   tanh:  y = ½ x (1 + tanh u),  u = √(2/π)(x + 0.044715 x³);   exact:  y = x Φ(x)
 // Contiguous float input runs the vectorised kernels of kernels/gelu.h; anything else (a strided view, an
 // integer tensor computed in float32) runs the same formulas above through unary_map.
+// GELU has one implementation, the kernel (kernels/gelu.cpp: forward, derivative, and their references). It runs
+// on contiguous floating arrays, so a strided or integer input is first copied into one: every layout of the
+// same values then gives the same bits.
 Tensor gelu(const Tensor& x, GeluApproximation approximate) {
+    if (!x.defined()) throw ValueError("gelu: the input is an undefined tensor");
     const bool use_tanh = approximate == GeluApproximation::Tanh;
-    if (x.defined() && is_floating(x.dtype()) && x.is_contiguous()) {
-        Tensor out = empty(x.shape(), x.dtype());
+    const DType dtype = floating(x);
+    const Tensor xc = x.detach().to(dtype).contiguous();
+    Tensor out = empty(x.shape(), dtype);
+    dispatch_floating(dtype, [&](auto tag) {
+        using T = decltype(tag);
+        if (use_tanh) kernels::gelu_tanh_forward(xc.data<T>(), out.data<T>(), xc.numel());
+        else kernels::gelu_erf_forward(xc.data<T>(), out.data<T>(), xc.numel());
+    });
+    // dx = dy · gelu′(x), the kernel's backward
+    autograd::record("gelu", out, {x}, [sx = SavedTensor(x), use_tanh](const Tensor& dout) {
+        const Tensor x = sx.get().contiguous();
+        const Tensor dy = (dout.dtype() == x.dtype() ? dout : dout.to(x.dtype())).contiguous();
+        Tensor dx = empty(x.shape(), x.dtype());
         dispatch_floating(x.dtype(), [&](auto tag) {
             using T = decltype(tag);
-            if (use_tanh) kernels::gelu_tanh_forward(x.data<T>(), out.data<T>(), x.numel());
-            else kernels::gelu_erf_forward(x.data<T>(), out.data<T>(), x.numel());
+            if (use_tanh) kernels::gelu_tanh_backward(x.data<T>(), dy.data<T>(), dx.data<T>(), x.numel());
+            else kernels::gelu_erf_backward(x.data<T>(), dy.data<T>(), dx.data<T>(), x.numel());
         });
-        autograd::record("gelu", out, {x}, [sx = SavedTensor(x), use_tanh](const Tensor& dout) {
-            const Tensor x = sx.get();
-            const Tensor dy = (dout.dtype() == x.dtype() ? dout : dout.to(x.dtype())).contiguous();
-            Tensor dx = empty(x.shape(), x.dtype());
-            dispatch_floating(x.dtype(), [&](auto tag) {
-                using T = decltype(tag);
-                if (use_tanh) kernels::gelu_tanh_backward(x.data<T>(), dy.data<T>(), dx.data<T>(), x.numel());
-                else kernels::gelu_erf_backward(x.data<T>(), dy.data<T>(), dx.data<T>(), x.numel());
-            });
-            return Grads{dx};
-        });
-        return out;
-    }
-    Tensor out = use_tanh ? unary_map("gelu", x, floating(x), [](auto v) { return gelu_tanh(v); })
-                          : unary_map("gelu", x, floating(x), [](auto v) { return gelu_erf(v); });
-    autograd::record("gelu", out, {x}, [sx = SavedTensor(x), use_tanh](const Tensor& dout) {
-        const Tensor x = sx.get();
-        const Tensor slope = use_tanh ? unary_map("gelu_backward", x, x.dtype(), [](auto v) { return gelu_tanh_grad(v); })
-                                      : unary_map("gelu_backward", x, x.dtype(), [](auto v) { return gelu_erf_grad(v); });
-        return Grads{dout * slope};
+        return Grads{dx};
     });
     return out;
 }
