@@ -192,8 +192,7 @@ void backward_impl(const PolyAttentionProblem& p, PolyGradient grad, const T* q,
                    T* dv, AttentionLayout dvl, T* workspace) {
     const auto coeffs = poly_attention_coefficients(p);
     const PolyFeatureMap fm(p.d, coeffs);
-    const auto pass = grad == PolyGradient::plugin ? PolyAttentionPass::backward_plugin
-                                                   : PolyAttentionPass::backward_consistent;
+    const PolyAttentionPass pass = poly_backward_pass(grad);
     const Layout L = make_layout(p, fm.rank(), pass, sizeof(T));
     const std::vector<T> a = coefficients_as<T>(coeffs);
     const Context<T> cx{p, fm, L, a.data(), static_cast<T>(std::sqrt(p.scale))};

@@ -94,6 +94,11 @@ enum class PolyGradient { consistent, plugin };
 // Which kernel a workspace is for.
 enum class PolyAttentionPass { forward, backward_consistent, backward_plugin };
 
+// The backward pass that computes gradient formula `grad`.
+inline PolyAttentionPass poly_backward_pass(PolyGradient grad) {
+    return grad == PolyGradient::plugin ? PolyAttentionPass::backward_plugin : PolyAttentionPass::backward_consistent;
+}
+
 // Throws std::invalid_argument naming the problem when sizes, degree or coefficients are not accepted.
 void check_poly_attention_problem(const PolyAttentionProblem& p);
 

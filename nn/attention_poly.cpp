@@ -28,6 +28,16 @@ namespace {
 constexpr const char* kApproxOp = "scaled_dot_product_attention[approx]";
 constexpr const char* kApproxBackwardOp = "scaled_dot_product_attention[approx_backward]";
 
+// The one place where the module-level choice of gradient formula becomes the kernels' (the same two formulas;
+// nn spells them as the options do, kernels as their own API does).
+kernels::PolyGradient kernel_gradient(AttentionGradient gradient) {
+    switch (gradient) {
+        case AttentionGradient::Consistent: return kernels::PolyGradient::consistent;
+        case AttentionGradient::Plugin: return kernels::PolyGradient::plugin;
+    }
+    throw ValueError("scaled_dot_product_attention: unknown gradient formula");
+}
+
 // The kernels' own checks (degree, sizes) rethrown as the framework's ValueError, naming the op and shapes.
 kernels::PolyAttentionProblem checked_poly_problem(const char* op, const Tensor& q, const Tensor& k, const Tensor& v,
                                                    const AttentionOptions& options) {
@@ -91,9 +101,8 @@ std::vector<Tensor> poly_backward(const char* op, const kernels::PolyAttentionPr
     Tensor dq = empty_heads_like(q, p.tq, p.d, q.dtype());
     Tensor dk = empty_heads_like(k, p.tk, p.d, k.dtype());
     Tensor dv = empty_heads_like(v, p.tk, p.dv, v.dtype());
-    const bool plugin = gradient == AttentionGradient::Plugin;
-    const kernels::PolyGradient grad = plugin ? kernels::PolyGradient::plugin : kernels::PolyGradient::consistent;
-    const auto pass = plugin ? kernels::PolyAttentionPass::backward_plugin : kernels::PolyAttentionPass::backward_consistent;
+    const kernels::PolyGradient grad = kernel_gradient(gradient);
+    const kernels::PolyAttentionPass pass = kernels::poly_backward_pass(grad);
     Tensor workspace = poly_workspace(p, pass, q.dtype());
     dispatch_floating(q.dtype(), [&](auto tag) {
         using T = decltype(tag);
