@@ -10,7 +10,7 @@
 // token's query; its entries 1..16 are the weights it gives the 4×4 patches. They are rescaled so the largest is 1
 // (the class token also attends to itself, entry 0, shown in the corner as a percentage).
 
-#include "canvas.h"
+#include "examples/common/canvas.h"
 #include "commands.h"
 #include "common.h"
 
@@ -18,6 +18,9 @@
 #include <cstdio>
 
 namespace vit {
+
+using tg::examples::Canvas;
+using tg::examples::Rgb;
 
 namespace {
 

@@ -1,14 +1,15 @@
 #pragma once
-// A tiny RGB canvas for the pictures of `tg-vit show`: rectangles, upscaled grayscale images, heat-map
-// overlays and text in stb_easy_font's bitmap font (a public-domain font of line segments that comes with
-// libstb-dev; we fill its quads ourselves), then saved as PNG with tg::data::save_png.
+// A tiny RGB canvas for the programs' pictures (tg-gpt's loss plots, tg-vit's attention maps): pixels,
+// rectangles, lines, upscaled grayscale images, heat-map overlays and text in stb_easy_font's bitmap font (a
+// public-domain font of line segments that comes with libstb-dev; we fill its quads ourselves). Saved as PNG
+// by tg::data::save_png (atomically), or handed over as raw RGB bytes.
 
 #include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
-namespace vit {
+namespace tg::examples {
 
 using Rgb = std::array<std::uint8_t, 3>;
 
@@ -17,8 +18,12 @@ public:
     Canvas(int width, int height, Rgb background);
     int width() const { return width_; }
     int height() const { return height_; }
+    const std::vector<std::uint8_t>& pixels() const { return pixels_; }  // height × width × 3, row-major RGB
 
+    void set(int x, int y, Rgb color);  // pixels outside the canvas are ignored
     void fill_rect(int x, int y, int w, int h, Rgb color);
+    // Bresenham's line from (x0, y0) to (x1, y1), both ends included, with a square brush of `thick` pixels.
+    void line(int x0, int y0, int x1, int y1, Rgb color, int thick = 1);
     // Draws a grayscale image (h × w floats in [0, 1], row-major) with its top-left corner at (x, y), each pixel
     // as a scale × scale block.
     void draw_gray(int x, int y, const float* pixels, int w, int h, int scale);
@@ -31,7 +36,6 @@ public:
     void save_png(const std::string& path) const;
 
 private:
-    void set(int x, int y, Rgb color);
     int width_, height_;
     std::vector<std::uint8_t> pixels_;  // height × width × 3
 };
@@ -39,4 +43,4 @@ private:
 // The "inferno" colour map (matplotlib), piecewise linear through five of its colours; t in [0, 1].
 Rgb inferno(float t);
 
-}  // namespace vit
+}  // namespace tg::examples

@@ -1,9 +1,10 @@
-#include "canvas.h"
+#include "examples/common/canvas.h"
 
 #include <tapegrad/tapegrad.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
@@ -13,7 +14,7 @@
 #include <stb/stb_easy_font.h>  // only static functions: no clash with other users of stb
 #pragma GCC diagnostic pop
 
-namespace vit {
+namespace tg::examples {
 
 Canvas::Canvas(int width, int height, Rgb background)
     : width_(width), height_(height), pixels_(static_cast<std::size_t>(width) * height * 3) {
@@ -29,6 +30,19 @@ void Canvas::set(int x, int y, Rgb c) {
 void Canvas::fill_rect(int x, int y, int w, int h, Rgb color) {
     for (int j = y; j < y + h; ++j)
         for (int i = x; i < x + w; ++i) set(i, j, color);
+}
+
+void Canvas::line(int x0, int y0, int x1, int y1, Rgb color, int thick) {
+    const int dx = std::abs(x1 - x0), sx = x0 < x1 ? 1 : -1;
+    const int dy = -std::abs(y1 - y0), sy = y0 < y1 ? 1 : -1;
+    int err = dx + dy;
+    while (true) {
+        fill_rect(x0, y0, thick, thick, color);
+        if (x0 == x1 && y0 == y1) break;
+        const int e2 = 2 * err;
+        if (e2 >= dy) err += dy, x0 += sx;
+        if (e2 <= dx) err += dx, y0 += sy;
+    }
 }
 
 void Canvas::draw_gray(int x, int y, const float* pixels, int w, int h, int scale) {
@@ -84,4 +98,4 @@ Rgb inferno(float t) {
     return c;
 }
 
-}  // namespace vit
+}  // namespace tg::examples
