@@ -6,6 +6,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace tg {
 
@@ -19,7 +20,12 @@ void check_shape(const Shape& shape, const char* op) {
 
 Tensor empty(const Shape& shape, DType dtype) {
     check_shape(shape, "empty");
-    const auto bytes = static_cast<std::size_t>(numel(shape)) * element_size(dtype);
+    const std::int64_t n = numel(shape);
+    if (n > std::numeric_limits<std::int64_t>::max() / static_cast<std::int64_t>(element_size(dtype))) {
+        throw ShapeError("empty: shape " + to_string(shape) + " of " + dtype_name(dtype) +
+                         " would take more bytes than an int64 can count");
+    }
+    const auto bytes = static_cast<std::size_t>(n) * element_size(dtype);
     return make_tensor(std::make_shared<Storage>(bytes), shape, contiguous_strides(shape), 0, dtype);
 }
 

@@ -7,9 +7,17 @@
 
 namespace tg {
 
+// numel and contiguous_strides throw ShapeError when the sizes multiply past int64 (numel: unless a size is 0,
+// then the product is exactly 0). Such shapes come from corrupted file headers (found by tests/fuzz/fuzz_idx).
 std::int64_t numel(const Shape& shape) {
     std::int64_t n = 1;
-    for (auto s : shape) n *= s;
+    bool overflow = false, empty = false;
+    for (auto s : shape) {
+        empty = empty || s == 0;
+        overflow = __builtin_mul_overflow(n, s, &n) || overflow;
+    }
+    if (empty) return 0;  // exact, even when the other sizes multiply past int64
+    if (overflow) throw ShapeError("shape " + to_string(shape) + " has more elements than an int64 can count");
     return n;
 }
 
@@ -18,7 +26,11 @@ Strides contiguous_strides(const Shape& shape) {
     std::int64_t step = 1;
     for (std::size_t i = shape.size(); i-- > 0;) {
         strides[i] = step;
-        step *= std::max<std::int64_t>(shape[i], 1);
+        // A size-0 dimension still multiplies like 1 here, so absurd sizes next to a 0 (a corrupted file header
+        // describing an empty tensor) must be caught: such strides cannot be represented.
+        if (i > 0 && __builtin_mul_overflow(step, std::max<std::int64_t>(shape[i], 1), &step)) {
+            throw ShapeError("shape " + to_string(shape) + ": its strides do not fit in an int64");
+        }
     }
     return strides;
 }

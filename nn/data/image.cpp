@@ -86,6 +86,57 @@ AxisFilter make_filter(std::int64_t in, std::int64_t out, bool antialias) {
     return f;
 }
 
+// stb_image trusts the length a PNG chunk declares: it grows its buffer of image data (IDAT) to that length
+// before reading it, so an 80-byte file declaring an 800 MB chunk costs 800 MB (found by tests/fuzz/fuzz_image).
+// Each chunk (4-byte big-endian length, 4-byte type, data, 4-byte CRC) must therefore have its data inside the
+// file; then stb's buffers stay below twice the file's size. Other formats: nothing to do here.
+void check_png_chunks(const std::vector<std::uint8_t>& file, const std::string& origin) {
+    static constexpr std::uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+    if (file.size() < 8 || std::memcmp(file.data(), kSignature, 8) != 0) return;
+    for (std::size_t pos = 8; pos + 8 <= file.size();) {
+        const std::uint8_t* c = file.data() + pos;
+        const std::uint64_t length = (std::uint64_t{c[0]} << 24) | (std::uint64_t{c[1]} << 16) | (std::uint64_t{c[2]} << 8) | c[3];
+        const std::string type(reinterpret_cast<const char*>(c + 4), 4);
+        const std::uint64_t left = file.size() - pos - 8;
+        if (length > left) {
+            throw IOError("load_image: " + origin + ": PNG chunk '" + type + "' at byte " + std::to_string(pos) +
+                          " declares " + std::to_string(length) + " bytes of data, but the file has " +
+                          std::to_string(left) + " after it (a truncated or corrupt PNG)");
+        }
+        if (type == "IEND") return;
+        pos += 12 + static_cast<std::size_t>(length);
+    }
+}
+
+// stb_image reads the width, height and maximum value of a binary PNM (P5, P6) into an int with no overflow
+// check: "99999999999" is signed overflow, undefined behaviour (found by tests/fuzz/fuzz_image under UBSan). The
+// header is walked here first exactly as stb walks it (its whitespace, '#' comments, end-of-data rule), and a
+// number above 999,999,999 is refused; no image needs one (stb refuses sides above 2^24 anyway).
+void check_pnm_header(const std::vector<std::uint8_t>& file, const std::string& origin) {
+    if (file.size() < 2 || file[0] != 'P' || (file[1] != '5' && file[1] != '6')) return;
+    std::size_t next = 2;  // stb's read position; reading past the end gives 0 and does not move
+    const auto get8 = [&] { return next < file.size() ? static_cast<char>(file[next++]) : '\0'; };
+    const auto at_eof = [&] { return next >= file.size(); };
+    const auto space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; };
+    char c = get8();
+    for (const char* field : {"width", "height", "maximum value"}) {
+        for (;;) {  // stbi__pnm_skip_whitespace
+            while (!at_eof() && space(c)) c = get8();
+            if (at_eof() || c != '#') break;
+            while (!at_eof() && c != '\n' && c != '\r') c = get8();
+        }
+        std::int64_t value = 0;  // stbi__pnm_getinteger
+        while (!at_eof() && c >= '0' && c <= '9') {
+            if (value > 99999999) {
+                throw IOError("load_image: " + origin + ": the PNM header's " + field +
+                              " has more than 9 digits (a corrupt file)");
+            }
+            value = value * 10 + (c - '0');
+            c = get8();
+        }
+    }
+}
+
 int stb_write_to_vector(std::vector<std::uint8_t>& out, const void* data, int size) {
     const auto* p = static_cast<const std::uint8_t*>(data);
     out.insert(out.end(), p, p + size);
@@ -104,6 +155,8 @@ Tensor decode_image(const std::vector<std::uint8_t>& encoded, const std::string&
         throw IOError("load_image: " + origin + ": the file is " + std::to_string(encoded.size()) +
                       " bytes, more than stb_image can read (2 GiB)");
     }
+    check_png_chunks(encoded, origin);
+    check_pnm_header(encoded, origin);
     // The header first: the size decides whether decoding is allowed at all.
     int w = 0, h = 0, c = 0;
     if (!stbi_info_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &c)) {
@@ -114,9 +167,17 @@ Tensor decode_image(const std::vector<std::uint8_t>& encoded, const std::string&
                       " = " + std::to_string(std::int64_t{w} * h) + " pixels, above the limit of " +
                       std::to_string(max_pixels) + " (raise max_pixels, e.g. tg-vit classify --max-pixels, to read it)");
     }
+    // stb_image 2.27 (Debian 12's libstb-dev) converts the channels of a 16-bit PNM (maxval > 255) with its 8-bit
+    // routine, reading past the end of its buffer (found by tests/fuzz/fuzz_image; fixed upstream in 2.28). So a
+    // 16-bit file is decoded in its own channels (16 -> 8 bits is correct on that path) and its channels are then
+    // converted by the same 8-bit routine stb uses for every 8-bit file.
+    const bool sixteen_bit = stbi_is_16_bit_from_memory(encoded.data(), static_cast<int>(encoded.size())) != 0;
     std::unique_ptr<unsigned char, void (*)(void*)> pixels(
-        stbi_load_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &c, channels),
+        stbi_load_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &c, sixteen_bit ? 0 : channels),
         stbi_image_free);
+    if (pixels && sixteen_bit && channels != 0 && channels != c) {
+        pixels.reset(stbi__convert_format(pixels.release(), c, channels, static_cast<unsigned>(w), static_cast<unsigned>(h)));
+    }
     if (!pixels) {
         throw IOError("load_image: " + origin + ": cannot decode the image (stb_image: " + stbi_failure_reason() + ")");
     }

@@ -1,5 +1,6 @@
 // libFuzzer target: the text corpus reader (nn/data/text_corpus.h) streaming arbitrary bytes, and the byte and
 // character tokenizers on what it accepts.
+#include "core/error.h"
 #include "nn/data/byte_source.h"
 #include "nn/data/text_corpus.h"
 #include "nn/data/tokenizer.h"

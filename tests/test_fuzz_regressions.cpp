@@ -1,0 +1,102 @@
+// Inputs the fuzzers found (tests/fuzz, docs/reliability.md), one test each, kept so the bugs stay fixed. Each
+// input is also in its target's seed corpus (tests/fuzz/corpus/<target>/), which CI replays under ASan + UBSan;
+// here the same inputs run in the ordinary build, where each check failed before its fix.
+
+#include "core/error.h"
+#include "core/ops.h"
+#include "core/shape.h"
+#include "nn/data/idx.h"
+#include "nn/data/image.h"
+
+#include <doctest/doctest.h>
+
+#include "tests/test_util.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+using namespace tg;
+using tg::testing::check_throws;
+using Bytes = std::vector<std::uint8_t>;
+
+TEST_CASE("fuzz_idx: an empty IDX array with absurd dimensions is refused, not given overflowing strides") {
+    // corpus/idx/empty-huge-dims: uint8, 6 dimensions [2, 2, 2031616, 0, 329223, 134810123]: 0 elements, so the
+    // data size check passes, but the strides multiply past int64 (UBSan: signed overflow in contiguous_strides).
+    const Bytes bytes{0, 0, 8, 6, 0, 0, 0, 2, 0, 0, 0, 2, 0, 0x1f, 0, 0, 0, 0, 0, 0, 0, 5, 6, 7, 8, 9, 10, 11};
+    const data::IdxArray a = data::decode_idx(bytes, "empty-huge-dims");
+    CHECK(a.data.empty());
+    check_throws<ShapeError>([&] { (void)a.to_tensor(kFloat32); },
+                             {"[2, 2, 2031616, 0, 329223, 134810123]", "strides do not fit in an int64"});
+}
+
+TEST_CASE("shapes whose sizes multiply past int64 are refused by numel, strides and empty") {
+    const std::int64_t big = std::int64_t{1} << 40;
+    CHECK(numel({big, big, 0}) == 0);  // exact: a zero size makes the product 0 whatever the others
+    check_throws<ShapeError>([&] { (void)numel({big, big}); }, {"more elements than an int64 can count"});
+    check_throws<ShapeError>([&] { (void)contiguous_strides({0, big, big}); }, {"strides do not fit"});
+    check_throws<ShapeError>([&] { (void)empty({0, big, big}, kFloat32); }, {"strides do not fit"});
+    // 2^62 float64 elements are 2^65 bytes: the byte count must not wrap to 0 (a 0-byte buffer for 2^62 elements).
+    check_throws<ShapeError>([&] { (void)empty({std::int64_t{1} << 62}, kFloat64); },
+                             {"[4611686018427387904] of float64", "more bytes than an int64 can count"});
+}
+
+TEST_CASE("fuzz_image: a 16-bit PNM converted to other channels is decoded in bounds and correctly") {
+    // corpus/image/pnm16-to-rgb: P5 (gray), 3 x 2, maxval 552 (so 2 bytes a sample), 12 bytes of samples. stb_image
+    // 2.27 converts its channels with the 8-bit routine and reads past its buffer (ASan: heap-buffer-overflow in
+    // stbi__convert_16_to_8); nn/data/image.cpp decodes it in its own channels first.
+    Bytes pgm = {'P', '5', '\n', '3', ' ', '2', '\n', '5', '5', '2', '\n'};
+    for (int i = 0; i < 6; ++i) {
+        const int v = 90 * i + 7;  // <= 552, big-endian
+        pgm.push_back(static_cast<std::uint8_t>(v >> 8));
+        pgm.push_back(static_cast<std::uint8_t>(v & 0xFF));
+    }
+    const Tensor gray = data::decode_image(pgm, "pnm16.pgm", 1);
+    REQUIRE(gray.shape() == Shape{1, 2, 3});
+    for (const int channels : {2, 3, 4}) {
+        CAPTURE(channels);
+        const Tensor image = data::decode_image(pgm, "pnm16.pgm", channels);
+        REQUIRE(image.shape() == Shape{channels, 2, 3});
+        const std::vector<float> g = gray.to_vector<float>(), all = image.to_vector<float>();
+        for (int c = 0; c < channels; ++c) {
+            const bool alpha = (channels == 2 && c == 1) || (channels == 4 && c == 3);
+            for (std::size_t i = 0; i < g.size(); ++i) {
+                CHECK(all[c * g.size() + i] == (alpha ? 1.0f : g[i]));  // gray replicated, alpha opaque
+            }
+        }
+    }
+    // The fuzzer's own input (truncated samples): an image or a clear error, never a read out of bounds.
+    const Bytes found{'P', '5', '\n', '3', ' ', '2', '\v', '5', '5', '2', '\n', 0, '2', 'd', 0x96, 0xc8, 0xfa};
+    for (const int channels : {0, 1, 2, 3, 4}) {
+        try {
+            (void)data::decode_image(found, "found.pgm", channels);
+        } catch (const Error&) {
+        }
+    }
+}
+
+TEST_CASE("fuzz_image: a PNG chunk longer than the file is refused before stb allocates for it") {
+    // corpus/image/png-idat-800mb: an 80-byte PNG whose IDAT chunk declares 805 MB. stb_image grows its data buffer
+    // to the declared length before reading (libFuzzer: malloc(805306391) over the 512 MB cap).
+    const std::vector<std::uint8_t> pixels(4 * 3, 200);
+    Bytes png = data::encode_png(pixels.data(), 4, 3, 1);
+    CHECK(data::decode_image(png, "good.png").shape() == Shape{1, 3, 4});
+    const auto idat = std::search(png.begin(), png.end(), std::begin("IDAT"), std::begin("IDAT") + 4);
+    REQUIRE(idat != png.end());
+    const std::size_t at = static_cast<std::size_t>(idat - png.begin()) - 4;  // the chunk's length field
+    for (int i = 0; i < 4; ++i) png[at + i] = static_cast<std::uint8_t>(0x30000000u >> (24 - 8 * i));
+    check_throws<IOError>([&] { (void)data::decode_image(png, "idat.png"); },
+                          {"idat.png", "PNG chunk 'IDAT'", "declares 805306368 bytes", "truncated or corrupt"});
+}
+
+TEST_CASE("fuzz_image: a PNM header number too large for an int is refused before stb parses it") {
+    // corpus/image/pnm-huge-width: stb_image multiplies the digits into an int unchecked (UBSan: signed overflow
+    // in stbi__pnm_getinteger). Numbers up to 9 digits (and comments, odd whitespace) still reach stb.
+    const std::string huge = "P5\n99999999999 2\n255\n" + std::string(12, 'x');
+    const Bytes bytes(huge.begin(), huge.end());
+    check_throws<IOError>([&] { (void)data::decode_image(bytes, "huge.pgm"); },
+                          {"huge.pgm", "the PNM header's width has more than 9 digits"});
+    const std::string ok = "P5 # a comment\n3\v2 000000000255\n" + std::string(6, 'x');
+    CHECK(data::decode_image(Bytes(ok.begin(), ok.end()), "ok.pgm").shape() == Shape{1, 2, 3});
+}
