@@ -12,6 +12,7 @@
 // --threads and --json mean what they mean in every tapegrad program (examples/common/cli.h).
 
 #include "inputs.h"
+#include "memory.h"
 
 #include "core/error.h"
 #include "core/tensor.h"
@@ -67,7 +68,6 @@ int main(int argc, char** argv) {
 
     return tg::cli::run_main("tg-attention", [&] {
         tg::cli::apply_threads(opt.threads);
-        const std::vector<tg::Tensor> in = read_inputs(opt.in);
         F::AttentionOptions options;
         options.mode = F::attention_mode_from_string(opt.mode);
         options.gradient = F::attention_gradient_from_string(opt.grad);
@@ -77,6 +77,10 @@ int main(int argc, char** argv) {
         options.window = opt.window;
         options.sinks = opt.sinks;
         if (!std::isnan(opt.scale)) options.scale = opt.scale;
+        // Sizes first (the header alone), so inputs the machine cannot run are refused before anything is read.
+        tg::cli::require_memory("tg-attention", tg_attention::attention_memory(tg::read_safetensors_header(opt.in), options),
+                                "use fewer heads, shorter sequences or (approximate modes) a smaller --degree or head dimension");
+        const std::vector<tg::Tensor> in = read_inputs(opt.in);
         F::check_attention_window("", options, in[0].size(2));
 
         tg::Tensor q = in[0].detach().requires_grad_(), k = in[1].detach().requires_grad_(),

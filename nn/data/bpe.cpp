@@ -178,18 +178,17 @@ constexpr std::size_t kChunkBytes = 256 * 1024;
 
 bool ascii_graphic(char c) { return c > ' ' && c < 0x7F; }
 
-// Where a long text may be cut without changing its pieces: just after a newline that has a visible ASCII
-// character on both sides ("x\nB"). No piece of the pattern spans such a newline (a letter/number/symbol piece
-// may start with a space, never with a newline), and the lone "\n" is one whitespace piece whether or not the
-// text continues after it. Returns text.size() if there is no such place at or after `from`.
-std::size_t next_cut(std::string_view text, std::size_t from) {
+}  // namespace
+
+// Just after a newline that has a visible ASCII character on both sides ("x\nB"). No piece of the pattern spans
+// such a newline (a letter/number/symbol piece may start with a space, never with a newline), and the lone "\n"
+// is one whitespace piece whether or not the text continues after it.
+std::size_t next_safe_cut(std::string_view text, std::size_t from) {
     for (std::size_t i = std::max<std::size_t>(from, 2); i < text.size(); ++i) {
         if (text[i - 1] == '\n' && ascii_graphic(text[i - 2]) && ascii_graphic(text[i])) return i;
     }
     return text.size();
 }
-
-}  // namespace
 
 std::vector<std::int64_t> BpeModel::encode(std::string_view text) const {
     std::vector<std::int64_t> out;
@@ -202,7 +201,7 @@ std::vector<std::int64_t> BpeModel::encode(std::string_view text) const {
     // Chunks cut at fixed places (they depend on the text only, not on the number of threads), encoded in
     // parallel, concatenated in order: the same ids as one serial pass.
     std::vector<std::size_t> cuts{0};
-    while (cuts.back() < text.size()) cuts.push_back(next_cut(text, cuts.back() + kChunkBytes));
+    while (cuts.back() < text.size()) cuts.push_back(next_safe_cut(text, cuts.back() + kChunkBytes));
     std::vector<std::vector<std::int64_t>> parts(cuts.size() - 1);
     tbb::enumerable_thread_specific<PieceCache> caches;
     tbb::parallel_for(std::size_t{0}, parts.size(), [&](std::size_t c) {

@@ -36,6 +36,11 @@ struct SpecialToken {
     bool operator==(const SpecialToken&) const = default;
 };
 
+// Where a long text may be cut so that encoding the parts one after the other gives the same ids as encoding it
+// whole: the first such place at or after `from`, or text.size() if there is none. (encode() cuts long texts
+// there to encode them in parallel; nn/data/corpus_tokens.h to encode a corpus piece by piece.)
+std::size_t next_safe_cut(std::string_view text, std::size_t from);
+
 class BpeModel {
 public:
     // tokens[id] = the bytes of token id (special tokens: their content); merges in rank order as pairs of ids,

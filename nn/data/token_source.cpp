@@ -44,6 +44,29 @@ TokenSource::TokenSource(std::shared_ptr<const std::vector<std::int64_t>> tokens
     owner_ = std::move(tokens);
 }
 
+namespace {
+
+template <class T>
+std::shared_ptr<const std::vector<T>> own(std::vector<T> tokens) {
+    return std::make_shared<const std::vector<T>>(std::move(tokens));
+}
+
+}  // namespace
+
+template <class T>
+TokenSource::TokenSource(std::shared_ptr<const std::vector<T>> tokens, Storage storage, std::int64_t id_limit,
+                         std::string origin)
+    : data_(tokens->data()), storage_(storage), size_(static_cast<std::int64_t>(tokens->size())), id_limit_(id_limit),
+      origin_(std::move(origin)) {
+    owner_ = std::move(tokens);
+}
+
+TokenSource::TokenSource(std::vector<std::uint16_t> tokens, std::int64_t id_limit, std::string origin)
+    : TokenSource(own(std::move(tokens)), Storage::UInt16, id_limit, std::move(origin)) {}
+
+TokenSource::TokenSource(std::vector<std::uint32_t> tokens, std::int64_t id_limit, std::string origin)
+    : TokenSource(own(std::move(tokens)), Storage::UInt32, id_limit, std::move(origin)) {}
+
 TokenSource TokenSource::borrow(const std::vector<std::int64_t>& tokens, std::string origin) {
     TokenSource s;
     s.data_ = tokens.data();

@@ -1,7 +1,8 @@
 #pragma once
 // A read-only sequence of token ids that training windows are cut from, wherever the ids live:
 //
-//   in memory     a std::vector<std::int64_t> (a corpus tokenized on the fly)
+//   in memory     a std::vector<std::int64_t>, or uint16/uint32 ids (a corpus tokenized on the fly at 2 or 4
+//                 bytes a token: nn/data/corpus_tokens.h)
 //   mapped        the uint16 or uint32 ids of a token shard (nn/data/token_shard.h), memory-mapped: reading a
 //                 window touches only its own pages, so a 10 GB corpus trains with a few MB resident
 //
@@ -35,6 +36,9 @@ public:
     explicit TokenSource(std::shared_ptr<const std::vector<std::int64_t>> tokens, std::string origin = "tokens");
     // A view of `tokens` that does not own them: the vector must outlive the view and every copy of it. For
     // synchronous helpers that take a vector (make_batch, evenly_spaced_batches).
+    // Owns narrow ids (a quarter or half of int64's memory); each id read must be < id_limit.
+    TokenSource(std::vector<std::uint16_t> tokens, std::int64_t id_limit, std::string origin = "tokens");
+    TokenSource(std::vector<std::uint32_t> tokens, std::int64_t id_limit, std::string origin = "tokens");
     static TokenSource borrow(const std::vector<std::int64_t>& tokens, std::string origin = "tokens");
     // `count` ids of `storage` type starting `offset` bytes into `file`; each id read must be < id_limit.
     // Throws IOError if they do not fit in the file.
@@ -57,6 +61,9 @@ public:
     std::vector<std::int64_t> to_vector() const;
 
 private:
+    template <class T>  // the narrow owning constructors
+    TokenSource(std::shared_ptr<const std::vector<T>> tokens, Storage storage, std::int64_t id_limit, std::string origin);
+
     std::shared_ptr<const void> owner_;        // keeps the ids alive
     const MappedFile* file_ = nullptr;         // mapped sources: told about each read to bound the resident set
     const void* data_ = nullptr;               // the first id of this source

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 14, end to end: a diverging run stops before the bad update and keeps its last good checkpoint; NaN
-# weights, absurd configs and memory-scaling flags are refused before anything big is allocated; NaN and
+# weights, incomplete optimizer state, absurd configs and memory-scaling flags are refused before anything big
+# is allocated; a text corpus costs about 3 bytes of memory a byte; NaN and
 # negative option values, contradictory flags and an unwritable --out are refused at once; a huge binary
 # "corpus" fails at its first bytes with little memory; leftover *.tmp.PID files are swept.
 source "$(dirname "$0")/common.sh" "$@"
@@ -36,6 +37,34 @@ printf '\xff\xff\xff\x7f' | dd of="$WORK/nan/model.safetensors" bs=1 seek=$((siz
 expect_error 2 "holds nan at element" "$TG_GPT" eval --ckpt "$WORK/nan"
 "$TG_GPT" eval --ckpt "$WORK/nan" --allow-nonfinite --json > /dev/null || fail "--allow-nonfinite does not load it"
 
+# ---- 2. incomplete optimizer state: --resume refuses it ---------------------------------------------------------
+# drop_tensors IN OUT NAME...: a safetensors file without the named tensors (header rewritten, data packed).
+drop_tensors() {
+  python3 - "$@" <<'PY'
+import json, struct, sys
+src, dst, drop = sys.argv[1], sys.argv[2], set(sys.argv[3:])
+raw = open(src, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header, data = json.loads(raw[8:8 + n]), raw[8 + n:]
+kept, out, pos = {}, b"", 0
+for name, entry in header.items():
+    if name == "__metadata__" or (name in drop or any(name.startswith(d) for d in drop if d.endswith("."))):
+        if name == "__metadata__": kept[name] = entry
+        continue
+    begin, end = entry["data_offsets"]
+    out += data[begin:end]
+    kept[name] = dict(entry, data_offsets=[pos, pos + end - begin]); pos += end - begin
+text = json.dumps(kept).encode(); text += b" " * (-len(text) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(text)) + text + out)
+PY
+}
+for case in "state.3.exp_avg_sq|'state.3.exp_avg_sq' is missing although parameter 3 took 6 steps" \
+            "state.|has no state ('state.0.step' missing)"; do
+  rm -rf "$WORK/dropped"; cp -r "$WORK/good" "$WORK/dropped"
+  drop_tensors "$WORK/good/optimizer.safetensors" "$WORK/dropped/optimizer.safetensors" "${case%%|*}"
+  expect_error 2 "${case#*|}" "$TG_GPT" train --out "$WORK/dropped" --resume --steps 9 --sample-tokens 0
+done
+
 # ---- 4. floating-point and unsigned options, minor flags ----------------------------------------------------------
 expect_error 2 "must be a finite number" train_tiny --data "$corpus" --out "$WORK/x" --lr nan
 expect_error 2 "must be a finite number" train_tiny --data "$corpus" --out "$WORK/x" --dropout nan
@@ -66,6 +95,15 @@ expect_error 2 "NUL byte at offset 0" train_tiny --data "$WORK/sparse.txt" --out
 rss=$(max_rss_mb "$TG_GPT" train --preset tiny --data "$WORK/sparse.txt" --out "$WORK/z")
 echo "2 GB sparse corpus: max RSS $rss MB"
 [ "$rss" -lt 200 ] || fail "reading the sparse file took $rss MB"
+
+# A 32 MB text corpus trains with its ids at 2 bytes a token (nn/data/corpus_tokens.h): about 105 MB of RSS,
+# where int64 ids took 290 MB.
+for i in $(seq 1 1024); do cat "$corpus"; done > "$WORK/big.txt"
+rss=$(max_rss_mb "$TG_GPT" train --preset tiny --threads 2 --data "$WORK/big.txt" --out "$WORK/big" --steps 1 \
+  --eval-every 1 --eval-batches 1 --sample-tokens 0)
+echo "32 MB text corpus, one step: max RSS $rss MB"
+[ -f "$WORK/big/model.safetensors" ] || fail "the 32 MB corpus run did not train"
+[ "$rss" -lt 200 ] || fail "training on a 32 MB corpus took $rss MB"
 
 # ---- 9. leftover temporary files of a killed writer are swept by the next save -------------------------------------
 sh -c 'exit 0' & dead=$!; wait "$dead"

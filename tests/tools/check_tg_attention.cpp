@@ -1,6 +1,7 @@
 // Checks the tg-attention program end to end (meson test 'tg-attention', suite 'tools'): it writes input files,
 // runs the program given as argv[1], and compares its output with the library called in-process; bad inputs
-// must give exit status 2, a message on stderr, and leave an existing output file untouched.
+// must give exit status 2, a message on stderr, and leave an existing output file untouched; sizes whose memory
+// the machine cannot give are refused from the file's header, before the inputs are read.
 
 #include "core/ops.h"
 #include "core/random.h"
@@ -12,10 +13,12 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 namespace F = tg::nn::functional;
@@ -60,6 +63,27 @@ std::string read_file(const std::string& path) {
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
+}
+
+// A valid safetensors file of F32 zeros q, k, v, do of `shape`, written sparse: the header, then a hole.
+void write_sparse_inputs(const std::string& path, const tg::Shape& shape) {
+    std::int64_t bytes = 4;
+    for (const std::int64_t d : shape) bytes *= d;
+    std::string header = "{";
+    std::int64_t at = 0;
+    for (const char* name : {"q", "k", "v", "do"}) {
+        header += std::string(at == 0 ? "" : ",") + "\"" + name + "\":{\"dtype\":\"F32\",\"shape\":" +
+                  tg::to_string(shape) + ",\"data_offsets\":[" + std::to_string(at) + "," + std::to_string(at + bytes) + "]}";
+        at += bytes;
+    }
+    header += "}";
+    header.append((8 - header.size() % 8) % 8, ' ');
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    const std::uint64_t n = header.size();
+    for (int i = 0; i < 8; ++i) out.put(static_cast<char>((n >> (8 * i)) & 0xFF));
+    out << header;
+    out.close();
+    std::filesystem::resize_file(path, 8 + n + static_cast<std::uint64_t>(at));
 }
 
 }  // namespace
@@ -137,6 +161,21 @@ int main(int argc, char** argv) {
         r = run(program, "--in '" + in + "' --out '" + out + "' --mode approx --window 4", dir);
         expect(r.status == 2 && r.err.find("causal") != std::string::npos, "--window without --causal: status 2");
         expect(read_file(out) == before, "the previous output file is untouched by the failed runs");
+    }
+    {
+        // [1, 1, 2^20, 32] inputs (a sparse 512 MiB file) with --degree 4 and one chunk for the whole sequence:
+        // the polynomial workspace alone would be hundreds of GB. Refused from the header, in little memory.
+        const std::string huge = dir + "/huge.safetensors", out = dir + "/huge-out.safetensors";
+        write_sparse_inputs(huge, {1, 1, 1 << 20, 32});
+        const Run r = run(program, "--in '" + huge + "' --out '" + out + "' --mode approx --degree 4 --chunk 1048576", dir);
+        rusage usage{};
+        getrusage(RUSAGE_CHILDREN, &usage);  // the largest resident set of any run so far, in KiB
+        expect(r.status == 2 && r.err.find("needs at least") != std::string::npos &&
+                   r.err.find("workspace") != std::string::npos,
+               "inputs whose workspace exceeds the machine: status 2, the memory named (" + r.err.substr(0, 200) + ")");
+        expect(usage.ru_maxrss < 200 * 1024, "refused before the inputs are read (max RSS " +
+                                                 std::to_string(usage.ru_maxrss / 1024) + " MB)");
+        std::filesystem::remove(huge);
     }
     std::cout << (failures == 0 ? "all passed\n" : std::to_string(failures) + " failed\n");
     return failures == 0 ? 0 : 1;
