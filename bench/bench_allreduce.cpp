@@ -17,6 +17,7 @@
 
 #include "core/tensor.h"
 #include "distributed/communicator.h"
+#include "examples/common/memory.h"
 
 #include <algorithm>
 #include <chrono>
@@ -37,6 +38,10 @@ int run_allreduce(const Args& args, bool json, int threads) {
         std::fprintf(stderr, "tg-bench allreduce: need 4 <= --min-bytes <= --max-bytes\n");
         return 2;
     }
+    // The largest buffer and as much again for the algorithms' scratch, before the sweep allocates any of it.
+    tg::cli::require_memory("tg-bench allreduce", {{"the largest buffer and its scratch",
+                                                    tg::cli::saturating_product({2, static_cast<std::uint64_t>(max_bytes)})}},
+                            "use a smaller --max-bytes");
     std::vector<std::pair<std::string, ReduceAlgorithm>> algorithms;
     if (which == "ring" || which == "both") algorithms.emplace_back("ring", ReduceAlgorithm::Ring);
     if (which == "mpi" || which == "both") algorithms.emplace_back("mpi", ReduceAlgorithm::Library);

@@ -7,9 +7,11 @@
 
 #include "bench/bench.h"
 #include "core/error.h"
+#include "examples/common/memory.h"
 
 #include "kernels/gemm.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <random>
 #include <stdexcept>
@@ -109,6 +111,16 @@ int run_gemm(const Args& args, bool json, int threads) {
         throw tg::ValueError("--m, --n, --k and --batch must be at least 1");
     }
 
+    if (!sweep) {  // A, B and C, before they are allocated: --m 1000000000 is refused with its size
+        const auto product = [](std::int64_t x, std::int64_t y) {
+            return tg::cli::saturating_product({static_cast<std::uint64_t>(x), static_cast<std::uint64_t>(y)});
+        };
+        const std::uint64_t per_product = std::max({product(one.m, one.k), product(one.k, one.n), product(one.m, one.n)});
+        tg::cli::require_memory("tg-bench gemm",
+                                {{"A, B and C", tg::cli::saturating_product({3, static_cast<std::uint64_t>(one.batch),
+                                                                             per_product, dtype == "f32" ? 4u : 8u})}},
+                                "use smaller --m, --n, --k or --batch");
+    }
     const std::vector<Shape> shapes = sweep ? k_sweep : std::vector<Shape>{one};
     for (const Shape& s : shapes) emit(dtype == "f32" ? measure<float>(s, threads) : measure<double>(s, threads), json);
     return 0;
