@@ -21,6 +21,7 @@ namespace {
 
 constexpr const char* kFormat = "tg-gpt checkpoint";
 constexpr int kVersion = 1;
+constexpr const char* kTokenizerFile = "tokenizer.json";
 
 std::string path_in(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
 
@@ -79,16 +80,22 @@ std::int64_t metadata_step(const SafetensorsFile& file) {
     }
 }
 
-// The tokenizer's JSON: inline in config.json ({"kind": ...}), or the name of a file in the checkpoint folder
-// ("tokenizer.json"), whose text Tokenizer::from_json reads.
-std::string tokenizer_text(const std::string& dir, const std::string& config_path, const nlohmann::json& entry) {
-    if (!entry.is_string()) return entry.dump();
+// The tokenizer of config.json: a file name ("tokenizer.json": Hugging Face's tokenizer.json in the checkpoint
+// folder, what checkpoints with a BPE vocabulary hold), or inline ({"kind": ...}: byte and character level, and
+// BPE checkpoints written before the vocabulary got its own file).
+data::Tokenizer read_tokenizer(const std::string& dir, const std::string& config_path, const nlohmann::json& entry) {
+    if (!entry.is_string()) return data::Tokenizer::from_json(entry.dump());
     const std::string name = entry.get<std::string>();
     if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
         throw IOError("checkpoint: " + config_path + ": \"tokenizer\" must name a file in the checkpoint folder, got \"" +
                       name + "\"");
     }
-    return read_text(path_in(dir, name.c_str()));
+    const std::string path = path_in(dir, name.c_str());
+    if (!fs::is_regular_file(path)) {
+        throw IOError("checkpoint: " + config_path + " names the tokenizer file " + path + ", which does not exist "
+                      "(copy the whole checkpoint folder)");
+    }
+    return data::Tokenizer::load(path);  // errors name the file
 }
 
 }  // namespace
@@ -115,7 +122,14 @@ void save_gpt_checkpoint(const std::string& dir, const GPT& model, const optim::
     cfg["format"] = kFormat;
     cfg["version"] = kVersion;
     cfg["model"] = ordered_json::parse(config.model.to_json());
-    cfg["tokenizer"] = ordered_json::parse(config.tokenizer.to_json());
+    // A BPE vocabulary goes to its own file, Hugging Face's tokenizer.json (Python's `tokenizers` loads it as it
+    // is), written before config.json, which names it; byte and character tokenizers are a line of JSON, inline.
+    if (config.tokenizer.kind() == data::Tokenizer::Kind::Bpe) {
+        config.tokenizer.save(path_in(dir, kTokenizerFile));
+        cfg["tokenizer"] = kTokenizerFile;
+    } else {
+        cfg["tokenizer"] = ordered_json::parse(config.tokenizer.to_json());
+    }
     cfg["training"] = std::move(training);
     write_text(path_in(dir, "config.json"), cfg.dump(2) + "\n", "checkpoint config");
 
@@ -145,7 +159,7 @@ GPTCheckpointConfig load_gpt_checkpoint_config(const std::string& dir) {
     GPTCheckpointConfig config;
     try {
         config.model = GPTConfig::from_json(j["model"].dump());
-        config.tokenizer = data::Tokenizer::from_json(tokenizer_text(dir, path, j["tokenizer"]));
+        config.tokenizer = read_tokenizer(dir, path, j["tokenizer"]);
     } catch (const Error& e) {
         throw IOError("checkpoint: " + path + ": " + e.what());
     }

@@ -6,6 +6,10 @@
 //   model.safetensors      the weights, F32, under their state_dict names (blocks.0.attn.qkv.weight, ...)
 //   config.json            {"format": "tg-gpt checkpoint", "version": 1,
 //                           "model": GPTConfig, "tokenizer": Tokenizer, "training": {trainer's settings}}
+//   tokenizer.json         a BPE vocabulary in Hugging Face's format; config.json then says "tokenizer":
+//                           "tokenizer.json". Byte and character tokenizers are inline in config.json
+//                           ({"kind": "byte", ...}), and so is the BPE of checkpoints written before this file
+//                           existed: both forms load.
 //   optimizer.safetensors  the optimizer's state_dict (step counts, exp_avg, exp_avg_sq)
 //   state.json             {"step": N, "rng": {"global": {seed, offset}, "loader": {seed, offset}},
 //                           "history": [trainer's loss records]}
@@ -43,7 +47,7 @@ struct GPTCheckpointState {
 
 bool has_gpt_checkpoint(const std::string& dir);  // config.json or state.json exists
 
-// Writes all four files (creating `dir`). Throws IOError when a file cannot be written, ValueError when
+// Writes all the files (creating `dir`). Throws IOError when a file cannot be written, ValueError when
 // config.training is not a JSON object or state.history not a JSON array.
 void save_gpt_checkpoint(const std::string& dir, const GPT& model, const optim::Optimizer& optimizer,
                          const GPTCheckpointConfig& config, const GPTCheckpointState& state);
