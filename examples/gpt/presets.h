@@ -22,9 +22,10 @@ struct Preset {
 };
 
 // tiny   2 layers, 2 heads, C = 32, T = 64: for the tests (seconds).
-// small  config S (4 layers, 4 heads, C = 128, T = 256, batch 8), 1200 steps: the README default run. Measured:
-//        3.5 CPU-minutes in all, so under 5 minutes of wall time on an idle 2-core machine even without any
-//        parallel speed-up (7 min wall when the machine was shared, load average 12).
+// small  the README default run: a BPE vocabulary of 4096 tokens trained on the corpus, config S (4 layers,
+//        4 heads, C = 128, T = 256, batch 8), 3500 steps. Chosen by measured runs (docs/gpt.md §8): about 530
+//        CPU-seconds in all (0.148 s per step measured with one thread), under 5 minutes of wall time on an idle
+//        2-core machine.
 // medium config M (6 layers, 6 heads, C = 384, T = 512, batch 4).
 // finetune  the recipe for `train --from-hf` (the model is the folder's): batch 4, T = 256, 300 steps, lr 1e-4
 //        decaying to 1e-5 after 30 warm-up steps.
