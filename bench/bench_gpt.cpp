@@ -38,7 +38,6 @@
 #include "bench/step_profile.h"
 
 #include "core/ops.h"
-#include "core/profiler.h"
 #include "core/random.h"
 #include "core/storage.h"
 #include "core/tensor.h"
@@ -140,17 +139,7 @@ int run_gpt(const Args& args, bool json, int threads) {
     auto step = [&] {
         const Tensor idx = randint(0, c.vocab, {c.batch, c.T}, kInt64, &gen);
         const Tensor targets = randint(0, c.vocab, {c.batch, c.T}, kInt64, &gen);
-        {
-            profiler::ScopedRegion region("zero_grad");
-            opt.zero_grad();
-        }
-        const Tensor loss = model.loss(idx, targets);
-        loss.backward();
-        {
-            profiler::ScopedRegion region("adamw");
-            opt.step();
-        }
-        last_loss = loss.item();
+        last_loss = training_step(opt, [&] { return model.loss(idx, targets); });
     };
 
     // Two warm-up steps, then exactly `steps` timed ones.

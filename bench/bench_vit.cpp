@@ -17,7 +17,6 @@
 #include "bench/step_profile.h"
 
 #include "core/ops.h"
-#include "core/profiler.h"
 #include "core/random.h"
 #include "core/storage.h"
 #include "core/tensor.h"
@@ -76,17 +75,7 @@ int run_vit(const Args& args, bool json, int threads) {
     auto step = [&] {
         const Tensor images = rand({batch, config.channels, config.image_size, config.image_size}, kFloat32, &gen);
         const Tensor labels = randint(0, config.num_classes, {batch}, kInt64, &gen);
-        {
-            profiler::ScopedRegion region("zero_grad");
-            opt.zero_grad();
-        }
-        const Tensor loss = model.loss(images, labels);
-        loss.backward();
-        {
-            profiler::ScopedRegion region("adamw");
-            opt.step();
-        }
-        last_loss = loss.item();
+        last_loss = training_step(opt, [&] { return model.loss(images, labels); });
     };
     const Timing timing = median_timing(step, threads, 2, static_cast<int>(steps), 0.0, static_cast<int>(steps));
     rusage usage{};

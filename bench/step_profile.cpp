@@ -43,6 +43,20 @@ std::string without_backward(const std::string& name) {
 
 }  // namespace
 
+double training_step(optim::Optimizer& opt, const std::function<Tensor()>& loss_fn) {
+    {
+        profiler::ScopedRegion region("zero_grad");
+        opt.zero_grad();
+    }
+    const Tensor loss = loss_fn();
+    loss.backward();
+    {
+        profiler::ScopedRegion region("adamw");
+        opt.step();
+    }
+    return loss.item();
+}
+
 std::string op_kind(const std::string& op_name) {
     const std::string base = without_backward(op_name);
     const auto& table = kind_table();

@@ -9,12 +9,18 @@
 
 #include "bench/bench.h"
 #include "core/profiler.h"
+#include "core/tensor.h"
+#include "nn/optim.h"
 
 #include <functional>
 #include <string>
 #include <vector>
 
 namespace tg::bench {
+
+// One training step as the gpt and vit suites time it: zero_grad, loss, backward, AdamW, with the optimizer's
+// two calls in the regions the profile names "zero_grad" and "adamw". Returns the loss.
+double training_step(optim::Optimizer& opt, const std::function<Tensor()>& loss_fn);
 
 // The kind an op name belongs to ("matmul backward" -> "gemm"); names the table does not know are "elementwise".
 std::string op_kind(const std::string& op_name);
