@@ -1,10 +1,11 @@
 // The `gpt` suite: one GPT training step (forward, backward, AdamW update) on random tokens.
 //
-//   tg-bench gpt --config S|M|gpt2 [--attention exact|approx_backward|approx] [--degree G] [--steps K] [--threads P]
-//                [--batch B] [--seq T] [--vocab V] [--profile]
+//   tg-bench gpt --config S|M|L|gpt2 [--attention exact|approx_backward|approx] [--degree G] [--steps K] [--threads P]
+//                [--grad consistent|plugin] [--window W --sinks S] [--batch B] [--seq T] [--vocab V] [--profile]
 //
 //   config S:    vocab 256, T = 256, 4 layers, 4 heads, C = 128, batch 8
 //   config M:    vocab 256, T = 512, 6 layers, 6 heads, C = 384, batch 4
+//   config L:    vocab 256, T = 4096, 4 layers, 4 heads, C = 64 (head dim 16), batch 4: tg-gpt's `long` preset
 //   config gpt2: GPT-2 small (124M parameters): vocab 50257, 12 layers, 12 heads, C = 768, position table 1024;
 //                batch 4 and T = 64 by default (llm.c's train_gpt2.c CPU setting), --batch/--seq to change them;
 //                --vocab 50304 times the vocabulary padded to a multiple of 64, as llm.c pads it
@@ -31,8 +32,9 @@
 //   (recomputed scores, dV, dP, dQ, dK) — the same 14·P·D as the `attention` suite
 // LayerNorm, GELU, softmax, cross-entropy and AdamW are left out (a few percent of the GEMM work). The count
 // is exact attention's whatever --attention says, so gflops compares the modes by time for the same model.
-// Config S is 12.0 GFLOP and M 148.6 GFLOP per step: at this machine's measured 231 GFLOP/s FMA peak
-// (tg-bench peak, 2 threads) no step can take less than 52 ms (S) or 643 ms (M).
+// Config S is 12.0 GFLOP, M 148.6 and L 141.2 GFLOP per step (L: 85% of it exact attention): at this machine's
+// measured 231 GFLOP/s FMA peak (tg-bench peak, 2 threads) no step can take less than 52 ms (S), 643 ms (M) or
+// 611 ms (L).
 
 #include "bench/bench.h"
 #include "bench/step_profile.h"
@@ -78,6 +80,8 @@ int run_gpt(const Args& args, bool json, int threads) {
     const std::int64_t steps = args.get_int("steps", config_name == "gpt2" ? 3 : 10);
     const std::int64_t batch = args.get_int("batch", 0), seq = args.get_int("seq", 0);  // 0: the config's
     const std::int64_t vocab = args.get_int("vocab", 0);
+    const std::string grad = args.get("grad", "consistent");
+    const std::int64_t window = args.get_int("window", 0), sinks = args.get_int("sinks", 0);
     const bool profile = args.flag("profile");
     if (report_unused(args, "gpt")) return 2;
 
@@ -86,13 +90,15 @@ int run_gpt(const Args& args, bool json, int threads) {
         c = {256, 256, 4, 4, 128, 8};
     } else if (config_name == "M") {
         c = {256, 512, 6, 6, 384, 4};
+    } else if (config_name == "L") {
+        c = {256, 4096, 4, 4, 64, 4};
     } else if (config_name == "gpt2") {
         c = {50257, 64, 12, 12, 768, 4};
     } else {
-        std::cerr << "tg-bench gpt: --config must be S, M or gpt2, got '" << config_name << "'\n";
+        std::cerr << "tg-bench gpt: --config must be S, M, L or gpt2, got '" << config_name << "'\n";
         return 2;
     }
-    const std::int64_t max_T = config_name == "gpt2" ? 1024 : c.T;  // GPT-2's position table; S/M train at their T
+    const std::int64_t max_T = config_name == "gpt2" ? 1024 : c.T;  // GPT-2's position table; S/M/L train at their T
     if (batch < 0 || seq < 0 || seq > max_T) {
         std::cerr << "tg-bench gpt: --batch must be >= 1 and --seq in [1, " << max_T << "]\n";
         return 2;
@@ -111,10 +117,19 @@ int run_gpt(const Args& args, bool json, int threads) {
     F::AttentionOptions options;
     options.causal = true;
     options.degree = static_cast<int>(degree);
+    options.window = window;
+    options.sinks = sinks;
     try {
         options.mode = F::attention_mode_from_string(attention);
+        options.gradient = F::attention_gradient_from_string(grad);
     } catch (const tg::Error& e) {
         std::cerr << "tg-bench gpt: " << e.what() << "\n";
+        return 2;
+    }
+    try {
+        F::check_attention_window("tg-bench gpt", options, c.T);
+    } catch (const tg::Error& e) {
+        std::cerr << e.what() << "\n";
         return 2;
     }
     if (options.mode == F::AttentionMode::Auto) {
@@ -153,7 +168,12 @@ int run_gpt(const Args& args, bool json, int threads) {
     r.set("suite", "gpt");
     r.set("config", config_name);
     r.set("attention", attention);
-    if (options.mode != F::AttentionMode::Exact) r.set("degree", degree);
+    if (options.mode != F::AttentionMode::Exact) {
+        r.set("degree", degree);
+        r.set("grad", grad);
+        r.set("window", window);
+        r.set("sinks", sinks);
+    }
     r.set("threads", threads);
     r.set("vocab", c.vocab);
     r.set("batch", c.batch);

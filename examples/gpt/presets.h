@@ -27,6 +27,8 @@ struct Preset {
 //        CPU-seconds in all (0.148 s per step measured with one thread), under 5 minutes of wall time on an idle
 //        2-core machine.
 // medium config M (6 layers, 6 heads, C = 384, T = 512, batch 4).
+// long   T = 4096 for the approximate attention modes: 4 layers, 4 heads, C = 64 (head dim 16), batch 4, bytes,
+//        300 steps; about 0.8 s a step with exact attention on 2 threads (tg-bench gpt --config L).
 // finetune  the recipe for `train --from-hf` (the model is the folder's): batch 4, T = 256, 300 steps, lr 1e-4
 //        decaying to 1e-5 after 30 warm-up steps.
 const std::vector<Preset>& presets();
