@@ -235,6 +235,34 @@ TEST_CASE("sgemm is deterministic: the same bits on 1 and 2 threads") {
     CHECK(serial == parallel);
 }
 
+TEST_CASE("sgemm packs a transposed B exactly: the same bits as B transposed by hand") {
+    // Packing only moves values, so op(B) = Bᵀ given transposed must give bit-identical C to the same op(B)
+    // stored k×n. Sizes cover the 16 × 16 register-transpose path of AVX-512 builds (kernels/transpose_block.h):
+    // full slivers of 64 columns, a partial last sliver, k steps left over after whole blocks of 16, two k
+    // blocks (KC = 512), and row lengths that are not multiples of 16 (unaligned rows).
+    const std::int64_t shapes[][3] = {{7, 64, 16}, {5, 130, 47}, {13, 197, 520}, {140, 70, 1100}, {3, 64, 15}};
+    for (const auto& s : shapes) {
+        const std::int64_t m = s[0], n = s[1], k = s[2];
+        for (std::int64_t pad : {0, 7}) {
+            CAPTURE(m);
+            CAPTURE(n);
+            CAPTURE(k);
+            CAPTURE(pad);
+            const std::int64_t ldb_t = k + pad, ldb = n + pad;
+            const auto a = random_values<float>(m * k, 21);
+            const auto bt = random_values<float>(n * ldb_t, 22);  // stored n×k
+            std::vector<float> b(k * ldb, 0.0f);                  // the same op(B), stored k×n
+            for (std::int64_t j = 0; j < n; ++j) {
+                for (std::int64_t p = 0; p < k; ++p) b[p * ldb + j] = bt[j * ldb_t + p];
+            }
+            std::vector<float> c_trans(m * n), c_plain(m * n);
+            sgemm(false, true, m, n, k, 1.0f, a.data(), k, bt.data(), ldb_t, 0.0f, c_trans.data(), n);
+            sgemm(false, false, m, n, k, 1.0f, a.data(), k, b.data(), ldb, 0.0f, c_plain.data(), n);
+            CHECK(c_trans == c_plain);
+        }
+    }
+}
+
 TEST_CASE("sgemm_batched matches per-matrix references, with broadcast operands") {
     // Small matrices take the one-matrix-per-task path, large ones the parallel-inside-each-matrix path.
     struct Shape {
