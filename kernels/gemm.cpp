@@ -277,6 +277,17 @@ void block_tile(const BlockProduct<T>& bk, const T* ap, std::int64_t full, bool 
     }
 }
 
+// Asks for `rows` rows of `cols` values (row r at a + r·lda) to be brought into the cache, one request per
+// cache line; nothing when rows <= 0. Prefetches never fault, but we stay inside the matrix anyway.
+template <class T>
+void prefetch_rows(const T* a, std::int64_t lda, std::int64_t rows, std::int64_t cols) {
+    constexpr std::int64_t line = 64 / static_cast<std::int64_t>(sizeof(T));
+    for (std::int64_t r = 0; r < rows; ++r) {
+        for (std::int64_t c = 0; c < cols; c += line) __builtin_prefetch(a + r * lda + c);
+        __builtin_prefetch(a + r * lda + cols - 1);  // the last line, when the row does not start on a line
+    }
+}
+
 // One task of a block: rows [i_begin, i_end) × slivers [s_begin, s_end) of C. Packs its rows of A, MC at a
 // time, and runs every tile.
 template <class T>
@@ -304,7 +315,16 @@ void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_
             pack_a<T, MR>(bk.trans_a, a_rows, bk.lda, mc - full, kc, ap + full * kc);
         }
         for (std::int64_t s = s_begin; s < s_end; ++s) {
-            for (std::int64_t ir = 0; ir < mc; ir += MR) block_tile(bk, ap, full, a_rows_in_place, ic, mc, ir, s);
+            for (std::int64_t ir = 0; ir < mc; ir += MR) {
+                // Rows of A read in place come from L3 or DRAM on the first sliver, and each is only kc values
+                // long: too short a stream for the hardware prefetcher (2048×128×128 measured 200 GFLOP/s with
+                // A in L2 and 117 from DRAM). Ask for the next MR rows while this tile computes.
+                if (a_rows_in_place && s == s_begin) {
+                    const std::int64_t next = ic + ir + MR;
+                    prefetch_rows(bk.a_block + next * bk.lda, bk.lda, std::min(MR, i_end - next), kc);
+                }
+                block_tile(bk, ap, full, a_rows_in_place, ic, mc, ir, s);
+            }
         }
     }
 }
