@@ -84,8 +84,9 @@ struct Columns {
 Columns columns_of(const Band& bd, std::int64_t i0, std::int64_t i1) {
     Columns c;
     c.ns = std::min(bd.sinks, i1);
-    c.w0 = bd.window > 0 ? std::max<std::int64_t>(bd.sinks, i0 - bd.window + 1) : i1;
-    c.nw = std::max<std::int64_t>(0, i1 - c.w0);
+    // Clamped to i1: with S or W near 2^63 (allowed: "everything is near"), w0 · row stride would overflow.
+    c.w0 = bd.window > 0 ? std::min(i1, std::max<std::int64_t>(bd.sinks, i0 - bd.window + 1)) : i1;
+    c.nw = i1 - c.w0;
     return c;
 }
 
