@@ -35,8 +35,10 @@ AdamWScalars<T> adamw_scalars(const AdamWHyper& h, std::int64_t step) {
             static_cast<T>(h.eps),                       static_cast<T>(-(h.lr / bias_correction1))};
 }
 
+}  // namespace
+
 template <class T>
-void adamw_impl(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWHyper& hyper, std::int64_t step) {
+void adamw_step(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWHyper& hyper, std::int64_t step) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
     const AdamWScalars<T> s = adamw_scalars<T>(hyper, step);
@@ -71,7 +73,7 @@ void adamw_impl(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWHyper& 
 // once, like the caller's numbers: rounding β2 = 0.999 to float first and then forming 1 − β2 in float
 // would lose four digits.
 template <class T>
-void adamw_ref(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWHyper& h, std::int64_t step) {
+void adamw_step_reference(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWHyper& h, std::int64_t step) {
     if (step < 1) throw std::invalid_argument("adamw_step: step must be >= 1, got " + std::to_string(step));
     const double t = static_cast<double>(step);
     const T bias_correction1 = static_cast<T>(1.0 - std::pow(h.beta1, t));
@@ -91,23 +93,12 @@ void adamw_ref(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWHyper& h
     // END EXERCISE
 }
 
-}  // namespace
+// ----- the float and double versions the header declares (explicit instantiations) ---------------------------
 
-void adamw_step(float* param, const float* grad, float* m, float* v, std::int64_t n, const AdamWHyper& hyper,
-                std::int64_t step) {
-    adamw_impl(param, grad, m, v, n, hyper, step);
-}
-void adamw_step(double* param, const double* grad, double* m, double* v, std::int64_t n, const AdamWHyper& hyper,
-                std::int64_t step) {
-    adamw_impl(param, grad, m, v, n, hyper, step);
-}
-void adamw_step_reference(float* param, const float* grad, float* m, float* v, std::int64_t n,
-                          const AdamWHyper& hyper, std::int64_t step) {
-    adamw_ref(param, grad, m, v, n, hyper, step);
-}
-void adamw_step_reference(double* param, const double* grad, double* m, double* v, std::int64_t n,
-                          const AdamWHyper& hyper, std::int64_t step) {
-    adamw_ref(param, grad, m, v, n, hyper, step);
-}
+template void adamw_step(float*, const float*, float*, float*, std::int64_t, const AdamWHyper&, std::int64_t);
+template void adamw_step(double*, const double*, double*, double*, std::int64_t, const AdamWHyper&, std::int64_t);
+template void adamw_step_reference(float*, const float*, float*, float*, std::int64_t, const AdamWHyper&, std::int64_t);
+template void adamw_step_reference(double*, const double*, double*, double*, std::int64_t, const AdamWHyper&,
+                                   std::int64_t);
 
 }  // namespace tg::kernels

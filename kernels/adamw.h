@@ -1,6 +1,6 @@
 #pragma once
 // One AdamW step over a flat parameter buffer, in a single pass over param, grad, m and v
-// (torch.optim.AdamW with amsgrad=False, maximize=False). float and double overloads; a plain
+// (torch.optim.AdamW with amsgrad=False, maximize=False). T is float or double; a plain
 // `_reference` twin for the tests.
 
 #include <cstdint>
@@ -26,17 +26,15 @@ struct AdamWHyper {
 //   denom = sqrt(v) / sqrt(1 − β2^t) + eps;   p ← p + (−lr / (1 − β1^t)) · m / denom
 // The scalar factors are computed in double and rounded once to the parameter type, as torch does.
 // m and v start at zero before step 1. Throws std::invalid_argument if step < 1.
-void adamw_step(float* param,       // (n) updated in place
-                const float* grad,  // (n)
-                float* m,           // (n) first moment, updated in place
-                float* v,           // (n) second moment, updated in place
+template <class T>
+void adamw_step(T* param,       // (n) updated in place
+                const T* grad,  // (n)
+                T* m,           // (n) first moment, updated in place
+                T* v,           // (n) second moment, updated in place
                 std::int64_t n, const AdamWHyper& hyper, std::int64_t step);
-void adamw_step(double* param, const double* grad, double* m, double* v, std::int64_t n, const AdamWHyper& hyper,
-                std::int64_t step);
 
-void adamw_step_reference(float* param, const float* grad, float* m, float* v, std::int64_t n,
-                          const AdamWHyper& hyper, std::int64_t step);
-void adamw_step_reference(double* param, const double* grad, double* m, double* v, std::int64_t n,
+template <class T>
+void adamw_step_reference(T* param, const T* grad, T* m, T* v, std::int64_t n,
                           const AdamWHyper& hyper, std::int64_t step);
 
 }  // namespace tg::kernels

@@ -262,9 +262,11 @@ void online_softmax_step(T* st, std::int64_t nc, std::int64_t mqp, T* m, T* l, T
     }
 }
 
+}  // namespace
+
 template <class T>
-void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
-                  const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* lse) {
+void attention_forward(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
+                       const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* lse) {
     check_attention_problem(p);
     using Batch = vec::batch<T>;
     constexpr std::int64_t w = W<T>;
@@ -338,6 +340,8 @@ void forward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, con
                           for (std::int64_t i = range.begin(); i != range.end(); ++i) task(i);
                       });
 }
+
+namespace {
 
 // ---------------------------------------------------------------------------------------------------------
 // Backward.
@@ -499,11 +503,13 @@ void backward_sum_dq_groups(const AttentionProblem& p, const BackwardPlan& plan,
     });
 }
 
+}  // namespace
+
 template <class T>
-void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
-                   const T* v, AttentionLayout vl, const T* o, AttentionLayout ol, const T* lse, const T* dout,
-                   AttentionLayout dol, T* dq, AttentionLayout dql, T* dk, AttentionLayout dkl, T* dv,
-                   AttentionLayout dvl, T* workspace) {
+void attention_backward(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
+                        const T* v, AttentionLayout vl, const T* o, AttentionLayout ol, const T* lse, const T* dout,
+                        AttentionLayout dol, T* dq, AttentionLayout dql, T* dk, AttentionLayout dkl, T* dv,
+                        AttentionLayout dvl, T* workspace) {
     check_attention_problem(p);
     const std::int64_t bh = p.batch * p.heads;
     if (bh == 0) return;
@@ -550,8 +556,6 @@ void backward_impl(const AttentionProblem& p, const T* q, AttentionLayout ql, co
     backward_sum_dq_groups(p, plan, dq_part, dq, dql);
 }
 
-}  // namespace
-
 std::int64_t attention_backward_workspace(const AttentionProblem& p, std::size_t element_size) {
     check_attention_problem(p);
     const std::int64_t w = element_size == sizeof(double) ? W<double> : W<float>;
@@ -560,29 +564,19 @@ std::int64_t attention_backward_workspace(const AttentionProblem& p, std::size_t
     return round_up(rows, kBc) + rows * plan.groups * plan.Dp;
 }
 
-void attention_forward(const AttentionProblem& p, const float* q, AttentionLayout ql, const float* k,
-                       AttentionLayout kl, const float* v, AttentionLayout vl, float* o, AttentionLayout ol,
-                       float* lse) {
-    forward_impl(p, q, ql, k, kl, v, vl, o, ol, lse);
-}
-void attention_forward(const AttentionProblem& p, const double* q, AttentionLayout ql, const double* k,
-                       AttentionLayout kl, const double* v, AttentionLayout vl, double* o, AttentionLayout ol,
-                       double* lse) {
-    forward_impl(p, q, ql, k, kl, v, vl, o, ol, lse);
-}
+// ----- the float and double versions the header declares (explicit instantiations) ---------------------------
 
-void attention_backward(const AttentionProblem& p, const float* q, AttentionLayout ql, const float* k,
-                        AttentionLayout kl, const float* v, AttentionLayout vl, const float* o, AttentionLayout ol,
-                        const float* lse, const float* dout, AttentionLayout dol, float* dq, AttentionLayout dql,
-                        float* dk, AttentionLayout dkl, float* dv, AttentionLayout dvl, float* workspace) {
-    backward_impl(p, q, ql, k, kl, v, vl, o, ol, lse, dout, dol, dq, dql, dk, dkl, dv, dvl, workspace);
-}
-void attention_backward(const AttentionProblem& p, const double* q, AttentionLayout ql, const double* k,
-                        AttentionLayout kl, const double* v, AttentionLayout vl, const double* o,
-                        AttentionLayout ol, const double* lse, const double* dout, AttentionLayout dol, double* dq,
-                        AttentionLayout dql, double* dk, AttentionLayout dkl, double* dv, AttentionLayout dvl,
-                        double* workspace) {
-    backward_impl(p, q, ql, k, kl, v, vl, o, ol, lse, dout, dol, dq, dql, dk, dkl, dv, dvl, workspace);
-}
+template void attention_forward(const AttentionProblem&, const float*, AttentionLayout, const float*, AttentionLayout,
+                                const float*, AttentionLayout, float*, AttentionLayout, float*);
+template void attention_forward(const AttentionProblem&, const double*, AttentionLayout, const double*, AttentionLayout,
+                                const double*, AttentionLayout, double*, AttentionLayout, double*);
+template void attention_backward(const AttentionProblem&, const float*, AttentionLayout, const float*, AttentionLayout,
+                                 const float*, AttentionLayout, const float*, AttentionLayout, const float*,
+                                 const float*, AttentionLayout, float*, AttentionLayout, float*, AttentionLayout,
+                                 float*, AttentionLayout, float*);
+template void attention_backward(const AttentionProblem&, const double*, AttentionLayout, const double*,
+                                 AttentionLayout, const double*, AttentionLayout, const double*, AttentionLayout,
+                                 const double*, const double*, AttentionLayout, double*, AttentionLayout, double*,
+                                 AttentionLayout, double*, AttentionLayout, double*);
 
 }  // namespace tg::kernels

@@ -55,46 +55,33 @@ inline AttentionLayout contiguous_layout(const AttentionProblem& p, std::int64_t
 }
 
 // O and L = lse from Q, K, V.
-void attention_forward(const AttentionProblem& p, const float* q, AttentionLayout q_layout, const float* k,
-                       AttentionLayout k_layout, const float* v, AttentionLayout v_layout, float* o,
-                       AttentionLayout o_layout, float* lse);
-void attention_forward(const AttentionProblem& p, const double* q, AttentionLayout q_layout, const double* k,
-                       AttentionLayout k_layout, const double* v, AttentionLayout v_layout, double* o,
-                       AttentionLayout o_layout, double* lse);
+template <class T>
+void attention_forward(const AttentionProblem& p, const T* q, AttentionLayout q_layout, const T* k,
+                       AttentionLayout k_layout, const T* v, AttentionLayout v_layout, T* o, AttentionLayout o_layout,
+                       T* lse);
 
 // Elements (of the size given) the backward needs as workspace.
 std::int64_t attention_backward_workspace(const AttentionProblem& p, std::size_t element_size);
 
 // dQ, dK, dV from Q, K, V, the forward's O and lse, and dO. Outputs are written, not accumulated.
-void attention_backward(const AttentionProblem& p, const float* q, AttentionLayout q_layout, const float* k,
-                        AttentionLayout k_layout, const float* v, AttentionLayout v_layout, const float* o,
-                        AttentionLayout o_layout, const float* lse, const float* dout, AttentionLayout dout_layout,
-                        float* dq, AttentionLayout dq_layout, float* dk, AttentionLayout dk_layout, float* dv,
-                        AttentionLayout dv_layout, float* workspace);
-void attention_backward(const AttentionProblem& p, const double* q, AttentionLayout q_layout, const double* k,
-                        AttentionLayout k_layout, const double* v, AttentionLayout v_layout, const double* o,
-                        AttentionLayout o_layout, const double* lse, const double* dout,
-                        AttentionLayout dout_layout, double* dq, AttentionLayout dq_layout, double* dk,
-                        AttentionLayout dk_layout, double* dv, AttentionLayout dv_layout, double* workspace);
+template <class T>
+void attention_backward(const AttentionProblem& p, const T* q, AttentionLayout q_layout, const T* k,
+                        AttentionLayout k_layout, const T* v, AttentionLayout v_layout, const T* o,
+                        AttentionLayout o_layout, const T* lse, const T* dout, AttentionLayout dout_layout, T* dq,
+                        AttentionLayout dq_layout, T* dk, AttentionLayout dk_layout, T* dv, AttentionLayout dv_layout,
+                        T* workspace);
 
 // Plain references (kernels/attention_reference.cpp): one query row at a time with a full row of Tk scores,
 // serial, std::exp. Same arguments and semantics (they need no workspace).
-void attention_forward_reference(const AttentionProblem& p, const float* q, AttentionLayout q_layout,
-                                 const float* k, AttentionLayout k_layout, const float* v, AttentionLayout v_layout,
-                                 float* o, AttentionLayout o_layout, float* lse);
-void attention_forward_reference(const AttentionProblem& p, const double* q, AttentionLayout q_layout,
-                                 const double* k, AttentionLayout k_layout, const double* v,
-                                 AttentionLayout v_layout, double* o, AttentionLayout o_layout, double* lse);
-void attention_backward_reference(const AttentionProblem& p, const float* q, AttentionLayout q_layout,
-                                  const float* k, AttentionLayout k_layout, const float* v, AttentionLayout v_layout,
-                                  const float* o, AttentionLayout o_layout, const float* lse, const float* dout,
-                                  AttentionLayout dout_layout, float* dq, AttentionLayout dq_layout, float* dk,
-                                  AttentionLayout dk_layout, float* dv, AttentionLayout dv_layout);
-void attention_backward_reference(const AttentionProblem& p, const double* q, AttentionLayout q_layout,
-                                  const double* k, AttentionLayout k_layout, const double* v,
-                                  AttentionLayout v_layout, const double* o, AttentionLayout o_layout,
-                                  const double* lse, const double* dout, AttentionLayout dout_layout, double* dq,
-                                  AttentionLayout dq_layout, double* dk, AttentionLayout dk_layout, double* dv,
+template <class T>
+void attention_forward_reference(const AttentionProblem& p, const T* q, AttentionLayout q_layout, const T* k,
+                                 AttentionLayout k_layout, const T* v, AttentionLayout v_layout, T* o,
+                                 AttentionLayout o_layout, T* lse);
+template <class T>
+void attention_backward_reference(const AttentionProblem& p, const T* q, AttentionLayout q_layout, const T* k,
+                                  AttentionLayout k_layout, const T* v, AttentionLayout v_layout, const T* o,
+                                  AttentionLayout o_layout, const T* lse, const T* dout, AttentionLayout dout_layout,
+                                  T* dq, AttentionLayout dq_layout, T* dk, AttentionLayout dk_layout, T* dv,
                                   AttentionLayout dv_layout);
 
 // Throws std::invalid_argument naming the problem when sizes are out of range (used by all of the above).

@@ -45,9 +45,12 @@ FarViews far_views(const HybridAttentionProblem& p) {
     return f;
 }
 
+}  // namespace
+
 template <class T>
-void forward_impl(const HybridAttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
-                  const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* lse, T* workspace) {
+void hybrid_attention_forward(const HybridAttentionProblem& p, const T* q, AttentionLayout ql, const T* k,
+                              AttentionLayout kl, const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* lse,
+                              std::type_identity_t<T>* workspace) {
     check_hybrid_attention_problem(p);
     const std::int64_t heads = p.poly.batch * p.poly.heads;
     if (heads == 0 || p.poly.tq == 0) return;
@@ -72,6 +75,8 @@ void forward_impl(const HybridAttentionProblem& p, const T* q, AttentionLayout q
     hybrid_near::forward(p, q, ql, k, kl, v, vl, far, o, ol, lse);
 }
 
+namespace {
+
 // dst rows [r0, r1) of every head = 0.
 template <class T>
 void zero_rows(T* dst, AttentionLayout l, const HybridAttentionProblem& p, std::int64_t r0, std::int64_t r1,
@@ -84,11 +89,13 @@ void zero_rows(T* dst, AttentionLayout l, const HybridAttentionProblem& p, std::
             }
 }
 
+}  // namespace
+
 template <class T>
-void backward_impl(const HybridAttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
-                   const T* v, AttentionLayout vl, const T* o, AttentionLayout ol, const T* lse, const T* dout,
-                   AttentionLayout dol, T* dq, AttentionLayout dql, T* dk, AttentionLayout dkl, T* dv,
-                   AttentionLayout dvl, T* workspace) {
+void hybrid_attention_backward(const HybridAttentionProblem& p, const T* q, AttentionLayout ql, const T* k,
+                               AttentionLayout kl, const T* v, AttentionLayout vl, const T* o, AttentionLayout ol,
+                               const T* lse, const T* dout, AttentionLayout dol, T* dq, AttentionLayout dql, T* dk,
+                               AttentionLayout dkl, T* dv, AttentionLayout dvl, std::type_identity_t<T>* workspace) {
     check_hybrid_attention_problem(p);
     const std::int64_t heads = p.poly.batch * p.poly.heads, t = p.poly.tq;
     if (heads == 0 || t == 0) return;
@@ -137,8 +144,6 @@ void backward_impl(const HybridAttentionProblem& p, const T* q, AttentionLayout 
     hybrid_near::backward_add(p, q, ql, k, kl, v, vl, lse, drow, dout, dol, dq, dql, dk, dkl, dv, dvl);
 }
 
-}  // namespace
-
 void check_hybrid_attention_problem(const HybridAttentionProblem& p) {
     auto fail = [&](const std::string& what) {
         throw std::invalid_argument("hybrid_attention: " + what + " (window W=" + std::to_string(p.window) +
@@ -173,29 +178,21 @@ std::int64_t hybrid_attention_workspace(const HybridAttentionProblem& p, HybridA
     return round16(heads * p.poly.tq) + round16(heads * rows) + poly;
 }
 
-void hybrid_attention_forward(const HybridAttentionProblem& p, const float* q, AttentionLayout ql, const float* k,
-                              AttentionLayout kl, const float* v, AttentionLayout vl, float* o, AttentionLayout ol,
-                              float* lse, float* workspace) {
-    forward_impl(p, q, ql, k, kl, v, vl, o, ol, lse, workspace);
-}
-void hybrid_attention_forward(const HybridAttentionProblem& p, const double* q, AttentionLayout ql, const double* k,
-                              AttentionLayout kl, const double* v, AttentionLayout vl, double* o,
-                              AttentionLayout ol, double* lse, double* workspace) {
-    forward_impl(p, q, ql, k, kl, v, vl, o, ol, lse, workspace);
-}
-void hybrid_attention_backward(const HybridAttentionProblem& p, const float* q, AttentionLayout ql, const float* k,
-                               AttentionLayout kl, const float* v, AttentionLayout vl, const float* o,
-                               AttentionLayout ol, const float* lse, const float* dout, AttentionLayout dol,
-                               float* dq, AttentionLayout dql, float* dk, AttentionLayout dkl, float* dv,
-                               AttentionLayout dvl, float* workspace) {
-    backward_impl(p, q, ql, k, kl, v, vl, o, ol, lse, dout, dol, dq, dql, dk, dkl, dv, dvl, workspace);
-}
-void hybrid_attention_backward(const HybridAttentionProblem& p, const double* q, AttentionLayout ql, const double* k,
-                               AttentionLayout kl, const double* v, AttentionLayout vl, const double* o,
-                               AttentionLayout ol, const double* lse, const double* dout, AttentionLayout dol,
-                               double* dq, AttentionLayout dql, double* dk, AttentionLayout dkl, double* dv,
-                               AttentionLayout dvl, double* workspace) {
-    backward_impl(p, q, ql, k, kl, v, vl, o, ol, lse, dout, dol, dq, dql, dk, dkl, dv, dvl, workspace);
-}
+// ----- the float and double versions the header declares (explicit instantiations) ---------------------------
+
+template void hybrid_attention_forward(const HybridAttentionProblem&, const float*, AttentionLayout, const float*,
+                                       AttentionLayout, const float*, AttentionLayout, float*, AttentionLayout, float*,
+                                       float*);
+template void hybrid_attention_forward(const HybridAttentionProblem&, const double*, AttentionLayout, const double*,
+                                       AttentionLayout, const double*, AttentionLayout, double*, AttentionLayout,
+                                       double*, double*);
+template void hybrid_attention_backward(const HybridAttentionProblem&, const float*, AttentionLayout, const float*,
+                                        AttentionLayout, const float*, AttentionLayout, const float*, AttentionLayout,
+                                        const float*, const float*, AttentionLayout, float*, AttentionLayout, float*,
+                                        AttentionLayout, float*, AttentionLayout, float*);
+template void hybrid_attention_backward(const HybridAttentionProblem&, const double*, AttentionLayout, const double*,
+                                        AttentionLayout, const double*, AttentionLayout, const double*, AttentionLayout,
+                                        const double*, const double*, AttentionLayout, double*, AttentionLayout,
+                                        double*, AttentionLayout, double*, AttentionLayout, double*);
 
 }  // namespace tg::kernels

@@ -42,6 +42,7 @@
 // (only with odd degrees or custom coefficients) throws std::domain_error from the polynomial kernels.
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/attention_poly.h"
 
@@ -66,24 +67,18 @@ PolyAttentionProblem hybrid_far_problem(const HybridAttentionProblem& p);
 std::int64_t hybrid_attention_workspace(const HybridAttentionProblem& p, HybridAttentionPass pass);
 
 // O and lse_i = log z_i (B, H, T). workspace: hybrid_attention_workspace(p, forward) elements, or nullptr.
-void hybrid_attention_forward(const HybridAttentionProblem& p, const float* q, AttentionLayout q_layout,
-                              const float* k, AttentionLayout k_layout, const float* v, AttentionLayout v_layout,
-                              float* o, AttentionLayout o_layout, float* lse, float* workspace);
-void hybrid_attention_forward(const HybridAttentionProblem& p, const double* q, AttentionLayout q_layout,
-                              const double* k, AttentionLayout k_layout, const double* v, AttentionLayout v_layout,
-                              double* o, AttentionLayout o_layout, double* lse, double* workspace);
+template <class T>
+void hybrid_attention_forward(const HybridAttentionProblem& p, const T* q, AttentionLayout q_layout, const T* k,
+                              AttentionLayout k_layout, const T* v, AttentionLayout v_layout, T* o,
+                              AttentionLayout o_layout, T* lse, std::type_identity_t<T>* workspace);
 
 // dQ, dK, dV (written, not accumulated) from Q, K, V, the hybrid forward's O and lse, and dO.
 // workspace: hybrid_attention_workspace(p, backward) elements, or nullptr.
-void hybrid_attention_backward(const HybridAttentionProblem& p, const float* q, AttentionLayout q_layout,
-                               const float* k, AttentionLayout k_layout, const float* v, AttentionLayout v_layout,
-                               const float* o, AttentionLayout o_layout, const float* lse, const float* dout,
-                               AttentionLayout dout_layout, float* dq, AttentionLayout dq_layout, float* dk,
-                               AttentionLayout dk_layout, float* dv, AttentionLayout dv_layout, float* workspace);
-void hybrid_attention_backward(const HybridAttentionProblem& p, const double* q, AttentionLayout q_layout,
-                               const double* k, AttentionLayout k_layout, const double* v, AttentionLayout v_layout,
-                               const double* o, AttentionLayout o_layout, const double* lse, const double* dout,
-                               AttentionLayout dout_layout, double* dq, AttentionLayout dq_layout, double* dk,
-                               AttentionLayout dk_layout, double* dv, AttentionLayout dv_layout, double* workspace);
+template <class T>
+void hybrid_attention_backward(const HybridAttentionProblem& p, const T* q, AttentionLayout q_layout, const T* k,
+                               AttentionLayout k_layout, const T* v, AttentionLayout v_layout, const T* o,
+                               AttentionLayout o_layout, const T* lse, const T* dout, AttentionLayout dout_layout,
+                               T* dq, AttentionLayout dq_layout, T* dk, AttentionLayout dk_layout, T* dv,
+                               AttentionLayout dv_layout, std::type_identity_t<T>* workspace);
 
 }  // namespace tg::kernels

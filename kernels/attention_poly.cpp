@@ -143,9 +143,12 @@ std::vector<T> coefficients_as(const std::vector<double>& a) {
     return std::vector<T>(a.begin(), a.end());
 }
 
+}  // namespace
+
 template <class T>
-void forward_impl(const PolyAttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
-                  const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* z, T* workspace) {
+void poly_attention_forward(const PolyAttentionProblem& p, const T* q, AttentionLayout ql, const T* k,
+                            AttentionLayout kl, const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* z,
+                            std::type_identity_t<T>* workspace) {
     const auto coeffs = poly_attention_coefficients(p);
     const PolyFeatureMap fm(p.d, coeffs);
     const Layout L = make_layout(p, fm.rank(), PolyAttentionPass::forward, sizeof(T));
@@ -186,10 +189,11 @@ void forward_impl(const PolyAttentionProblem& p, const T* q, AttentionLayout ql,
 }
 
 template <class T>
-void backward_impl(const PolyAttentionProblem& p, PolyGradient grad, const T* q, AttentionLayout ql, const T* k,
-                   AttentionLayout kl, const T* v, AttentionLayout vl, const T* o, AttentionLayout ol, const T* z,
-                   const T* dout, AttentionLayout dol, T* dq, AttentionLayout dql, T* dk, AttentionLayout dkl,
-                   T* dv, AttentionLayout dvl, T* workspace) {
+void poly_attention_backward(const PolyAttentionProblem& p, PolyGradient grad, const T* q, AttentionLayout ql,
+                             const T* k, AttentionLayout kl, const T* v, AttentionLayout vl, const T* o,
+                             AttentionLayout ol, const T* z, const T* dout, AttentionLayout dol, T* dq,
+                             AttentionLayout dql, T* dk, AttentionLayout dkl, T* dv, AttentionLayout dvl,
+                             std::type_identity_t<T>* workspace) {
     const auto coeffs = poly_attention_coefficients(p);
     const PolyFeatureMap fm(p.d, coeffs);
     const PolyAttentionPass pass = poly_backward_pass(grad);
@@ -241,8 +245,6 @@ void backward_impl(const PolyAttentionProblem& p, PolyGradient grad, const T* q,
     });
 }
 
-}  // namespace
-
 std::int64_t poly_attention_workspace(const PolyAttentionProblem& p, PolyAttentionPass pass) {
     check_poly_attention_problem(p);
     // Elements are counted for float32; a float64 workspace of the same count is also enough, since pieces
@@ -257,38 +259,32 @@ std::int64_t poly_attention_workspace(const PolyAttentionProblem& p, PolyAttenti
     return slot_count(p) * std::max(Lf.per_slot, Ld.per_slot);
 }
 
-void poly_attention_forward(const PolyAttentionProblem& p, const float* q, AttentionLayout ql, const float* k,
-                            AttentionLayout kl, const float* v, AttentionLayout vl, float* o, AttentionLayout ol,
-                            float* z, float* workspace) {
-    forward_impl(p, q, ql, k, kl, v, vl, o, ol, z, workspace);
-}
-void poly_attention_forward(const PolyAttentionProblem& p, const double* q, AttentionLayout ql, const double* k,
-                            AttentionLayout kl, const double* v, AttentionLayout vl, double* o, AttentionLayout ol,
-                            double* z, double* workspace) {
-    forward_impl(p, q, ql, k, kl, v, vl, o, ol, z, workspace);
-}
-void poly_attention_normaliser(const PolyAttentionProblem& p, const float* q, AttentionLayout ql, const float* k,
-                               AttentionLayout kl, float* z, float* workspace) {
-    forward_impl<float>(p, q, ql, k, kl, nullptr, {}, nullptr, {}, z, workspace);
-}
-void poly_attention_normaliser(const PolyAttentionProblem& p, const double* q, AttentionLayout ql, const double* k,
-                               AttentionLayout kl, double* z, double* workspace) {
-    forward_impl<double>(p, q, ql, k, kl, nullptr, {}, nullptr, {}, z, workspace);
+// z alone: the forward without values (null V and O).
+template <class T>
+void poly_attention_normaliser(const PolyAttentionProblem& p, const T* q, AttentionLayout ql, const T* k,
+                               AttentionLayout kl, T* z, std::type_identity_t<T>* workspace) {
+    poly_attention_forward<T>(p, q, ql, k, kl, nullptr, {}, nullptr, {}, z, workspace);
 }
 
-void poly_attention_backward(const PolyAttentionProblem& p, PolyGradient grad, const float* q, AttentionLayout ql,
-                             const float* k, AttentionLayout kl, const float* v, AttentionLayout vl, const float* o,
-                             AttentionLayout ol, const float* z, const float* dout, AttentionLayout dol, float* dq,
-                             AttentionLayout dql, float* dk, AttentionLayout dkl, float* dv, AttentionLayout dvl,
-                             float* workspace) {
-    backward_impl(p, grad, q, ql, k, kl, v, vl, o, ol, z, dout, dol, dq, dql, dk, dkl, dv, dvl, workspace);
-}
-void poly_attention_backward(const PolyAttentionProblem& p, PolyGradient grad, const double* q,
-                             AttentionLayout ql, const double* k, AttentionLayout kl, const double* v,
-                             AttentionLayout vl, const double* o, AttentionLayout ol, const double* z,
-                             const double* dout, AttentionLayout dol, double* dq, AttentionLayout dql, double* dk,
-                             AttentionLayout dkl, double* dv, AttentionLayout dvl, double* workspace) {
-    backward_impl(p, grad, q, ql, k, kl, v, vl, o, ol, z, dout, dol, dq, dql, dk, dkl, dv, dvl, workspace);
-}
+// ----- the float and double versions the header declares (explicit instantiations) ---------------------------
+
+template void poly_attention_forward(const PolyAttentionProblem&, const float*, AttentionLayout, const float*,
+                                     AttentionLayout, const float*, AttentionLayout, float*, AttentionLayout, float*,
+                                     float*);
+template void poly_attention_forward(const PolyAttentionProblem&, const double*, AttentionLayout, const double*,
+                                     AttentionLayout, const double*, AttentionLayout, double*, AttentionLayout, double*,
+                                     double*);
+template void poly_attention_normaliser(const PolyAttentionProblem&, const float*, AttentionLayout, const float*,
+                                        AttentionLayout, float*, float*);
+template void poly_attention_normaliser(const PolyAttentionProblem&, const double*, AttentionLayout, const double*,
+                                        AttentionLayout, double*, double*);
+template void poly_attention_backward(const PolyAttentionProblem&, PolyGradient, const float*, AttentionLayout,
+                                      const float*, AttentionLayout, const float*, AttentionLayout, const float*,
+                                      AttentionLayout, const float*, const float*, AttentionLayout, float*,
+                                      AttentionLayout, float*, AttentionLayout, float*, AttentionLayout, float*);
+template void poly_attention_backward(const PolyAttentionProblem&, PolyGradient, const double*, AttentionLayout,
+                                      const double*, AttentionLayout, const double*, AttentionLayout, const double*,
+                                      AttentionLayout, const double*, const double*, AttentionLayout, double*,
+                                      AttentionLayout, double*, AttentionLayout, double*, AttentionLayout, double*);
 
 }  // namespace tg::kernels

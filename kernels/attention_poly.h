@@ -39,13 +39,13 @@
 // the chunk size changes only the rounding, never the result. The intra-chunk terms come from the scores
 // (A_b = M∘p(t²Q_b K_bᵀ)); only the inter-chunk terms go through the feature map and its VJP.
 //
-// Memory. Every kernel works in a workspace of poly_attention_workspace(problem, pass) elements (pass it,
-// or nullptr to let the kernel allocate it). It never depends on T (the causal kernels' size is the same for
-// every T; the others' once T >= chunk): no T × T and no T × R buffer. Causal forward/consistent backward: per
-// task slot a few chunk × R feature panels, chunk × chunk tiles and one R × E running state (~0.2 MiB for
-// D = 16, g = 2, chunk 64), slots = min(tasks, 32), plus 1 (forward) or 2 (backward) R × E states per segment
-// (below). Non-causal and plugin: a few chunk × R panels, chunk × chunk tiles and R × E states per slot, where
-// slots = min(B·H, 32). States are accumulated in the operand type (float32 or float64), chunk by chunk.
+// Memory. Every kernel works in a workspace of poly_attention_workspace(problem, pass) elements (pass it, or nullptr to
+// let the kernel allocate it; the element type is deduced from q, so nullptr is accepted). The size never depends on T
+// (the causal kernels' size is the same for every T; the others' once T >= chunk): no T × T and no T × R buffer. Causal
+// forward/consistent backward: per task slot a few chunk × R feature panels, chunk × chunk tiles and one R × E running
+// state (~0.2 MiB for D = 16, g = 2, chunk 64), slots = min(tasks, 32), plus 1 (forward) or 2 (backward) R × E states
+// per segment (below). Non-causal and plugin: a few chunk × R panels, chunk × chunk tiles and R × E states per slot,
+// where slots = min(B·H, 32). States are accumulated in the operand type (float32 or float64), chunk by chunk.
 //
 // Threads and determinism. Causal forward, normaliser and consistent backward (the fast path, SIMD kernels
 // on feature-major chunk panels, attention_poly_causal.h): each head's sequence is cut at chunk boundaries
@@ -127,17 +127,15 @@ public:
     std::int64_t scratch_size() const { return 2 * rank_; }
 
     // phi[n × R] = φ_Q(x) (query = true) or φ_K(x) (query = false) for the n rows of x [n × D].
-    void forward(std::int64_t n, const float* x, std::int64_t ldx, bool query, float* phi, std::int64_t ldphi) const;
-    void forward(std::int64_t n, const double* x, std::int64_t ldx, bool query, double* phi,
-                 std::int64_t ldphi) const;
+    template <class T>  // float or double
+    void forward(std::int64_t n, const T* x, std::int64_t ldx, bool query, T* phi, std::int64_t ldphi) const;
 
     // The VJP: dx[n × D] (=, or += when accumulate) J_φ(x)ᵀ dphi row by row, walking the levels backwards:
     //   dx[var] += dm_j · m_{j−1}[parent],   dm_{j−1}[parent] += Σ_children dm_j · x[var]
     // scratch: scratch_size() elements, or nullptr to allocate.
-    void backward(std::int64_t n, const float* x, std::int64_t ldx, bool query, const float* dphi,
-                  std::int64_t lddphi, float* dx, std::int64_t lddx, bool accumulate, float* scratch) const;
-    void backward(std::int64_t n, const double* x, std::int64_t ldx, bool query, const double* dphi,
-                  std::int64_t lddphi, double* dx, std::int64_t lddx, bool accumulate, double* scratch) const;
+    template <class T>  // float or double
+    void backward(std::int64_t n, const T* x, std::int64_t ldx, bool query, const T* dphi, std::int64_t lddphi,
+                  T* dx, std::int64_t lddx, bool accumulate, std::type_identity_t<T>* scratch) const;
 
     // For the implementation: per level j >= 1, the level-(j−1) monomials as parents of level j.
     struct Parent {
@@ -158,12 +156,6 @@ public:
     }
 
 private:
-    template <class T>
-    void forward_impl(std::int64_t n, const T* x, std::int64_t ldx, bool query, T* phi, std::int64_t ldphi) const;
-    template <class T>
-    void backward_impl(std::int64_t n, const T* x, std::int64_t ldx, bool query, const T* dphi,
-                       std::int64_t lddphi, T* dx, std::int64_t lddx, bool accumulate, T* scratch) const;
-
     std::int64_t d_ = 0;
     std::vector<double> a_;
     std::int64_t rank_ = 0;
@@ -177,32 +169,23 @@ private:
 std::int64_t poly_attention_workspace(const PolyAttentionProblem& p, PolyAttentionPass pass);
 
 // O and z from Q, K, V (z: the polynomial normaliser Σ_j p(s q_i·k_j) over visible keys j).
-void poly_attention_forward(const PolyAttentionProblem& p, const float* q, AttentionLayout q_layout, const float* k,
-                            AttentionLayout k_layout, const float* v, AttentionLayout v_layout, float* o,
-                            AttentionLayout o_layout, float* z, float* workspace);
-void poly_attention_forward(const PolyAttentionProblem& p, const double* q, AttentionLayout q_layout,
-                            const double* k, AttentionLayout k_layout, const double* v, AttentionLayout v_layout,
-                            double* o, AttentionLayout o_layout, double* z, double* workspace);
+template <class T>
+void poly_attention_forward(const PolyAttentionProblem& p, const T* q, AttentionLayout q_layout, const T* k,
+                            AttentionLayout k_layout, const T* v, AttentionLayout v_layout, T* o,
+                            AttentionLayout o_layout, T* z, std::type_identity_t<T>* workspace);
 
 // Only z (for approx_backward, whose O comes from the exact forward). Workspace: the forward's.
-void poly_attention_normaliser(const PolyAttentionProblem& p, const float* q, AttentionLayout q_layout,
-                               const float* k, AttentionLayout k_layout, float* z, float* workspace);
-void poly_attention_normaliser(const PolyAttentionProblem& p, const double* q, AttentionLayout q_layout,
-                               const double* k, AttentionLayout k_layout, double* z, double* workspace);
+template <class T>
+void poly_attention_normaliser(const PolyAttentionProblem& p, const T* q, AttentionLayout q_layout, const T* k,
+                               AttentionLayout k_layout, T* z, std::type_identity_t<T>* workspace);
 
 // dQ, dK, dV (written, not accumulated) from Q, K, V, O, z and dO, by the consistent or the plugin formula.
 // See above for which O and z to pass. Workspace: poly_attention_workspace(p, backward_consistent/plugin).
-void poly_attention_backward(const PolyAttentionProblem& p, PolyGradient grad, const float* q,
-                             AttentionLayout q_layout, const float* k, AttentionLayout k_layout, const float* v,
-                             AttentionLayout v_layout, const float* o, AttentionLayout o_layout, const float* z,
-                             const float* dout, AttentionLayout dout_layout, float* dq, AttentionLayout dq_layout,
-                             float* dk, AttentionLayout dk_layout, float* dv, AttentionLayout dv_layout,
-                             float* workspace);
-void poly_attention_backward(const PolyAttentionProblem& p, PolyGradient grad, const double* q,
-                             AttentionLayout q_layout, const double* k, AttentionLayout k_layout, const double* v,
-                             AttentionLayout v_layout, const double* o, AttentionLayout o_layout, const double* z,
-                             const double* dout, AttentionLayout dout_layout, double* dq, AttentionLayout dq_layout,
-                             double* dk, AttentionLayout dk_layout, double* dv, AttentionLayout dv_layout,
-                             double* workspace);
+template <class T>
+void poly_attention_backward(const PolyAttentionProblem& p, PolyGradient grad, const T* q, AttentionLayout q_layout,
+                             const T* k, AttentionLayout k_layout, const T* v, AttentionLayout v_layout, const T* o,
+                             AttentionLayout o_layout, const T* z, const T* dout, AttentionLayout dout_layout, T* dq,
+                             AttentionLayout dq_layout, T* dk, AttentionLayout dk_layout, T* dv,
+                             AttentionLayout dv_layout, std::type_identity_t<T>* workspace);
 
 }  // namespace tg::kernels

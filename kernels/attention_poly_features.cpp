@@ -127,8 +127,8 @@ PolyFeatureMap::PolyFeatureMap(std::int64_t d, std::vector<double> coefficients)
 //   m_0 = 1,   m_j[child_start(α) + v − first_var(α)] = m_{j−1}[α] · x[v]
 // (level j only reads level j − 1, already complete), then φ = w ∘ m in one pass.
 template <class T>
-void PolyFeatureMap::forward_impl(std::int64_t n, const T* x, std::int64_t ldx, bool query, T* phi,
-                                  std::int64_t ldphi) const {
+void PolyFeatureMap::forward(std::int64_t n, const T* x, std::int64_t ldx, bool query, T* phi,
+                             std::int64_t ldphi) const {
     const T* w;
     if constexpr (std::is_same_v<T, float>)
         w = query ? weight_query_f_.data() : weight_key_f_.data();
@@ -159,9 +159,9 @@ void PolyFeatureMap::forward_impl(std::int64_t n, const T* x, std::int64_t ldx, 
 //   dm_{j−1}[α] += Σ_v dm_j[child] · x[v]           (∂ m_j[child]/∂m_{j−1}[α] = x[v])
 // Level j − 1's adjoint is complete before it is pushed down in turn.
 template <class T>
-void PolyFeatureMap::backward_impl(std::int64_t n, const T* x, std::int64_t ldx, bool query, const T* dphi,
-                                   std::int64_t lddphi, T* dx, std::int64_t lddx, bool accumulate,
-                                   T* scratch) const {
+void PolyFeatureMap::backward(std::int64_t n, const T* x, std::int64_t ldx, bool query, const T* dphi,
+                              std::int64_t lddphi, T* dx, std::int64_t lddx, bool accumulate,
+                              std::type_identity_t<T>* scratch) const {
     std::vector<T> own;
     if (scratch == nullptr) {
         own.resize(static_cast<std::size_t>(scratch_size()));
@@ -211,23 +211,13 @@ void PolyFeatureMap::backward_impl(std::int64_t n, const T* x, std::int64_t ldx,
     }
 }
 
-void PolyFeatureMap::forward(std::int64_t n, const float* x, std::int64_t ldx, bool query, float* phi,
-                             std::int64_t ldphi) const {
-    forward_impl(n, x, ldx, query, phi, ldphi);
-}
-void PolyFeatureMap::forward(std::int64_t n, const double* x, std::int64_t ldx, bool query, double* phi,
-                             std::int64_t ldphi) const {
-    forward_impl(n, x, ldx, query, phi, ldphi);
-}
-void PolyFeatureMap::backward(std::int64_t n, const float* x, std::int64_t ldx, bool query, const float* dphi,
-                              std::int64_t lddphi, float* dx, std::int64_t lddx, bool accumulate,
-                              float* scratch) const {
-    backward_impl(n, x, ldx, query, dphi, lddphi, dx, lddx, accumulate, scratch);
-}
-void PolyFeatureMap::backward(std::int64_t n, const double* x, std::int64_t ldx, bool query, const double* dphi,
-                              std::int64_t lddphi, double* dx, std::int64_t lddx, bool accumulate,
-                              double* scratch) const {
-    backward_impl(n, x, ldx, query, dphi, lddphi, dx, lddx, accumulate, scratch);
-}
+// ----- the float and double versions the header declares (explicit instantiations) ---------------------------
+
+template void PolyFeatureMap::forward(std::int64_t, const float*, std::int64_t, bool, float*, std::int64_t) const;
+template void PolyFeatureMap::forward(std::int64_t, const double*, std::int64_t, bool, double*, std::int64_t) const;
+template void PolyFeatureMap::backward(std::int64_t, const float*, std::int64_t, bool, const float*, std::int64_t,
+                                       float*, std::int64_t, bool, float*) const;
+template void PolyFeatureMap::backward(std::int64_t, const double*, std::int64_t, bool, const double*, std::int64_t,
+                                       double*, std::int64_t, bool, double*) const;
 
 }  // namespace tg::kernels

@@ -40,9 +40,11 @@ T scores_row(const AttentionProblem& p, const T* qi, const T* kh, AttentionLayou
     return m + std::log(l);
 }
 
+}  // namespace
+
 template <class T>
-void forward_reference(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
-                       const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* lse) {
+void attention_forward_reference(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k,
+                                 AttentionLayout kl, const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* lse) {
     check_attention_problem(p);
     // BEGIN EXERCISE ch7.attention_forward
     std::vector<T> s(static_cast<std::size_t>(p.tk));
@@ -67,10 +69,10 @@ void forward_reference(const AttentionProblem& p, const T* q, AttentionLayout ql
 }
 
 template <class T>
-void backward_reference(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
-                        const T* v, AttentionLayout vl, const T* o, AttentionLayout ol, const T* lse,
-                        const T* dout, AttentionLayout dol, T* dq, AttentionLayout dql, T* dk, AttentionLayout dkl,
-                        T* dv, AttentionLayout dvl) {
+void attention_backward_reference(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k,
+                                  AttentionLayout kl, const T* v, AttentionLayout vl, const T* o, AttentionLayout ol,
+                                  const T* lse, const T* dout, AttentionLayout dol, T* dq, AttentionLayout dql, T* dk,
+                                  AttentionLayout dkl, T* dv, AttentionLayout dvl) {
     check_attention_problem(p);
     // BEGIN EXERCISE ch7.attention_backward
     const T scale = static_cast<T>(p.scale);
@@ -110,31 +112,21 @@ void backward_reference(const AttentionProblem& p, const T* q, AttentionLayout q
     // END EXERCISE
 }
 
-}  // namespace
+// ----- the float and double versions the header declares (explicit instantiations) ---------------------------
 
-void attention_forward_reference(const AttentionProblem& p, const float* q, AttentionLayout ql, const float* k,
-                                 AttentionLayout kl, const float* v, AttentionLayout vl, float* o,
-                                 AttentionLayout ol, float* lse) {
-    forward_reference(p, q, ql, k, kl, v, vl, o, ol, lse);
-}
-void attention_forward_reference(const AttentionProblem& p, const double* q, AttentionLayout ql, const double* k,
-                                 AttentionLayout kl, const double* v, AttentionLayout vl, double* o,
-                                 AttentionLayout ol, double* lse) {
-    forward_reference(p, q, ql, k, kl, v, vl, o, ol, lse);
-}
-void attention_backward_reference(const AttentionProblem& p, const float* q, AttentionLayout ql, const float* k,
-                                  AttentionLayout kl, const float* v, AttentionLayout vl, const float* o,
-                                  AttentionLayout ol, const float* lse, const float* dout, AttentionLayout dol,
-                                  float* dq, AttentionLayout dql, float* dk, AttentionLayout dkl, float* dv,
-                                  AttentionLayout dvl) {
-    backward_reference(p, q, ql, k, kl, v, vl, o, ol, lse, dout, dol, dq, dql, dk, dkl, dv, dvl);
-}
-void attention_backward_reference(const AttentionProblem& p, const double* q, AttentionLayout ql, const double* k,
-                                  AttentionLayout kl, const double* v, AttentionLayout vl, const double* o,
-                                  AttentionLayout ol, const double* lse, const double* dout, AttentionLayout dol,
-                                  double* dq, AttentionLayout dql, double* dk, AttentionLayout dkl, double* dv,
-                                  AttentionLayout dvl) {
-    backward_reference(p, q, ql, k, kl, v, vl, o, ol, lse, dout, dol, dq, dql, dk, dkl, dv, dvl);
-}
+template void attention_forward_reference(const AttentionProblem&, const float*, AttentionLayout, const float*,
+                                          AttentionLayout, const float*, AttentionLayout, float*, AttentionLayout,
+                                          float*);
+template void attention_forward_reference(const AttentionProblem&, const double*, AttentionLayout, const double*,
+                                          AttentionLayout, const double*, AttentionLayout, double*, AttentionLayout,
+                                          double*);
+template void attention_backward_reference(const AttentionProblem&, const float*, AttentionLayout, const float*,
+                                           AttentionLayout, const float*, AttentionLayout, const float*,
+                                           AttentionLayout, const float*, const float*, AttentionLayout, float*,
+                                           AttentionLayout, float*, AttentionLayout, float*, AttentionLayout);
+template void attention_backward_reference(const AttentionProblem&, const double*, AttentionLayout, const double*,
+                                           AttentionLayout, const double*, AttentionLayout, const double*,
+                                           AttentionLayout, const double*, const double*, AttentionLayout, double*,
+                                           AttentionLayout, double*, AttentionLayout, double*, AttentionLayout);
 
 }  // namespace tg::kernels

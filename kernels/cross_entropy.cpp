@@ -36,11 +36,13 @@ std::int64_t count_kept(const I* targets, std::int64_t rows, std::int64_t ignore
     return count;
 }
 
+}  // namespace
+
 // dlogits == nullptr: losses only.
 template <class T, class I>
-std::int64_t cross_entropy_impl(const T* logits, const I* targets, T* losses, T* dlogits, std::int64_t rows,
-                                std::int64_t vocab, std::int64_t ls, std::int64_t ds, T scale,
-                                std::int64_t ignore_index) {
+std::int64_t cross_entropy_forward_backward(const T* logits, const I* targets, std::type_identity_t<T>* losses,
+                                            T* dlogits, std::int64_t rows, std::int64_t vocab, std::int64_t ls,
+                                            std::int64_t ds, T scale, std::int64_t ignore_index) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
     assert(rows <= 1 || (ls >= vocab && (dlogits == nullptr || ds >= vocab)));
@@ -83,9 +85,9 @@ std::int64_t cross_entropy_impl(const T* logits, const I* targets, T* losses, T*
 }
 
 template <class T, class I>
-std::int64_t cross_entropy_ref(const T* logits, const I* targets, T* losses, T* dlogits, std::int64_t rows,
-                               std::int64_t vocab, std::int64_t ls, std::int64_t ds, T scale,
-                               std::int64_t ignore_index) {
+std::int64_t cross_entropy_reference(const T* logits, const I* targets, T* losses, T* dlogits, std::int64_t rows,
+                                     std::int64_t vocab, std::int64_t ls, std::int64_t ds, T scale,
+                                     std::int64_t ignore_index) {
     check_targets(targets, rows, vocab, ignore_index);
     for (std::int64_t r = 0; r < rows; ++r) {
         const T* xr = logits + r * ls;
@@ -117,75 +119,39 @@ std::int64_t cross_entropy_ref(const T* logits, const I* targets, T* losses, T* 
     return count_kept(targets, rows, ignore_index);
 }
 
-}  // namespace
-
-std::int64_t cross_entropy_forward_backward(const float* logits, const std::int64_t* targets, float* losses,
-                                            float* dlogits, std::int64_t rows, std::int64_t vocab, std::int64_t ls,
-                                            std::int64_t ds, float scale, std::int64_t ignore_index) {
-    return cross_entropy_impl(logits, targets, losses, dlogits, rows, vocab, ls, ds, scale, ignore_index);
-}
-std::int64_t cross_entropy_forward_backward(const float* logits, const std::int32_t* targets, float* losses,
-                                            float* dlogits, std::int64_t rows, std::int64_t vocab, std::int64_t ls,
-                                            std::int64_t ds, float scale, std::int64_t ignore_index) {
-    return cross_entropy_impl(logits, targets, losses, dlogits, rows, vocab, ls, ds, scale, ignore_index);
-}
-std::int64_t cross_entropy_forward_backward(const double* logits, const std::int64_t* targets, double* losses,
-                                            double* dlogits, std::int64_t rows, std::int64_t vocab,
-                                            std::int64_t ls, std::int64_t ds, double scale,
-                                            std::int64_t ignore_index) {
-    return cross_entropy_impl(logits, targets, losses, dlogits, rows, vocab, ls, ds, scale, ignore_index);
-}
-std::int64_t cross_entropy_forward_backward(const double* logits, const std::int32_t* targets, double* losses,
-                                            double* dlogits, std::int64_t rows, std::int64_t vocab,
-                                            std::int64_t ls, std::int64_t ds, double scale,
-                                            std::int64_t ignore_index) {
-    return cross_entropy_impl(logits, targets, losses, dlogits, rows, vocab, ls, ds, scale, ignore_index);
+// Losses only: the fused kernel without a gradient buffer (dlogits == nullptr).
+template <class T, class I>
+std::int64_t cross_entropy_forward(const T* logits, const I* targets, T* losses, std::int64_t rows,
+                                   std::int64_t vocab, std::int64_t ls, std::int64_t ignore_index) {
+    return cross_entropy_forward_backward(logits, targets, losses, static_cast<T*>(nullptr), rows, vocab, ls, 0, T(0),
+                                          ignore_index);
 }
 
-std::int64_t cross_entropy_forward(const float* logits, const std::int64_t* targets, float* losses,
-                                   std::int64_t rows, std::int64_t vocab, std::int64_t ls,
-                                   std::int64_t ignore_index) {
-    return cross_entropy_impl(logits, targets, losses, static_cast<float*>(nullptr), rows, vocab, ls, 0, 0.0f,
-                              ignore_index);
-}
-std::int64_t cross_entropy_forward(const float* logits, const std::int32_t* targets, float* losses,
-                                   std::int64_t rows, std::int64_t vocab, std::int64_t ls,
-                                   std::int64_t ignore_index) {
-    return cross_entropy_impl(logits, targets, losses, static_cast<float*>(nullptr), rows, vocab, ls, 0, 0.0f,
-                              ignore_index);
-}
-std::int64_t cross_entropy_forward(const double* logits, const std::int64_t* targets, double* losses,
-                                   std::int64_t rows, std::int64_t vocab, std::int64_t ls,
-                                   std::int64_t ignore_index) {
-    return cross_entropy_impl(logits, targets, losses, static_cast<double*>(nullptr), rows, vocab, ls, 0, 0.0,
-                              ignore_index);
-}
-std::int64_t cross_entropy_forward(const double* logits, const std::int32_t* targets, double* losses,
-                                   std::int64_t rows, std::int64_t vocab, std::int64_t ls,
-                                   std::int64_t ignore_index) {
-    return cross_entropy_impl(logits, targets, losses, static_cast<double*>(nullptr), rows, vocab, ls, 0, 0.0,
-                              ignore_index);
-}
+// ----- the float and double versions the header declares (explicit instantiations) ---------------------------
 
-std::int64_t cross_entropy_reference(const float* logits, const std::int64_t* targets, float* losses,
-                                     float* dlogits, std::int64_t rows, std::int64_t vocab, std::int64_t ls,
-                                     std::int64_t ds, float scale, std::int64_t ignore_index) {
-    return cross_entropy_ref(logits, targets, losses, dlogits, rows, vocab, ls, ds, scale, ignore_index);
-}
-std::int64_t cross_entropy_reference(const float* logits, const std::int32_t* targets, float* losses,
-                                     float* dlogits, std::int64_t rows, std::int64_t vocab, std::int64_t ls,
-                                     std::int64_t ds, float scale, std::int64_t ignore_index) {
-    return cross_entropy_ref(logits, targets, losses, dlogits, rows, vocab, ls, ds, scale, ignore_index);
-}
-std::int64_t cross_entropy_reference(const double* logits, const std::int64_t* targets, double* losses,
-                                     double* dlogits, std::int64_t rows, std::int64_t vocab, std::int64_t ls,
-                                     std::int64_t ds, double scale, std::int64_t ignore_index) {
-    return cross_entropy_ref(logits, targets, losses, dlogits, rows, vocab, ls, ds, scale, ignore_index);
-}
-std::int64_t cross_entropy_reference(const double* logits, const std::int32_t* targets, double* losses,
-                                     double* dlogits, std::int64_t rows, std::int64_t vocab, std::int64_t ls,
-                                     std::int64_t ds, double scale, std::int64_t ignore_index) {
-    return cross_entropy_ref(logits, targets, losses, dlogits, rows, vocab, ls, ds, scale, ignore_index);
-}
+template std::int64_t cross_entropy_forward_backward(const float*, const std::int32_t*, float*, float*, std::int64_t,
+                                                     std::int64_t, std::int64_t, std::int64_t, float, std::int64_t);
+template std::int64_t cross_entropy_forward_backward(const float*, const std::int64_t*, float*, float*, std::int64_t,
+                                                     std::int64_t, std::int64_t, std::int64_t, float, std::int64_t);
+template std::int64_t cross_entropy_forward_backward(const double*, const std::int32_t*, double*, double*, std::int64_t,
+                                                     std::int64_t, std::int64_t, std::int64_t, double, std::int64_t);
+template std::int64_t cross_entropy_forward_backward(const double*, const std::int64_t*, double*, double*, std::int64_t,
+                                                     std::int64_t, std::int64_t, std::int64_t, double, std::int64_t);
+template std::int64_t cross_entropy_forward(const float*, const std::int32_t*, float*, std::int64_t, std::int64_t,
+                                            std::int64_t, std::int64_t);
+template std::int64_t cross_entropy_forward(const float*, const std::int64_t*, float*, std::int64_t, std::int64_t,
+                                            std::int64_t, std::int64_t);
+template std::int64_t cross_entropy_forward(const double*, const std::int32_t*, double*, std::int64_t, std::int64_t,
+                                            std::int64_t, std::int64_t);
+template std::int64_t cross_entropy_forward(const double*, const std::int64_t*, double*, std::int64_t, std::int64_t,
+                                            std::int64_t, std::int64_t);
+template std::int64_t cross_entropy_reference(const float*, const std::int32_t*, float*, float*, std::int64_t,
+                                              std::int64_t, std::int64_t, std::int64_t, float, std::int64_t);
+template std::int64_t cross_entropy_reference(const float*, const std::int64_t*, float*, float*, std::int64_t,
+                                              std::int64_t, std::int64_t, std::int64_t, float, std::int64_t);
+template std::int64_t cross_entropy_reference(const double*, const std::int32_t*, double*, double*, std::int64_t,
+                                              std::int64_t, std::int64_t, std::int64_t, double, std::int64_t);
+template std::int64_t cross_entropy_reference(const double*, const std::int64_t*, double*, double*, std::int64_t,
+                                              std::int64_t, std::int64_t, std::int64_t, double, std::int64_t);
 
 }  // namespace tg::kernels

@@ -17,67 +17,39 @@
 // ignore_index throws std::out_of_range naming the row and the value (outputs are left untouched).
 
 #include <cstdint>
+#include <type_traits>
 
 namespace tg::kernels {
 
 inline constexpr std::int64_t kDefaultIgnoreIndex = -100;  // PyTorch's default
 
 // Loss and gradient in one pass over each row: the exponentials of the softmax are computed once, stored
-// in dlogits, and then scaled in place while the row is still in cache. losses may be null (gradient only).
+// in dlogits, and then scaled in place while the row is still in cache. losses may be null (gradient only;
+// std::type_identity_t<T>* so that T is deduced from logits and nullptr is accepted).
 // dlogits may alias logits (in place) when the strides are equal.
-std::int64_t cross_entropy_forward_backward(const float* logits,          // (rows, vocab)
-                                            const std::int64_t* targets,  // (rows)
-                                            float* losses,                // (rows) or null
-                                            float* dlogits,               // (rows, vocab)
+template <class T, class Id>
+std::int64_t cross_entropy_forward_backward(const T* logits,                  // (rows, vocab)
+                                            const Id* targets,                // (rows)
+                                            std::type_identity_t<T>* losses,  // (rows) or null
+                                            T* dlogits,                       // (rows, vocab)
                                             std::int64_t rows, std::int64_t vocab, std::int64_t logits_row_stride,
-                                            std::int64_t dlogits_row_stride, float scale,
+                                            std::int64_t dlogits_row_stride, T scale,
                                             std::int64_t ignore_index = kDefaultIgnoreIndex);
-std::int64_t cross_entropy_forward_backward(const float* logits, const std::int32_t* targets, float* losses,
-                                            float* dlogits, std::int64_t rows, std::int64_t vocab,
-                                            std::int64_t logits_row_stride, std::int64_t dlogits_row_stride,
-                                            float scale, std::int64_t ignore_index = kDefaultIgnoreIndex);
-std::int64_t cross_entropy_forward_backward(const double* logits, const std::int64_t* targets, double* losses,
-                                            double* dlogits, std::int64_t rows, std::int64_t vocab,
-                                            std::int64_t logits_row_stride, std::int64_t dlogits_row_stride,
-                                            double scale, std::int64_t ignore_index = kDefaultIgnoreIndex);
-std::int64_t cross_entropy_forward_backward(const double* logits, const std::int32_t* targets, double* losses,
-                                            double* dlogits, std::int64_t rows, std::int64_t vocab,
-                                            std::int64_t logits_row_stride, std::int64_t dlogits_row_stride,
-                                            double scale, std::int64_t ignore_index = kDefaultIgnoreIndex);
 
 // Losses only (evaluation, no gradient buffer): reads each row twice from cache, writes nothing but losses.
-std::int64_t cross_entropy_forward(const float* logits,          // (rows, vocab)
-                                   const std::int64_t* targets,  // (rows)
-                                   float* losses,                // (rows)
-                                   std::int64_t rows, std::int64_t vocab, std::int64_t logits_row_stride,
-                                   std::int64_t ignore_index = kDefaultIgnoreIndex);
-std::int64_t cross_entropy_forward(const float* logits, const std::int32_t* targets, float* losses,
-                                   std::int64_t rows, std::int64_t vocab, std::int64_t logits_row_stride,
-                                   std::int64_t ignore_index = kDefaultIgnoreIndex);
-std::int64_t cross_entropy_forward(const double* logits, const std::int64_t* targets, double* losses,
-                                   std::int64_t rows, std::int64_t vocab, std::int64_t logits_row_stride,
-                                   std::int64_t ignore_index = kDefaultIgnoreIndex);
-std::int64_t cross_entropy_forward(const double* logits, const std::int32_t* targets, double* losses,
+template <class T, class Id>
+std::int64_t cross_entropy_forward(const T* logits,    // (rows, vocab)
+                                   const Id* targets,  // (rows)
+                                   T* losses,          // (rows)
                                    std::int64_t rows, std::int64_t vocab, std::int64_t logits_row_stride,
                                    std::int64_t ignore_index = kDefaultIgnoreIndex);
 
 // Plain scalar reference of cross_entropy_forward_backward (losses and dlogits both required), with the same
 // checks and conventions: softmax written out, then loss and gradient from it.
-std::int64_t cross_entropy_reference(const float* logits, const std::int64_t* targets, float* losses,
-                                     float* dlogits, std::int64_t rows, std::int64_t vocab,
-                                     std::int64_t logits_row_stride, std::int64_t dlogits_row_stride, float scale,
+template <class T, class Id>
+std::int64_t cross_entropy_reference(const T* logits, const Id* targets, T* losses,
+                                     T* dlogits, std::int64_t rows, std::int64_t vocab,
+                                     std::int64_t logits_row_stride, std::int64_t dlogits_row_stride, T scale,
                                      std::int64_t ignore_index = kDefaultIgnoreIndex);
-std::int64_t cross_entropy_reference(const float* logits, const std::int32_t* targets, float* losses,
-                                     float* dlogits, std::int64_t rows, std::int64_t vocab,
-                                     std::int64_t logits_row_stride, std::int64_t dlogits_row_stride, float scale,
-                                     std::int64_t ignore_index = kDefaultIgnoreIndex);
-std::int64_t cross_entropy_reference(const double* logits, const std::int64_t* targets, double* losses,
-                                     double* dlogits, std::int64_t rows, std::int64_t vocab,
-                                     std::int64_t logits_row_stride, std::int64_t dlogits_row_stride,
-                                     double scale, std::int64_t ignore_index = kDefaultIgnoreIndex);
-std::int64_t cross_entropy_reference(const double* logits, const std::int32_t* targets, double* losses,
-                                     double* dlogits, std::int64_t rows, std::int64_t vocab,
-                                     std::int64_t logits_row_stride, std::int64_t dlogits_row_stride,
-                                     double scale, std::int64_t ignore_index = kDefaultIgnoreIndex);
 
 }  // namespace tg::kernels

@@ -23,9 +23,11 @@ void check_ids(const I* ids, std::int64_t n, std::int64_t vocab) {
     }
 }
 
+}  // namespace
+
 template <class T, class I>
-void embedding_forward_impl(const T* table, const I* ids, T* out, std::int64_t n, std::int64_t vocab,
-                            std::int64_t channels) {
+void embedding_forward(const T* table, const I* ids, T* out, std::int64_t n, std::int64_t vocab,
+                       std::int64_t channels) {
     check_ids(ids, n, vocab);
     vec::parallel_rows(n, channels, [&](std::int64_t i0, std::int64_t i1) {
         for (std::int64_t i = i0; i < i1; ++i) {
@@ -36,8 +38,8 @@ void embedding_forward_impl(const T* table, const I* ids, T* out, std::int64_t n
 }
 
 template <class T, class I>
-void embedding_backward_impl(const T* dout, const I* ids, T* dtable, std::int64_t n, std::int64_t vocab,
-                             std::int64_t channels) {
+void embedding_backward(const T* dout, const I* ids, T* dtable, std::int64_t n, std::int64_t vocab,
+                        std::int64_t channels) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
     check_ids(ids, n, vocab);
@@ -73,73 +75,48 @@ void embedding_backward_impl(const T* dout, const I* ids, T* dtable, std::int64_
     });
 }
 
-template <class T>
-void embedding_forward_ref(const T* table, const std::int64_t* ids, T* out, std::int64_t n, std::int64_t vocab,
-                           std::int64_t channels) {
+template <class T, class I>
+void embedding_forward_reference(const T* table, const I* ids, T* out, std::int64_t n, std::int64_t vocab,
+                                 std::int64_t channels) {
     check_ids(ids, n, vocab);
     for (std::int64_t i = 0; i < n; ++i)
         for (std::int64_t j = 0; j < channels; ++j) out[i * channels + j] = table[ids[i] * channels + j];
 }
 
-template <class T>
-void embedding_backward_ref(const T* dout, const std::int64_t* ids, T* dtable, std::int64_t n, std::int64_t vocab,
-                            std::int64_t channels) {
+template <class T, class I>
+void embedding_backward_reference(const T* dout, const I* ids, T* dtable, std::int64_t n, std::int64_t vocab,
+                                  std::int64_t channels) {
     check_ids(ids, n, vocab);
     std::fill(dtable, dtable + vocab * channels, T(0));
     for (std::int64_t i = 0; i < n; ++i)
         for (std::int64_t j = 0; j < channels; ++j) dtable[ids[i] * channels + j] += dout[i * channels + j];
 }
 
-}  // namespace
+// ----- the float and double versions the header declares (explicit instantiations) ---------------------------
 
-void embedding_forward(const float* table, const std::int64_t* ids, float* out, std::int64_t n, std::int64_t vocab,
-                       std::int64_t channels) {
-    embedding_forward_impl(table, ids, out, n, vocab, channels);
-}
-void embedding_forward(const float* table, const std::int32_t* ids, float* out, std::int64_t n, std::int64_t vocab,
-                       std::int64_t channels) {
-    embedding_forward_impl(table, ids, out, n, vocab, channels);
-}
-void embedding_forward(const double* table, const std::int64_t* ids, double* out, std::int64_t n,
-                       std::int64_t vocab, std::int64_t channels) {
-    embedding_forward_impl(table, ids, out, n, vocab, channels);
-}
-void embedding_forward(const double* table, const std::int32_t* ids, double* out, std::int64_t n,
-                       std::int64_t vocab, std::int64_t channels) {
-    embedding_forward_impl(table, ids, out, n, vocab, channels);
-}
-void embedding_backward(const float* dout, const std::int64_t* ids, float* dtable, std::int64_t n,
-                        std::int64_t vocab, std::int64_t channels) {
-    embedding_backward_impl(dout, ids, dtable, n, vocab, channels);
-}
-void embedding_backward(const float* dout, const std::int32_t* ids, float* dtable, std::int64_t n,
-                        std::int64_t vocab, std::int64_t channels) {
-    embedding_backward_impl(dout, ids, dtable, n, vocab, channels);
-}
-void embedding_backward(const double* dout, const std::int64_t* ids, double* dtable, std::int64_t n,
-                        std::int64_t vocab, std::int64_t channels) {
-    embedding_backward_impl(dout, ids, dtable, n, vocab, channels);
-}
-void embedding_backward(const double* dout, const std::int32_t* ids, double* dtable, std::int64_t n,
-                        std::int64_t vocab, std::int64_t channels) {
-    embedding_backward_impl(dout, ids, dtable, n, vocab, channels);
-}
-
-void embedding_forward_reference(const float* table, const std::int64_t* ids, float* out, std::int64_t n,
-                                 std::int64_t vocab, std::int64_t channels) {
-    embedding_forward_ref(table, ids, out, n, vocab, channels);
-}
-void embedding_forward_reference(const double* table, const std::int64_t* ids, double* out, std::int64_t n,
-                                 std::int64_t vocab, std::int64_t channels) {
-    embedding_forward_ref(table, ids, out, n, vocab, channels);
-}
-void embedding_backward_reference(const float* dout, const std::int64_t* ids, float* dtable, std::int64_t n,
-                                  std::int64_t vocab, std::int64_t channels) {
-    embedding_backward_ref(dout, ids, dtable, n, vocab, channels);
-}
-void embedding_backward_reference(const double* dout, const std::int64_t* ids, double* dtable, std::int64_t n,
-                                  std::int64_t vocab, std::int64_t channels) {
-    embedding_backward_ref(dout, ids, dtable, n, vocab, channels);
-}
+template void embedding_forward(const float*, const std::int32_t*, float*, std::int64_t, std::int64_t, std::int64_t);
+template void embedding_forward(const float*, const std::int64_t*, float*, std::int64_t, std::int64_t, std::int64_t);
+template void embedding_forward(const double*, const std::int32_t*, double*, std::int64_t, std::int64_t, std::int64_t);
+template void embedding_forward(const double*, const std::int64_t*, double*, std::int64_t, std::int64_t, std::int64_t);
+template void embedding_backward(const float*, const std::int32_t*, float*, std::int64_t, std::int64_t, std::int64_t);
+template void embedding_backward(const float*, const std::int64_t*, float*, std::int64_t, std::int64_t, std::int64_t);
+template void embedding_backward(const double*, const std::int32_t*, double*, std::int64_t, std::int64_t, std::int64_t);
+template void embedding_backward(const double*, const std::int64_t*, double*, std::int64_t, std::int64_t, std::int64_t);
+template void embedding_forward_reference(const float*, const std::int32_t*, float*, std::int64_t, std::int64_t,
+                                          std::int64_t);
+template void embedding_forward_reference(const float*, const std::int64_t*, float*, std::int64_t, std::int64_t,
+                                          std::int64_t);
+template void embedding_forward_reference(const double*, const std::int32_t*, double*, std::int64_t, std::int64_t,
+                                          std::int64_t);
+template void embedding_forward_reference(const double*, const std::int64_t*, double*, std::int64_t, std::int64_t,
+                                          std::int64_t);
+template void embedding_backward_reference(const float*, const std::int32_t*, float*, std::int64_t, std::int64_t,
+                                           std::int64_t);
+template void embedding_backward_reference(const float*, const std::int64_t*, float*, std::int64_t, std::int64_t,
+                                           std::int64_t);
+template void embedding_backward_reference(const double*, const std::int32_t*, double*, std::int64_t, std::int64_t,
+                                           std::int64_t);
+template void embedding_backward_reference(const double*, const std::int64_t*, double*, std::int64_t, std::int64_t,
+                                           std::int64_t);
 
 }  // namespace tg::kernels

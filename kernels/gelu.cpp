@@ -105,10 +105,31 @@ struct GeluErfBackward {
     }
 };
 
+}  // namespace
+
+// ----- the fast kernels: one SIMD map each ----------------------------------------------------------------------
+
+template <class T>
+void gelu_tanh_forward(const T* x, T* y, std::int64_t n) {
+    map_unary<T>(x, y, n, GeluTanh<T>{});
+}
+template <class T>
+void gelu_tanh_backward(const T* x, const T* dy, T* dx, std::int64_t n) {
+    map_binary<T>(x, dy, dx, n, GeluTanhBackward<T>{});
+}
+template <class T>
+void gelu_erf_forward(const T* x, T* y, std::int64_t n) {
+    map_unary<T>(x, y, n, GeluErf<T>{});
+}
+template <class T>
+void gelu_erf_backward(const T* x, const T* dy, T* dx, std::int64_t n) {
+    map_binary<T>(x, dy, dx, n, GeluErfBackward<T>{});
+}
+
 // ----- references: the textbook formulas, one element at a time --------------------------------------------
 
 template <class T>
-void gelu_tanh_forward_ref(const T* x, T* y, std::int64_t n) {
+void gelu_tanh_forward_reference(const T* x, T* y, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) {
         const T u = T(kSqrt2OverPi) * (x[i] + T(kCubic) * x[i] * x[i] * x[i]);
         y[i] = T(0.5) * x[i] * (T(1) + std::tanh(u));
@@ -116,7 +137,7 @@ void gelu_tanh_forward_ref(const T* x, T* y, std::int64_t n) {
 }
 
 template <class T>
-void gelu_tanh_backward_ref(const T* x, const T* dy, T* dx, std::int64_t n) {
+void gelu_tanh_backward_reference(const T* x, const T* dy, T* dx, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) {
         const T t = std::tanh(T(kSqrt2OverPi) * (x[i] + T(kCubic) * x[i] * x[i] * x[i]));
         const T du_dx = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * x[i] * x[i]);
@@ -125,12 +146,12 @@ void gelu_tanh_backward_ref(const T* x, const T* dy, T* dx, std::int64_t n) {
 }
 
 template <class T>
-void gelu_erf_forward_ref(const T* x, T* y, std::int64_t n) {
+void gelu_erf_forward_reference(const T* x, T* y, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) y[i] = T(0.5) * x[i] * (T(1) + std::erf(x[i] * T(kInvSqrt2)));
 }
 
 template <class T>
-void gelu_erf_backward_ref(const T* x, const T* dy, T* dx, std::int64_t n) {
+void gelu_erf_backward_reference(const T* x, const T* dy, T* dx, std::int64_t n) {
     for (std::int64_t i = 0; i < n; ++i) {
         const T cdf = T(0.5) * (T(1) + std::erf(x[i] * T(kInvSqrt2)));
         const T pdf = T(kInvSqrt2Pi) * std::exp(T(-0.5) * x[i] * x[i]);
@@ -138,48 +159,23 @@ void gelu_erf_backward_ref(const T* x, const T* dy, T* dx, std::int64_t n) {
     }
 }
 
-}  // namespace
+// ----- the float and double versions the header declares (explicit instantiations) ---------------------------
 
-void gelu_tanh_forward(const float* x, float* y, std::int64_t n) {
-    map_unary<float>(x, y, n, GeluTanh<float>{});
-}
-void gelu_tanh_forward(const double* x, double* y, std::int64_t n) {
-    map_unary<double>(x, y, n, GeluTanh<double>{});
-}
-void gelu_tanh_backward(const float* x, const float* dy, float* dx, std::int64_t n) {
-    map_binary<float>(x, dy, dx, n, GeluTanhBackward<float>{});
-}
-void gelu_tanh_backward(const double* x, const double* dy, double* dx, std::int64_t n) {
-    map_binary<double>(x, dy, dx, n, GeluTanhBackward<double>{});
-}
-void gelu_erf_forward(const float* x, float* y, std::int64_t n) {
-    map_unary<float>(x, y, n, GeluErf<float>{});
-}
-void gelu_erf_forward(const double* x, double* y, std::int64_t n) {
-    map_unary<double>(x, y, n, GeluErf<double>{});
-}
-void gelu_erf_backward(const float* x, const float* dy, float* dx, std::int64_t n) {
-    map_binary<float>(x, dy, dx, n, GeluErfBackward<float>{});
-}
-void gelu_erf_backward(const double* x, const double* dy, double* dx, std::int64_t n) {
-    map_binary<double>(x, dy, dx, n, GeluErfBackward<double>{});
-}
-
-void gelu_tanh_forward_reference(const float* x, float* y, std::int64_t n) { gelu_tanh_forward_ref(x, y, n); }
-void gelu_tanh_forward_reference(const double* x, double* y, std::int64_t n) { gelu_tanh_forward_ref(x, y, n); }
-void gelu_tanh_backward_reference(const float* x, const float* dy, float* dx, std::int64_t n) {
-    gelu_tanh_backward_ref(x, dy, dx, n);
-}
-void gelu_tanh_backward_reference(const double* x, const double* dy, double* dx, std::int64_t n) {
-    gelu_tanh_backward_ref(x, dy, dx, n);
-}
-void gelu_erf_forward_reference(const float* x, float* y, std::int64_t n) { gelu_erf_forward_ref(x, y, n); }
-void gelu_erf_forward_reference(const double* x, double* y, std::int64_t n) { gelu_erf_forward_ref(x, y, n); }
-void gelu_erf_backward_reference(const float* x, const float* dy, float* dx, std::int64_t n) {
-    gelu_erf_backward_ref(x, dy, dx, n);
-}
-void gelu_erf_backward_reference(const double* x, const double* dy, double* dx, std::int64_t n) {
-    gelu_erf_backward_ref(x, dy, dx, n);
-}
+template void gelu_tanh_forward(const float*, float*, std::int64_t);
+template void gelu_tanh_forward(const double*, double*, std::int64_t);
+template void gelu_tanh_backward(const float*, const float*, float*, std::int64_t);
+template void gelu_tanh_backward(const double*, const double*, double*, std::int64_t);
+template void gelu_erf_forward(const float*, float*, std::int64_t);
+template void gelu_erf_forward(const double*, double*, std::int64_t);
+template void gelu_erf_backward(const float*, const float*, float*, std::int64_t);
+template void gelu_erf_backward(const double*, const double*, double*, std::int64_t);
+template void gelu_tanh_forward_reference(const float*, float*, std::int64_t);
+template void gelu_tanh_forward_reference(const double*, double*, std::int64_t);
+template void gelu_tanh_backward_reference(const float*, const float*, float*, std::int64_t);
+template void gelu_tanh_backward_reference(const double*, const double*, double*, std::int64_t);
+template void gelu_erf_forward_reference(const float*, float*, std::int64_t);
+template void gelu_erf_forward_reference(const double*, double*, std::int64_t);
+template void gelu_erf_backward_reference(const float*, const float*, float*, std::int64_t);
+template void gelu_erf_backward_reference(const double*, const double*, double*, std::int64_t);
 
 }  // namespace tg::kernels

@@ -19,9 +19,12 @@ namespace {
 constexpr std::int64_t kMaxChunks = 64;
 constexpr std::int64_t kMinChunkRows = 8;
 
+}  // namespace
+
 template <class T>
-void layernorm_forward_impl(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, std::int64_t rows,
-                            std::int64_t cols, double eps, std::int64_t xs, std::int64_t ys) {
+void layernorm_forward(const T* x, const T* gamma, const T* beta, T* y, std::type_identity_t<T>* mean,
+                       std::type_identity_t<T>* rstd, std::int64_t rows, std::int64_t cols, double eps, std::int64_t xs,
+                       std::int64_t ys) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
     const T n = static_cast<T>(cols);
@@ -57,6 +60,8 @@ void layernorm_forward_impl(const T* x, const T* gamma, const T* beta, T* y, T* 
         }
     });
 }
+
+namespace {
 
 // One row of the backward pass: writes dx and adds this row's dy·x̂ and dy into dgamma_acc, dbeta_acc.
 template <class T>
@@ -101,10 +106,12 @@ void layernorm_backward_row(const T* xr, const T* gamma, T mu, T rs, const T* dy
     }
 }
 
+}  // namespace
+
 template <class T>
-void layernorm_backward_impl(const T* x, const T* gamma, const T* mean, const T* rstd, const T* dy, T* dx,
-                             T* dgamma, T* dbeta, std::int64_t rows, std::int64_t cols, std::int64_t xs,
-                             std::int64_t dys, std::int64_t dxs) {
+void layernorm_backward(const T* x, const T* gamma, const T* mean, const T* rstd, const T* dy, T* dx, T* dgamma,
+                        T* dbeta, std::int64_t rows, std::int64_t cols, std::int64_t xs, std::int64_t dys,
+                        std::int64_t dxs) {
     assert(rows <= 1 || (xs >= cols && dys >= cols && dxs >= cols));
     std::fill(dgamma, dgamma + cols, T(0));
     std::fill(dbeta, dbeta + cols, T(0));
@@ -146,8 +153,9 @@ void layernorm_backward_impl(const T* x, const T* gamma, const T* mean, const T*
 // ----- references ------------------------------------------------------------------------------------------
 
 template <class T>
-void layernorm_forward_ref(const T* x, const T* gamma, const T* beta, T* y, T* mean, T* rstd, std::int64_t rows,
-                           std::int64_t cols, double eps, std::int64_t xs, std::int64_t ys) {
+void layernorm_forward_reference(const T* x, const T* gamma, const T* beta, T* y, std::type_identity_t<T>* mean,
+                                 std::type_identity_t<T>* rstd, std::int64_t rows, std::int64_t cols, double eps,
+                                 std::int64_t xs, std::int64_t ys) {
     for (std::int64_t r = 0; r < rows; ++r) {
         const T* xr = x + r * xs;
         T* yr = y + r * ys;
@@ -165,9 +173,9 @@ void layernorm_forward_ref(const T* x, const T* gamma, const T* beta, T* y, T* m
 }
 
 template <class T>
-void layernorm_backward_ref(const T* x, const T* gamma, const T* mean, const T* rstd, const T* dy, T* dx,
-                            T* dgamma, T* dbeta, std::int64_t rows, std::int64_t cols, std::int64_t xs,
-                            std::int64_t dys, std::int64_t dxs) {
+void layernorm_backward_reference(const T* x, const T* gamma, const T* mean, const T* rstd, const T* dy, T* dx,
+                                  T* dgamma, T* dbeta, std::int64_t rows, std::int64_t cols, std::int64_t xs,
+                                  std::int64_t dys, std::int64_t dxs) {
     // BEGIN EXERCISE ch6.layernorm_backward
     for (std::int64_t j = 0; j < cols; ++j) dgamma[j] = dbeta[j] = 0;
     for (std::int64_t r = 0; r < rows; ++r) {
@@ -192,47 +200,26 @@ void layernorm_backward_ref(const T* x, const T* gamma, const T* mean, const T* 
     // END EXERCISE
 }
 
-}  // namespace
+// ----- the float and double versions the header declares (explicit instantiations) ---------------------------
 
-void layernorm_forward(const float* x, const float* gamma, const float* beta, float* y, float* mean, float* rstd,
-                       std::int64_t rows, std::int64_t cols, double eps, std::int64_t xs, std::int64_t ys) {
-    layernorm_forward_impl(x, gamma, beta, y, mean, rstd, rows, cols, eps, xs, ys);
-}
-void layernorm_forward(const double* x, const double* gamma, const double* beta, double* y, double* mean,
-                       double* rstd, std::int64_t rows, std::int64_t cols, double eps, std::int64_t xs,
-                       std::int64_t ys) {
-    layernorm_forward_impl(x, gamma, beta, y, mean, rstd, rows, cols, eps, xs, ys);
-}
-void layernorm_backward(const float* x, const float* gamma, const float* mean, const float* rstd, const float* dy,
-                        float* dx, float* dgamma, float* dbeta, std::int64_t rows, std::int64_t cols,
-                        std::int64_t xs, std::int64_t dys, std::int64_t dxs) {
-    layernorm_backward_impl(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, cols, xs, dys, dxs);
-}
-void layernorm_backward(const double* x, const double* gamma, const double* mean, const double* rstd,
-                        const double* dy, double* dx, double* dgamma, double* dbeta, std::int64_t rows,
-                        std::int64_t cols, std::int64_t xs, std::int64_t dys, std::int64_t dxs) {
-    layernorm_backward_impl(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, cols, xs, dys, dxs);
-}
-
-void layernorm_forward_reference(const float* x, const float* gamma, const float* beta, float* y, float* mean,
-                                 float* rstd, std::int64_t rows, std::int64_t cols, double eps, std::int64_t xs,
-                                 std::int64_t ys) {
-    layernorm_forward_ref(x, gamma, beta, y, mean, rstd, rows, cols, eps, xs, ys);
-}
-void layernorm_forward_reference(const double* x, const double* gamma, const double* beta, double* y,
-                                 double* mean, double* rstd, std::int64_t rows, std::int64_t cols, double eps,
-                                 std::int64_t xs, std::int64_t ys) {
-    layernorm_forward_ref(x, gamma, beta, y, mean, rstd, rows, cols, eps, xs, ys);
-}
-void layernorm_backward_reference(const float* x, const float* gamma, const float* mean, const float* rstd,
-                                  const float* dy, float* dx, float* dgamma, float* dbeta, std::int64_t rows,
-                                  std::int64_t cols, std::int64_t xs, std::int64_t dys, std::int64_t dxs) {
-    layernorm_backward_ref(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, cols, xs, dys, dxs);
-}
-void layernorm_backward_reference(const double* x, const double* gamma, const double* mean, const double* rstd,
-                                  const double* dy, double* dx, double* dgamma, double* dbeta, std::int64_t rows,
-                                  std::int64_t cols, std::int64_t xs, std::int64_t dys, std::int64_t dxs) {
-    layernorm_backward_ref(x, gamma, mean, rstd, dy, dx, dgamma, dbeta, rows, cols, xs, dys, dxs);
-}
+template void layernorm_forward(const float*, const float*, const float*, float*, float*, float*, std::int64_t,
+                                std::int64_t, double, std::int64_t, std::int64_t);
+template void layernorm_forward(const double*, const double*, const double*, double*, double*, double*, std::int64_t,
+                                std::int64_t, double, std::int64_t, std::int64_t);
+template void layernorm_backward(const float*, const float*, const float*, const float*, const float*, float*, float*,
+                                 float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t);
+template void layernorm_backward(const double*, const double*, const double*, const double*, const double*, double*,
+                                 double*, double*, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                                 std::int64_t);
+template void layernorm_forward_reference(const float*, const float*, const float*, float*, float*, float*,
+                                          std::int64_t, std::int64_t, double, std::int64_t, std::int64_t);
+template void layernorm_forward_reference(const double*, const double*, const double*, double*, double*, double*,
+                                          std::int64_t, std::int64_t, double, std::int64_t, std::int64_t);
+template void layernorm_backward_reference(const float*, const float*, const float*, const float*, const float*, float*,
+                                           float*, float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
+                                           std::int64_t);
+template void layernorm_backward_reference(const double*, const double*, const double*, const double*, const double*,
+                                           double*, double*, double*, std::int64_t, std::int64_t, std::int64_t,
+                                           std::int64_t, std::int64_t);
 
 }  // namespace tg::kernels

@@ -4,9 +4,10 @@
 //
 // Row r of a matrix `a` starts at a + r * a_row_stride (stride in elements, ≥ cols); entries inside a row
 // are contiguous; γ, β, dγ, dβ are contiguous vectors of `cols`; mean and rstd hold one value per row.
-// Outputs are written, never accumulated. float and double overloads; each has a plain `_reference` twin.
+// Outputs are written, never accumulated. T is float or double; each kernel has a plain `_reference` twin.
 
 #include <cstdint>
+#include <type_traits>
 
 namespace tg::kernels {
 
@@ -15,18 +16,17 @@ namespace tg::kernels {
 //   σ²_r   = (1/C) Σ_j (x[r, j] − μ_r)²            (biased variance, as PyTorch; two passes for stability)
 //   rstd_r = 1 / sqrt(σ²_r + eps)
 //   y[r, j] = (x[r, j] − μ_r) · rstd_r · γ[j] + β[j]
-// mean and rstd (rows) are saved for the backward pass; either may be null when not needed (inference).
+// mean and rstd (rows) are saved for the backward pass; either may be null when not needed (inference):
+// they are std::type_identity_t<T>*, so T is deduced from the other pointers and nullptr is accepted.
 // y may alias x (in place) when the strides are equal.
-void layernorm_forward(const float* x,      // (rows, cols)
-                       const float* gamma,  // (cols)
-                       const float* beta,   // (cols)
-                       float* y,            // (rows, cols)
-                       float* mean,         // (rows) or null
-                       float* rstd,         // (rows) or null
+template <class T>
+void layernorm_forward(const T* x,                     // (rows, cols)
+                       const T* gamma,                 // (cols)
+                       const T* beta,                  // (cols)
+                       T* y,                           // (rows, cols)
+                       std::type_identity_t<T>* mean,  // (rows) or null
+                       std::type_identity_t<T>* rstd,  // (rows) or null
                        std::int64_t rows, std::int64_t cols, double eps, std::int64_t x_row_stride,
-                       std::int64_t y_row_stride);
-void layernorm_forward(const double* x, const double* gamma, const double* beta, double* y, double* mean,
-                       double* rstd, std::int64_t rows, std::int64_t cols, double eps, std::int64_t x_row_stride,
                        std::int64_t y_row_stride);
 
 // Backward of the forward above, given dy = ∂L/∂y and the saved mean and rstd. With x̂ = (x − μ)·rstd and
@@ -37,34 +37,26 @@ void layernorm_forward(const double* x, const double* gamma, const double* beta,
 // dγ and dβ are reduced deterministically: rows are cut into fixed chunks that depend only on `rows`, each
 // chunk sums its rows in order, and the chunk sums are added in chunk order, so the result is the same bit
 // for bit for any number of threads. dx may alias dy when the strides are equal.
-void layernorm_backward(const float* x,      // (rows, cols)
-                        const float* gamma,  // (cols)
-                        const float* mean,   // (rows)
-                        const float* rstd,   // (rows)
-                        const float* dy,     // (rows, cols)
-                        float* dx,           // (rows, cols)
-                        float* dgamma,       // (cols)
-                        float* dbeta,        // (cols)
+template <class T>
+void layernorm_backward(const T* x,      // (rows, cols)
+                        const T* gamma,  // (cols)
+                        const T* mean,   // (rows)
+                        const T* rstd,   // (rows)
+                        const T* dy,     // (rows, cols)
+                        T* dx,           // (rows, cols)
+                        T* dgamma,       // (cols)
+                        T* dbeta,        // (cols)
                         std::int64_t rows, std::int64_t cols, std::int64_t x_row_stride,
                         std::int64_t dy_row_stride, std::int64_t dx_row_stride);
-void layernorm_backward(const double* x, const double* gamma, const double* mean, const double* rstd,
-                        const double* dy, double* dx, double* dgamma, double* dbeta, std::int64_t rows,
-                        std::int64_t cols, std::int64_t x_row_stride, std::int64_t dy_row_stride,
-                        std::int64_t dx_row_stride);
 
 // Plain scalar references of the same equations (serial; dγ and dβ summed over rows in order).
-void layernorm_forward_reference(const float* x, const float* gamma, const float* beta, float* y, float* mean,
-                                 float* rstd, std::int64_t rows, std::int64_t cols, double eps,
+template <class T>
+void layernorm_forward_reference(const T* x, const T* gamma, const T* beta, T* y, std::type_identity_t<T>* mean,
+                                 std::type_identity_t<T>* rstd, std::int64_t rows, std::int64_t cols, double eps,
                                  std::int64_t x_row_stride, std::int64_t y_row_stride);
-void layernorm_forward_reference(const double* x, const double* gamma, const double* beta, double* y,
-                                 double* mean, double* rstd, std::int64_t rows, std::int64_t cols, double eps,
-                                 std::int64_t x_row_stride, std::int64_t y_row_stride);
-void layernorm_backward_reference(const float* x, const float* gamma, const float* mean, const float* rstd,
-                                  const float* dy, float* dx, float* dgamma, float* dbeta, std::int64_t rows,
-                                  std::int64_t cols, std::int64_t x_row_stride, std::int64_t dy_row_stride,
-                                  std::int64_t dx_row_stride);
-void layernorm_backward_reference(const double* x, const double* gamma, const double* mean, const double* rstd,
-                                  const double* dy, double* dx, double* dgamma, double* dbeta, std::int64_t rows,
+template <class T>
+void layernorm_backward_reference(const T* x, const T* gamma, const T* mean, const T* rstd,
+                                  const T* dy, T* dx, T* dgamma, T* dbeta, std::int64_t rows,
                                   std::int64_t cols, std::int64_t x_row_stride, std::int64_t dy_row_stride,
                                   std::int64_t dx_row_stride);
 

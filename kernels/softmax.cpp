@@ -22,10 +22,11 @@ void fill_row(T* y, std::int64_t n, T value) {
     for (std::int64_t j = 0; j < n; ++j) y[j] = value;
 }
 
+}  // namespace
+
 // y = exp(x − m) / Σ exp(x − m), m = max x
 template <class T>
-void softmax_forward_impl(const T* x, T* y, std::int64_t rows, std::int64_t cols, std::int64_t xs,
-                          std::int64_t ys) {
+void softmax_forward(const T* x, T* y, std::int64_t rows, std::int64_t cols, std::int64_t xs, std::int64_t ys) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
     assert(rows <= 1 || (xs >= cols && ys >= cols));
@@ -49,8 +50,8 @@ void softmax_forward_impl(const T* x, T* y, std::int64_t rows, std::int64_t cols
 
 // dx = y ∘ (dy − Σ dy∘y)
 template <class T>
-void softmax_backward_impl(const T* y, const T* dy, T* dx, std::int64_t rows, std::int64_t cols, std::int64_t ys,
-                           std::int64_t dys, std::int64_t dxs) {
+void softmax_backward(const T* y, const T* dy, T* dx, std::int64_t rows, std::int64_t cols, std::int64_t ys,
+                      std::int64_t dys, std::int64_t dxs) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
     assert(rows <= 1 || (ys >= cols && dys >= cols && dxs >= cols));
@@ -72,8 +73,7 @@ void softmax_backward_impl(const T* y, const T* dy, T* dx, std::int64_t rows, st
 
 // y = (x − m) − log Σ exp(x − m)
 template <class T>
-void log_softmax_forward_impl(const T* x, T* y, std::int64_t rows, std::int64_t cols, std::int64_t xs,
-                              std::int64_t ys) {
+void log_softmax_forward(const T* x, T* y, std::int64_t rows, std::int64_t cols, std::int64_t xs, std::int64_t ys) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
     assert(rows <= 1 || (xs >= cols && ys >= cols));
@@ -97,8 +97,8 @@ void log_softmax_forward_impl(const T* x, T* y, std::int64_t rows, std::int64_t 
 
 // dx = dy − exp(y) · Σ dy
 template <class T>
-void log_softmax_backward_impl(const T* y, const T* dy, T* dx, std::int64_t rows, std::int64_t cols,
-                               std::int64_t ys, std::int64_t dys, std::int64_t dxs) {
+void log_softmax_backward(const T* y, const T* dy, T* dx, std::int64_t rows, std::int64_t cols, std::int64_t ys,
+                          std::int64_t dys, std::int64_t dxs) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
     assert(rows <= 1 || (ys >= cols && dys >= cols && dxs >= cols));
@@ -122,7 +122,8 @@ void log_softmax_backward_impl(const T* y, const T* dy, T* dx, std::int64_t rows
 // ----- references: one plain loop per pass ------------------------------------------------------------
 
 template <class T>
-void softmax_forward_ref(const T* x, T* y, std::int64_t rows, std::int64_t cols, std::int64_t xs, std::int64_t ys) {
+void softmax_forward_reference(const T* x, T* y, std::int64_t rows, std::int64_t cols, std::int64_t xs,
+                               std::int64_t ys) {
     for (std::int64_t r = 0; r < rows; ++r) {
         const T* xr = x + r * xs;
         T* yr = y + r * ys;
@@ -139,8 +140,8 @@ void softmax_forward_ref(const T* x, T* y, std::int64_t rows, std::int64_t cols,
 }
 
 template <class T>
-void softmax_backward_ref(const T* y, const T* dy, T* dx, std::int64_t rows, std::int64_t cols, std::int64_t ys,
-                          std::int64_t dys, std::int64_t dxs) {
+void softmax_backward_reference(const T* y, const T* dy, T* dx, std::int64_t rows, std::int64_t cols, std::int64_t ys,
+                                std::int64_t dys, std::int64_t dxs) {
     for (std::int64_t r = 0; r < rows; ++r) {
         const T* yr = y + r * ys;
         const T* dyr = dy + r * dys;
@@ -154,8 +155,8 @@ void softmax_backward_ref(const T* y, const T* dy, T* dx, std::int64_t rows, std
 }
 
 template <class T>
-void log_softmax_forward_ref(const T* x, T* y, std::int64_t rows, std::int64_t cols, std::int64_t xs,
-                             std::int64_t ys) {
+void log_softmax_forward_reference(const T* x, T* y, std::int64_t rows, std::int64_t cols, std::int64_t xs,
+                                   std::int64_t ys) {
     for (std::int64_t r = 0; r < rows; ++r) {
         const T* xr = x + r * xs;
         T* yr = y + r * ys;
@@ -173,8 +174,8 @@ void log_softmax_forward_ref(const T* x, T* y, std::int64_t rows, std::int64_t c
 }
 
 template <class T>
-void log_softmax_backward_ref(const T* y, const T* dy, T* dx, std::int64_t rows, std::int64_t cols,
-                              std::int64_t ys, std::int64_t dys, std::int64_t dxs) {
+void log_softmax_backward_reference(const T* y, const T* dy, T* dx, std::int64_t rows, std::int64_t cols,
+                                    std::int64_t ys, std::int64_t dys, std::int64_t dxs) {
     for (std::int64_t r = 0; r < rows; ++r) {
         const T* yr = y + r * ys;
         const T* dyr = dy + r * dys;
@@ -185,74 +186,35 @@ void log_softmax_backward_ref(const T* y, const T* dy, T* dx, std::int64_t rows,
     }
 }
 
-}  // namespace
-
 // ----- the public overloads: one line each ---------------------------------------------------------------
 
-void softmax_forward(const float* x, float* y, std::int64_t rows, std::int64_t cols, std::int64_t xs,
-                     std::int64_t ys) {
-    softmax_forward_impl(x, y, rows, cols, xs, ys);
-}
-void softmax_forward(const double* x, double* y, std::int64_t rows, std::int64_t cols, std::int64_t xs,
-                     std::int64_t ys) {
-    softmax_forward_impl(x, y, rows, cols, xs, ys);
-}
-void softmax_backward(const float* y, const float* dy, float* dx, std::int64_t rows, std::int64_t cols,
-                      std::int64_t ys, std::int64_t dys, std::int64_t dxs) {
-    softmax_backward_impl(y, dy, dx, rows, cols, ys, dys, dxs);
-}
-void softmax_backward(const double* y, const double* dy, double* dx, std::int64_t rows, std::int64_t cols,
-                      std::int64_t ys, std::int64_t dys, std::int64_t dxs) {
-    softmax_backward_impl(y, dy, dx, rows, cols, ys, dys, dxs);
-}
-void log_softmax_forward(const float* x, float* y, std::int64_t rows, std::int64_t cols, std::int64_t xs,
-                         std::int64_t ys) {
-    log_softmax_forward_impl(x, y, rows, cols, xs, ys);
-}
-void log_softmax_forward(const double* x, double* y, std::int64_t rows, std::int64_t cols, std::int64_t xs,
-                         std::int64_t ys) {
-    log_softmax_forward_impl(x, y, rows, cols, xs, ys);
-}
-void log_softmax_backward(const float* y, const float* dy, float* dx, std::int64_t rows, std::int64_t cols,
-                          std::int64_t ys, std::int64_t dys, std::int64_t dxs) {
-    log_softmax_backward_impl(y, dy, dx, rows, cols, ys, dys, dxs);
-}
-void log_softmax_backward(const double* y, const double* dy, double* dx, std::int64_t rows, std::int64_t cols,
-                          std::int64_t ys, std::int64_t dys, std::int64_t dxs) {
-    log_softmax_backward_impl(y, dy, dx, rows, cols, ys, dys, dxs);
-}
+// ----- the float and double versions the header declares (explicit instantiations) ---------------------------
 
-void softmax_forward_reference(const float* x, float* y, std::int64_t rows, std::int64_t cols, std::int64_t xs,
-                               std::int64_t ys) {
-    softmax_forward_ref(x, y, rows, cols, xs, ys);
-}
-void softmax_forward_reference(const double* x, double* y, std::int64_t rows, std::int64_t cols,
-                               std::int64_t xs, std::int64_t ys) {
-    softmax_forward_ref(x, y, rows, cols, xs, ys);
-}
-void softmax_backward_reference(const float* y, const float* dy, float* dx, std::int64_t rows, std::int64_t cols,
-                                std::int64_t ys, std::int64_t dys, std::int64_t dxs) {
-    softmax_backward_ref(y, dy, dx, rows, cols, ys, dys, dxs);
-}
-void softmax_backward_reference(const double* y, const double* dy, double* dx, std::int64_t rows,
-                                std::int64_t cols, std::int64_t ys, std::int64_t dys, std::int64_t dxs) {
-    softmax_backward_ref(y, dy, dx, rows, cols, ys, dys, dxs);
-}
-void log_softmax_forward_reference(const float* x, float* y, std::int64_t rows, std::int64_t cols,
-                                   std::int64_t xs, std::int64_t ys) {
-    log_softmax_forward_ref(x, y, rows, cols, xs, ys);
-}
-void log_softmax_forward_reference(const double* x, double* y, std::int64_t rows, std::int64_t cols,
-                                   std::int64_t xs, std::int64_t ys) {
-    log_softmax_forward_ref(x, y, rows, cols, xs, ys);
-}
-void log_softmax_backward_reference(const float* y, const float* dy, float* dx, std::int64_t rows,
-                                    std::int64_t cols, std::int64_t ys, std::int64_t dys, std::int64_t dxs) {
-    log_softmax_backward_ref(y, dy, dx, rows, cols, ys, dys, dxs);
-}
-void log_softmax_backward_reference(const double* y, const double* dy, double* dx, std::int64_t rows,
-                                    std::int64_t cols, std::int64_t ys, std::int64_t dys, std::int64_t dxs) {
-    log_softmax_backward_ref(y, dy, dx, rows, cols, ys, dys, dxs);
-}
+template void softmax_forward(const float*, float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t);
+template void softmax_forward(const double*, double*, std::int64_t, std::int64_t, std::int64_t, std::int64_t);
+template void softmax_backward(const float*, const float*, float*, std::int64_t, std::int64_t, std::int64_t,
+                               std::int64_t, std::int64_t);
+template void softmax_backward(const double*, const double*, double*, std::int64_t, std::int64_t, std::int64_t,
+                               std::int64_t, std::int64_t);
+template void log_softmax_forward(const float*, float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t);
+template void log_softmax_forward(const double*, double*, std::int64_t, std::int64_t, std::int64_t, std::int64_t);
+template void log_softmax_backward(const float*, const float*, float*, std::int64_t, std::int64_t, std::int64_t,
+                                   std::int64_t, std::int64_t);
+template void log_softmax_backward(const double*, const double*, double*, std::int64_t, std::int64_t, std::int64_t,
+                                   std::int64_t, std::int64_t);
+template void softmax_forward_reference(const float*, float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t);
+template void softmax_forward_reference(const double*, double*, std::int64_t, std::int64_t, std::int64_t, std::int64_t);
+template void softmax_backward_reference(const float*, const float*, float*, std::int64_t, std::int64_t, std::int64_t,
+                                         std::int64_t, std::int64_t);
+template void softmax_backward_reference(const double*, const double*, double*, std::int64_t, std::int64_t,
+                                         std::int64_t, std::int64_t, std::int64_t);
+template void log_softmax_forward_reference(const float*, float*, std::int64_t, std::int64_t, std::int64_t,
+                                            std::int64_t);
+template void log_softmax_forward_reference(const double*, double*, std::int64_t, std::int64_t, std::int64_t,
+                                            std::int64_t);
+template void log_softmax_backward_reference(const float*, const float*, float*, std::int64_t, std::int64_t,
+                                             std::int64_t, std::int64_t, std::int64_t);
+template void log_softmax_backward_reference(const double*, const double*, double*, std::int64_t, std::int64_t,
+                                             std::int64_t, std::int64_t, std::int64_t);
 
 }  // namespace tg::kernels

@@ -4,7 +4,7 @@
 // Every function works on `rows` rows of `cols` entries; row r of a matrix `a` starts at
 // a + r * a_row_stride (stride in elements, ≥ cols), entries inside a row are contiguous. Outputs are
 // written, never accumulated. An output may alias an input (in place) when their row strides are equal.
-// float and double overloads; each fast kernel has a plain `_reference` twin, used by the tests.
+// Each fast kernel has a plain `_reference` twin, used by the tests; T is float or double.
 //
 // Conventions for −inf (masked) entries, e.g. from a causal mask:
 //   * softmax: a −inf entry gets probability 0. A row that is −inf everywhere gives all zeros (not the NaN
@@ -19,60 +19,50 @@ namespace tg::kernels {
 
 // Forward:  y[r, j] = exp(x[r, j] − m_r) / Σ_k exp(x[r, k] − m_r),   m_r = max_k x[r, k]
 // (subtracting the row max keeps every exponent ≤ 0, so nothing overflows).
-void softmax_forward(const float* x,  // (rows, cols)
-                     float* y,        // (rows, cols)
+template <class T>
+void softmax_forward(const T* x,  // (rows, cols)
+                     T* y,        // (rows, cols)
                      std::int64_t rows, std::int64_t cols, std::int64_t x_row_stride, std::int64_t y_row_stride);
-void softmax_forward(const double* x, double* y, std::int64_t rows, std::int64_t cols, std::int64_t x_row_stride,
-                     std::int64_t y_row_stride);
 
 // Backward of y = softmax(x), given y and dy = ∂L/∂y:
 //   dx[r, j] = y[r, j] · (dy[r, j] − Σ_k dy[r, k]·y[r, k])
 // (from ∂y_k/∂x_j = y_k (δ_kj − y_j)).
-void softmax_backward(const float* y,   // (rows, cols)
-                      const float* dy,  // (rows, cols)
-                      float* dx,        // (rows, cols)
+template <class T>
+void softmax_backward(const T* y,   // (rows, cols)
+                      const T* dy,  // (rows, cols)
+                      T* dx,        // (rows, cols)
                       std::int64_t rows, std::int64_t cols, std::int64_t y_row_stride, std::int64_t dy_row_stride,
                       std::int64_t dx_row_stride);
-void softmax_backward(const double* y, const double* dy, double* dx, std::int64_t rows, std::int64_t cols,
-                      std::int64_t y_row_stride, std::int64_t dy_row_stride, std::int64_t dx_row_stride);
 
 // Forward:  y[r, j] = x[r, j] − m_r − log Σ_k exp(x[r, k] − m_r),   m_r = max_k x[r, k]
-void log_softmax_forward(const float* x,  // (rows, cols)
-                         float* y,        // (rows, cols)
+template <class T>
+void log_softmax_forward(const T* x,  // (rows, cols)
+                         T* y,        // (rows, cols)
                          std::int64_t rows, std::int64_t cols, std::int64_t x_row_stride,
                          std::int64_t y_row_stride);
-void log_softmax_forward(const double* x, double* y, std::int64_t rows, std::int64_t cols,
-                         std::int64_t x_row_stride, std::int64_t y_row_stride);
 
 // Backward of y = log_softmax(x), given y (the forward output) and dy:
 //   dx[r, j] = dy[r, j] − exp(y[r, j]) · Σ_k dy[r, k]
 // (from ∂y_k/∂x_j = δ_kj − softmax_j and softmax = exp(y)).
-void log_softmax_backward(const float* y,   // (rows, cols)
-                          const float* dy,  // (rows, cols)
-                          float* dx,        // (rows, cols)
+template <class T>
+void log_softmax_backward(const T* y,   // (rows, cols)
+                          const T* dy,  // (rows, cols)
+                          T* dx,        // (rows, cols)
                           std::int64_t rows, std::int64_t cols, std::int64_t y_row_stride,
                           std::int64_t dy_row_stride, std::int64_t dx_row_stride);
-void log_softmax_backward(const double* y, const double* dy, double* dx, std::int64_t rows, std::int64_t cols,
-                          std::int64_t y_row_stride, std::int64_t dy_row_stride, std::int64_t dx_row_stride);
 
 // Plain scalar references: the same equations as one loop per pass, std::exp and std::log, same −inf rules.
-void softmax_forward_reference(const float* x, float* y, std::int64_t rows, std::int64_t cols,
+template <class T>
+void softmax_forward_reference(const T* x, T* y, std::int64_t rows, std::int64_t cols,
                                std::int64_t x_row_stride, std::int64_t y_row_stride);
-void softmax_forward_reference(const double* x, double* y, std::int64_t rows, std::int64_t cols,
-                               std::int64_t x_row_stride, std::int64_t y_row_stride);
-void softmax_backward_reference(const float* y, const float* dy, float* dx, std::int64_t rows, std::int64_t cols,
+template <class T>
+void softmax_backward_reference(const T* y, const T* dy, T* dx, std::int64_t rows, std::int64_t cols,
                                 std::int64_t y_row_stride, std::int64_t dy_row_stride, std::int64_t dx_row_stride);
-void softmax_backward_reference(const double* y, const double* dy, double* dx, std::int64_t rows,
-                                std::int64_t cols, std::int64_t y_row_stride, std::int64_t dy_row_stride,
-                                std::int64_t dx_row_stride);
-void log_softmax_forward_reference(const float* x, float* y, std::int64_t rows, std::int64_t cols,
+template <class T>
+void log_softmax_forward_reference(const T* x, T* y, std::int64_t rows, std::int64_t cols,
                                    std::int64_t x_row_stride, std::int64_t y_row_stride);
-void log_softmax_forward_reference(const double* x, double* y, std::int64_t rows, std::int64_t cols,
-                                   std::int64_t x_row_stride, std::int64_t y_row_stride);
-void log_softmax_backward_reference(const float* y, const float* dy, float* dx, std::int64_t rows,
-                                    std::int64_t cols, std::int64_t y_row_stride, std::int64_t dy_row_stride,
-                                    std::int64_t dx_row_stride);
-void log_softmax_backward_reference(const double* y, const double* dy, double* dx, std::int64_t rows,
+template <class T>
+void log_softmax_backward_reference(const T* y, const T* dy, T* dx, std::int64_t rows,
                                     std::int64_t cols, std::int64_t y_row_stride, std::int64_t dy_row_stride,
                                     std::int64_t dx_row_stride);
 

@@ -265,12 +265,12 @@ TEST_CASE("a query with no visible key: O = 0, lse = -inf, zero gradient (no NaN
     std::vector<float> q(20, 1.0f), o(20, 7.0f), lse(5, 7.0f), dq(20, 7.0f), dout(20, 1.0f);
     const auto l = kernels::contiguous_layout(p, 5, 4);
     const auto l0 = kernels::contiguous_layout(p, 0, 4);
-    kernels::attention_forward(p, q.data(), l, nullptr, l0, nullptr, l0, o.data(), l, lse.data());
+    kernels::attention_forward<float>(p, q.data(), l, nullptr, l0, nullptr, l0, o.data(), l, lse.data());
     for (float x : o) CHECK(x == 0.0f);
     for (float x : lse) CHECK(x == -std::numeric_limits<float>::infinity());
     std::vector<float> ws(static_cast<std::size_t>(kernels::attention_backward_workspace(p, sizeof(float))) + 1);
-    kernels::attention_backward(p, q.data(), l, nullptr, l0, nullptr, l0, o.data(), l, lse.data(), dout.data(), l,
-                                dq.data(), l, nullptr, l0, nullptr, l0, ws.data());
+    kernels::attention_backward<float>(p, q.data(), l, nullptr, l0, nullptr, l0, o.data(), l, lse.data(), dout.data(),
+                                       l, dq.data(), l, nullptr, l0, nullptr, l0, ws.data());
     for (float x : dq) CHECK(x == 0.0f);
 
     // Through the node: k, v with Tk = 0.
