@@ -16,6 +16,7 @@
 
 #include "tests/test_util.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -276,3 +277,67 @@ TEST_CASE("bits per byte: total nats over the target bytes, in bits") {
 }
 
 }  // TEST_SUITE
+
+namespace {
+
+// Resident kB of the mappings of `path` in this process (/proc/self/smaps).
+long resident_kb_of_mapping(const std::string& path) {
+    std::ifstream smaps("/proc/self/smaps");
+    std::string line;
+    bool in_file = false;
+    long kb = 0;
+    while (std::getline(smaps, line)) {
+        if (!line.empty() && std::isxdigit(static_cast<unsigned char>(line[0])) && line.find('-') != std::string::npos &&
+            line.find(':') > line.find(' ')) {
+            in_file = line.size() >= path.size() && line.compare(line.size() - path.size(), path.size(), path) == 0;
+        } else if (in_file && line.rfind("Rss:", 0) == 0) {
+            kb += std::stol(line.substr(4));
+        }
+    }
+    return kb;
+}
+
+}  // namespace
+
+TEST_CASE("random windows of a large mapped shard keep only a few MB resident") {
+    // A 64 MB shard, just written (so its pages sit in the page cache, where Linux may keep them as large
+    // folios: one fault maps up to 2 MiB). 3,000 random windows of 257 ids touch pages all over it; the source
+    // must hand them back as it goes (MappedFile::note_read) instead of keeping the whole file mapped.
+    ScratchDir dir("token-shard-resident");
+    const std::int64_t n = 32 << 20;
+    {
+        TokenShardWriter w(dir.file("big.bin"), 65536, 0);
+        std::vector<std::int64_t> ids(1 << 20);
+        for (std::int64_t start = 0; start < n; start += static_cast<std::int64_t>(ids.size())) {
+            for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = (start + static_cast<std::int64_t>(i)) & 0xFFFF;
+            w.append(ids);
+        }
+        w.commit();
+    }
+    const std::string path = std::filesystem::canonical(dir.file("big.bin")).string();
+    std::uint64_t x = 88172645463325252ULL;  // xorshift64: positions all over the file
+    const auto next_start = [&] {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        return static_cast<std::int64_t>(x % static_cast<std::uint64_t>(n - 257));
+    };
+    long kept = 0;
+    {   // The control: the same reads through a mapping that never lets go (and proof the measure sees pages).
+        const MappedFile file(path, /*release_every=*/0);
+        long sum = 0;
+        for (int i = 0; i < 3000; ++i) sum += static_cast<long>(file.data()[64 + 2 * next_start()]);
+        CHECK(sum >= 0);
+        kept = resident_kb_of_mapping(path);
+    }
+    x = 88172645463325252ULL;
+    const TokenShard shard = open_token_shard(path);
+    std::vector<std::int64_t> window(257);
+    for (int i = 0; i < 3000; ++i) {
+        const std::int64_t start = next_start();
+        shard.tokens.read(start, 257, window.data());
+        REQUIRE(window[0] == (start & 0xFFFF));
+    }
+    const long kb = resident_kb_of_mapping(path);
+    INFO("resident: " << kb << " kB of the 64 MB shard (" << kept << " kB without releasing)");
+    CHECK(kept >= 32 * 1024);  // 3,000 random faults map at least half of the file's pages
+    CHECK(kb <= 16 * 1024);    // MappedFile's 8 MiB release budget plus the last reads' folios
+}

@@ -23,21 +23,12 @@ namespace {
 std::string in_dir(const std::string& dir, const char* name) { return (fs::path(dir) / name).string(); }
 
 RunData load_text(const std::string& path, const tg::data::Tokenizer& tokenizer, bool quiet) {
-    const tg::data::TextCorpus corpus = tg::data::load_text_corpus(path);
-    std::int64_t unknown = 0;
-    // 2 bytes a token (4 above 65,536 ids), not int64's 8: a 100 MB corpus holds 200 MB of ids, not 800.
-    const tg::data::TokenSource tokens = tg::data::encode_corpus(corpus.text, tokenizer, corpus.path, &unknown);
+    // Read and encoded piece by piece, the ids kept at 2 bytes a token (4 above 65,536 ids), not int64's 8:
+    // a 100 MB corpus holds 200 MB of ids and never its whole text.
+    tg::data::CorpusTokens counts;
+    const tg::data::TokenSource tokens = tg::data::encode_text_corpus(path, tokenizer, &counts);
     const tg::data::TokenSourceSplit split = tg::data::split_train_validation(tokens, 0.1);
-    if (!quiet) {
-        std::fprintf(stderr, "data: %s: %zu file%s, %zu bytes -> %lld %s tokens (train %lld, validation %lld)\n",
-                     corpus.path.c_str(), corpus.files.size(), corpus.files.size() == 1 ? "" : "s",
-                     corpus.text.size(), static_cast<long long>(tokens.size()), tokenizer.kind_name().c_str(),
-                     static_cast<long long>(split.train.size()), static_cast<long long>(split.validation.size()));
-    }
-    if (unknown > 0) {
-        std::fprintf(stderr, "data: warning: %lld characters are not in the character vocabulary and became the "
-                     "unknown token\n", static_cast<long long>(unknown));
-    }
+    report_text_data(path, counts, tokenizer, split, quiet);
     return {split.train, split.validation};
 }
 
@@ -55,6 +46,21 @@ RunData load_prepared(const std::string& dir, const tg::data::Tokenizer& tokeniz
 }
 
 }  // namespace
+
+void report_text_data(const std::string& path, const tg::data::CorpusTokens& counts,
+                      const tg::data::Tokenizer& tokenizer, const tg::data::TokenSourceSplit& split, bool quiet) {
+    if (!quiet) {
+        std::fprintf(stderr, "data: %s: %zu file%s, %lld bytes -> %lld %s tokens (train %lld, validation %lld)\n",
+                     path.c_str(), counts.files.size(), counts.files.size() == 1 ? "" : "s",
+                     static_cast<long long>(counts.bytes), static_cast<long long>(counts.tokens),
+                     tokenizer.kind_name().c_str(), static_cast<long long>(split.train.size()),
+                     static_cast<long long>(split.validation.size()));
+    }
+    if (counts.unknown > 0) {
+        std::fprintf(stderr, "data: warning: %lld characters are not in the character vocabulary and became the "
+                     "unknown token\n", static_cast<long long>(counts.unknown));
+    }
+}
 
 bool is_prepared_data(const std::string& path) {
     return !path.empty() && fs::is_directory(path) && fs::exists(in_dir(path, kTrainShard));

@@ -13,6 +13,8 @@
 
 #include "train_args.h"
 
+#include "nn/data/corpus_tokens.h"
+#include "nn/data/text_batches.h"
 #include "nn/data/token_source.h"
 #include "nn/data/tokenizer.h"
 
@@ -43,6 +45,11 @@ tg::data::Tokenizer fresh_tokenizer(const TrainArgs& args);
 // The run's tokens from `path` (kDefaultCorpusPath when empty), checked against `tokenizer`. Reports the data
 // on stderr unless quiet.
 RunData load_run_data(const std::string& path, const tg::data::Tokenizer& tokenizer, bool quiet);
+
+// The "data: ..." line of a text corpus (unless quiet), and the warning about characters a character
+// vocabulary lacks (always).
+void report_text_data(const std::string& path, const tg::data::CorpusTokens& counts,
+                      const tg::data::Tokenizer& tokenizer, const tg::data::TokenSourceSplit& split, bool quiet);
 
 // Throws ValueError naming the split, its size and the data path when a split cannot hold one window of
 // seq + 1 tokens.

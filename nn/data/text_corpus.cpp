@@ -69,6 +69,18 @@ bool skipped_name(const fs::path& p) {
 }  // namespace
 
 void append_text(ByteSource& source, const std::string& origin, std::string& out, const std::string& separator) {
+    // Room for the whole file once its first piece passed the checks (not before: a 2 GB binary file must fail
+    // without reserving 2 GB).
+    const std::int64_t size = source.known_size();
+    bool first = true;
+    stream_text(source, origin, [&](std::string_view piece) {
+        if (first && size > 0) out.reserve(out.size() + static_cast<std::size_t>(size) + 2);
+        first = false;
+        out += piece;
+    }, separator);
+}
+
+void stream_text(ByteSource& source, const std::string& origin, const TextSink& sink, const std::string& separator) {
     const std::int64_t size = source.known_size();  // lets the 1% rule fail before the end of a big file
     std::vector<std::uint8_t> chunk(kTextChunkBytes);
     std::string pending;  // the bytes after the last newline read so far: a line not yet complete
@@ -84,7 +96,7 @@ void append_text(ByteSource& source, const std::string& origin, std::string& out
     const auto take_lines = [&](std::size_t end) {
         const std::string lines = pending.substr(0, end);
         invalid += count_invalid_utf8_bytes(lines);
-        out += strip_fortune_separators(lines, separator);
+        if (!lines.empty()) sink(strip_fortune_separators(lines, separator));
         pending.erase(0, end);
     };
     while (true) {
@@ -96,9 +108,6 @@ void append_text(ByteSource& source, const std::string& origin, std::string& out
             binary_file(origin, "text (NUL byte at offset " +
                                     std::to_string(offset + static_cast<std::uint64_t>(static_cast<const char*>(nul) - begin)) + ")");
         }
-        // Room for the whole file once its first piece looked like text (not before: a 2 GB binary file must
-        // fail without reserving 2 GB).
-        if (offset == 0 && size > 0) out.reserve(out.size() + static_cast<std::size_t>(size) + 2);
         offset += got;
         pending.append(begin, got);
         const std::size_t last_newline = pending.rfind('\n');
@@ -111,9 +120,15 @@ void append_text(ByteSource& source, const std::string& origin, std::string& out
 }
 
 TextCorpus load_text_corpus(const std::string& path, const std::string& document_separator) {
-    const std::string separator = document_separator.empty() ? "\n" : document_separator;
     TextCorpus corpus;
     corpus.path = path;
+    corpus.files = stream_text_corpus(path, [&](std::string_view piece) { corpus.text += piece; }, document_separator);
+    return corpus;
+}
+
+std::vector<std::string> stream_text_corpus(const std::string& path, const TextSink& sink,
+                                            const std::string& document_separator) {
+    const std::string separator = document_separator.empty() ? "\n" : document_separator;
     std::error_code ec;
     const fs::file_status status = fs::status(path, ec);
     if (ec || !fs::exists(status)) {
@@ -146,22 +161,31 @@ TextCorpus load_text_corpus(const std::string& path, const std::string& document
         throw IOError("text corpus: " + path + ": neither a regular file nor a folder");
     }
 
-    // The text is read in pieces and checked as it streams, straight into its final string: memory is the corpus
-    // text itself, and a binary file fails at its first piece.
+    // The joins between files look at the end of the text so far: only its last bytes are kept.
+    std::string tail;  // the last (at most separator.size()) bytes handed to the sink
+    bool any = false;  // has any text been handed on?
+    const auto emit = [&](std::string_view piece) {
+        if (piece.empty()) return;
+        any = true;
+        tail += piece;
+        if (tail.size() > separator.size()) tail.erase(0, tail.size() - separator.size());
+        sink(piece);
+    };
+    std::vector<std::string> read;
     for (const fs::path& file : files) {
         if (document_separator.empty()) {
-            if (!corpus.text.empty() && corpus.text.back() != '\n') corpus.text += '\n';
-            if (!corpus.text.empty()) corpus.text += '\n';  // a blank line between files, as between fortunes
-        } else if (!corpus.text.empty() && !corpus.text.ends_with(document_separator)) {
+            if (any && tail.back() != '\n') emit("\n");
+            if (any) emit("\n");  // a blank line between files, as between fortunes
+        } else if (any && !tail.ends_with(document_separator)) {
             // One separator between files (not a second one after a file's own trailing "%" line).
-            if (corpus.text.back() != '\n') corpus.text += '\n';
-            corpus.text += document_separator;
+            if (tail.back() != '\n') emit("\n");
+            emit(document_separator);
         }
         FileSource source(file.string(), "text corpus");
-        append_text(source, file.string(), corpus.text, separator);
-        corpus.files.push_back(file.string());
+        stream_text(source, file.string(), emit, separator);
+        read.push_back(file.string());
     }
-    return corpus;
+    return read;
 }
 
 }  // namespace tg::data

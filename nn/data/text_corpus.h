@@ -28,13 +28,18 @@
 #include "nn/data/byte_source.h"
 
 #include <cstddef>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace tg::data {
 
 // Where Debian's fortunes packages put their files (scripts/setup.sh installs them): the default GPT corpus.
 inline constexpr const char* kDefaultCorpusPath = "/usr/share/games/fortunes";
+
+// Receives a corpus's text piece by piece (stream_text_corpus, stream_text).
+using TextSink = std::function<void(std::string_view piece)>;
 
 struct TextCorpus {
     std::string path;                // what was asked for (a file or a folder)
@@ -44,12 +49,21 @@ struct TextCorpus {
 
 TextCorpus load_text_corpus(const std::string& path, const std::string& document_separator = "");
 
+// The same text as load_text_corpus, handed to `sink` piece by piece (whole lines, about kTextChunkBytes at a
+// time, and the separators between files) instead of assembled: memory is one piece, whatever the size of the
+// corpus (nn/data/corpus_tokens.h tokenizes a corpus this way). Returns the files read, in order.
+std::vector<std::string> stream_text_corpus(const std::string& path, const TextSink& sink,
+                                            const std::string& document_separator = "");
+
 // Reads one file's text from `source` in pieces of kTextChunkBytes, checking it as it streams (the rules
 // above: a NUL byte fails at once, at its offset; more than 1% invalid UTF-8 as soon as it is certain), and
 // appends it, separator lines replaced by `separator`, to `out`. `origin` names the file in errors. Memory: the
 // text appended plus one piece, whatever the file's size.
 inline constexpr std::size_t kTextChunkBytes = std::size_t{1} << 20;
 void append_text(ByteSource& source, const std::string& origin, std::string& out, const std::string& separator = "\n");
+// append_text's streaming form: the checked text goes to `sink` piece by piece (whole lines).
+void stream_text(ByteSource& source, const std::string& origin, const TextSink& sink,
+                 const std::string& separator = "\n");
 
 // One file's text with the fortune separator lines ("%" alone on a line) turned into `replacement` (by default
 // "\n": an empty line).

@@ -50,31 +50,6 @@ std::string printable(const std::byte* bytes, std::size_t n) {
     return out;
 }
 
-// Converts the ids to the shard's width chunk by chunk and streams them out.
-template <class T>
-std::int64_t write_ids(AtomicFileWriter& out, const TokenSource& tokens, std::int64_t vocab_size) {
-    constexpr std::int64_t kChunk = 1 << 16;
-    std::vector<std::int64_t> wide(static_cast<std::size_t>(std::min(kChunk, tokens.size())));
-    std::vector<T> narrow(wide.size());
-    std::int64_t max_id = 0;
-    for (std::int64_t start = 0; start < tokens.size(); start += kChunk) {
-        const std::int64_t n = std::min(kChunk, tokens.size() - start);
-        tokens.read(start, n, wide.data());
-        for (std::int64_t i = 0; i < n; ++i) {
-            const std::int64_t id = wide[static_cast<std::size_t>(i)];
-            if (id < 0 || id >= vocab_size) {
-                throw ValueError("write_token_shard: token id " + std::to_string(id) + " at position " +
-                                 std::to_string(start + i) + " is outside the vocabulary [0, " +
-                                 std::to_string(vocab_size) + ")");
-            }
-            max_id = std::max(max_id, id);
-            narrow[static_cast<std::size_t>(i)] = static_cast<T>(id);
-        }
-        out.write(narrow.data(), static_cast<std::size_t>(n) * sizeof(T));
-    }
-    return max_id;
-}
-
 }  // namespace
 
 std::uint32_t shard_bytes_per_token(std::int64_t vocab_size) {
@@ -95,23 +70,57 @@ std::uint64_t fnv1a64(std::string_view text) {
 
 std::uint64_t tokenizer_fingerprint(const Tokenizer& tokenizer) { return fnv1a64(tokenizer.to_json()); }
 
-void write_token_shard(const std::string& path, const TokenSource& tokens, std::int64_t vocab_size,
-                       std::uint64_t fingerprint) {
-    const std::uint32_t width = shard_bytes_per_token(vocab_size);
-    AtomicFileWriter out(path, "token shard");
+TokenShardWriter::TokenShardWriter(const std::string& path, std::int64_t vocab_size, std::uint64_t fingerprint)
+    : out_(path, "token shard"), vocab_size_(vocab_size), fingerprint_(fingerprint),
+      width_(shard_bytes_per_token(vocab_size)) {
+    const unsigned char placeholder[kTokenShardHeaderBytes] = {};
+    out_.write(placeholder, sizeof(placeholder));  // the count and the largest id are known only at the end
+}
+
+void TokenShardWriter::append(std::span<const std::int64_t> ids) {
+    narrow_.resize(ids.size() * width_);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        const std::int64_t id = ids[i];
+        if (id < 0 || id >= vocab_size_) {
+            throw ValueError("write_token_shard: token id " + std::to_string(id) + " at position " +
+                             std::to_string(count_ + static_cast<std::int64_t>(i)) + " is outside the vocabulary [0, " +
+                             std::to_string(vocab_size_) + ")");
+        }
+        max_id_ = std::max(max_id_, id);
+        if (width_ == 2) {
+            put<std::uint16_t>(narrow_.data(), 2 * i, static_cast<std::uint16_t>(id));
+        } else {
+            put<std::uint32_t>(narrow_.data(), 4 * i, static_cast<std::uint32_t>(id));
+        }
+    }
+    out_.write(narrow_.data(), narrow_.size());
+    count_ += static_cast<std::int64_t>(ids.size());
+}
+
+void TokenShardWriter::commit() {
     unsigned char header[kTokenShardHeaderBytes] = {};
-    out.write(header, sizeof(header));  // a placeholder: the largest id is known only after the ids
-    const std::int64_t max_id = width == 2 ? write_ids<std::uint16_t>(out, tokens, vocab_size)
-                                           : write_ids<std::uint32_t>(out, tokens, vocab_size);
     std::memcpy(header, kTokenShardMagic, 8);
     put<std::uint32_t>(header, 8, kTokenShardVersion);
-    put<std::uint32_t>(header, 12, width);
-    put<std::uint64_t>(header, 16, static_cast<std::uint64_t>(tokens.size()));
-    put<std::uint64_t>(header, 24, static_cast<std::uint64_t>(vocab_size));
-    put<std::uint64_t>(header, 32, static_cast<std::uint64_t>(max_id));
-    put<std::uint64_t>(header, 40, fingerprint);
-    out.rewrite_start(header, sizeof(header));
-    out.commit();
+    put<std::uint32_t>(header, 12, width_);
+    put<std::uint64_t>(header, 16, static_cast<std::uint64_t>(count_));
+    put<std::uint64_t>(header, 24, static_cast<std::uint64_t>(vocab_size_));
+    put<std::uint64_t>(header, 32, static_cast<std::uint64_t>(max_id_));
+    put<std::uint64_t>(header, 40, fingerprint_);
+    out_.rewrite_start(header, sizeof(header));
+    out_.commit();
+}
+
+void write_token_shard(const std::string& path, const TokenSource& tokens, std::int64_t vocab_size,
+                       std::uint64_t fingerprint) {
+    TokenShardWriter shard(path, vocab_size, fingerprint);
+    constexpr std::int64_t kChunk = 1 << 16;  // ids converted and written at a time
+    std::vector<std::int64_t> ids(static_cast<std::size_t>(std::min(kChunk, tokens.size())));
+    for (std::int64_t start = 0; start < tokens.size(); start += kChunk) {
+        const std::int64_t n = std::min(kChunk, tokens.size() - start);
+        tokens.read(start, n, ids.data());
+        shard.append(std::span<const std::int64_t>(ids.data(), static_cast<std::size_t>(n)));
+    }
+    shard.commit();
 }
 
 TokenShard open_token_shard(const std::string& path) {

@@ -21,12 +21,15 @@
 // The ids themselves are checked against V as windows are read (TokenSource::read), at the price of one
 // compare per window. Writing is atomic (core/file_io.h): a crash leaves the old file or the new, whole.
 
+#include "core/file_io.h"
 #include "nn/data/token_source.h"
 #include "nn/data/tokenizer.h"
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace tg::data {
 
@@ -61,6 +64,31 @@ std::uint64_t tokenizer_fingerprint(const Tokenizer& tokenizer);
 // IOError if the file cannot be written.
 void write_token_shard(const std::string& path, const TokenSource& tokens, std::int64_t vocab_size,
                        std::uint64_t tokenizer_fingerprint);
+
+// Writes a shard whose ids arrive piece by piece (a corpus too large to hold its ids in memory): append()
+// checks and narrows each piece and writes it out, commit() writes the header (the count and the largest id are
+// known only then) and renames the file into place (core/file_io.h's AtomicFileWriter). A writer destroyed
+// without commit() (an exception on the way) leaves `path` as it was.
+//
+//   TokenShardWriter shard("train.bin", tokenizer.vocab_size(), tokenizer_fingerprint(tokenizer));
+//   for (...) shard.append(ids_of_the_next_piece);
+//   shard.commit();
+class TokenShardWriter {
+public:
+    TokenShardWriter(const std::string& path, std::int64_t vocab_size, std::uint64_t tokenizer_fingerprint);
+    // Throws ValueError for an id outside [0, vocab_size), naming it and its position in the shard.
+    void append(std::span<const std::int64_t> ids);
+    void commit();
+    std::int64_t count() const { return count_; }
+
+private:
+    AtomicFileWriter out_;
+    std::int64_t vocab_size_;
+    std::uint64_t fingerprint_;
+    std::uint32_t width_;
+    std::int64_t count_ = 0, max_id_ = 0;
+    std::vector<unsigned char> narrow_;  // the piece being written, at the shard's width
+};
 
 // Maps and validates a shard. Throws IOError naming the path and what is wrong: missing, shorter than the
 // header, foreign magic, unknown version or width, size not 64 + n·w, largest id >= V.

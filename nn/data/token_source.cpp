@@ -104,7 +104,13 @@ void TokenSource::read(std::int64_t start, std::int64_t count, std::int64_t* out
         case Storage::UInt32: largest = widen<std::uint32_t>(from, count, out); break;
         case Storage::Int64: std::memcpy(out, from, static_cast<std::size_t>(count) * sizeof(std::int64_t)); break;
     }
-    if (file_) file_->note_read(static_cast<std::size_t>(count) * width);
+    // A read maps more memory than the bytes it reads: a page fault maps the whole page-cache folio it lands
+    // in, and Linux keeps file data in large folios (up to 2 MiB, the PMD size, on x86-64 and arm64 with 4 KiB
+    // pages). Counting only the bytes let a sampler of 514-byte windows over a freshly written 10 GB shard hold
+    // 340 MB after a few dozen steps (measured, docs/gpt.md §3): so each read counts as the folios of its first
+    // and last byte as well.
+    constexpr std::size_t kLargestFolio = std::size_t{2} << 20;
+    if (file_) file_->note_read(static_cast<std::size_t>(count) * width + 2 * kLargestFolio);
     if (id_limit_ > 0 && largest >= id_limit_) {
         const std::int64_t* bad = std::find_if(out, out + count, [&](std::int64_t id) { return id >= id_limit_; });
         const std::int64_t position = first_ + start + (bad - out);

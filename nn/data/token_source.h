@@ -34,11 +34,11 @@ public:
     explicit TokenSource(std::vector<std::int64_t> tokens, std::string origin = "tokens");
     // Shares `tokens` (kept alive by the pointer). Throws ValueError for a null pointer.
     explicit TokenSource(std::shared_ptr<const std::vector<std::int64_t>> tokens, std::string origin = "tokens");
-    // A view of `tokens` that does not own them: the vector must outlive the view and every copy of it. For
-    // synchronous helpers that take a vector (make_batch, evenly_spaced_batches).
     // Owns narrow ids (a quarter or half of int64's memory); each id read must be < id_limit.
     TokenSource(std::vector<std::uint16_t> tokens, std::int64_t id_limit, std::string origin = "tokens");
     TokenSource(std::vector<std::uint32_t> tokens, std::int64_t id_limit, std::string origin = "tokens");
+    // A view of `tokens` that does not own them: the vector must outlive the view and every copy of it. For
+    // synchronous helpers that take a vector (make_batch, evenly_spaced_batches).
     static TokenSource borrow(const std::vector<std::int64_t>& tokens, std::string origin = "tokens");
     // `count` ids of `storage` type starting `offset` bytes into `file`; each id read must be < id_limit.
     // Throws IOError if they do not fit in the file.
