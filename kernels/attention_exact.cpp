@@ -33,6 +33,8 @@
 #include "kernels/attention_exact.h"
 
 #include <algorithm>
+#include <array>
+#include <initializer_list>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -74,12 +76,15 @@ std::int64_t ceil_div(std::int64_t x, std::int64_t m) { return (x + m - 1) / m; 
 
 // ---------------------------------------------------------------------------------------------------------
 // Scratch tiles: one aligned buffer per thread, grown on demand and kept (a few hundred KB at D = 256), carved
-// into 64-byte aligned pieces. Tasks never nest, so a thread uses its buffer for one task at a time.
+// into 64-byte aligned pieces. Tasks never nest, so a thread uses its buffer for one task at a time. No heap
+// allocation per task (the piece pointers live in a fixed array): at short sequences (a ViT's 17 tokens) a task
+// is a few microseconds, and two mallocs per task showed in the profile.
 // ---------------------------------------------------------------------------------------------------------
 template <class T>
 class Scratch {
 public:
-    explicit Scratch(const std::vector<std::int64_t>& sizes) {
+    static constexpr std::size_t kMaxPieces = 8;
+    explicit Scratch(std::initializer_list<std::int64_t> sizes) {
         thread_local std::vector<T> buffer;
         constexpr std::int64_t align = 64 / sizeof(T);
         std::int64_t total = align;
@@ -87,15 +92,16 @@ public:
         if (static_cast<std::int64_t>(buffer.size()) < total) buffer.assign(static_cast<std::size_t>(total), T(0));
         T* base = buffer.data();
         base += (align - (reinterpret_cast<std::uintptr_t>(base) / sizeof(T)) % align) % align;
+        std::size_t i = 0;
         for (auto n : sizes) {
-            pieces_.push_back(base);
+            pieces_.at(i++) = base;
             base += round_up(n, align);
         }
     }
     T* operator[](std::size_t i) const { return pieces_[i]; }
 
 private:
-    std::vector<T*> pieces_;
+    std::array<T*, kMaxPieces> pieces_{};
 };
 
 // ---------------------------------------------------------------------------------------------------------
@@ -197,11 +203,12 @@ void pack_rows(const T* src, std::int64_t src_row, std::int64_t rows, std::int64
     }
 }
 
-// dst[e][r] = src row r, element e (the transpose): dst is cols × ld, rows ≥ `rows` zeroed up to ld.
+// dst[e][r] = src row r, element e (the transpose): dst is cols × ld, rows ≥ `rows` zeroed up to `padded` (the
+// width the products read: the rows rounded up to the SIMD width).
 template <class T>
 void pack_transposed(const T* src, std::int64_t src_row, std::int64_t rows, std::int64_t cols, T* dst,
-                     std::int64_t ld) {
-    for (std::int64_t e = 0; e < cols; ++e) std::fill(dst + e * ld + rows, dst + (e + 1) * ld, T(0));
+                     std::int64_t ld, std::int64_t padded) {
+    for (std::int64_t e = 0; e < cols; ++e) std::fill(dst + e * ld + rows, dst + e * ld + padded, T(0));
     for (std::int64_t r = 0; r < rows; ++r) {
         const T* s = src + r * src_row;
         for (std::int64_t e = 0; e < cols; ++e) dst[e * ld + r] = s[e];
@@ -290,8 +297,8 @@ void attention_forward(const AttentionProblem& p, const T* q, AttentionLayout ql
         T* m = scratch[3];      // (Br)        running max
         T* l = scratch[4];      // (Br)        running sum
         T* alpha = scratch[5];  // (Br)        e^(m − m'), the rescaling of this step
-        pack_transposed(q + b * ql.batch + h * ql.head + i0 * ql.row, ql.row, mq, D, qtp, kBr);
-        std::fill(acc, acc + Dv * kBr, T(0));
+        pack_transposed(q + b * ql.batch + h * ql.head + i0 * ql.row, ql.row, mq, D, qtp, kBr, mqp);
+        for (std::int64_t e = 0; e < Dv; ++e) std::fill(acc + e * kBr, acc + e * kBr + mqp, T(0));
         std::fill(m, m + kBr, kNegInf<T>);
         std::fill(l, l + kBr, T(0));
 
@@ -462,11 +469,13 @@ void backward_key_tile(const AttentionProblem& p, const BackwardPlan& plan, cons
                        AttentionLayout dvl) {
     const std::int64_t D = p.d, Dv = p.dv;
     const std::int64_t j0 = kt_index * kBc, nc = std::min(kBc, p.tk - j0);
-    pack_transposed(hd.k + j0 * hd.ldk, hd.ldk, nc, D, st.kt, kBc);
+    // Only the first ncp columns of the key-tile operands and accumulators are read (products of width ncp).
+    const std::int64_t ncp = round_up(nc, W<T>);
+    pack_transposed(hd.k + j0 * hd.ldk, hd.ldk, nc, D, st.kt, kBc, ncp);
     pack_rows(hd.k + j0 * hd.ldk, hd.ldk, nc, D, st.kp, plan.Dp);
-    pack_transposed(hd.v + j0 * hd.ldv, hd.ldv, nc, Dv, st.vt, kBc);
-    std::fill(st.dka, st.dka + D * kBc, T(0));
-    std::fill(st.dva, st.dva + Dv * kBc, T(0));
+    pack_transposed(hd.v + j0 * hd.ldv, hd.ldv, nc, Dv, st.vt, kBc, ncp);
+    for (std::int64_t e = 0; e < D; ++e) std::fill(st.dka + e * kBc, st.dka + e * kBc + ncp, T(0));
+    for (std::int64_t e = 0; e < Dv; ++e) std::fill(st.dva + e * kBc, st.dva + e * kBc + ncp, T(0));
 
     // Causal: query tiles wholly above this key tile (every row i < j0) see none of it: skipped.
     for (std::int64_t qt = p.causal ? j0 / kBr : 0; qt < plan.nqt; ++qt) backward_tile_pair(p, hd, st, qt, j0, nc);
