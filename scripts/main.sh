@@ -2,7 +2,7 @@
 # README command (1): set up, build tg-gpt, train a small GPT on the Debian fortunes corpus, then sample from it.
 #
 #   bash scripts/main.sh                 train the `small` preset into runs/small: a BPE tokenizer of 4096
-#                                        tokens trained on the corpus, then 3500 steps (under 5 minutes on 2
+#                                        tokens trained on the corpus, then 2500 steps (about 3.5 minutes on 2
 #                                        idle cores)
 #   bash scripts/main.sh --json          extra arguments go to `tg-gpt train`
 #
@@ -26,5 +26,5 @@ fi
 echo "== sampling from $out"
 "$tg_gpt" sample --ckpt "$out" --prompt "The " --tokens 400 --temperature 0.8 --seed 1
 
-echo "== how many words of a 2,000-byte sample are English words"
-bash tests/gpt/check_real_words.sh "$tg_gpt" "$out"
+echo "== how many words of a 2,000-byte sample are English words (the small preset aims at 85% or more)"
+bash tests/gpt/check_real_words.sh "$tg_gpt" "$out" 0.85 || echo "(a trained model's measure, not a failure of the run: docs/gpt.md §8)"

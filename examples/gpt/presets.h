@@ -23,9 +23,9 @@ struct Preset {
 
 // tiny   2 layers, 2 heads, C = 32, T = 64: for the tests (seconds).
 // small  the README default run: a BPE vocabulary of 4096 tokens trained on the corpus, config S (4 layers,
-//        4 heads, C = 128, T = 256, batch 8), 3500 steps. Chosen by measured runs (docs/gpt.md §8): about 530
-//        CPU-seconds in all (0.148 s per step measured with one thread), under 5 minutes of wall time on an idle
-//        2-core machine.
+//        4 heads, C = 128, T = 256, batch 8), 2500 steps. Chosen by measured runs (docs/gpt.md §8): about 380
+//        CPU-seconds in all (0.148 s per step measured with one thread), about 3.5 minutes of wall time on an
+//        idle 2-core machine.
 // medium config M (6 layers, 6 heads, C = 384, T = 512, batch 4).
 // long   T = 4096 for the approximate attention modes: 4 layers, 4 heads, C = 64 (head dim 16), batch 4, bytes,
 //        300 steps; about 0.8 s a step with exact attention on 2 threads (tg-bench gpt --config L).
