@@ -39,8 +39,10 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/transpose_block.h"
 #include "kernels/vecmath.h"
 
 namespace tg::kernels {
@@ -215,6 +217,27 @@ void pack_transposed(const T* src, std::int64_t src_row, std::int64_t rows, std:
     }
 }
 
+// dst[c·ldd + e] = src[e·lds + c] for e < rows, c < cols: a transposed tile (Oᵀ, dKᵀ, dVᵀ) stored as rows of
+// a strided output. Float on AVX-512 builds moves whole 16 × 16 blocks through registers
+// (kernels/transpose_block.h); the edges, and other types, go value by value.
+template <class T>
+void store_transposed(const T* src, std::int64_t lds, std::int64_t rows, std::int64_t cols, T* dst,
+                      std::int64_t ldd) {
+    std::int64_t rb = 0, cb = 0;  // the part done by blocks: rows [0, rb) × columns [0, cb)
+    if constexpr (std::is_same_v<T, float> && simd::k_has_transpose_16x16) {
+        rb = rows / 16 * 16;
+        cb = cols / 16 * 16;
+        for (std::int64_t e0 = 0; e0 < rb; e0 += 16) {
+            for (std::int64_t c0 = 0; c0 < cb; c0 += 16) {
+                simd::transpose_16x16(src + e0 * lds + c0, lds, dst + c0 * ldd + e0, ldd);
+            }
+        }
+    }
+    for (std::int64_t c = 0; c < cols; ++c) {
+        for (std::int64_t e = c < cb ? rb : 0; e < rows; ++e) dst[c * ldd + e] = src[e * lds + c];
+    }
+}
+
 // Keys visible from query row i (causal, top-left aligned): j <= i. Returns how many of the keys
 // [j0, j0 + nc) are visible: a count in [0, nc].
 std::int64_t visible_keys(bool causal, std::int64_t i, std::int64_t j0, std::int64_t nc) {
@@ -327,19 +350,26 @@ void attention_forward(const AttentionProblem& p, const T* q, AttentionLayout ql
             tile_product<T, true>(Dv, mqp, nc, vh + j0 * vl.row, 1, vl.row, st, kBr, T(1), acc, kBr);
         }
 
-        // O = O'/l, L = m + log l; a row that saw no key: O = 0, L = −∞.
+        // O = O'/l, L = m + log l; a row that saw no key: O = 0, L = −∞. Oᵀ is scaled column by column
+        // (one vector multiply per row of Oᵀ, 1/l of each query in its lane), then stored transposed.
         T* oi = o + b * ol.batch + h * ol.head + i0 * ol.row;
         T* li = lse + (b * p.heads + h) * p.tq + i0;
-        for (std::int64_t r = 0; r < mq; ++r) {
-            T* orow = oi + r * ol.row;
-            if (l[r] == T(0)) {
-                std::fill(orow, orow + Dv, T(0));
-                li[r] = kNegInf<T>;
-                continue;
+        T* inv = alpha;  // (Br) reused: the last step's rescaling is applied
+        for (std::int64_t r = 0; r < mqp; ++r) inv[r] = r < mq && l[r] != T(0) ? T(1) / l[r] : T(0);
+        for (std::int64_t e = 0; e < Dv; ++e) {
+            T* ae = acc + e * kBr;
+            for (std::int64_t r = 0; r < mqp; r += w) {
+                (Batch::load_aligned(ae + r) * Batch::load_aligned(inv + r)).store_aligned(ae + r);
             }
-            const T inv = T(1) / l[r];
-            for (std::int64_t e = 0; e < Dv; ++e) orow[e] = acc[e * kBr + r] * inv;
-            li[r] = m[r] + std::log(l[r]);
+        }
+        store_transposed(acc, kBr, Dv, mq, oi, ol.row);
+        for (std::int64_t r = 0; r < mq; ++r) {
+            if (l[r] == T(0)) {
+                std::fill(oi + r * ol.row, oi + r * ol.row + Dv, T(0));
+                li[r] = kNegInf<T>;
+            } else {
+                li[r] = m[r] + std::log(l[r]);
+            }
         }
     };
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, bh * nqt, 1),
@@ -480,12 +510,8 @@ void backward_key_tile(const AttentionProblem& p, const BackwardPlan& plan, cons
     // Causal: query tiles wholly above this key tile (every row i < j0) see none of it: skipped.
     for (std::int64_t qt = p.causal ? j0 / kBr : 0; qt < plan.nqt; ++qt) backward_tile_pair(p, hd, st, qt, j0, nc);
 
-    for (std::int64_t c = 0; c < nc; ++c) {
-        T* dkc = dk + hd.b * dkl.batch + hd.h * dkl.head + (j0 + c) * dkl.row;
-        T* dvc = dv + hd.b * dvl.batch + hd.h * dvl.head + (j0 + c) * dvl.row;
-        for (std::int64_t e = 0; e < D; ++e) dkc[e] = st.dka[e * kBc + c];
-        for (std::int64_t e = 0; e < Dv; ++e) dvc[e] = st.dva[e * kBc + c];
-    }
+    store_transposed(st.dka, kBc, D, nc, dk + hd.b * dkl.batch + hd.h * dkl.head + j0 * dkl.row, dkl.row);
+    store_transposed(st.dva, kBc, Dv, nc, dv + hd.b * dvl.batch + hd.h * dvl.head + j0 * dvl.row, dvl.row);
 }
 
 // Pass 3: dQ = Σ_g dQ_g in the fixed order g = 0, 1, ..., G − 1 (zeros when there are no keys).

@@ -256,6 +256,67 @@ TEST_CASE("tiled kernels match the plain reference loops on strided layouts (flo
     }
 }
 
+TEST_CASE("float kernels store O, dK, dV transposed into strided rows: 16 x 16 blocks and edges") {
+    // O, dK and dV leave the kernels through a transposed store (16 × 16 register blocks on AVX-512 builds, value
+    // by value at the edges): widths 16, 32 and 48 give whole blocks, 20 and 40 a block plus edge columns; key
+    // tiles of 67 and 17 rows give whole blocks plus edge rows; every output row has padding after it that must
+    // stay untouched.
+    using kernels::AttentionLayout;
+    for (auto [D, Dv] : {std::pair<std::int64_t, std::int64_t>{16, 48}, {32, 20}, {40, 16}}) {
+        for (std::int64_t T : {17, 67}) {
+            CAPTURE(D);
+            CAPTURE(Dv);
+            CAPTURE(T);
+            kernels::AttentionProblem p;
+            p.batch = 1;
+            p.heads = 2;
+            p.tq = p.tk = T;
+            p.d = D;
+            p.dv = Dv;
+            p.causal = T == 67;
+            p.scale = 0.25;
+            const std::int64_t rs = 56;  // every row stride: wider than any width, so rows have padding
+            const AttentionLayout lay{p.heads * T * rs, T * rs, rs};
+            const auto n = static_cast<std::size_t>(p.batch * p.heads * T * rs);
+            auto filled = [n](unsigned seed) {
+                std::vector<float> x(n);
+                std::mt19937 gen(seed);
+                std::normal_distribution<float> dist;
+                for (auto& e : x) e = dist(gen);
+                return x;
+            };
+            const auto q = filled(1), k = filled(2), v = filled(3), dout = filled(4);
+            const float pad = 7.0f;  // sentinel in the outputs' padding
+            std::vector<float> o(n, pad), o_ref(n, pad), lse(p.heads * T), lse_ref(p.heads * T);
+            kernels::attention_forward(p, q.data(), lay, k.data(), lay, v.data(), lay, o.data(), lay, lse.data());
+            kernels::attention_forward_reference(p, q.data(), lay, k.data(), lay, v.data(), lay, o_ref.data(), lay,
+                                                 lse_ref.data());
+            std::vector<float> dq(n, pad), dk(n, pad), dv(n, pad), dq_ref(n, pad), dk_ref(n, pad), dv_ref(n, pad);
+            std::vector<float> ws(static_cast<std::size_t>(kernels::attention_backward_workspace(p, sizeof(float))));
+            kernels::attention_backward(p, q.data(), lay, k.data(), lay, v.data(), lay, o.data(), lay, lse.data(),
+                                        dout.data(), lay, dq.data(), lay, dk.data(), lay, dv.data(), lay, ws.data());
+            kernels::attention_backward_reference(p, q.data(), lay, k.data(), lay, v.data(), lay, o.data(), lay,
+                                                  lse.data(), dout.data(), lay, dq_ref.data(), lay, dk_ref.data(),
+                                                  lay, dv_ref.data(), lay);
+            // Elements inside the rows agree to float rounding; padding elements must be the sentinel, exactly.
+            auto mismatches = [&](const std::vector<float>& got, const std::vector<float>& want, std::int64_t width) {
+                int bad = 0;
+                for (std::size_t i = 0; i < n; ++i) {
+                    const bool inside = static_cast<std::int64_t>(i) % rs < width;
+                    const bool ok = inside ? std::abs(got[i] - want[i]) <= 1e-4f * (1.0f + std::abs(want[i]))
+                                           : got[i] == pad;
+                    bad += ok ? 0 : 1;
+                }
+                return bad;
+            };
+            CHECK(mismatches(o, o_ref, Dv) == 0);
+            CHECK(mismatches(dq, dq_ref, D) == 0);
+            CHECK(mismatches(dk, dk_ref, D) == 0);
+            CHECK(mismatches(dv, dv_ref, Dv) == 0);
+        }
+    }
+}
+
 TEST_CASE("a query with no visible key: O = 0, lse = -inf, zero gradient (no NaN)") {
     kernels::AttentionProblem p;
     p.tq = 5;
