@@ -268,23 +268,28 @@ void mask_tile(T* s, std::int64_t mq, std::int64_t ncp, bool causal, std::int64_
 // One step of the online softmax over a key tile of nc keys, a batch of queries at a time, down the columns of
 // Sᵀ (st, Bc × Br; mqp query columns):
 //   m' = max(m, max_c S),  Pᵀ = exp(Sᵀ − m') in place,  l' = e^(m − m') l + Σ_c P,  alpha = e^(m − m')
-// (the caller rescales O' by alpha).
+// (the caller rescales O' by alpha). Causal, with the key tile starting `offset` = j0 − i0 keys after the query
+// tile: key c is hidden from every query of the batch r..r+W−1 once c > r + W − 1 − offset (its whole column
+// of Sᵀ is −∞); for those keys P = 0 is stored without computing exp(−∞) — half of a diagonal tile's work.
 template <class T>
-void online_softmax_step(T* st, std::int64_t nc, std::int64_t mqp, T* m, T* l, T* alpha) {
+void online_softmax_step(T* st, std::int64_t nc, std::int64_t mqp, T* m, T* l, T* alpha, bool causal,
+                         std::int64_t offset) {
     using Batch = vec::batch<T>;
     constexpr std::int64_t w = W<T>;
     for (std::int64_t r = 0; r < mqp; r += w) {
+        const std::int64_t seen = causal ? std::clamp<std::int64_t>(r + w - offset, 0, nc) : nc;
         Batch mx = Batch::load_aligned(m + r);
-        for (std::int64_t c = 0; c < nc; ++c) mx = xsimd::max(mx, Batch::load_aligned(st + c * kBr + r));
+        for (std::int64_t c = 0; c < seen; ++c) mx = xsimd::max(mx, Batch::load_aligned(st + c * kBr + r));
         // A query that has seen no key yet keeps m' = −∞; shifting by 0 instead of −∞ makes its P and its
         // alpha exp(−∞) = 0 rather than exp(−∞ + ∞) = NaN.
         const Batch shift = xsimd::select(mx == Batch(kNegInf<T>), Batch(T(0)), mx);
         Batch sum(T(0));
-        for (std::int64_t c = 0; c < nc; ++c) {
+        for (std::int64_t c = 0; c < seen; ++c) {
             const Batch e = vec::exp<T>(Batch::load_aligned(st + c * kBr + r) - shift);
             e.store_aligned(st + c * kBr + r);
             sum += e;
         }
+        for (std::int64_t c = seen; c < nc; ++c) Batch(T(0)).store_aligned(st + c * kBr + r);
         const Batch a = vec::exp<T>(Batch::load_aligned(m + r) - shift);
         xsimd::fma(a, Batch::load_aligned(l + r), sum).store_aligned(l + r);
         mx.store_aligned(m + r);
@@ -339,7 +344,7 @@ void attention_forward(const AttentionProblem& p, const T* q, AttentionLayout ql
                 }
             }
             // m', l' and Pᵀ in place, then O' = e^(m − m') O: rescale what was summed with the old max
-            online_softmax_step(st, nc, mqp, m, l, alpha);
+            online_softmax_step(st, nc, mqp, m, l, alpha, p.causal, j0 - i0);
             for (std::int64_t e = 0; e < Dv; ++e) {
                 T* ae = acc + e * kBr;
                 for (std::int64_t r = 0; r < mqp; r += w) {
@@ -465,10 +470,13 @@ void backward_tile_pair(const AttentionProblem& p, const BackwardHead<T>& hd, co
             std::fill(sr, sr + ncp, T(0));
             continue;
         }
+        // Batches of keys the row cannot see at all hold −∞ only: P = 0 without computing exp (causal).
+        const std::int64_t seen = round_up(visible_keys(p.causal, i0 + r, j0, nc), w);
         const Batch Lb(L);
-        for (std::int64_t c = 0; c < ncp; c += w) {
+        for (std::int64_t c = 0; c < seen; c += w) {
             vec::exp<T>(Batch::load_aligned(sr + c) - Lb).store_aligned(sr + c);
         }
+        std::fill(sr + seen, sr + ncp, T(0));
     }
     // dVᵀ += dOᵀ P         (A(e, i) = dO[i][e]: the transpose is just swapped strides)
     tile_product<T, true>(Dv, ncp, mq, doi, 1, hd.lddo, s, kBc, T(1), st.dva, kBc);
