@@ -8,15 +8,23 @@ corpus=$(make_corpus)
 args=(--data "$corpus" --steps 60 --eval-every 5 --seed 3 --json)
 train_tiny "${args[@]}" --out "$WORK/whole" > "$WORK/whole.json" 2> "$WORK/err.txt" || { cat "$WORK/err.txt"; fail "run 1"; }
 
-# Start, then kill -9 after a delay; repeat from the checkpoint left behind.
-train_tiny "${args[@]}" --out "$WORK/killed" > /dev/null 2> "$WORK/k.txt" &
+# Start, then kill -9 after a delay; repeat from the checkpoint left behind. The program itself runs in the
+# background (not the train_tiny function: $! would be the subshell running it, and kill -9 would orphan a
+# tg-gpt that keeps writing into the folder). The first kill waits for the first checkpoint: on a loaded
+# machine the first save can come later than any of the delays.
+"$TG_GPT" train --preset tiny --threads 2 --sample-tokens 0 "${args[@]}" --out "$WORK/killed" > /dev/null 2> "$WORK/k.txt" &
 pid=$!
+for _ in $(seq 1200); do
+  [ -f "$WORK/killed/state.json" ] && break
+  kill -0 "$pid" 2> /dev/null || break
+  sleep 0.05
+done
+[ -f "$WORK/killed/state.json" ] || { cat "$WORK/k.txt"; fail "no checkpoint after the first run"; }
 kills=0
 for delay in 0.6 0.35 0.5 0.25; do
   sleep "$delay"
   kill -KILL "$pid" 2> /dev/null && kills=$((kills + 1))
   wait "$pid" 2> /dev/null || true
-  [ -f "$WORK/killed/state.json" ] || { train_tiny "${args[@]}" --out "$WORK/killed" --force > /dev/null 2>&1 & pid=$!; continue; }
   "$TG_GPT" train --out "$WORK/killed" --resume --json --sample-tokens 0 > "$WORK/resumed.json" 2> "$WORK/k.txt" &
   pid=$!
 done
