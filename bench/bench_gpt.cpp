@@ -5,7 +5,8 @@
 //
 //   config S:    vocab 256, T = 256, 4 layers, 4 heads, C = 128, batch 8
 //   config M:    vocab 256, T = 512, 6 layers, 6 heads, C = 384, batch 4
-//   config L:    vocab 256, T = 4096, 4 layers, 4 heads, C = 64 (head dim 16), batch 4: tg-gpt's `long` preset
+//   config L:    vocab 256, T = 4096, 4 layers, 4 heads, C = 64 (head dim 16), batch 4: tg-gpt's `long` preset;
+//                --seq up to 65536 (the position table grows to it)
 //   config gpt2: GPT-2 small (124M parameters): vocab 50257, 12 layers, 12 heads, C = 768, position table 1024;
 //                batch 4 and T = 64 by default (llm.c's train_gpt2.c CPU setting), --batch/--seq to change them;
 //                --vocab 50304 times the vocabulary padded to a multiple of 64, as llm.c pads it
@@ -98,7 +99,10 @@ int run_gpt(const Args& args, bool json, int threads) {
         std::cerr << "tg-bench gpt: --config must be S, M, L or gpt2, got '" << config_name << "'\n";
         return 2;
     }
-    const std::int64_t max_T = config_name == "gpt2" ? 1024 : c.T;  // GPT-2's position table; S/M/L train at their T
+    // The position table: GPT-2's 1024 rows; S and M train at their T; L's table grows with --seq (up to 65536)
+    // so its step can be timed at longer contexts (docs/approximate-attention.md's step-time table).
+    const std::int64_t table_T = config_name == "gpt2" ? 1024 : c.T;
+    const std::int64_t max_T = config_name == "L" ? 65536 : table_T;
     if (batch < 0 || seq < 0 || seq > max_T) {
         std::cerr << "tg-bench gpt: --batch must be >= 1 and --seq in [1, " << max_T << "]\n";
         return 2;
@@ -139,7 +143,7 @@ int run_gpt(const Args& args, bool json, int threads) {
 
     nn::GPTConfig config;
     config.vocab_size = c.vocab;
-    config.block_size = std::max(c.T, max_T);
+    config.block_size = std::max(c.T, table_T);
     config.n_layer = c.layers;
     config.n_head = c.heads;
     config.n_embd = c.C;

@@ -175,8 +175,11 @@ Tensor scaled_dot_product_attention(const Tensor& q_in, const Tensor& k_in, cons
     const DType dtype = compute_dtype(q_in, k_in, v_in);
     const Tensor q = prepare(q_in, dtype), k = prepare(k_in, dtype), v = prepare(v_in, dtype);
 
-    AttentionMode mode = options.mode;
-    if (mode == AttentionMode::Auto) mode = choose_attention_mode(q, k, options).mode;
+    if (options.mode == AttentionMode::Auto) {  // the chosen mode (and, with auto_window, window)
+        const AttentionOptions chosen = apply_attention_choice(options, choose_attention_mode(q, k, options));
+        if (chosen.mode != AttentionMode::Auto) return scaled_dot_product_attention(q, k, v, chosen);
+    }
+    const AttentionMode mode = options.mode;
     if (mode != AttentionMode::Exact && uses_hybrid(options)) return hybrid_attention(q, k, v, options, mode);
     switch (mode) {
         case AttentionMode::ApproxBackward: return approx_backward_attention(q, k, v, options);

@@ -68,6 +68,11 @@ struct AttentionOptions {
     std::int64_t sinks = 0;   // S >= 0
     // Auto: the largest acceptable relative gradient error (max over dQ, dK, dV).
     double auto_tolerance = 1e-2;
+    // Auto: choose the window W itself (from kAutoWindows; `window` is then ignored, `sinks` kept): the smallest
+    // one whose far scores (the keys the polynomial handles) are inside the bounded regime for the tolerance,
+    // among those that pay at this T (kAutoWindowMinLength). See choose_attention_mode and
+    // docs/approximate-attention.md ("Whole training steps at long context").
+    bool auto_window = false;
     // Training-time error monitor (nn/attention_monitor.h): when set and monitor->active(), a node in an
     // approximate mode also computes the exact gradient on the same batch and records the errors under
     // `label` (e.g. "blocks.0.attn"). Auto also reads the latest errors recorded under its label.
@@ -99,10 +104,20 @@ void check_attention_window(const std::string& who, const AttentionOptions& opti
 // all hold: the sequence is at least the measured crossover length for (D, g) (attention_crossover_length),
 // the estimated score standard deviation is inside the bounded regime for the tolerance, and the monitor (if
 // any) has not measured an error above the tolerance for this label.
+// With options.auto_window, `window` is the W chosen for ApproxBackward (options.window otherwise).
 struct AttentionChoice {
     AttentionMode mode = AttentionMode::Exact;
+    std::int64_t window = 0;
     std::string reason;
 };
+// The windows Auto chooses from with auto_window, smallest first, and the shortest T at which each one is a
+// candidate: the whole training step of the long preset's model (tg-bench gpt --config L, 16384 tokens a step)
+// with approx_backward and W = 64 took 0.86x exact's time at T = 4096 but 1.44x at T = 1024; W = 256 was
+// slower than exact at both (1.08x, 2.1x), so it is not a candidate (docs/approximate-attention.md).
+inline constexpr std::int64_t kAutoWindows[] = {0, 64};
+inline constexpr std::int64_t kAutoWindowMinLength[] = {0, 4096};
+// The options Auto's choice runs with: `options` with the chosen mode and (with auto_window) the chosen window.
+AttentionOptions apply_attention_choice(const AttentionOptions& options, const AttentionChoice& choice);
 AttentionChoice choose_attention_mode(const Tensor& q, const Tensor& k, const AttentionOptions& options);
 // Where Auto reports its choices: a line each time the choice for a label changes (and the first time).
 // The default writes to stderr; pass an empty function to silence it.
@@ -111,7 +126,7 @@ void set_attention_log(std::function<void(const std::string&)> sink);
 // a choice changes, whatever other destinations saw). An empty sink silences it.
 struct AttentionLog {
     std::function<void(const std::string&)> sink;
-    std::map<std::string, AttentionMode> last_choice;
+    std::map<std::string, std::pair<AttentionMode, std::int64_t>> last_choice;  // mode and window per label
 };
 // While it lives, Auto's lines from the calling thread go to `log` instead of the process-wide sink; the
 // previous destination comes back when it ends. The C API gives each context an AttentionLog of its own.
@@ -128,6 +143,9 @@ private:
 // The estimated standard deviation of the scores s·q_i·k_j (visible pairs only when causal), from a fixed
 // sample of at most 4 heads × 32 × 32 pairs: what Auto compares with the bounded regime.
 double estimate_score_std(const Tensor& q, const Tensor& k, const AttentionOptions& options);
+// The same over the far pairs of a window W and options.sinks only (causal: S <= j <= i − W), the scores the
+// polynomial computes in the near-exact / far-polynomial split. W = 0 and no sinks: estimate_score_std.
+double estimate_far_score_std(const Tensor& q, const Tensor& k, const AttentionOptions& options, std::int64_t window);
 // The largest score standard deviation at which the measured gradient error stays below `tolerance`
 // (docs/approximate-attention.md, "Where it is accurate"), for the degree and gradient formula.
 double attention_score_std_limit(int degree, AttentionGradient gradient, double tolerance);

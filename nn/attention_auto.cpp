@@ -8,11 +8,15 @@
 // above the tolerance for this layer, it stays exact.
 //
 // A window or sinks in the options (AttentionOptions::window, ::sinks) pass through: when Auto picks
-// ApproxBackward it is the near-exact / far-polynomial backward with that W and S. Auto does not choose W yet:
-// its thresholds are those measured for the plain polynomial. The window makes the gradient more accurate
-// (the largest scores, near the diagonal, are exact), so the score limit is conservative; it also adds
-// O(T·W·D) exact work, so the crossover length is optimistic for large W (docs/approximate-attention.md,
-// "Near-exact / far-polynomial attention", has the measured times).
+// ApproxBackward it is the near-exact / far-polynomial backward with that W and S. With
+// AttentionOptions::auto_window Auto chooses W itself: the largest scores of trained language models sit on
+// the nearby keys (and the first ones), which the window computes exactly, so the polynomial only has to be
+// accurate on the far keys. Auto estimates the spread of the far scores for each candidate W of kAutoWindows
+// (smallest first, and only at T >= kAutoWindowMinLength, where the measured step with that window was
+// faster than exact) and takes the first one inside the bounded regime. The limit is the one measured for the plain polynomial, which is conservative for the split (the
+// far keys carry only part of each row's weight). The window adds O(T·W·D) exact work, so the crossover
+// length is optimistic for large W (docs/approximate-attention.md, "Near-exact / far-polynomial attention",
+// has the measured times).
 
 #include "nn/attention.h"
 
@@ -23,6 +27,7 @@
 #include <cmath>
 #include <cstdio>
 #include <iostream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <string>
@@ -33,15 +38,16 @@ namespace {
 
 std::mutex log_mutex;
 std::function<void(const std::string&)> log_sink = [](const std::string& line) { std::cerr << line << '\n'; };
-std::map<std::string, AttentionMode> last_choice;  // per label
+std::map<std::string, std::pair<AttentionMode, std::int64_t>> last_choice;  // mode and window per label
 thread_local AttentionLog* t_scoped_log = nullptr;  // AttentionLogScope
 
 void log_choice(const AttentionOptions& options, const AttentionChoice& choice) {
     std::lock_guard<std::mutex> lock(log_mutex);
-    std::map<std::string, AttentionMode>& last = t_scoped_log != nullptr ? t_scoped_log->last_choice : last_choice;
+    auto& last = t_scoped_log != nullptr ? t_scoped_log->last_choice : last_choice;
+    const std::pair<AttentionMode, std::int64_t> now{choice.mode, choice.window};
     auto it = last.find(options.label);
-    if (it != last.end() && it->second == choice.mode) return;
-    last[options.label] = choice.mode;
+    if (it != last.end() && it->second == now) return;
+    last[options.label] = now;
     const std::function<void(const std::string&)>& sink = t_scoped_log != nullptr ? t_scoped_log->sink : log_sink;
     if (sink) {
         sink("tapegrad: attention auto" + (options.label.empty() ? "" : " [" + options.label + "]") + ": " +
@@ -104,7 +110,17 @@ double attention_score_std_limit(int degree, AttentionGradient gradient, double 
 }
 
 double estimate_score_std(const Tensor& q_in, const Tensor& k_in, const AttentionOptions& options) {
+    AttentionOptions all = options;
+    all.sinks = 0;
+    return estimate_far_score_std(q_in, k_in, all, 0);
+}
+
+double estimate_far_score_std(const Tensor& q_in, const Tensor& k_in, const AttentionOptions& options,
+                              std::int64_t window) {
     detail::check_shapes("estimate_score_std", q_in, k_in, k_in);
+    if (window < 0) throw ValueError("estimate_far_score_std: window must be >= 0, got " + std::to_string(window));
+    // Far pairs (causal only): S <= j <= i − W; with W = 0 and S = 0 every visible pair j <= i.
+    const std::int64_t lag = options.causal ? window : 0, first = options.causal ? options.sinks : 0;
     const Tensor q = q_in.detach().to(kFloat64).contiguous();
     const Tensor k = k_in.detach().to(kFloat64).contiguous();
     const std::int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), D = q.size(3);
@@ -122,7 +138,7 @@ double estimate_score_std(const Tensor& q_in, const Tensor& k_in, const Attentio
             const std::int64_t i = a * Tq / rows;
             for (std::int64_t b = 0; b < cols; ++b) {
                 const std::int64_t j = b * Tk / cols;
-                if (options.causal && j > i) continue;
+                if (options.causal && (j > i - lag || j < first)) continue;
                 const double* qi = pq + (head * Tq + i) * D;
                 const double* kj = pk + (head * Tk + j) * D;
                 double dot = 0;
@@ -139,12 +155,22 @@ double estimate_score_std(const Tensor& q_in, const Tensor& k_in, const Attentio
     return std::sqrt(std::max(0.0, sum2 / count - mean * mean));
 }
 
+AttentionOptions apply_attention_choice(const AttentionOptions& options, const AttentionChoice& choice) {
+    AttentionOptions chosen = options;
+    chosen.mode = choice.mode;
+    chosen.window = choice.window;
+    return chosen;
+}
+
 AttentionChoice choose_attention_mode(const Tensor& q, const Tensor& k, const AttentionOptions& options) {
     AttentionChoice choice;
+    choice.window = options.window;
     const std::int64_t T = q.size(2), D = q.size(3);
     const std::int64_t crossover = attention_crossover_length(D, options.degree);
     std::string sizes = "T=" + std::to_string(T) + ", D=" + std::to_string(D) + ", g=" + std::to_string(options.degree);
-    if (options.window != 0 || options.sinks != 0) {
+    if (options.auto_window) {
+        sizes += ", window chosen" + (options.sinks != 0 ? ", sinks " + std::to_string(options.sinks) : std::string());
+    } else if (options.window != 0 || options.sinks != 0) {
         sizes += ", window " + std::to_string(options.window) + ", sinks " + std::to_string(options.sinks);
     }
     if (options.causal && q.size(2) != k.size(2)) {
@@ -154,13 +180,28 @@ AttentionChoice choose_attention_mode(const Tensor& q, const Tensor& k, const At
     } else if (T < crossover) {
         choice.reason = sizes + ": below the measured crossover " + std::to_string(crossover);
     } else {
-        const double sigma = estimate_score_std(q, k, options);
         const double limit = attention_score_std_limit(options.degree, options.gradient, options.auto_tolerance);
+        // The score spread the polynomial sees: of all visible pairs, or with auto_window of the far pairs of the
+        // smallest candidate window that brings it inside the limit (the last candidate's when none does).
+        double sigma = 0;
+        if (!options.auto_window) {
+            sigma = estimate_score_std(q, k, options);
+        } else {
+            for (std::size_t c = 0; c < std::size(kAutoWindows); ++c) {
+                const std::int64_t w = kAutoWindows[c];
+                if (w > 0 && (!options.causal || T < kAutoWindowMinLength[c])) break;
+                choice.window = w;
+                sigma = estimate_far_score_std(q, k, options, w);
+                if (sigma <= limit) break;
+            }
+        }
+        const std::string window_note = options.auto_window ? "window " + std::to_string(choice.window) + ": " : "";
         std::optional<AttentionMonitor::Record> measured;
         if (options.monitor) measured = options.monitor->latest(options.label);
         if (!(sigma <= limit)) {
-            choice.reason = sizes + ": score std " + format("%.3g", sigma) + " above " + format("%.3g", limit) +
-                            " (tolerance " + format("%.1e", options.auto_tolerance) + ")";
+            choice.reason = sizes + ": " + window_note + (options.auto_window ? "far " : "") + "score std " +
+                            format("%.3g", sigma) + " above " + format("%.3g", limit) + " (tolerance " +
+                            format("%.1e", options.auto_tolerance) + ")";
         } else if (measured && !(measured->errors.max_gradient_error() <= options.auto_tolerance)) {
             choice.reason = sizes + ": monitor measured gradient error " +
                             format("%.2e", measured->errors.max_gradient_error()) + " at step " +
@@ -168,13 +209,15 @@ AttentionChoice choose_attention_mode(const Tensor& q, const Tensor& k, const At
                             format("%.1e", options.auto_tolerance);
         } else {
             choice.mode = AttentionMode::ApproxBackward;
-            choice.reason = sizes + " >= crossover " + std::to_string(crossover) + ", score std " +
-                            format("%.3g", sigma) + " <= " + format("%.3g", limit);
+            choice.reason = sizes + " >= crossover " + std::to_string(crossover) + ", " + window_note +
+                            (options.auto_window ? "far " : "") + "score std " + format("%.3g", sigma) + " <= " +
+                            format("%.3g", limit);
             if (measured) {
                 choice.reason += ", monitor error " + format("%.2e", measured->errors.max_gradient_error());
             }
         }
     }
+    if (choice.mode == AttentionMode::Exact && options.auto_window) choice.window = 0;
     log_choice(options, choice);
     return choice;
 }

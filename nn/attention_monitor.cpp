@@ -80,7 +80,7 @@ AttentionErrors attention_gradient_error(const Tensor& q, const Tensor& k, const
     };
     F::AttentionOptions approx = options;
     approx.monitor = nullptr;  // measuring here must not also record into a training monitor
-    if (approx.mode == F::AttentionMode::Auto) approx.mode = F::choose_attention_mode(q, k, approx).mode;
+    if (approx.mode == F::AttentionMode::Auto) approx = F::apply_attention_choice(approx, F::choose_attention_mode(q, k, approx));
     F::AttentionOptions exact = approx;
     exact.mode = F::AttentionMode::Exact;
     const std::vector<Tensor> a = run(approx), e = run(exact);

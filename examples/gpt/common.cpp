@@ -30,6 +30,11 @@ tg::nn::functional::AttentionOptions attention_options(const TrainArgs& args) {
     o.gradient = tg::nn::functional::attention_gradient_from_string(args.grad);
     o.window = args.window;
     o.sinks = args.sinks;
+    o.auto_window = args.auto_window;
+    if (o.auto_window && o.mode != tg::nn::functional::AttentionMode::Auto) {
+        throw tg::ValueError("tg-gpt: --auto-window lets --attention auto choose the window; it needs --attention auto, "
+                             "got --attention " + args.attention);
+    }
     tg::nn::functional::check_attention_window("", o, args.seq > 0 ? args.seq : INT64_MAX);
     return o;
 }

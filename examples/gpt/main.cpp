@@ -71,6 +71,8 @@ int main(int argc, char** argv) {
         ->capture_default_str();
     train->add_option("--sinks", t.sinks, "approximate attention: the first S keys exactly (0: none)")
         ->capture_default_str();
+    train->add_flag("--auto-window", t.auto_window,
+                    "with --attention auto: choose the window W (0, 64 or 256) from the far scores, per layer and step");
     train->add_flag("--qk-layernorm", t.qk_layernorm, "layer-normalise q and k (bounded attention scores)");
     train->add_option("--qk-temperature", t.qk_temperature, "score bound with --qk-layernorm")->capture_default_str();
     train->add_flag("--rope", t.rope, "rotary position embeddings instead of learned ones");

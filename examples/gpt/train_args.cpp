@@ -36,6 +36,7 @@ nlohmann::ordered_json TrainArgs::to_json() const {
     j["grad"] = grad;
     j["window"] = window;
     j["sinks"] = sinks;
+    j["auto_window"] = auto_window;
     j["steps"] = steps;
     j["batch"] = batch;
     j["seq"] = seq;
@@ -83,6 +84,7 @@ TrainArgs TrainArgs::from_json(const nlohmann::json& j) {
     a.grad = field<std::string>(j, "grad");
     a.window = j.contains("window") ? field<std::int64_t>(j, "window") : 0;  // absent before the near-exact window
     a.sinks = j.contains("sinks") ? field<std::int64_t>(j, "sinks") : 0;
+    a.auto_window = j.contains("auto_window") ? field<bool>(j, "auto_window") : false;
     a.steps = field<std::int64_t>(j, "steps");
     a.batch = field<std::int64_t>(j, "batch");
     a.seq = field<std::int64_t>(j, "seq");

@@ -26,6 +26,7 @@ struct TrainArgs {
     int degree = 2;
     std::string grad = "consistent";  // approx_backward's gradient formula: consistent | plugin
     std::int64_t window = 0, sinks = 0;  // near-exact window and sinks of the approximate modes
+    bool auto_window = false;            // --attention auto chooses the window (AttentionOptions::auto_window)
     // optimisation (the preset's values unless given)
     std::int64_t steps = 0, batch = 0, seq = 0, warmup = -1, eval_every = 0, eval_batches = 0;
     double lr = 0, min_lr = -1, weight_decay = 0.0, grad_clip = 1.0;

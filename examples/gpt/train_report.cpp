@@ -35,6 +35,7 @@ void TrainReport::announce() const {
     const bool exact = run_.config.attention.mode == tg::nn::functional::AttentionMode::Exact;
     const std::string attention_detail =
         exact ? "" : " (degree " + std::to_string(args.degree) + ", " + args.grad + " gradient" +
+                         (args.auto_window ? ", window chosen by auto" : "") +
                          (args.window || args.sinks ? ", window " + std::to_string(args.window) + ", sinks " +
                                                           std::to_string(args.sinks)
                                                     : std::string()) +

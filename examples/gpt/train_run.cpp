@@ -64,6 +64,7 @@ TrainArgs resolve_args(TrainArgs args, const std::function<bool(const std::strin
     if (given("--grad")) merged.grad = args.grad;
     if (given("--window")) merged.window = args.window;
     if (given("--sinks")) merged.sinks = args.sinks;
+    if (given("--auto-window")) merged.auto_window = args.auto_window;
     merged.out = args.out;
     merged.resume = true;
     merged.json = args.json;

@@ -126,6 +126,7 @@ json attention_to_json(const AttentionOptions& a) {
     j["chunk"] = a.chunk;
     j["window"] = a.window;
     j["sinks"] = a.sinks;
+    if (a.auto_window) j["auto_window"] = true;  // absent when false, so older readers keep reading the file
     j["auto_tolerance"] = a.auto_tolerance;
     j["scale"] = a.scale ? json(*a.scale) : json(nullptr);
     return j;
@@ -165,7 +166,7 @@ std::string get_string(const json& j, const char* key, const std::string& fallba
 }
 
 AttentionOptions attention_from_json(const json& j, const std::string& where) {
-    check_keys(j, where, {"mode", "degree", "gradient", "chunk", "window", "sinks", "auto_tolerance", "scale"});
+    check_keys(j, where, {"mode", "degree", "gradient", "chunk", "window", "sinks", "auto_window", "auto_tolerance", "scale"});
     AttentionOptions a;
     a.causal = true;
     a.mode = mode_from_name(get_string(j, "mode", "exact"));
@@ -174,6 +175,7 @@ AttentionOptions attention_from_json(const json& j, const std::string& where) {
     a.chunk = get_int(j, "chunk", a.chunk, false);
     a.window = get_int(j, "window", 0, false);  // absent in configs from before the near-exact window
     a.sinks = get_int(j, "sinks", 0, false);
+    a.auto_window = get_bool(j, "auto_window", false);
     a.auto_tolerance = get_double(j, "auto_tolerance", a.auto_tolerance);
     if (j.contains("scale") && !j["scale"].is_null()) a.scale = get_double(j, "scale", 0.0);
     return a;

@@ -27,7 +27,7 @@ refused() {  # refused "part of the message" args...
   grep -qF -- "$want" "$err" || fail "tg-bench $*: the message lacks '$want'"
   echo "ok: tg-bench $* -> $(head -n 1 "$err" | cut -c 1-120)"
 }
-refused "--seq in [1, 4096]" gpt --config L --seq 4097
+refused "--seq in [1, 65536]" gpt --config L --seq 65537
 refused "not plugin" gpt --config L --seq 64 --attention approx_backward --grad plugin --window 8
 refused "approximate" gpt --config L --seq 64 --window 8
 refused "--config must be S, M, L or gpt2" gpt --config XL
