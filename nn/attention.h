@@ -112,8 +112,9 @@ struct AttentionChoice {
 };
 // The windows Auto chooses from with auto_window, smallest first, and the shortest T at which each one is a
 // candidate: the whole training step of the long preset's model (tg-bench gpt --config L, 16384 tokens a step)
-// with approx_backward and W = 64 took 0.86x exact's time at T = 4096 but 1.44x at T = 1024; W = 256 was
-// slower than exact at both (1.08x, 2.1x), so it is not a candidate (docs/approximate-attention.md).
+// with approx_backward and W = 64 took 0.84x exact's time at T = 4096 but 1.41x at T = 1024. W = 256 was slower
+// than exact there (1.02x, 2.3x) and pays only from T = 16384 (0.60x), where Auto's sample (rows and columns
+// T/32 apart) cannot tell its far set from W = 64's, so it is not a candidate (docs/approximate-attention.md).
 inline constexpr std::int64_t kAutoWindows[] = {0, 64};
 inline constexpr std::int64_t kAutoWindowMinLength[] = {0, 4096};
 // The options Auto's choice runs with: `options` with the chosen mode and (with auto_window) the chosen window.
