@@ -31,26 +31,8 @@ namespace {
 
 using namespace tg::kernels;
 using Vec = std::vector<double>;
-
-Vec random_vec(std::size_t n, unsigned seed, double std_dev = 1.0) {
-    std::mt19937 gen(seed);
-    std::normal_distribution<double> dist(0.0, std_dev);
-    Vec v(n);
-    for (auto& e : v) e = dist(gen);
-    return v;
-}
-
-template <class A, class B>
-double rel_err(const A& got, const B& want) {
-    REQUIRE(got.size() == want.size());
-    double num = 0, den = 0;
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        const double diff = static_cast<double>(got[i]) - static_cast<double>(want[i]);
-        num += diff * diff;
-        den += static_cast<double>(want[i]) * static_cast<double>(want[i]);
-    }
-    return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
-}
+using tg::testing::random_vec;
+using tg::testing::rel_err;
 
 struct Sizes {
     std::int64_t b = 1, h = 1, t = 1, d = 1, dv = 1;

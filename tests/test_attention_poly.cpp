@@ -20,6 +20,7 @@
 
 #include "core/threading.h"
 #include "kernels/attention_poly.h"
+#include "test_util.h"
 
 #ifndef TG_TEST_DATA_DIR
 #define TG_TEST_DATA_DIR "tests/fixtures"
@@ -29,6 +30,8 @@ namespace {
 
 using namespace tg::kernels;
 using Vec = std::vector<double>;
+using tg::testing::random_vec;
+using tg::testing::rel_err;
 
 // ---------------------------------------------------------------------------------------------------------
 // Fixture files: b"TGPF", uint32 count, then per array uint32 name length, name, uint32 ndim, uint64 dims,
@@ -72,26 +75,6 @@ std::map<std::string, Array> read_fixture(const std::string& name) {
         out[key] = std::move(a);
     }
     return out;
-}
-
-template <class A, class B>
-double rel_err(const A& got, const B& want) {
-    REQUIRE(got.size() == want.size());
-    double num = 0, den = 0;
-    for (std::size_t i = 0; i < got.size(); ++i) {
-        const double diff = static_cast<double>(got[i]) - static_cast<double>(want[i]);
-        num += diff * diff;
-        den += static_cast<double>(want[i]) * static_cast<double>(want[i]);
-    }
-    return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
-}
-
-Vec random_vec(std::size_t n, unsigned seed, double std_dev = 1.0) {
-    std::mt19937 gen(seed);
-    std::normal_distribution<double> dist(0.0, std_dev);
-    Vec v(n);
-    for (auto& e : v) e = dist(gen);
-    return v;
 }
 
 // ---------------------------------------------------------------------------------------------------------

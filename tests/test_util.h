@@ -1,11 +1,13 @@
 #pragma once
-// Helpers shared by the doctest suites: checking error messages and making seeded test tensors.
+// Helpers shared by the doctest suites: checking error messages, making seeded test data, comparing results.
 
 #include "core/error.h"
 #include "core/tensor.h"
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -74,6 +76,28 @@ inline Tensor uniform_tensor(const Shape& shape, DType dtype, unsigned seed, dou
     std::vector<double> v(static_cast<std::size_t>(numel(shape)));
     for (auto& e : v) e = dist(gen);
     return from_vector(v, shape).to(dtype);
+}
+
+// ‖got − want‖₂ / ‖want‖₂ over two equally long sequences of numbers (the kernels' accuracy measure).
+template <class A, class B>
+double rel_err(const A& got, const B& want) {
+    REQUIRE(got.size() == want.size());
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+        const double diff = static_cast<double>(got[i]) - static_cast<double>(want[i]);
+        num += diff * diff;
+        den += static_cast<double>(want[i]) * static_cast<double>(want[i]);
+    }
+    return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
+}
+
+// n values from N(0, std_dev²), fixed seed.
+inline std::vector<double> random_vec(std::size_t n, unsigned seed, double std_dev = 1.0) {
+    std::mt19937 gen(seed);
+    std::normal_distribution<double> dist(0.0, std_dev);
+    std::vector<double> v(n);
+    for (auto& e : v) e = dist(gen);
+    return v;
 }
 
 }  // namespace tg::testing
