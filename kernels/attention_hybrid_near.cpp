@@ -74,6 +74,12 @@ struct Band {
 
 Band band_of(const HybridAttentionProblem& p) { return {p.poly.tq, p.poly.d, p.poly.dv, p.window, p.sinks}; }
 
+// The first row of (batch b, head h) in a tensor of layout l.
+template <class P>
+P head_start(P base, AttentionLayout l, std::int64_t b, std::int64_t h) {
+    return base + b * l.batch + h * l.head;
+}
+
 // The near columns of query tile [i0, i1): sink keys [0, ns) then window keys [w0, w0 + nw).
 struct Columns {
     std::int64_t ns = 0, w0 = 0, nw = 0;
@@ -154,11 +160,11 @@ void forward(const HybridAttentionProblem& p, const T* q, AttentionLayout ql, co
         const std::int64_t bh = index / tiles, b = bh / p.poly.heads, h = bh % p.poly.heads;
         const std::int64_t i0 = (index % tiles) * kQueryTile, i1 = std::min(bd.t, i0 + kQueryTile), mq = i1 - i0;
         Head<T> hd{};
-        hd.q = q + b * ql.batch + h * ql.head;
+        hd.q = head_start(q, ql, b, h);
         hd.ldq = ql.row;
-        hd.k = k + b * kl.batch + h * kl.head;
+        hd.k = head_start(k, kl, b, h);
         hd.ldk = kl.row;
-        const T* vh = v + b * vl.batch + h * vl.head;
+        const T* vh = head_start(v, vl, b, h);
         const Columns cols = columns_of(bd, i0, i1);
         const std::int64_t n = cols.count(), ld = std::max<std::int64_t>(n, 1);
         T* s = scratch<T>(mq * ld + mq * bd.dv + 2 * mq);
@@ -186,12 +192,11 @@ void forward(const HybridAttentionProblem& p, const T* q, AttentionLayout ql, co
         if (n == 0) std::fill(acc, acc + mq * bd.dv, T(0));
         for (std::int64_t r = 0; r < mq; ++r) {
             const std::int64_t i = i0 + r;
-            T* orow = o + b * ol.batch + h * ol.head + i * ol.row;
+            T* orow = head_start(o, ol, b, h) + i * ol.row;
             const T inv = T(1) / norm[r];
             const T* arow = acc + r * bd.dv;
             if (far_weight[r] != T(0)) {
-                const T* frow = far.o + b * far.o_layout.batch + h * far.o_layout.head +
-                                (i - far.first_row) * far.o_layout.row;
+                const T* frow = head_start(far.o, far.o_layout, b, h) + (i - far.first_row) * far.o_layout.row;
                 for (std::int64_t e = 0; e < bd.dv; ++e) orow[e] = (arow[e] + far_weight[r] * frow[e]) * inv;
             } else {
                 for (std::int64_t e = 0; e < bd.dv; ++e) orow[e] = arow[e] * inv;
@@ -221,21 +226,21 @@ void backward_add(const HybridAttentionProblem& p, const T* q, AttentionLayout q
     auto head_of = [&](std::int64_t bh) {
         const std::int64_t b = bh / p.poly.heads, h = bh % p.poly.heads;
         Head<T> hd;
-        hd.q = q + b * ql.batch + h * ql.head;
+        hd.q = head_start(q, ql, b, h);
         hd.ldq = ql.row;
-        hd.k = k + b * kl.batch + h * kl.head;
+        hd.k = head_start(k, kl, b, h);
         hd.ldk = kl.row;
-        hd.v = v + b * vl.batch + h * vl.head;
+        hd.v = head_start(v, vl, b, h);
         hd.ldv = vl.row;
-        hd.dout = dout + b * dol.batch + h * dol.head;
+        hd.dout = head_start(dout, dol, b, h);
         hd.lddo = dol.row;
         hd.lse = lse + bh * bd.t;
         hd.drow = drow + bh * bd.t;
-        hd.dq = dq + b * dql.batch + h * dql.head;
+        hd.dq = head_start(dq, dql, b, h);
         hd.lddq = dql.row;
-        hd.dk = dk + b * dkl.batch + h * dkl.head;
+        hd.dk = head_start(dk, dkl, b, h);
         hd.lddk = dkl.row;
-        hd.dv = dv + b * dvl.batch + h * dvl.head;
+        hd.dv = head_start(dv, dvl, b, h);
         hd.lddv = dvl.row;
         return hd;
     };

@@ -57,7 +57,6 @@ DType promoted_floating(const Tensor& a, const Tensor& b) {
     return is_floating(t) ? t : kFloat32;
 }
 
-// A scalar operand takes the tensor's dtype, unless that would truncate it (int tensor * 0.5 is float32).
 // x^y for scalars and xsimd batches. pow is only computed in floating dtypes; the integer branch exists so
 // that dispatch() can instantiate every dtype.
 template <typename V> V power(V x, V y) {
@@ -82,6 +81,7 @@ template <typename V> V arctan2(V y, V x) {
     }
 }
 
+// A scalar operand takes the tensor's dtype, unless that would truncate it (int tensor * 0.5 is float32).
 Tensor scalar_like(double value, const Tensor& like) {
     const bool fits = is_floating(like.dtype()) || value == std::trunc(value);
     return scalar_tensor(value, fits ? like.dtype() : kFloat32);
