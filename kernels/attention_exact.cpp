@@ -42,6 +42,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/attention_band.h"
 #include "kernels/transpose_block.h"
 #include "kernels/vecmath.h"
 
@@ -217,14 +218,14 @@ void pack_transposed(const T* src, std::int64_t src_row, std::int64_t rows, std:
     }
 }
 
-// dst[c·ldd + e] = src[e·lds + c] for e < rows, c < cols: a transposed tile (Oᵀ, dKᵀ, dVᵀ) stored as rows of
-// a strided output. Float on AVX-512 builds moves whole 16 × 16 blocks through registers
-// (kernels/transpose_block.h); the edges, and other types, go value by value.
-template <class T>
+// dst[c·ldd + e] = src[e·lds + c] for e < rows, c < cols (or += with Add): a transposed tile (Oᵀ, dKᵀ, dVᵀ)
+// stored as rows of a strided output. Float on AVX-512 builds moves whole 16 × 16 blocks through registers
+// (kernels/transpose_block.h); the edges, other types, and the adding version go value by value.
+template <class T, bool Add = false>
 void store_transposed(const T* src, std::int64_t lds, std::int64_t rows, std::int64_t cols, T* dst,
                       std::int64_t ldd) {
     std::int64_t rb = 0, cb = 0;  // the part done by blocks: rows [0, rb) × columns [0, cb)
-    if constexpr (std::is_same_v<T, float> && simd::k_has_transpose_16x16) {
+    if constexpr (std::is_same_v<T, float> && simd::k_has_transpose_16x16 && !Add) {
         rb = rows / 16 * 16;
         cb = cols / 16 * 16;
         for (std::int64_t e0 = 0; e0 < rb; e0 += 16) {
@@ -234,24 +235,49 @@ void store_transposed(const T* src, std::int64_t lds, std::int64_t rows, std::in
         }
     }
     for (std::int64_t c = 0; c < cols; ++c) {
-        for (std::int64_t e = c < cb ? rb : 0; e < rows; ++e) dst[c * ldd + e] = src[e * lds + c];
+        for (std::int64_t e = c < cb ? rb : 0; e < rows; ++e) {
+            if constexpr (Add)
+                dst[c * ldd + e] += src[e * lds + c];
+            else
+                dst[c * ldd + e] = src[e * lds + c];
+        }
     }
 }
 
-// Keys visible from query row i (causal, top-left aligned): j <= i. Returns how many of the keys
-// [j0, j0 + nc) are visible: a count in [0, nc].
-std::int64_t visible_keys(bool causal, std::int64_t i, std::int64_t j0, std::int64_t nc) {
-    if (!causal) return nc;
-    return std::clamp<std::int64_t>(i - j0 + 1, 0, nc);
+// Which keys a query row sees. Plain problems: every key, or the causal ones j <= i (top-left aligned). Banded
+// (kernels/attention_band.h, the near set of the hybrid attention): the causal keys with j < sinks or
+// j > i − window; window and sinks are clamped to [0, Tk], so the arithmetic below cannot overflow.
+struct KeySet {
+    bool causal = false;
+    bool banded = false;
+    std::int64_t window = 0, sinks = 0;
+};
+
+// The keys of [j0, j0 + nc) that row i sees, relative to j0: [0, sink_end) ∪ [window_begin, end), with
+// sink_end <= window_begin <= end <= nc (plain problems: sink_end = window_begin = 0).
+struct RowKeys {
+    std::int64_t sink_end = 0, window_begin = 0, end = 0;
+};
+
+RowKeys row_keys(const KeySet& ks, std::int64_t i, std::int64_t j0, std::int64_t nc) {
+    RowKeys r;
+    r.end = ks.causal ? std::clamp<std::int64_t>(i - j0 + 1, 0, nc) : nc;
+    if (ks.banded) {
+        r.sink_end = std::clamp<std::int64_t>(ks.sinks - j0, 0, r.end);
+        r.window_begin = std::clamp<std::int64_t>(i - ks.window + 1 - j0, r.sink_end, r.end);
+    }
+    return r;
 }
 
-// S[r][c] = −∞ for the keys row r cannot see (c ≥ its visible count, up to the padded width ncp).
+// S[r][c] = −∞ for the keys row r cannot see (between its sink and window keys, and after its last visible key
+// up to the padded width ncp).
 template <class T>
-void mask_tile(T* s, std::int64_t mq, std::int64_t ncp, bool causal, std::int64_t i0, std::int64_t j0,
+void mask_tile(T* s, std::int64_t mq, std::int64_t ncp, const KeySet& ks, std::int64_t i0, std::int64_t j0,
                std::int64_t nc) {
     for (std::int64_t r = 0; r < mq; ++r) {
-        const std::int64_t visible = visible_keys(causal, i0 + r, j0, nc);
-        std::fill(s + r * kBc + visible, s + r * kBc + ncp, kNegInf<T>);
+        const RowKeys rk = row_keys(ks, i0 + r, j0, nc);
+        std::fill(s + r * kBc + rk.sink_end, s + r * kBc + rk.window_begin, kNegInf<T>);
+        std::fill(s + r * kBc + rk.end, s + r * kBc + ncp, kNegInf<T>);
     }
 }
 
@@ -297,12 +323,11 @@ void online_softmax_step(T* st, std::int64_t nc, std::int64_t mqp, T* m, T* l, T
     }
 }
 
-}  // namespace
-
+// The forward of the key set ks (plain or banded), with the prior term (banded only; rows = 0 for none).
 template <class T>
-void attention_forward(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
-                       const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* lse) {
-    check_attention_problem(p);
+void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPrior<T>& prior, const T* q,
+                  AttentionLayout ql, const T* k, AttentionLayout kl, const T* v, AttentionLayout vl, T* o,
+                  AttentionLayout ol, T* lse) {
     using Batch = vec::batch<T>;
     constexpr std::int64_t w = W<T>;
     const std::int64_t bh = p.batch * p.heads;
@@ -329,22 +354,51 @@ void attention_forward(const AttentionProblem& p, const T* q, AttentionLayout ql
         for (std::int64_t e = 0; e < Dv; ++e) std::fill(acc + e * kBr, acc + e * kBr + mqp, T(0));
         std::fill(m, m + kBr, kNegInf<T>);
         std::fill(l, l + kBr, T(0));
+        // The prior term as the starting state: m = log z0, l = e^(log z0 − m) = 1, O' = O0 (attention_band.h)
+        for (std::int64_t r = 0; r < mq; ++r) {
+            const std::int64_t t = i0 + r - prior.first_row;
+            if (t < 0 || t >= prior.rows) continue;
+            const T* o0 = prior.o + b * prior.o_layout.batch + h * prior.o_layout.head + t * prior.o_layout.row;
+            m[r] = std::log(prior.z[(b * p.heads + h) * prior.rows + t]);
+            l[r] = T(1);
+            for (std::int64_t e = 0; e < Dv; ++e) acc[e * kBr + r] = o0[e];
+        }
 
         // Keys past the tile's last query are invisible to every row (causal): skip those tiles entirely.
-        const std::int64_t keys = p.causal ? std::min(p.tk, i0 + mq) : p.tk;
-        for (std::int64_t j0 = 0; j0 < keys; j0 += kBc) {
-            const std::int64_t nc = std::min(kBc, keys - j0);
+        const std::int64_t keys = ks.causal ? std::min(p.tk, i0 + mq) : p.tk;
+        // Banded: no row of the tile sees a window key before i0 − W + 1; tiles wholly before it hold only sinks.
+        const std::int64_t first_window_key = ks.banded && ks.window > 0 ? std::max<std::int64_t>(0, i0 - ks.window + 1)
+                                              : ks.banded                ? keys
+                                                                         : 0;
+        for (std::int64_t j0 = 0; j0 < keys;) {
+            std::int64_t nc = std::min(kBc, keys - j0);
+            if (j0 + nc <= first_window_key) {
+                nc = std::min(nc, ks.sinks - j0);  // the tile's sink columns only
+                if (nc <= 0) {  // no sink left: on to the tile holding the first window key
+                    j0 = std::max(j0 + kBc, first_window_key / kBc * kBc);
+                    continue;
+                }
+            }
             // Sᵀ = s·K Qᵀ   (A = K rows read in place)
             tile_product<T, false>(nc, mqp, D, kh + j0 * kl.row, kl.row, 1, qtp, kBr, scale, st, kBr);
-            // + M: key j0 + c is hidden from query i0 + r when j0 + c > i0 + r (only tiles on the diagonal)
-            if (p.causal && j0 + nc > i0 + 1) {
+            // + M: key j0 + c is hidden from query i0 + r when j0 + c > i0 + r (only tiles on the diagonal),
+            // and, banded, a window key (j0 + c >= S) also when i0 + r >= j0 + c + W
+            if (ks.banded) {
+                for (std::int64_t c = 0; c < nc; ++c) {
+                    const std::int64_t j = j0 + c;
+                    const std::int64_t lo = std::clamp<std::int64_t>(j - i0, 0, mqp);
+                    const std::int64_t hi = j < ks.sinks ? mqp : std::clamp<std::int64_t>(j - i0 + ks.window, lo, mqp);
+                    std::fill(st + c * kBr, st + c * kBr + lo, kNegInf<T>);
+                    std::fill(st + c * kBr + hi, st + c * kBr + mqp, kNegInf<T>);
+                }
+            } else if (ks.causal && j0 + nc > i0 + 1) {
                 for (std::int64_t c = 0; c < nc; ++c) {
                     const std::int64_t hidden = std::clamp<std::int64_t>(j0 + c - i0, 0, mqp);
                     std::fill(st + c * kBr, st + c * kBr + hidden, kNegInf<T>);
                 }
             }
             // m', l' and Pᵀ in place, then O' = e^(m − m') O: rescale what was summed with the old max
-            online_softmax_step(st, nc, mqp, m, l, alpha, p.causal, j0 - i0);
+            online_softmax_step(st, nc, mqp, m, l, alpha, ks.causal, j0 - i0);
             for (std::int64_t e = 0; e < Dv; ++e) {
                 T* ae = acc + e * kBr;
                 for (std::int64_t r = 0; r < mqp; r += w) {
@@ -353,6 +407,7 @@ void attention_forward(const AttentionProblem& p, const T* q, AttentionLayout ql
             }
             // O'ᵀ += Vᵀ Pᵀ       (A(e, c) = V[c][e], read in place with swapped strides: no transpose)
             tile_product<T, true>(Dv, mqp, nc, vh + j0 * vl.row, 1, vl.row, st, kBr, T(1), acc, kBr);
+            j0 += kBc;
         }
 
         // O = O'/l, L = m + log l; a row that saw no key: O = 0, L = −∞. Oᵀ is scaled column by column
@@ -381,6 +436,33 @@ void attention_forward(const AttentionProblem& p, const T* q, AttentionLayout ql
                       [&](const tbb::blocked_range<std::int64_t>& range) {
                           for (std::int64_t i = range.begin(); i != range.end(); ++i) task(i);
                       });
+}
+
+// The banded key set of a band problem, checked (attention_band.h).
+KeySet band_keys(const AttentionProblem& p, AttentionBand band, const char* op) {
+    check_attention_problem(p);
+    if (!p.causal || p.tq != p.tk || band.window < 0 || band.sinks < 0) {
+        throw std::invalid_argument(std::string(op) + ": a band needs causal attention with Tq = Tk and W, S >= 0 (Tq=" +
+                                    std::to_string(p.tq) + ", Tk=" + std::to_string(p.tk) +
+                                    ", W=" + std::to_string(band.window) + ", S=" + std::to_string(band.sinks) + ")");
+    }
+    return {true, true, std::min(band.window, p.tk), std::min(band.sinks, p.tk)};
+}
+
+}  // namespace
+
+template <class T>
+void attention_forward(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
+                       const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* lse) {
+    check_attention_problem(p);
+    forward_keys(p, KeySet{p.causal}, AttentionPrior<T>{}, q, ql, k, kl, v, vl, o, ol, lse);
+}
+
+template <class T>
+void attention_forward_band(const AttentionProblem& p, AttentionBand band, const AttentionPrior<T>& prior,
+                            const T* q, AttentionLayout ql, const T* k, AttentionLayout kl, const T* v,
+                            AttentionLayout vl, T* o, AttentionLayout ol, T* lse) {
+    forward_keys(p, band_keys(p, band, "attention_forward_band"), prior, q, ql, k, kl, v, vl, o, ol, lse);
 }
 
 namespace {
@@ -448,8 +530,8 @@ void backward_row_terms(const AttentionProblem& p, const T* o, AttentionLayout o
 // One query tile (qt) against the packed key tile [j0, j0 + nc): recomputes P, then adds its share to dVᵀ,
 // dKᵀ (the key tile's accumulators) and to the group's partial dQ.
 template <class T>
-void backward_tile_pair(const AttentionProblem& p, const BackwardHead<T>& hd, const KeyTileScratch<T>& st,
-                        std::int64_t qt, std::int64_t j0, std::int64_t nc) {
+void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const BackwardHead<T>& hd,
+                        const KeyTileScratch<T>& st, std::int64_t qt, std::int64_t j0, std::int64_t nc) {
     using Batch = vec::batch<T>;
     constexpr std::int64_t w = W<T>;
     const std::int64_t D = p.d, Dv = p.dv, Dp = round_up(D, w), ncp = round_up(nc, w);
@@ -461,8 +543,8 @@ void backward_tile_pair(const AttentionProblem& p, const BackwardHead<T>& hd, co
 
     // S = s·Q Kᵀ + M;  P = exp(S − L)   (recomputed: exact, since L is the softmax's normaliser)
     tile_product<T, false>(mq, ncp, D, qi, hd.ldq, 1, st.kt, kBc, scale, s, kBc);
-    const bool diagonal = p.causal && j0 + nc > i0 + 1;
-    if (diagonal || ncp != nc) mask_tile(s, mq, ncp, p.causal, i0, j0, nc);
+    const bool diagonal = ks.causal && j0 + nc > i0 + 1;
+    if (diagonal || ncp != nc || ks.banded) mask_tile(s, mq, ncp, ks, i0, j0, nc);
     for (std::int64_t r = 0; r < mq; ++r) {
         T* sr = s + r * kBc;
         const T L = hd.lse[i0 + r];
@@ -471,7 +553,7 @@ void backward_tile_pair(const AttentionProblem& p, const BackwardHead<T>& hd, co
             continue;
         }
         // Batches of keys the row cannot see at all hold −∞ only: P = 0 without computing exp (causal).
-        const std::int64_t seen = round_up(visible_keys(p.causal, i0 + r, j0, nc), w);
+        const std::int64_t seen = round_up(row_keys(ks, i0 + r, j0, nc).end, w);
         const Batch Lb(L);
         for (std::int64_t c = 0; c < seen; c += w) {
             vec::exp<T>(Batch::load_aligned(sr + c) - Lb).store_aligned(sr + c);
@@ -500,11 +582,11 @@ void backward_tile_pair(const AttentionProblem& p, const BackwardHead<T>& hd, co
 }
 
 // One key tile (index kt_index) of one head: packs its K and V, runs every query tile that sees it, and writes
-// its rows of dK and dV (no other task writes them).
-template <class T>
-void backward_key_tile(const AttentionProblem& p, const BackwardPlan& plan, const BackwardHead<T>& hd,
-                       const KeyTileScratch<T>& st, std::int64_t kt_index, T* dk, AttentionLayout dkl, T* dv,
-                       AttentionLayout dvl) {
+// (or with Add, adds to) its rows of dK and dV (no other task writes them).
+template <class T, bool Add>
+void backward_key_tile(const AttentionProblem& p, const KeySet& ks, const BackwardPlan& plan,
+                       const BackwardHead<T>& hd, const KeyTileScratch<T>& st, std::int64_t kt_index, T* dk,
+                       AttentionLayout dkl, T* dv, AttentionLayout dvl) {
     const std::int64_t D = p.d, Dv = p.dv;
     const std::int64_t j0 = kt_index * kBc, nc = std::min(kBc, p.tk - j0);
     // Only the first ncp columns of the key-tile operands and accumulators are read (products of width ncp).
@@ -515,15 +597,22 @@ void backward_key_tile(const AttentionProblem& p, const BackwardPlan& plan, cons
     for (std::int64_t e = 0; e < D; ++e) std::fill(st.dka + e * kBc, st.dka + e * kBc + ncp, T(0));
     for (std::int64_t e = 0; e < Dv; ++e) std::fill(st.dva + e * kBc, st.dva + e * kBc + ncp, T(0));
 
-    // Causal: query tiles wholly above this key tile (every row i < j0) see none of it: skipped.
-    for (std::int64_t qt = p.causal ? j0 / kBr : 0; qt < plan.nqt; ++qt) backward_tile_pair(p, hd, st, qt, j0, nc);
+    // Causal: query tiles wholly above this key tile (every row i < j0) see none of it: skipped. Banded: rows
+    // past j0 + nc − 1 + W − 1 see none of its window keys, only its sink keys (the first S − j0 columns), if any.
+    const std::int64_t last_window_row = ks.banded ? j0 + nc + ks.window - 2 : p.tq;
+    for (std::int64_t qt = ks.causal ? j0 / kBr : 0; qt < plan.nqt; ++qt) {
+        const std::int64_t pair_keys = qt * kBr > last_window_row ? std::min(nc, ks.sinks - j0) : nc;
+        if (pair_keys <= 0) break;
+        backward_tile_pair(p, ks, hd, st, qt, j0, pair_keys);
+    }
 
-    store_transposed(st.dka, kBc, D, nc, dk + hd.b * dkl.batch + hd.h * dkl.head + j0 * dkl.row, dkl.row);
-    store_transposed(st.dva, kBc, Dv, nc, dv + hd.b * dvl.batch + hd.h * dvl.head + j0 * dvl.row, dvl.row);
+    store_transposed<T, Add>(st.dka, kBc, D, nc, dk + hd.b * dkl.batch + hd.h * dkl.head + j0 * dkl.row, dkl.row);
+    store_transposed<T, Add>(st.dva, kBc, Dv, nc, dv + hd.b * dvl.batch + hd.h * dvl.head + j0 * dvl.row, dvl.row);
 }
 
-// Pass 3: dQ = Σ_g dQ_g in the fixed order g = 0, 1, ..., G − 1 (zeros when there are no keys).
-template <class T>
+// Pass 3: dQ = Σ_g dQ_g in the fixed order g = 0, 1, ..., G − 1 (zeros when there are no keys); with Add,
+// dQ += that sum.
+template <class T, bool Add>
 void backward_sum_dq_groups(const AttentionProblem& p, const BackwardPlan& plan, const T* dq_part, T* dq,
                             AttentionLayout dql) {
     const std::int64_t D = p.d, Dp = plan.Dp, G = plan.groups;
@@ -534,7 +623,15 @@ void backward_sum_dq_groups(const AttentionProblem& p, const BackwardPlan& plan,
             T* out = dq + b * dql.batch + h * dql.head + i * dql.row;
             const T* part = dq_part + (head * G * p.tq + i) * Dp;
             if (plan.nkt == 0) {
-                std::fill(out, out + D, T(0));
+                if (!Add) std::fill(out, out + D, T(0));
+                continue;
+            }
+            if constexpr (Add) {
+                for (std::int64_t e = 0; e < D; ++e) {
+                    T sum = part[e];
+                    for (std::int64_t g = 1; g < G; ++g) sum += part[g * p.tq * Dp + e];
+                    out[e] += sum;
+                }
                 continue;
             }
             std::copy(part, part + D, out);
@@ -546,14 +643,12 @@ void backward_sum_dq_groups(const AttentionProblem& p, const BackwardPlan& plan,
     });
 }
 
-}  // namespace
-
-template <class T>
-void attention_backward(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
-                        const T* v, AttentionLayout vl, const T* o, AttentionLayout ol, const T* lse, const T* dout,
-                        AttentionLayout dol, T* dq, AttentionLayout dql, T* dk, AttentionLayout dkl, T* dv,
-                        AttentionLayout dvl, T* workspace) {
-    check_attention_problem(p);
+// The backward of the key set ks; with Add, dq, dk, dv are added to instead of written.
+template <class T, bool Add>
+void backward_keys(const AttentionProblem& p, const KeySet& ks, const T* q, AttentionLayout ql, const T* k,
+                   AttentionLayout kl, const T* v, AttentionLayout vl, const T* o, AttentionLayout ol, const T* lse,
+                   const T* dout, AttentionLayout dol, T* dq, AttentionLayout dql, T* dk, AttentionLayout dkl, T* dv,
+                   AttentionLayout dvl, T* workspace) {
     const std::int64_t bh = p.batch * p.heads;
     if (bh == 0) return;
     const BackwardPlan plan = backward_plan(p, W<T>);
@@ -588,7 +683,7 @@ void attention_backward(const AttentionProblem& p, const T* q, AttentionLayout q
         const KeyTileScratch<T> st{scratch[0], scratch[1], scratch[2], scratch[3],
                                    scratch[4], scratch[5], scratch[6]};
         for (std::int64_t kt_index = g; kt_index < plan.nkt; kt_index += G)
-            backward_key_tile(p, plan, hd, st, kt_index, dk, dkl, dv, dvl);
+            backward_key_tile<T, Add>(p, ks, plan, hd, st, kt_index, dk, dkl, dv, dvl);
     };
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, bh * G, 1),
                       [&](const tbb::blocked_range<std::int64_t>& range) {
@@ -596,7 +691,29 @@ void attention_backward(const AttentionProblem& p, const T* q, AttentionLayout q
                       });
 
     // Keys with no tile (Tk = 0) leave nothing to write; dK and dV are empty then.
-    backward_sum_dq_groups(p, plan, dq_part, dq, dql);
+    backward_sum_dq_groups<T, Add>(p, plan, dq_part, dq, dql);
+}
+
+}  // namespace
+
+template <class T>
+void attention_backward(const AttentionProblem& p, const T* q, AttentionLayout ql, const T* k, AttentionLayout kl,
+                        const T* v, AttentionLayout vl, const T* o, AttentionLayout ol, const T* lse, const T* dout,
+                        AttentionLayout dol, T* dq, AttentionLayout dql, T* dk, AttentionLayout dkl, T* dv,
+                        AttentionLayout dvl, T* workspace) {
+    check_attention_problem(p);
+    backward_keys<T, false>(p, KeySet{p.causal}, q, ql, k, kl, v, vl, o, ol, lse, dout, dol, dq, dql, dk, dkl, dv,
+                            dvl, workspace);
+}
+
+template <class T>
+void attention_backward_band_add(const AttentionProblem& p, AttentionBand band, const T* q, AttentionLayout ql,
+                                 const T* k, AttentionLayout kl, const T* v, AttentionLayout vl, const T* o,
+                                 AttentionLayout ol, const T* lse, const T* dout, AttentionLayout dol, T* dq,
+                                 AttentionLayout dql, T* dk, AttentionLayout dkl, T* dv, AttentionLayout dvl,
+                                 T* workspace) {
+    backward_keys<T, true>(p, band_keys(p, band, "attention_backward_band_add"), q, ql, k, kl, v, vl, o, ol, lse, dout,
+                           dol, dq, dql, dk, dkl, dv, dvl, workspace);
 }
 
 std::int64_t attention_backward_workspace(const AttentionProblem& p, std::size_t element_size) {
@@ -621,5 +738,21 @@ template void attention_backward(const AttentionProblem&, const double*, Attenti
                                  AttentionLayout, const double*, AttentionLayout, const double*, AttentionLayout,
                                  const double*, const double*, AttentionLayout, double*, AttentionLayout, double*,
                                  AttentionLayout, double*, AttentionLayout, double*);
+
+template void attention_forward_band(const AttentionProblem&, AttentionBand, const AttentionPrior<float>&,
+                                     const float*, AttentionLayout, const float*, AttentionLayout, const float*,
+                                     AttentionLayout, float*, AttentionLayout, float*);
+template void attention_forward_band(const AttentionProblem&, AttentionBand, const AttentionPrior<double>&,
+                                     const double*, AttentionLayout, const double*, AttentionLayout, const double*,
+                                     AttentionLayout, double*, AttentionLayout, double*);
+template void attention_backward_band_add(const AttentionProblem&, AttentionBand, const float*, AttentionLayout,
+                                          const float*, AttentionLayout, const float*, AttentionLayout, const float*,
+                                          AttentionLayout, const float*, const float*, AttentionLayout, float*,
+                                          AttentionLayout, float*, AttentionLayout, float*, AttentionLayout, float*);
+template void attention_backward_band_add(const AttentionProblem&, AttentionBand, const double*, AttentionLayout,
+                                          const double*, AttentionLayout, const double*, AttentionLayout,
+                                          const double*, AttentionLayout, const double*, const double*,
+                                          AttentionLayout, double*, AttentionLayout, double*, AttentionLayout,
+                                          double*, AttentionLayout, double*);
 
 }  // namespace tg::kernels

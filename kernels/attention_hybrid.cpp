@@ -1,6 +1,6 @@
 // Near-exact / far-polynomial attention: the far part through the causal polynomial kernels on shifted views,
-// the near part through exact band tiles (kernels/attention_hybrid_near.cpp). Equations and the plan of the
-// computation in attention_hybrid.h; (H1)–(H7) refer to docs/approximate-attention.md.
+// the near part through the exact kernels restricted to the band (kernels/attention_band.h). Equations and the
+// plan of the computation in attention_hybrid.h; (H1)–(H7) refer to docs/approximate-attention.md.
 
 #include "kernels/attention_hybrid.h"
 
@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/attention_hybrid_near.h"
+#include "kernels/attention_band.h"
 
 namespace tg::kernels {
 
@@ -34,6 +34,21 @@ struct FarViews {
     PolyAttentionProblem problem;
     std::int64_t first_query = 0, first_key = 0;
 };
+
+// The exact kernels' problem of the near part, and its band.
+AttentionProblem near_problem(const HybridAttentionProblem& p) {
+    AttentionProblem a;
+    a.batch = p.poly.batch;
+    a.heads = p.poly.heads;
+    a.tq = a.tk = p.poly.tq;
+    a.d = p.poly.d;
+    a.dv = p.poly.dv;
+    a.causal = true;
+    a.scale = p.poly.scale;
+    return a;
+}
+
+AttentionBand band_of(const HybridAttentionProblem& p) { return {p.window, p.sinks}; }
 
 FarViews far_views(const HybridAttentionProblem& p) {
     FarViews f;
@@ -61,7 +76,7 @@ void hybrid_attention_forward(const HybridAttentionProblem& p, const T* q, Atten
     }
     const FarViews f = far_views(p);
     const std::int64_t rows = f.problem.tq, dv = p.poly.dv;
-    hybrid_near::FarPart<T> far;
+    AttentionPrior<T> far;
     if (rows > 0) {
         // Far sums (H7): O^far and z^far of view rows t = i − (W + S), by the unchanged causal polynomial kernel.
         T* far_o = workspace;
@@ -72,7 +87,8 @@ void hybrid_attention_forward(const HybridAttentionProblem& p, const T* q, Atten
                                v + f.first_key * vl.row, vl, far_o, far_layout, far_z, poly_ws);
         far = {far_o, far_layout, far_z, f.first_query, rows};
     }
-    hybrid_near::forward(p, q, ql, k, kl, v, vl, far, o, ol, lse);
+    // Near part (H1, H2), with the far sums as each row's starting state of the online softmax.
+    attention_forward_band(near_problem(p), band_of(p), far, q, ql, k, kl, v, vl, o, ol, lse);
 }
 
 namespace {
@@ -106,22 +122,16 @@ void hybrid_attention_backward(const HybridAttentionProblem& p, const T* q, Atte
     }
     const FarViews f = far_views(p);
     const std::int64_t rows = f.problem.tq;
-    T* drow = workspace;                          // D_i = dO_i·O_i  (B, H, T)
-    T* far_z = drow + round16(heads * t);         // z_i = e^{lse_i} of the far view's rows  (B, H, rows)
+    // The far pass uses far_z and the polynomial workspace, then the near pass the whole workspace again.
+    T* far_z = workspace;  // z_i = e^{lse_i} of the far view's rows  (B, H, rows)
     T* poly_ws = far_z + round16(heads * rows);
-    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, heads, 1), [&](const tbb::blocked_range<std::int64_t>& rg) {
-        for (std::int64_t bh = rg.begin(); bh != rg.end(); ++bh) {
-            const std::int64_t b = bh / p.poly.heads, h = bh % p.poly.heads;
-            for (std::int64_t i = 0; i < t; ++i) {
-                const T* go = dout + b * dol.batch + h * dol.head + i * dol.row;
-                const T* oi = o + b * ol.batch + h * ol.head + i * ol.row;
-                T d = T(0);
-                for (std::int64_t e = 0; e < p.poly.dv; ++e) d += go[e] * oi[e];
-                drow[bh * t + i] = d;
-            }
-            for (std::int64_t r = 0; r < rows; ++r) far_z[bh * rows + r] = std::exp(lse[bh * t + f.first_query + r]);
-        }
-    });
+    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, heads * rows, 4096),
+                      [&](const tbb::blocked_range<std::int64_t>& rg) {
+                          for (std::int64_t r = rg.begin(); r != rg.end(); ++r) {
+                              const std::int64_t bh = r / rows;
+                              far_z[r] = std::exp(lse[bh * t + f.first_query + r % rows]);
+                          }
+                      });
     // Far terms of (H3), (H5), (H6): the polynomial consistent backward on the views, given the hybrid O and
     // z (so its δ_i is D_i and its G = dO/z the hybrid's). It writes dq rows W+S.., dk and dv rows S..T−W−1;
     // every other row starts at zero.
@@ -140,8 +150,9 @@ void hybrid_attention_backward(const HybridAttentionProblem& p, const T* q, Atte
         zero_rows(dk, dkl, p, 0, t, p.poly.d);
         zero_rows(dv, dvl, p, 0, t, p.poly.dv);
     }
-    // Near terms of (H3), (H4), (H6), added.
-    hybrid_near::backward_add(p, q, ql, k, kl, v, vl, lse, drow, dout, dol, dq, dql, dk, dkl, dv, dvl);
+    // Near terms of (H3), (H4), (H6), added: the exact backward on the band, with the hybrid's O and lse.
+    attention_backward_band_add(near_problem(p), band_of(p), q, ql, k, kl, v, vl, o, ol, lse, dout, dol, dq, dql, dk,
+                                dkl, dv, dvl, workspace);
 }
 
 void check_hybrid_attention_problem(const HybridAttentionProblem& p) {
@@ -175,7 +186,10 @@ std::int64_t hybrid_attention_workspace(const HybridAttentionProblem& p, HybridA
             ? poly_attention_workspace(far, forward ? PolyAttentionPass::forward : PolyAttentionPass::backward_consistent)
             : 0;
     if (forward) return round16(heads * rows * p.poly.dv) + round16(heads * rows) + poly;
-    return round16(heads * p.poly.tq) + round16(heads * rows) + poly;
+    // In elements of float: the exact kernels pad D to the SIMD width, 16 floats or 8 doubles, so a float count
+    // is never smaller than the double one.
+    const std::int64_t near = attention_backward_workspace(near_problem(p), sizeof(float));
+    return std::max(round16(heads * rows) + poly, near);
 }
 
 // ----- the float and double versions the header declares (explicit instantiations) ---------------------------

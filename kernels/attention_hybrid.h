@@ -24,13 +24,14 @@
 //              the ordinary causal polynomial kernels (kernels/attention_poly.h, unchanged) on shifted views:
 //              queries q[W+S ..], keys and values k, v[S .. T−W): view row t = query W+S+t sees view keys
 //              <= t, i.e. keys j = S + t' <= i − W. They give Ñ^far_i = z^far_i·O^far_i.               (H7)
-//   near part  exact tiles restricted to the band and the sink columns (kernels/attention_hybrid_near.cpp):
-//              per row the running max m_i over near scores and the far part's log z^far_i, M_i = max of
-//              both, so z_i = e^{M_i}(Σ_near e^{s_ij − M_i} + e^{log z^far_i − M_i}) never overflows
-//              (FlashAttention's scaling with the far part as one more term).
+//   near part  the exact FlashAttention kernels restricted to the band and the sink columns
+//              (kernels/attention_band.h, in kernels/attention_exact.cpp): the far part enters each row's
+//              online softmax as its starting state, m_i = log z^far_i, l_i = 1, O'_i = O^far_i, so
+//              z_i = e^{M_i}(Σ_near e^{s_ij − M_i} + e^{log z^far_i − M_i}) never overflows (FlashAttention's
+//              scaling with the far part as one more term).
 //   backward   the far terms of (H3)–(H6) are the polynomial consistent backward on the same views, given the
-//              hybrid O and z (its δ is then D_i and its G = dO/z the hybrid's); the near terms are exact
-//              tiles again (dQ by query tiles, dK and dV by key tiles: every output row has one owner).
+//              hybrid O and z (its δ is then D_i and its G = dO/z the hybrid's); the near terms are the exact
+//              backward's tiles on the band, added (its D_i = dO_i·O_i and P = e^{s − lse} are the hybrid's).
 // Every number is computed by one task in an order fixed by the shapes: results are bitwise identical run to
 // run and for any thread count.
 //
@@ -62,8 +63,9 @@ void check_hybrid_attention_problem(const HybridAttentionProblem& p);
 // The far part as a causal polynomial problem of T − W − S rows (0 when every key is near).
 PolyAttentionProblem hybrid_far_problem(const HybridAttentionProblem& p);
 
-// Workspace elements (float or double) a pass needs: the polynomial kernels' workspace for the far problem
-// plus O(B·H·T·Dv) buffers (the far O and z in the forward; z and D_i in the backward).
+// Workspace elements (float or double) a pass needs: the forward, the polynomial kernels' workspace for the far
+// problem plus the far O and z; the backward, the larger of that (with z) and the exact backward's workspace
+// (D_i and its partial dQ buffers): O(B·H·T·D) either way.
 std::int64_t hybrid_attention_workspace(const HybridAttentionProblem& p, HybridAttentionPass pass);
 
 // O and lse_i = log z_i (B, H, T). workspace: hybrid_attention_workspace(p, forward) elements, or nullptr.

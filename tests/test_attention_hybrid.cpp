@@ -19,6 +19,7 @@
 #include "core/grad_mode.h"
 #include "core/ops.h"
 #include "core/threading.h"
+#include "kernels/attention_band.h"
 #include "kernels/attention_exact.h"
 #include "kernels/attention_hybrid.h"
 #include "kernels/attention_poly.h"
@@ -232,6 +233,11 @@ TEST_CASE("kernels: forward and gradients equal the dense reference (float64, od
         {{2, 3, 37, 5, 4}, 5, 0, 8, 2},   {{2, 3, 37, 5, 4}, 7, 3, 5, 2},  {{1, 2, 53, 6, 3}, 12, 1, 16, 2},
         {{1, 2, 53, 6, 3}, 1, 0, 7, 2},   {{1, 1, 29, 3, 2}, 0, 3, 4, 2},  {{1, 2, 41, 4, 5}, 9, 4, 3, 4},
         {{2, 1, 1, 3, 2}, 3, 2, 5, 2},    {{1, 1, 70, 4, 3}, 13, 2, 64, 2}, {{1, 1, 130, 3, 2}, 66, 5, 9, 2},
+        // Several of the exact kernels' 64-row tiles (kernels/attention_band.h): key tiles skipped before the
+        // window, tiles cut to their sink columns, sinks filling more than one tile, W a multiple of the tile
+        // and not, the last tile partial, and W = 0 with sinks only.
+        {{1, 2, 301, 5, 3}, 64, 4, 64, 2}, {{1, 1, 301, 5, 3}, 100, 70, 32, 2}, {{2, 1, 200, 3, 4}, 0, 67, 16, 2},
+        {{1, 1, 257, 4, 4}, 1, 0, 64, 2},  {{1, 1, 257, 4, 4}, 200, 1, 64, 2}, {{1, 1, 193, 6, 2}, 128, 0, 20, 2},
     };
     for (const Config& cf : configs) {
         for (bool interleaved : {false, true}) {
@@ -264,38 +270,41 @@ TEST_CASE("kernels: float32 agrees with the float64 reference, also with large s
 }
 
 TEST_CASE("kernels: W >= T is exact attention (values and gradients, to rounding)") {
-    const Sizes n{2, 2, 45, 7, 5};
-    const Case c = make_case(n, 17, 1.0);
-    const double scale = 0.4;
-    AttentionProblem ep;
-    ep.batch = n.b;
-    ep.heads = n.h;
-    ep.tq = ep.tk = n.t;
-    ep.d = n.d;
-    ep.dv = n.dv;
-    ep.causal = true;
-    ep.scale = scale;
-    Result exact;
-    exact.o.assign(c.v.size(), 0);
-    exact.lse.assign(static_cast<std::size_t>(n.b * n.h * n.t), 0);
-    exact.dq.assign(c.q.size(), 0);
-    exact.dk.assign(c.k.size(), 0);
-    exact.dv.assign(c.v.size(), 0);
-    const auto ql = contiguous_layout(ep, n.t, n.d), vl = contiguous_layout(ep, n.t, n.dv);
-    attention_forward(ep, c.q.data(), ql, c.k.data(), ql, c.v.data(), vl, exact.o.data(), vl, exact.lse.data());
-    Vec ws(static_cast<std::size_t>(attention_backward_workspace(ep, sizeof(double))));
-    attention_backward(ep, c.q.data(), ql, c.k.data(), ql, c.v.data(), vl, exact.o.data(), vl, exact.lse.data(),
-                       c.dout.data(), vl, exact.dq.data(), ql, exact.dk.data(), ql, exact.dv.data(), vl, ws.data());
-    constexpr std::int64_t huge = std::numeric_limits<std::int64_t>::max();  // no overflow in the index ranges
-    for (std::int64_t window : {std::int64_t{45}, std::int64_t{46}, std::int64_t{1000}, huge}) {
-        for (std::int64_t sinks : {std::int64_t{0}, std::int64_t{3}, std::int64_t{60}, huge}) {
-            CAPTURE(window);
-            CAPTURE(sinks);
-            check_close(run_hybrid<double>(problem_of(n, window, sinks, 2, 8, scale), c), exact, 1e-13);
+    for (const std::int64_t t : {std::int64_t{45}, std::int64_t{150}}) {  // one tile of the exact kernels; three
+        CAPTURE(t);
+        const Sizes n{2, 2, t, 7, 5};
+        const Case c = make_case(n, 17, 1.0);
+        const double scale = 0.4;
+        AttentionProblem ep;
+        ep.batch = n.b;
+        ep.heads = n.h;
+        ep.tq = ep.tk = n.t;
+        ep.d = n.d;
+        ep.dv = n.dv;
+        ep.causal = true;
+        ep.scale = scale;
+        Result exact;
+        exact.o.assign(c.v.size(), 0);
+        exact.lse.assign(static_cast<std::size_t>(n.b * n.h * n.t), 0);
+        exact.dq.assign(c.q.size(), 0);
+        exact.dk.assign(c.k.size(), 0);
+        exact.dv.assign(c.v.size(), 0);
+        const auto ql = contiguous_layout(ep, n.t, n.d), vl = contiguous_layout(ep, n.t, n.dv);
+        attention_forward(ep, c.q.data(), ql, c.k.data(), ql, c.v.data(), vl, exact.o.data(), vl, exact.lse.data());
+        Vec ws(static_cast<std::size_t>(attention_backward_workspace(ep, sizeof(double))));
+        attention_backward(ep, c.q.data(), ql, c.k.data(), ql, c.v.data(), vl, exact.o.data(), vl, exact.lse.data(),
+                           c.dout.data(), vl, exact.dq.data(), ql, exact.dk.data(), ql, exact.dv.data(), vl, ws.data());
+        constexpr std::int64_t huge = std::numeric_limits<std::int64_t>::max();  // no overflow in the index ranges
+        for (std::int64_t window : {t, t + 1, std::int64_t{1000}, huge}) {
+            for (std::int64_t sinks : {std::int64_t{0}, std::int64_t{3}, std::int64_t{60}, huge}) {
+                CAPTURE(window);
+                CAPTURE(sinks);
+                check_close(run_hybrid<double>(problem_of(n, window, sinks, 2, 8, scale), c), exact, 1e-13);
+            }
         }
+        // S >= T alone is exact too (every key is a sink).
+        check_close(run_hybrid<double>(problem_of(n, 0, t, 2, 8, scale), c), exact, 1e-13);
     }
-    // S >= T alone is exact too (every key is a sink).
-    check_close(run_hybrid<double>(problem_of(n, 0, 45, 2, 8, scale), c), exact, 1e-13);
 }
 
 TEST_CASE("kernels: W = S = 0 is the polynomial attention of kernels/attention_poly.h (to rounding)") {
@@ -358,20 +367,23 @@ TEST_CASE("kernels: the backward is the derivative of the forward (central diffe
 }
 
 TEST_CASE("kernels: bitwise the same for 1 and 2 threads") {
-    const Sizes n{1, 1, 300, 16, 16};
-    const Case c = make_case(n, 41);
-    const auto p = problem_of(n, 33, 4, 2, 64, 0.25);
-    const int threads_before = tg::get_num_threads();
-    tg::set_num_threads(1);
-    const Result one = run_hybrid<float>(p, c);
-    tg::set_num_threads(2);
-    const Result two = run_hybrid<float>(p, c);
-    tg::set_num_threads(threads_before);
-    CHECK(one.o == two.o);
-    CHECK(one.lse == two.lse);
-    CHECK(one.dq == two.dq);
-    CHECK(one.dk == two.dk);
-    CHECK(one.dv == two.dv);
+    // One head (the exact backward then splits its key tiles into groups with partial dQ buffers) and several.
+    for (const Sizes n : {Sizes{1, 1, 300, 16, 16}, Sizes{2, 3, 230, 16, 16}}) {
+        CAPTURE(n.h);
+        const Case c = make_case(n, 41);
+        const auto p = problem_of(n, 33, 4, 2, 64, 0.25);
+        const int threads_before = tg::get_num_threads();
+        tg::set_num_threads(1);
+        const Result one = run_hybrid<float>(p, c);
+        tg::set_num_threads(2);
+        const Result two = run_hybrid<float>(p, c);
+        tg::set_num_threads(threads_before);
+        CHECK(one.o == two.o);
+        CHECK(one.lse == two.lse);
+        CHECK(one.dq == two.dq);
+        CHECK(one.dk == two.dk);
+        CHECK(one.dv == two.dv);
+    }
 }
 
 TEST_CASE("kernels: invalid problems are rejected with the values named") {
@@ -389,6 +401,17 @@ TEST_CASE("kernels: invalid problems are rejected with the values named") {
     CHECK(hybrid_far_problem(problem_of(n, 3, 2, 2, 4, 0.5)).tq == 3);
     CHECK(hybrid_far_problem(problem_of(n, 8, 0, 2, 4, 0.5)).tq == 0);
     CHECK(hybrid_far_problem(problem_of(n, 5, 9, 2, 4, 0.5)).tq == 0);
+    // The exact kernels' band entry points check their own problem (kernels/attention_band.h).
+    AttentionProblem ep{1, 1, 8, 8, 4, 4, false, 0.5};
+    std::vector<float> x(32), lse(8);
+    const AttentionLayout l = contiguous_layout(ep, 8, 4);
+    CHECK_THROWS_WITH_AS(attention_forward_band<float>(ep, {2, 0}, {}, x.data(), l, x.data(), l, x.data(), l, x.data(),
+                                                       l, lse.data()),
+                         doctest::Contains("causal"), std::invalid_argument);
+    ep.causal = true;
+    CHECK_THROWS_WITH_AS(attention_forward_band<float>(ep, {-2, 0}, {}, x.data(), l, x.data(), l, x.data(), l,
+                                                       x.data(), l, lse.data()),
+                         doctest::Contains("W=-2"), std::invalid_argument);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -144,14 +144,12 @@ GPTCheckpointConfig load_gpt_checkpoint_config(const std::string& dir) {
     if (!fs::is_directory(dir)) throw IOError("checkpoint: " + dir + ": no such directory");
     const std::string path = path_in(dir, "config.json");
     const nlohmann::json j = parse_json(path);
-    // Types are checked before values are read: nlohmann's value() throws its own type_error for a "format" that
-    // is a number, which is not a tg::Error and would escape every caller's handler.
-    if (!j.is_object() || !j.contains("format") || j["format"] != kFormat) {
+    if (!j.is_object() || j.value("format", std::string()) != kFormat) {
         throw IOError("checkpoint: " + path + ": not a tg-gpt checkpoint config (\"format\" is not \"" + kFormat +
                       "\")");
     }
-    if (!j.contains("version") || j["version"] != kVersion) {
-        throw IOError("checkpoint: " + path + ": version " + (j.contains("version") ? j["version"].dump() : "(none)") +
+    if (j.value("version", 0) != kVersion) {
+        throw IOError("checkpoint: " + path + ": version " + j.value("version", nlohmann::json()).dump() +
                       " is not the supported version " + std::to_string(kVersion));
     }
     for (const char* key : {"model", "tokenizer", "training"}) {
@@ -191,7 +189,7 @@ GPTCheckpointState load_gpt_training_state(const std::string& dir, optim::Optimi
 
     GPTCheckpointState state;
     if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer() || !j.contains("rng") ||
-        !j["rng"].is_object() || !j.contains("history") || !j["history"].is_array()) {
+        !j.contains("history") || !j["history"].is_array()) {
         throw IOError("checkpoint: " + state_path + ": expected {\"step\", \"rng\", \"history\"}");
     }
     state.step = j["step"].get<std::int64_t>();
