@@ -155,6 +155,9 @@ json parse_json(const char* text, std::size_t size, const std::string& origin) {
         // e.byte is the 1-based position in the header where the parser gave up.
         fail(origin, "header is not valid JSON (at byte " + std::to_string(e.byte) + " of the " +
                          std::to_string(size) + "-byte header): " + e.what());
+    } catch (const json::exception& e) {
+        // The parser's other errors, e.g. out_of_range 406 for a number such as 1E342 that overflows a double.
+        fail(origin, "header is not valid JSON (" + std::to_string(size) + "-byte header): " + e.what());
     }
     if (!duplicate.empty()) {
         fail(origin, "header has the key \"" + duplicate +

@@ -238,6 +238,12 @@ TEST_CASE("malformed files: each check gives its own message") {
     SUBCASE("not JSON") {
         check_malformed(R"({"t": {"dtype": "F32",, }})", {}, "header is not valid JSON (at byte 23 of the 26-byte header)");
     }
+    SUBCASE("a number that overflows a double") {
+        // Found by fuzzing (tests/fuzz/corpus/attention_input/number-overflow): nlohmann reports it as
+        // out_of_range 406, not as a parse_error, and it escaped the reader as a non-tg exception.
+        check_malformed(R"({"t":{"dtype":"F32","shape":[1E342],"data_offsets":[0,8]}})", eight,
+                        "header is not valid JSON (58-byte header): [json.exception.out_of_range.406] number overflow");
+    }
     SUBCASE("empty header") { check_malformed("", {}, "header is not valid JSON"); }
     SUBCASE("invalid UTF-8") { check_malformed("{\"\xff\":1}", {}, "header is not valid JSON"); }
     SUBCASE("not an object") { check_malformed("[1, 2]", {}, "header is an array, not an object"); }
