@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/ops.h"
 #include "core/shape.h"
+#include "nn/data/bpe_files.h"
 #include "nn/data/idx.h"
 #include "nn/data/image.h"
 
@@ -99,4 +100,36 @@ TEST_CASE("fuzz_image: a PNM header number too large for an int is refused befor
                           {"huge.pgm", "the PNM header's width has more than 9 digits"});
     const std::string ok = "P5 # a comment\n3\v2 000000000255\n" + std::string(6, 'x');
     CHECK(data::decode_image(Bytes(ok.begin(), ok.end()), "ok.pgm").shape() == Shape{1, 2, 3});
+}
+
+TEST_CASE("fuzz_bpe_files: a token id far past the vocabulary is refused before anything is allocated for it") {
+    // CI's fuzzing run: a tokenizer.json whose added token had an id near 2^31 made the reader allocate 2^31
+    // empty token strings (64 GB) only to find the gap below it (AddressSanitizer: out-of-memory). The seed is
+    // corpus/bpe_files/added-token-huge-id.json; here a minimal file in each of the two formats.
+    const std::string pre = R"("pre_tokenizer": {"type": "ByteLevel"}, )";
+    const std::string hf_huge_added = "{" + pre +
+                                      R"("added_tokens": [{"id": 2147483000, "content": "<|x|>", "special": true}], )"
+                                      R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}})";
+    check_throws<ValueError>([&] { (void)data::parse_hf_tokenizer_json(hf_huge_added, "huge.json"); },
+                             {"huge.json", "<|x|>", "has id 2147483000", "only 3 tokens", "0..2 without gaps"});
+    const std::string hf_int64_max = "{" + pre + R"("model": {"type": "BPE", "vocab": {"a": 9223372036854775807}, "merges": []}})";
+    check_throws<ValueError>([&] { (void)data::parse_hf_tokenizer_json(hf_int64_max, "max.json"); },
+                             {"token \"a\" has id 9223372036854775807", "only 1 tokens"});
+    check_throws<ValueError>([&] { (void)data::parse_gpt2_bpe(R"({"a": 0, "b": 5})", "", "gpt2"); },
+                             {"token \"b\" has id 5", "only 2 tokens"});
+    check_throws<ValueError>([&] { (void)data::parse_gpt2_bpe(R"({"a": 0, "b": -1})", "", "gpt2"); },
+                             {"token \"b\" has a negative id -1"});
+}
+
+TEST_CASE("fuzz_bpe_files: a tokenizer.json field of the wrong JSON type is a ValueError, not nlohmann's type_error") {
+    // A local fuzzing run: "model": {"type": 5, ...} made nlohmann's value("type", "BPE") throw json::type_error,
+    // which is not a tg::Error and escaped the caller's handler (std::terminate in the fuzz target).
+    const std::string pre = R"("pre_tokenizer": {"type": "ByteLevel"}, )";
+    const std::string model = R"("model": {"type": 5, "vocab": {"a": 0}, "merges": []})";
+    check_throws<ValueError>([&] { (void)data::parse_hf_tokenizer_json("{" + pre + model + "}", "t.json"); },
+                             {"t.json: model", "\"type\" must be a string, got 5"});
+    const std::string decoder = R"("decoder": {"type": ["ByteLevel"]}, )";
+    const std::string good_model = R"("model": {"type": "BPE", "vocab": {"a": 0}, "merges": []})";
+    check_throws<ValueError>([&] { (void)data::parse_hf_tokenizer_json("{" + pre + decoder + good_model + "}", "t.json"); },
+                             {"t.json: decoder", "\"type\" must be a string"});
 }

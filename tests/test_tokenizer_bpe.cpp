@@ -431,7 +431,7 @@ TEST_CASE("malformed vocabularies are refused with a reason") {
     check_throws<ValueError>([&] { parse(edited([](auto& j) { j["model"]["merges"].push_back("h"); })); }, {"expected \"a b\""});
     check_throws<ValueError>([&] { parse(edited([](auto& j) { j["model"]["merges"].push_back("h e"); })); }, {"repeats merge 0"});
     check_throws<ValueError>([&] { parse(edited([](auto& j) { j["model"]["vocab"].erase("he"); })); }, {"no token has id"});
-    check_throws<ValueError>([&] { parse(edited([](auto& j) { j["model"]["vocab"]["A"] = 100000; })); }, {"no token has id"});
+    check_throws<ValueError>([&] { parse(edited([](auto& j) { j["model"]["vocab"]["A"] = 100000; })); }, {"token \"A\" has id 100000", "without gaps"});
     check_throws<ValueError>([&] { parse(edited([](auto& j) { j["model"]["vocab"]["zz"] = 3; })); }, {"id 3 is given to two tokens"});
     check_throws<ValueError>([&] { parse(edited([](auto& j) { j["model"]["type"] = "WordPiece"; })); }, {"WordPiece", "BPE only"});
     check_throws<ValueError>([&] { parse(edited([](auto& j) { j["pre_tokenizer"]["add_prefix_space"] = true; })); },

@@ -7,6 +7,7 @@
 
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -23,16 +24,31 @@ std::string read_text_file(const std::string& path, const std::string& what) {
 namespace detail {
 
 BpeModel model_from_text_form(const TextFormVocabulary& form, const std::string& source) {
-    // Ids must be exactly 0..N-1: find N, then fill every slot once.
+    // Ids must be exactly 0..N-1: find N, then fill every slot once. N cannot exceed the number of entries
+    // (vocabulary + added tokens), so an id at or past that count is a gap, reported before anything is
+    // allocated for it: a file naming id 2^31 must not cost 64 GB of empty strings to reject.
+    const auto entries = static_cast<std::int64_t>(form.vocab.size() + form.added.size());
+    const auto check_id = [&](std::int64_t id, const std::string& what) {
+        if (id < 0) throw ValueError(source + ": " + what + " has a negative id " + std::to_string(id));
+        if (id >= entries || id > std::numeric_limits<std::int32_t>::max() - 1) {
+            throw ValueError(source + ": " + what + " has id " + std::to_string(id) + ", but the file has only " +
+                             std::to_string(entries) + " tokens (ids must be 0.." + std::to_string(entries - 1) +
+                             " without gaps)");
+        }
+    };
     std::int64_t n = 0;
-    for (const auto& [text, id] : form.vocab) n = std::max(n, id + 1);
-    for (const SpecialToken& s : form.added) n = std::max(n, s.id + 1);
-    if (n > (std::int64_t{1} << 31) - 1) throw ValueError(source + ": token id " + std::to_string(n - 1) + " is too large");
+    for (const auto& [text, id] : form.vocab) {
+        check_id(id, "token \"" + text + "\"");
+        n = std::max(n, id + 1);
+    }
+    for (const SpecialToken& s : form.added) {
+        check_id(s.id, "added token \"" + s.content + "\"");
+        n = std::max(n, s.id + 1);
+    }
     std::vector<std::string> tokens(static_cast<std::size_t>(n));
     std::vector<char> filled(static_cast<std::size_t>(n), 0);
     std::map<std::string, std::int64_t> id_of_text;
     for (const auto& [text, id] : form.vocab) {
-        if (id < 0) throw ValueError(source + ": token \"" + text + "\" has a negative id " + std::to_string(id));
         if (filled[static_cast<std::size_t>(id)]) {
             throw ValueError(source + ": id " + std::to_string(id) + " is given to two tokens (\"" +
                              tokens[static_cast<std::size_t>(id)] + "\" and \"" + text + "\")");
@@ -42,7 +58,6 @@ BpeModel model_from_text_form(const TextFormVocabulary& form, const std::string&
         id_of_text[text] = id;
     }
     for (const SpecialToken& s : form.added) {
-        if (s.id < 0) throw ValueError(source + ": added token \"" + s.content + "\" has a negative id");
         auto& slot = tokens[static_cast<std::size_t>(s.id)];
         if (filled[static_cast<std::size_t>(s.id)] && slot != s.content) {
             throw ValueError(source + ": added token \"" + s.content + "\" has id " + std::to_string(s.id) +

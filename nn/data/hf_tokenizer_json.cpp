@@ -26,6 +26,16 @@ bool flag(const json& object, const char* key, bool fallback, const std::string&
     return object.at(key).get<bool>();
 }
 
+// object[key] as a string, or fallback when absent or null. nlohmann's value(key, fallback) would throw its own
+// type_error for a number or an array there; a file's bad field is our ValueError, which names it.
+std::string text_or(const json& object, const char* key, const std::string& fallback, const std::string& where) {
+    if (!object.contains(key) || object.at(key).is_null()) return fallback;
+    if (!object.at(key).is_string()) {
+        throw ValueError(where + ": \"" + key + "\" must be a string, got " + object.at(key).dump().substr(0, 120));
+    }
+    return object.at(key).get<std::string>();
+}
+
 void require_null_or_empty(const json& object, const char* key, const std::string& where, const char* why) {
     if (!object.contains(key)) return;
     const json& v = object.at(key);
@@ -63,14 +73,14 @@ BpeModel parse_hf_tokenizer_json(const std::string& text, const std::string& sou
     }
     check_byte_level(member(j, "pre_tokenizer", source), source);
     if (j.contains("decoder") && !j["decoder"].is_null() &&
-        (!j["decoder"].is_object() || j["decoder"].value("type", "") != "ByteLevel")) {
+        (!j["decoder"].is_object() || text_or(j["decoder"], "type", "", source + ": decoder") != "ByteLevel")) {
         throw ValueError(source + ": decoder " + j["decoder"].dump().substr(0, 200) + " is not supported (ByteLevel only)");
     }
     const json& model = member(j, "model", source);
     const std::string where = source + ": model";
-    if (!model.is_object() || model.value("type", "BPE") != "BPE") {
-        throw ValueError(where + ": type " + (model.is_object() ? model.value("type", "?") : model.dump()) +
-                         " is not supported (BPE only)");
+    if (!model.is_object()) throw ValueError(where + ": must be an object, got " + model.dump().substr(0, 120));
+    if (const std::string type = text_or(model, "type", "BPE", where); type != "BPE") {
+        throw ValueError(where + ": type " + type + " is not supported (BPE only)");
     }
     require_null_or_empty(model, "dropout", where, "BPE dropout is for training only");
     require_null_or_empty(model, "continuing_subword_prefix", where, "byte-level BPE has no subword prefix");

@@ -144,12 +144,14 @@ GPTCheckpointConfig load_gpt_checkpoint_config(const std::string& dir) {
     if (!fs::is_directory(dir)) throw IOError("checkpoint: " + dir + ": no such directory");
     const std::string path = path_in(dir, "config.json");
     const nlohmann::json j = parse_json(path);
-    if (!j.is_object() || j.value("format", std::string()) != kFormat) {
+    // Types are checked before values are read: nlohmann's value() throws its own type_error for a "format" that
+    // is a number, which is not a tg::Error and would escape every caller's handler.
+    if (!j.is_object() || !j.contains("format") || j["format"] != kFormat) {
         throw IOError("checkpoint: " + path + ": not a tg-gpt checkpoint config (\"format\" is not \"" + kFormat +
                       "\")");
     }
-    if (j.value("version", 0) != kVersion) {
-        throw IOError("checkpoint: " + path + ": version " + j.value("version", nlohmann::json()).dump() +
+    if (!j.contains("version") || j["version"] != kVersion) {
+        throw IOError("checkpoint: " + path + ": version " + (j.contains("version") ? j["version"].dump() : "(none)") +
                       " is not the supported version " + std::to_string(kVersion));
     }
     for (const char* key : {"model", "tokenizer", "training"}) {
@@ -189,7 +191,7 @@ GPTCheckpointState load_gpt_training_state(const std::string& dir, optim::Optimi
 
     GPTCheckpointState state;
     if (!j.is_object() || !j.contains("step") || !j["step"].is_number_integer() || !j.contains("rng") ||
-        !j.contains("history") || !j["history"].is_array()) {
+        !j["rng"].is_object() || !j.contains("history") || !j["history"].is_array()) {
         throw IOError("checkpoint: " + state_path + ": expected {\"step\", \"rng\", \"history\"}");
     }
     state.step = j["step"].get<std::int64_t>();
