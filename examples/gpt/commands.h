@@ -53,6 +53,9 @@ struct PlotArgs {
     std::vector<std::string> labels;  // one per run; empty: the directories' names
     std::string out;
     std::string metric = "val_loss";  // or "val_bpb", "train_loss"
+    std::string x_label = "step";     // what the loss.csv's first column holds (a derived file may hold seconds)
+    std::string y_label;              // empty: the metric's name and unit
+    bool log_y = false;               // a logarithmic y axis (decades), for quantities spanning several
     int width = 800, height = 480;
 };
 int run_plot(const PlotArgs& args);

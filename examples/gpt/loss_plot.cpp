@@ -162,7 +162,7 @@ Image render_loss_plot(const std::vector<LossRecord>& history, int width, int he
     return Image{canvas.width(), canvas.height(), canvas.pixels()};
 }
 
-Image render_curves_plot(const std::vector<Curve>& curves, const std::string& y_label, int width, int height) {
+Image render_curves_plot(const std::vector<Curve>& curves, const Axes& axes, int width, int height) {
     // matplotlib's "tab10" colours, in its order; curves beyond ten reuse them.
     static constexpr Rgb kPalette[] = {{31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40},
                                          {148, 103, 189}, {140, 86, 75}, {227, 119, 194}, {127, 127, 127},
@@ -170,10 +170,15 @@ Image render_curves_plot(const std::vector<Curve>& curves, const std::string& y_
     Canvas canvas(width, height, kWhite);
     const int left = 80, right = width - 24, top = 40, bottom = height - 64;
 
-    // The ranges of all curves together: steps from 0, values padded by 5% (at least 0.05) on each side.
+    // On a logarithmic axis every value is drawn at its log10 (non-positive ones are skipped) and the ticks are
+    // whole decades.
+    const auto y_of = [&](double v) { return axes.log_y ? (v > 0 ? std::log10(v) : std::nan("")) : v; };
+    // The ranges of all curves together: x from 0, values padded by 5% (at least 0.05) on each side; a linear
+    // axis of non-negative values (losses) starts at 0 at the lowest.
     double step_max = 1, lo = std::numeric_limits<double>::infinity(), hi = -lo;
     for (const Curve& c : curves) {
-        for (const auto& [x, y] : c.points) {
+        for (const auto& [x, v] : c.points) {
+            const double y = y_of(v);
             if (!std::isfinite(x) || !std::isfinite(y)) continue;
             step_max = std::max(step_max, x);
             lo = std::min(lo, y);
@@ -182,14 +187,23 @@ Image render_curves_plot(const std::vector<Curve>& curves, const std::string& y_
     }
     const bool any = std::isfinite(lo);
     if (!any) lo = 0, hi = 1;
-    const double pad = std::max(0.05 * (hi - lo), 0.05);
-    lo = std::max(0.0, lo - pad);
-    hi += pad;
+    if (axes.log_y) {
+        lo = std::floor(lo), hi = std::max(std::ceil(hi), lo + 1);  // whole decades
+    } else {
+        const double pad = std::max(0.05 * (hi - lo), 0.05);
+        lo = lo >= 0 ? std::max(0.0, lo - pad) : lo - pad;
+        hi += pad;
+    }
     const auto px = [&](double step) { return left + static_cast<int>(std::lround((right - left) * step / step_max)); };
-    const auto py = [&](double v) { return bottom - static_cast<int>(std::lround((bottom - top) * (v - lo) / (hi - lo))); };
+    const auto py = [&](double y) { return bottom - static_cast<int>(std::lround((bottom - top) * (y - lo) / (hi - lo))); };
 
-    // Grid and tick labels, as in render_loss_plot.
-    const std::vector<double> xt = nice_ticks(0, step_max, 8), yt = nice_ticks(lo, hi, 6);
+    // Grid and tick labels, as in render_loss_plot ("1e-2" for the decades of a logarithmic axis).
+    std::vector<double> yt = nice_ticks(lo, hi, 6);
+    if (axes.log_y) {
+        yt.clear();
+        for (double d = lo; d <= hi + 1e-9; d += 1) yt.push_back(d);
+    }
+    const std::vector<double> xt = nice_ticks(0, step_max, 8);
     const double xs = xt.size() > 1 ? xt[1] - xt[0] : 1, ys = yt.size() > 1 ? yt[1] - yt[0] : 1;
     for (double t : xt) {
         const int x = px(t);
@@ -202,22 +216,22 @@ Image render_curves_plot(const std::vector<Curve>& curves, const std::string& y_
         const int y = py(t);
         canvas.line(left, y, right, y, kGrid);
         canvas.line(left - 5, y, left, y, kBlack);
-        const std::string label = tick_label(t, ys);
+        const std::string label = axes.log_y ? "1e" + std::to_string(static_cast<int>(std::lround(t))) : tick_label(t, ys);
         text(canvas, left - 10 - text_width(label), y - 7, label, kText);
     }
     canvas.line(left, top, left, bottom, kBlack);
     canvas.line(left, bottom, right, bottom, kBlack);
-    text(canvas, (left + right - text_width("step")) / 2, bottom + 36, "step", kText);
-    text(canvas, 8, 14, y_label, kText);
+    text(canvas, (left + right - text_width(axes.x_label)) / 2, bottom + 36, axes.x_label, kText);
+    text(canvas, 8, 14, axes.y_label, kText);
 
     // The curves, 2 pixels wide, a dot on every point (evaluations are sparse, so the dots show where they are).
     for (std::size_t i = 0; i < curves.size(); ++i) {
         const Rgb color = kPalette[i % std::size(kPalette)];
         const std::pair<double, double>* previous = nullptr;
         for (const auto& point : curves[i].points) {
-            if (!std::isfinite(point.first) || !std::isfinite(point.second)) continue;
-            const int x = px(point.first), y = py(point.second);
-            if (previous) canvas.line(px(previous->first), py(previous->second), x, y, color, 2);
+            if (!std::isfinite(point.first) || !std::isfinite(y_of(point.second))) continue;
+            const int x = px(point.first), y = py(y_of(point.second));
+            if (previous) canvas.line(px(previous->first), py(y_of(previous->second)), x, y, color, 2);
             if (curves[i].points.size() <= 200) rect(canvas, x - 2, y - 2, x + 3, y + 3, color);
             previous = &point;
         }

@@ -30,10 +30,14 @@ Image render_loss_plot(const std::vector<LossRecord>& history, int width = 800, 
 // matplotlib's colour order, with a legend in the top right corner.
 struct Curve {
     std::string label;
-    std::vector<std::pair<double, double>> points;  // (step, value), in increasing step
+    std::vector<std::pair<double, double>> points;  // (x, value), in increasing x: usually the step
 };
-Image render_curves_plot(const std::vector<Curve>& curves, const std::string& y_label, int width = 800,
-                         int height = 480);
+struct Axes {
+    std::string x_label = "step";
+    std::string y_label;
+    bool log_y = false;  // decades on the y axis (ticks 1e-3, 1e-2, ...); the values must then be positive
+};
+Image render_curves_plot(const std::vector<Curve>& curves, const Axes& axes, int width = 800, int height = 480);
 
 // The picture encoded as PNG (stb_image_write).
 std::vector<std::uint8_t> encode_png(const Image& image);

@@ -145,6 +145,9 @@ int main(int argc, char** argv) {
     plot->add_option("--metric", p.metric, "the curve to draw: val_loss (nats per token, each evaluation), val_bpb "
                      "(bits per byte: compares runs with different tokenizers) or train_loss (each step)")
         ->check(CLI::IsMember({"val_loss", "val_bpb", "train_loss"}))->capture_default_str();
+    plot->add_option("--x-label", p.x_label, "the x axis' title (the loss.csv's first column)")->capture_default_str();
+    plot->add_option("--y-label", p.y_label, "the y axis' title (default: the metric's name and unit)");
+    plot->add_flag("--log-y", p.log_y, "logarithmic y axis (the values must be positive)");
     plot->add_option("--width", p.width, "picture width in pixels")->capture_default_str()->check(CLI::Range(320, 4000));
     plot->add_option("--height", p.height, "picture height in pixels")->capture_default_str()->check(CLI::Range(240, 4000));
 

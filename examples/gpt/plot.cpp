@@ -2,11 +2,13 @@
 // run with exact and with approximate attention):
 //
 //   tg-gpt plot --runs runs/exact runs/approx --labels exact,approx --out compare.png [--metric val_loss]
+//               [--x-label TEXT] [--y-label TEXT] [--log-y]
 //
 // Each run directory holds the loss.csv that `tg-gpt train` writes ("step,train_loss,val_loss,val_bpb", the last
 // two empty on steps without an evaluation; runs of older versions lack val_bpb). Compare runs with different
 // tokenizers by --metric val_bpb: nats per token depend on what a token is, bits per byte do not. The file is checked line by line before anything is drawn; the PNG is
-// written atomically.
+// written atomically. --x-label, --y-label and --log-y draw other quantities from derived files of the same
+// format (scripts/long_context_report.sh: CPU seconds in the first column, gradient errors spanning decades).
 
 #include "commands.h"
 #include "loss_plot.h"
@@ -104,10 +106,23 @@ int run_plot(const PlotArgs& args) {
     for (std::size_t i = 0; i < args.runs.size(); ++i) {
         curves.push_back({args.labels.empty() ? run_name(args.runs[i]) : args.labels[i], read_curve(args.runs[i], args.metric)});
     }
-    const std::string y_label = args.metric == "val_bpb"      ? "validation loss (bits/byte)"
+    if (args.log_y) {
+        for (const Curve& c : curves) {
+            for (const auto& point : c.points) {
+                if (point.second <= 0) {
+                    char value[64];
+                    std::snprintf(value, sizeof(value), "%g at %g", point.second, point.first);
+                    throw tg::ValueError("tg-gpt plot: --log-y needs positive values; " + c.label + " has " + value);
+                }
+            }
+        }
+    }
+    const std::string y_label = !args.y_label.empty()              ? args.y_label
+                                : args.metric == "val_bpb"      ? "validation loss (bits/byte)"
                                 : args.metric == "train_loss" ? "train loss (nats/token)"
                                                               : "validation loss (nats/token)";
-    const std::vector<std::uint8_t> png = encode_png(render_curves_plot(curves, y_label, args.width, args.height));
+    const Axes axes{args.x_label, y_label, args.log_y};
+    const std::vector<std::uint8_t> png = encode_png(render_curves_plot(curves, axes, args.width, args.height));
     tg::write_file_atomically(args.out, png.data(), png.size(), "tg-gpt plot");
     for (const Curve& c : curves) {
         std::fprintf(stderr, "%s: %zu points, last %s %.4f at step %.0f\n", c.label.c_str(), c.points.size(),
