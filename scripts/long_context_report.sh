@@ -49,7 +49,9 @@ derive() {
 }
 
 # errors LABEL LAYER DIR: DIR/loss.csv holding step,0,0,error from the run's --json lines
-# ("attn_err":{"blocks.0.attn":e,...}); LAYER "max" takes the largest over the layers.
+# ("attn_err":{"blocks.0.attn":e,...}); LAYER "max" takes the largest over the layers. The lines carry the
+# latest record of each layer, so a layer that no longer runs approximately (auto chose exact) repeats its last
+# error: a value equal to the previous line's is not a new measurement and is left out.
 errors() {
   local label=$1 layer=$2 dir=$3
   mkdir -p "$dir"
@@ -60,6 +62,8 @@ errors() {
       n = split(body, pairs, ","); best = -1
       for (i = 1; i <= n; ++i) {
         split(pairs[i], kv, ":"); name = kv[1]; gsub(/"/, "", name); value = kv[2] + 0
+        if (value == last[name]) continue
+        last[name] = value
         if ((layer == "max" || name == layer) && value > best) best = value
       }
       if (best > 0) printf "%s,0,0,%.6g\n", step, best
@@ -93,38 +97,65 @@ for label in "${runs[@]}"; do
   case $label in exact | exact-qkln) ;; *) grep -q '"attn_err"' "$RUNS/$label.json" && approximate+=("$label") ;; esac
 done
 if [ ${#approximate[@]} -gt 0 ]; then
-  for label in "${approximate[@]}"; do errors "$label" max "$work/err/$label"; done
-  plot grad-err err "${approximate[@]}" -- --log-y --y-label "max relative gradient error over the layers (monitor)" \
+  # has_points FILE: a derived loss.csv with at least one row (a layer auto switched to exact before the
+  # monitor's first step has none).
+  has_points() { [ "$(wc -l < "$1")" -gt 1 ]; }
+  measured=()
+  for label in "${approximate[@]}"; do
+    errors "$label" max "$work/err/$label"
+    has_points "$work/err/$label/loss.csv" && measured+=("$label")
+  done
+  plot grad-err err "${measured[@]}" -- --log-y --y-label "max relative gradient error over the layers (monitor)" \
     --width 900 --height 600
-  [ ${#per_layer[@]} -gt 0 ] || per_layer=("${approximate[@]}")
+  [ ${#per_layer[@]} -gt 0 ] || per_layer=("${measured[@]}")
   for label in "${per_layer[@]}"; do
     grep -q '"attn_err"' "$RUNS/$label.json" 2> /dev/null || continue
-    for k in 0 1 2 3; do errors "$label" "blocks.$k.attn" "$work/err-$label/blocks.$k.attn"; done
-    plot "grad-err-$label" "err-$label" blocks.0.attn blocks.1.attn blocks.2.attn blocks.3.attn -- --log-y \
+    layers=()
+    for k in 0 1 2 3; do
+      errors "$label" "blocks.$k.attn" "$work/err-$label/blocks.$k.attn"
+      has_points "$work/err-$label/blocks.$k.attn/loss.csv" && layers+=("blocks.$k.attn")
+    done
+    plot "grad-err-$label" "err-$label" "${layers[@]}" -- --log-y \
       --y-label "relative gradient error per layer, $label (monitor)"
   done
 fi 2> /dev/null
 
 # The table of the docs (markdown, on stdout): CPU seconds and their ratio to exact's, the last validation bits/
-# byte and its gap to exact's, the monitor's max gradient error over the layers at three steps, and the score
-# standard deviation of each trained layer (the first four lines of LABEL.scores, see the experiment script).
+# byte and its gap to exact's, the monitor's max gradient error over the layers at three steps.
 exact_cpu=$(cat "$RUNS/exact/cpu.txt" 2> /dev/null || echo 0)
 exact_bpb=$(tail -n 1 "$RUNS/exact/loss.csv" 2> /dev/null | cut -d, -f4)
-echo "| configuration | CPU s | × exact | val bpb (last step) | vs exact | max gradient error (monitor), steps 100 / 200 / 300 | score std per layer after training |"
-echo "|---|---|---|---|---|---|---|"
+echo "| configuration | CPU s | × exact | val bpb (last step) | vs exact | max gradient error (monitor), steps 100 / 200 / 300 |"
+echo "|---|---|---|---|---|---|"
 for label in "${runs[@]}"; do
   cpu=$(cat "$RUNS/$label/cpu.txt")
   bpb=$(tail -n 1 "$RUNS/$label/loss.csv" | cut -d, -f4)
   errs=$(grep '"attn_err"' "$RUNS/$label.json" 2> /dev/null | awk '{
       match($0, /"step":[0-9]+/); step = substr($0, RSTART + 7, RLENGTH - 7)
-      if (step != 100 && step != 200 && step != 300) next
       match($0, /"attn_err":\{[^}]*\}/); body = substr($0, RSTART + 12, RLENGTH - 13)
       n = split(body, pairs, ","); best = 0
-      for (i = 1; i <= n; ++i) { split(pairs[i], kv, ":"); if (kv[2] + 0 > best) best = kv[2] + 0 }
-      out = out (out == "" ? "" : " / ") sprintf("%.2g", best)
+      for (i = 1; i <= n; ++i) {  # new measurements only (see errors above)
+        split(pairs[i], kv, ":")
+        if (kv[2] + 0 != last[kv[1]] && kv[2] + 0 > best) best = kv[2] + 0
+        last[kv[1]] = kv[2] + 0
+      }
+      if (step != 100 && step != 200 && step != 300) next
+      out = out (out == "" ? "" : " / ") (best > 0 ? sprintf("%.2g", best) : "exact")
     } END { print out }' || true)
-  stds=$(head -n 4 "$RUNS/$label.scores" 2> /dev/null | grep -o 'score std [0-9.e+-]*' | cut -d' ' -f3 | paste -sd' ' || true)
-  awk -v l="$label" -v c="$cpu" -v ec="$exact_cpu" -v b="$bpb" -v eb="$exact_bpb" -v e="${errs:-—}" -v s="${stds:-—}" \
-    'BEGIN { printf "| `%s` | %.0f | %.2f | %.4f | %+.2f%% | %s | %s |\n", l, c, (ec > 0 ? c / ec : 0), b,
-             (eb > 0 ? 100 * (b / eb - 1) : 0), e, s }'
+  awk -v l="$label" -v c="$cpu" -v ec="$exact_cpu" -v b="$bpb" -v eb="$exact_bpb" -v e="${errs:-—}" 'BEGIN {
+    gap = eb > 0 ? 100 * (b / eb - 1) : 0
+    if (gap > -0.005 && gap < 0.005) gap = 0
+    printf "| `%s` | %.0f | %.2f | %.4f | %+.2f%% | %s |\n", l, c, (ec > 0 ? c / ec : 0), b, gap, e }'
+done
+
+# The score statistics of the trained layers (LABEL.scores): all visible pairs, then the far pairs of W = 64, S = 4
+# (the auto run's checkpoint keeps --auto-window when resumed, so it has only the second).
+echo
+echo "| configuration | score std, blocks 0 / 1 / 2 / 3 | far score std (W = 64, S = 4), blocks 0 / 1 / 2 / 3 |"
+echo "|---|---|---|"
+for label in "${runs[@]}"; do
+  [ -s "$RUNS/$label.scores" ] || continue
+  all_std=$(grep -v 'window chosen' "$RUNS/$label.scores" | grep -o 'score std [0-9.e+-]*' | cut -d' ' -f3 | paste -sd/ || true)
+  far_std=$(grep 'sinks 4: window 64: far score std' "$RUNS/$label.scores" | grep -o 'score std [0-9.e+-]*' | cut -d' ' -f3 \
+    | paste -sd/ || true)
+  echo "| \`$label\` | ${all_std:-—} | ${far_std:-—} |" | sed 's|\([0-9]\)/\([0-9]\)|\1 / \2|g'
 done
