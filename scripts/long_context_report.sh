@@ -2,9 +2,10 @@
 # The pictures and the table of docs/approximate-attention.md ("Training at T = 4096: the measured frontier")
 # from the runs of scripts/long_context_experiment.sh, the pictures drawn by `tg-gpt plot`:
 #   PREFIX-bpb-steps.png  validation bits/byte against steps,
-#   PREFIX-bpb-cpu.png    the same against CPU seconds (step × the run's CPU seconds ÷ its steps: every step is
-#                         taken to cost the same, evaluations and monitor steps spread evenly),
-#   PREFIX-gap.png        the gap to exact's validation bits/byte at the same step, in percent,
+#   PREFIX-bpb-cpu-GROUP.png  the same against CPU seconds (step × the run's CPU seconds ÷ its steps: every step
+#                         is taken to cost the same, evaluations and monitor steps spread evenly),
+#   PREFIX-gap-GROUP.png  the gap to exact's validation bits/byte at the same step, in percent,
+#                         for the groups modes, qkln and windows (in_group below),
 #   PREFIX-grad-err.png   the monitor's gradient error (max over layers) of every approximate run, log scale,
 #   PREFIX-grad-err-LABEL.png  per layer, for each approximate run named after PREFIX (all when none is).
 # Runs not in RUN_DIR (no cpu.txt) are left out. The curves are drawn from derived loss.csv files in a
@@ -83,14 +84,31 @@ plot() {  # plot OUT KIND LABELS... [-- tg-gpt plot options]
   "$TG_GPT" plot --runs "${dirs[@]}" --labels "${names[*]}" --metric val_bpb --out "$IMAGES/$PREFIX-$out.png" "$@"
 }
 
-for label in "${runs[@]}"; do derive "$label" cpu; done
+# in_group GROUP: the finished runs of one picture group (ten colours a picture at most).
+in_group() {
+  local wanted
+  case $1 in
+    modes) wanted=" exact ab-g2 ab-g4 approx approx-w64-s4 ab-w64-s4 auto " ;;
+    qkln) wanted=" exact exact-qkln ab-g2 ab-g2-qkln ab-g2-qkln-t2 ab-g2-qkln-t4 ab-g4-qkln " ;;
+    windows) wanted=" exact ab-g2 ab-w64 ab-w64-s4 ab-w256 ab-w256-s4 approx approx-w64-s4 approx-w256-s4 " ;;
+  esac
+  for label in "${runs[@]}"; do [[ $wanted == *" $label "* ]] && echo "$label"; done
+}
+
+for label in "${runs[@]}"; do
+  derive "$label" cpu
+  [ "$label" = exact ] || [ ! -s "$RUNS/exact/loss.csv" ] || derive "$label" gap
+done
 plot bpb-steps raw "${runs[@]}" -- --width 900 --height 600
-plot bpb-cpu cpu "${runs[@]}" -- --x-label "CPU seconds (whole process, 1 thread)" --width 900 --height 600
-gap_runs=()
-for label in "${runs[@]}"; do [ "$label" = exact ] || { derive "$label" gap; gap_runs+=("$label"); }; done
-[ ${#gap_runs[@]} -eq 0 ] || [ ! -s "$RUNS/exact/loss.csv" ] ||
-  plot gap gap "${gap_runs[@]}" -- --y-label "validation bits/byte above exact's at the same step (%)" \
-    --width 900 --height 600
+for group in modes qkln windows; do
+  mapfile -t members < <(in_group "$group")
+  [ ${#members[@]} -gt 1 ] || continue
+  plot "bpb-cpu-$group" cpu "${members[@]}" -- --x-label "CPU seconds (whole process, 1 thread)"
+  gap_members=()
+  for label in "${members[@]}"; do [ "$label" = exact ] || gap_members+=("$label"); done
+  [ ! -s "$RUNS/exact/loss.csv" ] ||
+    plot "gap-$group" gap "${gap_members[@]}" -- --y-label "val bits/byte above exact's at the same step (%)"
+done
 
 approximate=()
 for label in "${runs[@]}"; do
