@@ -69,8 +69,8 @@ struct AttentionOptions {
     // Auto: the largest acceptable relative gradient error (max over dQ, dK, dV).
     double auto_tolerance = 1e-2;
     // Auto: choose the window W itself (from kAutoWindows; `window` is then ignored, `sinks` kept): the smallest
-    // one whose far scores (the keys the polynomial handles) are inside the bounded regime for the tolerance,
-    // among those that pay at this T (kAutoWindowMinLength). See choose_attention_mode and
+    // one whose far scores (the keys the polynomial handles, estimate_far_score_std) are inside the bounded
+    // regime for the tolerance, among those that pay at this T (kAutoWindowMinLength). See choose_attention_mode and
     // docs/approximate-attention.md ("Whole training steps at long context").
     bool auto_window = false;
     // Training-time error monitor (nn/attention_monitor.h): when set and monitor->active(), a node in an
@@ -110,13 +110,12 @@ struct AttentionChoice {
     std::int64_t window = 0;
     std::string reason;
 };
-// The windows Auto chooses from with auto_window, smallest first, and the shortest T at which each one is a
-// candidate: the whole training step of the long preset's model (tg-bench gpt --config L, 16384 tokens a step)
-// with approx_backward and W = 64 took 0.84x exact's time at T = 4096 but 1.41x at T = 1024. W = 256 was slower
-// than exact there (1.02x, 2.3x) and pays only from T = 16384 (0.60x), where Auto's sample (rows and columns
-// T/32 apart) cannot tell its far set from W = 64's, so it is not a candidate (docs/approximate-attention.md).
-inline constexpr std::int64_t kAutoWindows[] = {0, 64};
-inline constexpr std::int64_t kAutoWindowMinLength[] = {0, 4096};
+// The windows Auto chooses from with auto_window, smallest first (a larger window always costs more), and the
+// shortest T at which each one is a candidate: where the whole training step of the long preset's model
+// (tg-bench gpt --config L, 16384 tokens a step) with approx_backward and that window was faster than exact's
+// (docs/approximate-attention.md, "Whole training steps at long context").
+inline constexpr std::int64_t kAutoWindows[] = {0, 64, 256};
+inline constexpr std::int64_t kAutoWindowMinLength[] = {0, 4096, 4096};
 // The options Auto's choice runs with: `options` with the chosen mode and (with auto_window) the chosen window.
 AttentionOptions apply_attention_choice(const AttentionOptions& options, const AttentionChoice& choice);
 AttentionChoice choose_attention_mode(const Tensor& q, const Tensor& k, const AttentionOptions& options);
@@ -142,10 +141,19 @@ private:
     AttentionLog* previous_;
 };
 // The estimated standard deviation of the scores s·q_i·k_j (visible pairs only when causal), from a fixed
-// sample of at most 4 heads × 32 × 32 pairs: what Auto compares with the bounded regime.
+// sample of at most 4 heads × 32 × 32 pairs (rows and keys T/32 apart): what Auto compares with the bounded
+// regime without auto_window.
 double estimate_score_std(const Tensor& q, const Tensor& k, const AttentionOptions& options);
-// The same over the far pairs of a window W and options.sinks only (causal: S <= j <= i − W), the scores the
-// polynomial computes in the near-exact / far-polynomial split. W = 0 and no sinks: estimate_score_std.
+// The spread of the far scores of a window W and options.sinks (causal: S <= j <= i − W), the scores the
+// polynomial computes in the near-exact / far-polynomial split, resolved by where they lie: trained models put
+// their large scores on the nearest keys and the first ones, a small share of a long row's pairs that a plain
+// average over all far pairs hides. The sample: at most 4 heads; 32 rows (the last row and every T/32-th
+// before it); per row, 8 evenly spaced distances in each band of far distances — from W (always sampled) to the
+// first of the edges 16, 64, 256, ... (each 4 times the last) above it, then from edge to edge — and 8 of the
+// first 16 far keys j >= S. The result
+// is the largest root-mean-square deviation, in any band with at least 64 samples or over all of them, from the
+// mean of all far scores (each sample weighted by the pairs it stands for). On scores of one spread everywhere
+// it is that spread (within a few percent); non-causal: estimate_score_std.
 double estimate_far_score_std(const Tensor& q, const Tensor& k, const AttentionOptions& options, std::int64_t window);
 // The largest score standard deviation at which the measured gradient error stays below `tolerance`
 // (docs/approximate-attention.md, "Where it is accurate"), for the degree and gradient formula.

@@ -13,8 +13,10 @@
 // the nearby keys (and the first ones), which the window computes exactly, so the polynomial only has to be
 // accurate on the far keys. Auto estimates the spread of the far scores for each candidate W of kAutoWindows
 // (smallest first, and only at T >= kAutoWindowMinLength, where the measured step with that window was
-// faster than exact) and takes the first one inside the bounded regime. The limit is the one measured for the plain polynomial, which is conservative for the split (the
-// far keys carry only part of each row's weight). The window adds O(T·W·D) exact work, so the crossover
+// faster than exact) and takes the first one inside the bounded regime. The estimate is resolved by distance
+// (estimate_far_score_std): a plain sample of pairs T/32 apart cannot tell W = 64 from W = 256 at long T, where
+// the pairs at distances 64..255 are 1-2% of a row. The limit is the one measured for the plain polynomial,
+// which is conservative for the split (the far keys carry only part of each row's weight). The window adds O(T·W·D) exact work, so the crossover
 // length is optimistic for large W (docs/approximate-attention.md, "Near-exact / far-polynomial attention",
 // has the measured times).
 
@@ -31,6 +33,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 namespace tg::nn::functional {
 
@@ -109,50 +112,123 @@ double attention_score_std_limit(int degree, AttentionGradient gradient, double 
     return at_1e2 * std::pow(tolerance / 1e-2, 1.0 / (degree + 1));
 }
 
-double estimate_score_std(const Tensor& q_in, const Tensor& k_in, const AttentionOptions& options) {
-    AttentionOptions all = options;
-    all.sinks = 0;
-    return estimate_far_score_std(q_in, k_in, all, 0);
+namespace {
+
+// The score s·q_i·k_j of head `head` (contiguous float64 [B·H, T, D] data).
+double sample_score(const double* pq, const double* pk, std::int64_t head, std::int64_t tq, std::int64_t tk,
+                    std::int64_t d, double scale, std::int64_t i, std::int64_t j) {
+    const double* qi = pq + (head * tq + i) * d;
+    const double* kj = pk + (head * tk + j) * d;
+    double dot = 0;
+    for (std::int64_t e = 0; e < d; ++e) dot += qi[e] * kj[e];
+    return scale * dot;
 }
 
-double estimate_far_score_std(const Tensor& q_in, const Tensor& k_in, const AttentionOptions& options,
-                              std::int64_t window) {
+// Weighted sums of sampled scores: Σw, Σw·s, Σw·s², and how many samples.
+struct Moments {
+    double w = 0, ws = 0, ws2 = 0;
+    std::int64_t count = 0;
+    void add(double weight, double s) {
+        w += weight;
+        ws += weight * s;
+        ws2 += weight * s * s;
+        ++count;
+    }
+    // The root-mean-square deviation of these scores from `mean`.
+    double deviation(double mean) const {
+        return w > 0 ? std::sqrt(std::max(0.0, (ws2 - 2 * mean * ws + mean * mean * w) / w)) : 0.0;
+    }
+};
+
+// The far-score estimate's bands (estimate_far_score_std): far distances d = i − j >= W cut at 16, 64, 256, ...
+// (each edge 4 times the last), and the first kFirstKeys far keys j >= S; kBandDistances evenly spaced
+// distances (or keys) per band and sampled row; bands with fewer than kMinBandSamples samples in all (the
+// longest distances, which few rows reach) count only in the overall spread.
+constexpr std::int64_t kFirstBandEdge = 16;
+constexpr std::int64_t kFirstKeys = 16;
+constexpr std::int64_t kBandDistances = 8;
+constexpr std::int64_t kMinBandSamples = 64;
+
+}  // namespace
+
+double estimate_score_std(const Tensor& q_in, const Tensor& k_in, const AttentionOptions& options) {
     detail::check_shapes("estimate_score_std", q_in, k_in, k_in);
-    if (window < 0) throw ValueError("estimate_far_score_std: window must be >= 0, got " + std::to_string(window));
-    // Far pairs (causal only): S <= j <= i − W; with W = 0 and S = 0 every visible pair j <= i.
-    const std::int64_t lag = options.causal ? window : 0, first = options.causal ? options.sinks : 0;
     const Tensor q = q_in.detach().to(kFloat64).contiguous();
     const Tensor k = k_in.detach().to(kFloat64).contiguous();
     const std::int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), D = q.size(3);
     const double scale = detail::scale_of(q, options);
-    const double* pq = q.data<double>();
-    const double* pk = k.data<double>();
     // Evenly spaced heads, queries and keys: a fixed sample, so the choice is reproducible.
     const std::int64_t heads = B * H, head_samples = std::min<std::int64_t>(heads, 4);
     const std::int64_t rows = std::min<std::int64_t>(Tq, 32), cols = std::min<std::int64_t>(Tk, 32);
-    double sum = 0, sum2 = 0;
-    std::int64_t count = 0;
+    Moments all;
     for (std::int64_t hs = 0; hs < head_samples; ++hs) {
         const std::int64_t head = hs * heads / head_samples;
         for (std::int64_t a = 0; a < rows; ++a) {
             const std::int64_t i = a * Tq / rows;
             for (std::int64_t b = 0; b < cols; ++b) {
                 const std::int64_t j = b * Tk / cols;
-                if (options.causal && (j > i - lag || j < first)) continue;
-                const double* qi = pq + (head * Tq + i) * D;
-                const double* kj = pk + (head * Tk + j) * D;
-                double dot = 0;
-                for (std::int64_t e = 0; e < D; ++e) dot += qi[e] * kj[e];
-                const double score = scale * dot;
-                sum += score;
-                sum2 += score * score;
-                ++count;
+                if (options.causal && j > i) continue;
+                all.add(1.0, sample_score(q.data<double>(), k.data<double>(), head, Tq, Tk, D, scale, i, j));
             }
         }
     }
-    if (count < 2) return 0.0;
-    const double mean = sum / count;
-    return std::sqrt(std::max(0.0, sum2 / count - mean * mean));
+    if (all.count < 2) return 0.0;
+    return all.deviation(all.ws / all.w);
+}
+
+double estimate_far_score_std(const Tensor& q_in, const Tensor& k_in, const AttentionOptions& options,
+                              std::int64_t window) {
+    detail::check_shapes("estimate_score_std", q_in, k_in, k_in);
+    if (window < 0) throw ValueError("estimate_far_score_std: window must be >= 0, got " + std::to_string(window));
+    if (!options.causal) return estimate_score_std(q_in, k_in, options);  // no near set without a mask
+    const Tensor q = q_in.detach().to(kFloat64).contiguous();
+    const Tensor k = k_in.detach().to(kFloat64).contiguous();
+    const std::int64_t B = q.size(0), H = q.size(1), Tq = q.size(2), Tk = k.size(2), D = q.size(3);
+    const double scale = detail::scale_of(q, options);
+    const std::int64_t heads = B * H, head_samples = std::min<std::int64_t>(heads, 4);
+    const std::int64_t rows = std::min<std::int64_t>(Tq, 32);
+    // Bands by distance: band 0 is [W, first edge above W), then one band per edge (at most 32: d < 2^63).
+    std::vector<Moments> bands(32);
+    Moments all, first_keys;
+    for (std::int64_t hs = 0; hs < head_samples; ++hs) {
+        const std::int64_t head = hs * heads / head_samples;
+        for (std::int64_t a = 0; a < rows; ++a) {
+            const std::int64_t i = Tq - 1 - a * Tq / rows;  // from the last row, which has the most far keys
+            // The far distances of row i: W <= d <= i − S, and key j = i − d must exist (j < Tk).
+            const std::int64_t d_first = std::max(window, i - (Tk - 1)), d_last = i - options.sinks;
+            std::int64_t edge = kFirstBandEdge;
+            std::size_t band = 0;
+            while (edge <= d_first && edge < (std::int64_t{1} << 60)) edge *= 4;
+            for (std::int64_t lo = d_first; lo <= d_last; lo = edge, edge *= 4, ++band) {
+                const std::int64_t hi = std::min(edge - 1, d_last), n = hi - lo + 1;
+                const std::int64_t m = std::min(n, kBandDistances);
+                for (std::int64_t c = 0; c < m; ++c) {
+                    const std::int64_t d = lo + c * n / m;  // c = 0: the band's shortest distance, W itself first
+                    const double s = sample_score(q.data<double>(), k.data<double>(), head, Tq, Tk, D, scale, i, i - d);
+                    const double weight = static_cast<double>(n) / static_cast<double>(m);  // the pairs it stands for
+                    bands.at(band).add(weight, s);
+                    all.add(weight, s);
+                }
+            }
+            // The first far keys S <= j < S + 16 (and j <= i − W): trained models put large scores on them too
+            // (attention sinks), and by distance they are a few pairs among thousands. Their own band only.
+            const std::int64_t n = std::min(kFirstKeys, i - window - options.sinks + 1);
+            for (std::int64_t c = 0, m = std::min(n, kBandDistances); c < m; ++c) {
+                const std::int64_t j = options.sinks + c * n / m;
+                if (j >= Tk) break;
+                first_keys.add(static_cast<double>(n) / static_cast<double>(m),
+                               sample_score(q.data<double>(), k.data<double>(), head, Tq, Tk, D, scale, i, j));
+            }
+        }
+    }
+    if (all.count < 2) return 0.0;
+    const double mean = all.ws / all.w;
+    double spread = all.deviation(mean);
+    bands.push_back(first_keys);
+    for (const Moments& m : bands) {
+        if (m.count >= kMinBandSamples) spread = std::max(spread, m.deviation(mean));
+    }
+    return spread;
 }
 
 AttentionOptions apply_attention_choice(const AttentionOptions& options, const AttentionChoice& choice) {
