@@ -10,9 +10,11 @@
 // (~0.25 µs per page: 60 µs per MB, a large share of a cheap elementwise op), so blocks of 16 KB or more
 // are kept in a cache keyed by size (rounded up to 4 KB) and reused, as PyTorch's CUDA caching allocator
 // does. memory_stats().current_bytes / peak_bytes still count live tensor bytes only; cached_bytes is what
-// sits in the cache. empty_cache() returns the cache to the OS. The cache is capped (1 GiB by default;
-// environment variable TG_CACHE_LIMIT_MB, 0 disables caching; off under AddressSanitizer) and trimmed on a
-// miss to max(256 MB, live bytes), so shapes that keep changing cannot fill it with blocks never reused.
+// sits in the cache. empty_cache() returns the cache to the OS. The cache is capped (by default at 1 GiB or
+// the peak of live bytes, whichever is larger, so a model whose step needs more than 1 GiB still reuses all
+// its blocks; environment variable TG_CACHE_LIMIT_MB fixes the cap, 0 disables caching; off under
+// AddressSanitizer) and trimmed on a miss to max(256 MB, live bytes), so shapes that keep changing cannot
+// fill it with blocks never reused.
 
 #include <cstddef>
 #include <cstdint>

@@ -142,4 +142,27 @@ TEST_SUITE("tensor") {
         CHECK(memory_stats().cached_bytes == 0);
         CHECK(memory_stats().current_bytes == before.current_bytes);
     }
+
+    TEST_CASE("storage cache: a step that needs more than 1 GiB at its peak keeps all its blocks") {
+#if defined(__SANITIZE_ADDRESS__)
+        const bool caching = false;
+#else
+        const bool caching = std::getenv("TG_CACHE_LIMIT_MB") == nullptr;  // the default limit follows the peak
+#endif
+        if (!caching) return;
+        empty_cache();
+        const std::int64_t block = std::int64_t{256} << 20;  // 5 × 256 MB: past the 1 GiB floor
+        {
+            std::vector<Tensor> held;  // never written: the pages are only reserved, not touched
+            for (int i = 0; i < 5; ++i) held.push_back(empty({block / 4}, kFloat32));
+            CHECK(memory_stats().peak_bytes >= 5 * block);
+        }
+        // A fixed 1 GiB cap would have sent the fifth block back to the OS; the peak held all five at once.
+        CHECK(memory_stats().cached_bytes >= 5 * block);
+        const Tensor again = empty({block / 4}, kFloat32);  // served from the cache
+        CHECK(memory_stats().cached_bytes >= 4 * block);
+        empty_cache();
+        CHECK(memory_stats().cached_bytes == 0);
+        reset_peak_memory();
+    }
 }
