@@ -6,7 +6,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace tg {
@@ -49,6 +53,43 @@ long temporary_file_pid(const std::string& name) {
 // process of another user holds it: alive.
 bool process_exists(long pid) { return pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH); }
 
+// When process `pid` started, in seconds since the epoch, from Linux's /proc: field 22 of /proc/<pid>/stat is
+// the start in clock ticks after boot, /proc/stat's "btime" the boot in whole seconds. nullopt where there is
+// no /proc (then the sweep trusts the pid alone).
+std::optional<double> process_start_time(long pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (!std::getline(stat, line)) return std::nullopt;
+    const std::size_t name_end = line.rfind(')');  // field 2, the command name, may hold spaces and ')'
+    if (name_end == std::string::npos) return std::nullopt;
+    std::istringstream fields(line.substr(name_end + 1));
+    std::string field;
+    for (int i = 3; i <= 22 && fields >> field; ++i) {
+        if (i < 22) continue;
+        std::ifstream boot("/proc/stat");
+        for (std::string key; boot >> key;) {
+            long long btime = 0;
+            if (key == "btime" && boot >> btime) {
+                return static_cast<double>(btime) + std::stod(field) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+// Whether the writer of a temporary file may still be running. pid_max is 32768 on many machines, so a killed
+// writer's pid can soon belong to another process: a process that started after the file was last written
+// cannot be its writer (a writer creates its file after it starts). One second of slack covers btime's
+// rounding to whole seconds.
+bool writer_may_be_alive(long pid, const std::string& file) {
+    if (!process_exists(pid)) return false;
+    struct ::stat info {};
+    const std::optional<double> started = process_start_time(pid);
+    if (!started || ::stat(file.c_str(), &info) != 0) return true;
+    const double written = static_cast<double>(info.st_mtim.tv_sec) + 1e-9 * static_cast<double>(info.st_mtim.tv_nsec);
+    return *started <= written + 1.0;
+}
+
 }  // namespace
 
 int remove_stale_temporary_files(const std::string& folder) {
@@ -57,7 +98,7 @@ int remove_stale_temporary_files(const std::string& folder) {
     int removed = 0;
     for (fs::directory_iterator it(folder.empty() ? "." : folder, ec), end; !ec && it != end; it.increment(ec)) {
         const long pid = temporary_file_pid(it->path().filename().string());
-        if (pid <= 0 || pid == static_cast<long>(::getpid()) || process_exists(pid)) continue;
+        if (pid <= 0 || pid == static_cast<long>(::getpid()) || writer_may_be_alive(pid, it->path().string())) continue;
         std::error_code type_ec;
         if (!it->is_regular_file(type_ec)) continue;
         if (fs::remove(it->path(), type_ec)) ++removed;

@@ -30,7 +30,8 @@ namespace tg {
 void write_file_atomically(const std::string& path, const void* data, std::size_t size, const std::string& what);
 
 // The sweep write_file_atomically runs after each write: removes "<name>.tmp.<pid>" files of dead processes in
-// `folder` (best effort: errors are ignored). Returns how many files it removed.
+// `folder` (best effort: errors are ignored). A pid held by a process that started after the file was last
+// written counts as dead: the writer's pid has been reused. Returns how many files it removed.
 int remove_stale_temporary_files(const std::string& folder);
 
 class AtomicFileWriter {

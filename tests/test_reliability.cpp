@@ -18,6 +18,7 @@
 #include <doctest/doctest.h>
 #include <zlib.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
@@ -247,6 +248,21 @@ TEST_CASE("write_file_atomically: removes the temporary files of dead writers, k
     CHECK(fs::exists(live));
     CHECK(fs::exists(other));
     CHECK(fs::exists(dir.file("config.json")));
+}
+
+TEST_CASE("write_file_atomically: a temporary file whose pid now belongs to a younger process is removed") {
+    // pid_max is 32768 on many machines: a killed writer's pid can be reused before the next save. Our parent
+    // is alive, so its pid is kept for a file written after it started, and removed for a file last written
+    // (per its mtime) 30 years ago, long before it started: that file's writer was another process.
+    TempDir dir("reused-pid");
+    const std::string fresh = dir.file("model.safetensors.tmp." + std::to_string(::getppid()));
+    const std::string old = dir.file("state.json.tmp." + std::to_string(::getppid()));
+    for (const auto& f : {fresh, old}) std::ofstream(f) << "x";
+    fs::last_write_time(old, fs::file_time_type::clock::now() - std::chrono::hours(24 * 365 * 30));
+    const std::string data = "{}";
+    write_file_atomically(dir.file("config.json"), data.data(), data.size(), "test");
+    CHECK(fs::exists(fresh));
+    CHECK_FALSE(fs::exists(old));
 }
 
 }  // TEST_SUITE

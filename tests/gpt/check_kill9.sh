@@ -42,9 +42,11 @@ else
     echo "after $kills kill -9: resumed to step $step with identical losses"
   fi
 fi
-# A later save sweeps "<name>.tmp.<pid>" files whose process is gone (core/file_io.h). The sweep keeps the file
-# of a pid that is alive, and with pid_max = 32768 a killed writer's pid can already belong to another
-# process of a busy machine: such a leftover is allowed; one whose pid is free now is a failure.
+# A later save sweeps "<name>.tmp.<pid>" files whose process is gone (core/file_io.h). With pid_max = 32768 a
+# killed writer's pid can already belong to another process of a busy machine; the sweep removes the file
+# anyway when that process started after the file was written, and keeps it only for a process that started
+# within a second of the write (then it cannot tell): such a leftover is allowed; one whose pid is free now is a
+# failure.
 if grep -q "resuming at step" "$WORK/k.txt"; then
   for leftover in "$WORK"/killed/*.tmp.*; do
     [ -e "$leftover" ] || continue
