@@ -62,16 +62,16 @@ std::optional<double> process_start_time(long pid) {
     if (!std::getline(stat, line)) return std::nullopt;
     const std::size_t name_end = line.rfind(')');  // field 2, the command name, may hold spaces and ')'
     if (name_end == std::string::npos) return std::nullopt;
-    std::istringstream fields(line.substr(name_end + 1));
+    std::istringstream fields(line.substr(name_end + 1));  // fields 3, 4, ... follow the name
     std::string field;
-    for (int i = 3; i <= 22 && fields >> field; ++i) {
-        if (i < 22) continue;
-        std::ifstream boot("/proc/stat");
-        for (std::string key; boot >> key;) {
-            long long btime = 0;
-            if (key == "btime" && boot >> btime) {
-                return static_cast<double>(btime) + std::stod(field) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-            }
+    for (int i = 3; i <= 22; ++i)
+        if (!(fields >> field)) return std::nullopt;
+    const double ticks_after_boot = std::stod(field);
+    std::ifstream boot("/proc/stat");
+    for (std::string key; boot >> key;) {
+        long long btime = 0;
+        if (key == "btime" && boot >> btime) {
+            return static_cast<double>(btime) + ticks_after_boot / static_cast<double>(::sysconf(_SC_CLK_TCK));
         }
     }
     return std::nullopt;
