@@ -28,7 +28,8 @@
 // same memory read with swapped strides, and Q, K, V, dO are read in place from the caller's (strided)
 // tensors whenever they are the left operand. Only Qᵀ (once per forward task) and the key tile's Kᵀ, K, Vᵀ
 // (once per key tile in the backward) are packed. Padded widths (D rounded up to the SIMD width, key tiles
-// cut short by Tk) are zeros or −∞ inside the tiles, so no SIMD loop has a scalar tail.
+// cut short by Tk) are zeros or −∞ inside the tiles, so no SIMD loop has a scalar tail. The products live in
+// kernels/attention_tile_product.h; on a causal diagonal tile they compute only the triangle the mask keeps.
 
 #include "kernels/attention_exact.h"
 
@@ -43,6 +44,7 @@
 #include <vector>
 
 #include "kernels/attention_band.h"
+#include "kernels/attention_tile_product.h"
 #include "kernels/transpose_block.h"
 #include "kernels/vecmath.h"
 
@@ -107,90 +109,10 @@ private:
     std::array<T*, kMaxPieces> pieces_{};
 };
 
-// ---------------------------------------------------------------------------------------------------------
-// The micro-kernel: an MR × (NV·W) block of C from A and a packed B.
-//
-//     C[r][:] (= or +=) alpha · Σ_{p < kc} A(r, p) · Bp[p][:]        r < MR
-//
-// A(r, p) = a[r·a_rs + p·a_ps] is broadcast (any strides: a row-major tile, or its transpose for Pᵀ dO and
-// dSᵀ Q); Bp's rows are 64-byte aligned and NV batches wide. MR·NV accumulators stay in registers over the
-// whole p loop (6 × 4 = 24 of AVX-512's 32 registers), as in kernels/gemm_microkernel.h.
-// ---------------------------------------------------------------------------------------------------------
-template <class T, int MR, int NV, bool Accumulate>
-inline void micro_tile(std::int64_t kc, const T* a, std::int64_t a_rs, std::int64_t a_ps, const T* b,
-                       std::int64_t ldb, T alpha, T* c, std::int64_t ldc) {
-    using Batch = vec::batch<T>;
-    constexpr std::int64_t w = W<T>;
-    Batch acc[MR][NV];
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[i][v] = Batch(T(0));
-    }
-    for (std::int64_t p = 0; p < kc; ++p) {
-        Batch bv[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) bv[v] = Batch::load_aligned(b + p * ldb + v * w);
-        const T* ap = a + p * a_ps;
-#pragma GCC unroll 8
-        for (int i = 0; i < MR; ++i) {
-            const Batch ai(ap[i * a_rs]);
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(ai, bv[v], acc[i][v]);
-        }
-    }
-    const Batch alpha_v(alpha);
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) {
-            T* cp = c + i * ldc + v * w;
-            Batch r = alpha_v * acc[i][v];
-            if constexpr (Accumulate) r += Batch::load_unaligned(cp);
-            r.store_unaligned(cp);  // C may be a caller's workspace: alignment not assumed
-        }
-    }
-}
-
-template <class T, int MR, bool Accumulate>
-inline void micro_tile_nv(int nv, std::int64_t kc, const T* a, std::int64_t a_rs, std::int64_t a_ps, const T* b,
-                          std::int64_t ldb, T alpha, T* c, std::int64_t ldc) {
-    switch (nv) {
-        case 4: micro_tile<T, MR, 4, Accumulate>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc); break;
-        case 3: micro_tile<T, MR, 3, Accumulate>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc); break;
-        case 2: micro_tile<T, MR, 2, Accumulate>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc); break;
-        default: micro_tile<T, MR, 1, Accumulate>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc); break;
-    }
-}
-
-// C[m × n] (= or +=) alpha · A[m × kc] · Bp[kc × n], n a multiple of the SIMD width, C and Bp aligned rows.
-// For each column panel of Bp (≤ 4 batches: kc × 64 floats, 16 KB, stays in L1) sweep all rows of A.
-template <class T, bool Accumulate>
-void tile_product(std::int64_t m, std::int64_t n, std::int64_t kc, const T* a, std::int64_t a_rs,
-                  std::int64_t a_ps, const T* b, std::int64_t ldb, T alpha, T* c, std::int64_t ldc) {
-    constexpr std::int64_t w = W<T>;
-    constexpr int MR = 6;
-    const std::int64_t nb = n / w;
-    for (std::int64_t j = 0; j < nb; j += 4) {
-        const int nv = static_cast<int>(std::min<std::int64_t>(4, nb - j));
-        const T* bj = b + j * w;
-        T* cj = c + j * w;
-        std::int64_t i = 0;
-        for (; i + MR <= m; i += MR) {
-            micro_tile_nv<T, MR, Accumulate>(nv, kc, a + i * a_rs, a_rs, a_ps, bj, ldb, alpha, cj + i * ldc, ldc);
-        }
-        const T* ai = a + i * a_rs;
-        T* ci = cj + i * ldc;
-        switch (m - i) {
-            case 5: micro_tile_nv<T, 5, Accumulate>(nv, kc, ai, a_rs, a_ps, bj, ldb, alpha, ci, ldc); break;
-            case 4: micro_tile_nv<T, 4, Accumulate>(nv, kc, ai, a_rs, a_ps, bj, ldb, alpha, ci, ldc); break;
-            case 3: micro_tile_nv<T, 3, Accumulate>(nv, kc, ai, a_rs, a_ps, bj, ldb, alpha, ci, ldc); break;
-            case 2: micro_tile_nv<T, 2, Accumulate>(nv, kc, ai, a_rs, a_ps, bj, ldb, alpha, ci, ldc); break;
-            case 1: micro_tile_nv<T, 1, Accumulate>(nv, kc, ai, a_rs, a_ps, bj, ldb, alpha, ci, ldc); break;
-            default: break;
-        }
-    }
-}
+// Every product of two tiles: kernels/attention_tile_product.h (the micro-kernel, and the triangles of a causal
+// diagonal tile).
+using attention_tiles::tile_product;
+using attention_tiles::Triangle;
 
 // ---------------------------------------------------------------------------------------------------------
 // Packing: copy rows of a strided operand into a tile, zero-padded to the tile's width.
@@ -391,8 +313,14 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
                     continue;
                 }
             }
-            // Sᵀ = s·K Qᵀ   (A = K rows read in place)
-            tile_product<T, false>(nc, mqp, D, kh + j0 * kl.row, kl.row, 1, qtp, kBr, scale, st, kBr);
+            // Sᵀ = s·K Qᵀ   (A = K rows read in place). On the causal diagonal (j0 = i0) only the batches of
+            // queries at or after each key are computed; the rest is masked to −∞ just below.
+            const bool diagonal = ks.causal && j0 == i0;
+            if (diagonal)
+                tile_product<T, false, Triangle::ColumnsFromRow>(nc, mqp, D, kh + j0 * kl.row, kl.row, 1, qtp, kBr,
+                                                                 scale, st, kBr);
+            else
+                tile_product<T, false>(nc, mqp, D, kh + j0 * kl.row, kl.row, 1, qtp, kBr, scale, st, kBr);
             // + M: key j0 + c is hidden from query i0 + r when j0 + c > i0 + r (only tiles on the diagonal),
             // and, banded, a window key (j0 + c >= S) also when i0 + r >= j0 + c + W
             if (ks.banded) {
@@ -417,8 +345,13 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
                     (Batch::load_aligned(ae + r) * Batch::load_aligned(alpha + r)).store_aligned(ae + r);
                 }
             }
-            // O'ᵀ += Vᵀ Pᵀ       (A(e, c) = V[c][e], read in place with swapped strides: no transpose)
-            tile_product<T, true>(Dv, mqp, nc, vh + j0 * vl.row, 1, vl.row, st, kBr, T(1), acc, kBr);
+            // O'ᵀ += Vᵀ Pᵀ       (A(e, c) = V[c][e], read in place with swapped strides: no transpose). On the
+            // diagonal, Pᵀ[c][r] = 0 for keys c > r: a batch of queries stops at its last key.
+            if (diagonal)
+                tile_product<T, true, Triangle::KToColumn>(Dv, mqp, nc, vh + j0 * vl.row, 1, vl.row, st, kBr, T(1),
+                                                           acc, kBr);
+            else
+                tile_product<T, true>(Dv, mqp, nc, vh + j0 * vl.row, 1, vl.row, st, kBr, T(1), acc, kBr);
             j0 += kBc;
         }
 
@@ -553,9 +486,14 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
     const T* doi = hd.dout + i0 * hd.lddo;  // (mq, Dv)
     T *s = st.s, *ds = st.ds;
 
-    // S = s·Q Kᵀ + M;  P = exp(S − L)   (recomputed: exact, since L is the softmax's normaliser)
-    tile_product<T, false>(mq, ncp, D, qi, hd.ldq, 1, st.kt, kBc, scale, s, kBc);
-    const bool diagonal = ks.causal && j0 + nc > i0 + 1;
+    // S = s·Q Kᵀ + M;  P = exp(S − L)   (recomputed: exact, since L is the softmax's normaliser). On the causal
+    // diagonal (j0 = i0: query r sees key c <= r) every product below skips what is masked or multiplied by
+    // P = 0 (kernels/attention_tile_product.h).
+    const bool diagonal = ks.causal && j0 == i0;
+    if (diagonal)
+        tile_product<T, false, Triangle::ColumnsToRow>(mq, ncp, D, qi, hd.ldq, 1, st.kt, kBc, scale, s, kBc);
+    else
+        tile_product<T, false>(mq, ncp, D, qi, hd.ldq, 1, st.kt, kBc, scale, s, kBc);
     if (diagonal || ncp != nc || ks.banded) mask_tile(s, mq, ncp, ks, i0, j0, nc);
     for (std::int64_t r = 0; r < mq; ++r) {
         T* sr = s + r * kBc;
@@ -573,24 +511,39 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
         std::fill(sr + seen, sr + ncp, T(0));
     }
     // dVᵀ += dOᵀ P         (A(e, i) = dO[i][e]: the transpose is just swapped strides)
-    tile_product<T, true>(Dv, ncp, mq, doi, 1, hd.lddo, s, kBc, T(1), st.dva, kBc);
+    if (diagonal)
+        tile_product<T, true, Triangle::KFromColumn>(Dv, ncp, mq, doi, 1, hd.lddo, s, kBc, T(1), st.dva, kBc);
+    else
+        tile_product<T, true>(Dv, ncp, mq, doi, 1, hd.lddo, s, kBc, T(1), st.dva, kBc);
     // dP = dO Vᵀ
-    tile_product<T, false>(mq, ncp, Dv, doi, hd.lddo, 1, st.vt, kBc, T(1), ds, kBc);
-    // dS = P∘(dP − D), with the scale s of dQ = s·dS K and dK = s·dSᵀ Q folded in
+    if (diagonal)
+        tile_product<T, false, Triangle::ColumnsToRow>(mq, ncp, Dv, doi, hd.lddo, 1, st.vt, kBc, T(1), ds, kBc);
+    else
+        tile_product<T, false>(mq, ncp, Dv, doi, hd.lddo, 1, st.vt, kBc, T(1), ds, kBc);
+    // dS = P∘(dP − D), with the scale s of dQ = s·dS K and dK = s·dSᵀ Q folded in; 0 past the batches of keys
+    // the row sees (P = 0 there, and dP was not computed on the diagonal)
     for (std::int64_t r = 0; r < mq; ++r) {
         const Batch Db(hd.drow[i0 + r]);
         const Batch sb(scale);
         T* dsr = ds + r * kBc;
         const T* pr = s + r * kBc;
-        for (std::int64_t c = 0; c < ncp; c += w) {
+        const std::int64_t seen = round_up(row_keys(ks, i0 + r, j0, nc).end, w);
+        for (std::int64_t c = 0; c < seen; c += w) {
             const Batch pc = Batch::load_aligned(pr + c);
             (sb * pc * (Batch::load_aligned(dsr + c) - Db)).store_aligned(dsr + c);
         }
+        std::fill(dsr + seen, dsr + ncp, T(0));
     }
     // dKᵀ += s·Qᵀ dS
-    tile_product<T, true>(D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka, kBc);
+    if (diagonal)
+        tile_product<T, true, Triangle::KFromColumn>(D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka, kBc);
+    else
+        tile_product<T, true>(D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka, kBc);
     // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 3)
-    tile_product<T, true>(mq, Dp, nc, ds, kBc, 1, st.kp, Dp, T(1), hd.dq_group + i0 * Dp, Dp);
+    if (diagonal)
+        tile_product<T, true, Triangle::KToRow>(mq, Dp, nc, ds, kBc, 1, st.kp, Dp, T(1), hd.dq_group + i0 * Dp, Dp);
+    else
+        tile_product<T, true>(mq, Dp, nc, ds, kBc, 1, st.kp, Dp, T(1), hd.dq_group + i0 * Dp, Dp);
 }
 
 // One key tile (index kt_index) of one head: packs its K and V, runs every query tile that sees it, and writes

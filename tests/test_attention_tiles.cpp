@@ -1,0 +1,198 @@
+// The tile products of the exact attention kernels (kernels/attention_tile_product.h) and the kernels built on
+// them: every Triangle mode of tile_product against a plain triple loop over the part the mode promises to
+// compute (and a check that what it promises is all the causal diagonal needs); then the float32 kernels
+// against the plain reference loops at the head widths 16, 32, 64, 128, sequence lengths that are and are not
+// multiples of the 64-row tile, causal and not, Tq != Tk, on strided (interleaved) rows.
+
+#include "kernels/attention_exact.h"
+#include "kernels/attention_tile_product.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <random>
+#include <vector>
+
+using namespace tg;
+using kernels::attention_tiles::Triangle;
+using kernels::attention_tiles::tile_product;
+
+namespace {
+
+template <class T>
+std::vector<T> normal_values(std::size_t n, unsigned seed) {
+    std::mt19937 gen(seed);
+    std::normal_distribution<double> dist;
+    std::vector<T> x(n);
+    for (auto& e : x) e = static_cast<T>(dist(gen));
+    return x;
+}
+
+// 64-byte aligned storage for the packed operand Bp (the micro-kernel loads its rows aligned).
+template <class T>
+struct Aligned {
+    explicit Aligned(std::size_t n) : data(static_cast<T*>(std::aligned_alloc(64, (n * sizeof(T) + 63) / 64 * 64))) {}
+    ~Aligned() { std::free(data); }
+    Aligned(const Aligned&) = delete;
+    Aligned& operator=(const Aligned&) = delete;
+    T* data;
+};
+
+// Runs tile_product<T, Accumulate, Tri> on an m × kc × n problem with A read through strides (transposed when
+// `a_transposed`) and checks every entry of C: entries the mode must compute against the plain loop over the
+// whole k range (so the skipped terms must really be zero), the columns past n left as they were. Zeros are put into
+// A or Bp where the mode says they are zero (the causal diagonal's P = 0 for keys after the query).
+template <class T, bool Accumulate, Triangle Tri>
+void check_triangle(std::int64_t m, std::int64_t n, std::int64_t kc, bool a_transposed, unsigned seed) {
+    CAPTURE(m);
+    CAPTURE(n);
+    CAPTURE(kc);
+    CAPTURE(static_cast<int>(Tri));
+    CAPTURE(Accumulate);
+    constexpr std::int64_t w = kernels::attention_tiles::kW<T>;
+    const std::int64_t ldb = n + 2 * w, ldc = n + 3;  // padded rows: Bp aligned, C not
+    std::vector<T> a = normal_values<T>(static_cast<std::size_t>(m * kc), seed);
+    const std::int64_t a_rs = a_transposed ? 1 : kc, a_ps = a_transposed ? m : 1;
+    Aligned<T> b(static_cast<std::size_t>(kc * ldb));
+    const std::vector<T> bvals = normal_values<T>(static_cast<std::size_t>(kc * ldb), seed + 1);
+    std::copy(bvals.begin(), bvals.end(), b.data);
+    // The zeros the mode relies on.
+    for (std::int64_t p = 0; p < kc; ++p) {
+        for (std::int64_t j = 0; j < n; ++j) {
+            if (Tri == Triangle::KFromColumn && p < j) b.data[p * ldb + j] = T(0);
+            if (Tri == Triangle::KToColumn && p > j) b.data[p * ldb + j] = T(0);
+        }
+        for (std::int64_t i = 0; i < m; ++i) {
+            if (Tri == Triangle::KToRow && p > i) a[static_cast<std::size_t>(i * a_rs + p * a_ps)] = T(0);
+        }
+    }
+    const T alpha = T(0.75);
+    const T sentinel = T(123.5);
+    std::vector<T> c(static_cast<std::size_t>(m * ldc), sentinel);
+    if (Accumulate) c = normal_values<T>(c.size(), seed + 2);
+    const std::vector<T> before = c;
+    tile_product<T, Accumulate, Tri>(m, n, kc, a.data(), a_rs, a_ps, b.data, ldb, alpha, c.data(), ldc);
+
+    int wrong = 0;
+    for (std::int64_t i = 0; i < m; ++i) {
+        for (std::int64_t j = 0; j < ldc; ++j) {
+            const T got = c[static_cast<std::size_t>(i * ldc + j)];
+            const T old = before[static_cast<std::size_t>(i * ldc + j)];
+            if (j >= n) {  // past the product's width: never written
+                wrong += got == old ? 0 : 1;
+                continue;
+            }
+            // Needed entries: the whole product, except where the mode computes only one side of the diagonal.
+            const bool needed = Tri == Triangle::ColumnsFromRow ? j >= i : Tri == Triangle::ColumnsToRow ? j <= i : true;
+            if (!needed) continue;  // may or may not be written: the caller masks it or never reads it
+            double want = 0;
+            for (std::int64_t p = 0; p < kc; ++p) {
+                want += static_cast<double>(a[static_cast<std::size_t>(i * a_rs + p * a_ps)]) *
+                        static_cast<double>(b.data[p * ldb + j]);
+            }
+            want = static_cast<double>(alpha) * want + (Accumulate ? static_cast<double>(old) : 0.0);
+            const double tol = (std::is_same_v<T, float> ? 1e-5 : 1e-13) * (1.0 + std::abs(want)) * std::sqrt(kc);
+            wrong += std::abs(static_cast<double>(got) - want) <= tol ? 0 : 1;
+        }
+    }
+    CHECK(wrong == 0);
+}
+
+template <class T>
+void check_all_triangles(std::int64_t m, std::int64_t n, std::int64_t kc, unsigned seed) {
+    // The shapes the kernels use them with: square diagonal tiles (m = n = kc up to 64) and their edges.
+    check_triangle<T, false, Triangle::Full>(m, n, kc, false, seed);
+    check_triangle<T, true, Triangle::Full>(m, n, kc, true, seed + 10);
+    check_triangle<T, false, Triangle::ColumnsFromRow>(m, n, kc, false, seed + 20);
+    check_triangle<T, false, Triangle::ColumnsToRow>(m, n, kc, false, seed + 30);
+    check_triangle<T, true, Triangle::KFromColumn>(m, n, kc, true, seed + 40);
+    check_triangle<T, true, Triangle::KToColumn>(m, n, kc, true, seed + 50);
+    check_triangle<T, true, Triangle::KToRow>(m, n, kc, false, seed + 60);
+}
+
+// The float32 kernels against the plain reference loops on interleaved rows (row stride > width).
+void compare_with_reference(std::int64_t B, std::int64_t H, std::int64_t Tq, std::int64_t Tk, std::int64_t D,
+                            bool causal, unsigned seed) {
+    CAPTURE(Tq);
+    CAPTURE(Tk);
+    CAPTURE(D);
+    CAPTURE(causal);
+    kernels::AttentionProblem p;
+    p.batch = B;
+    p.heads = H;
+    p.tq = Tq;
+    p.tk = Tk;
+    p.d = p.dv = D;
+    p.causal = causal;
+    p.scale = 1.0 / std::sqrt(static_cast<double>(D));
+    const std::int64_t rs = 3 * D + 5;  // as heads of a fused QKV, plus an odd offset
+    const kernels::AttentionLayout ql{H * Tq * rs, Tq * rs, rs}, kl{H * Tk * rs, Tk * rs, rs};
+    const auto nq = static_cast<std::size_t>(B * H * Tq * rs), nk = static_cast<std::size_t>(B * H * Tk * rs);
+    const auto q = normal_values<float>(nq, seed), dout = normal_values<float>(nq, seed + 1);
+    const auto k = normal_values<float>(nk, seed + 2), v = normal_values<float>(nk, seed + 3);
+    std::vector<float> o(nq, 7.0f), o_ref(nq, 7.0f), lse(static_cast<std::size_t>(B * H * Tq)), lse_ref(lse.size());
+    kernels::attention_forward(p, q.data(), ql, k.data(), kl, v.data(), kl, o.data(), ql, lse.data());
+    kernels::attention_forward_reference(p, q.data(), ql, k.data(), kl, v.data(), kl, o_ref.data(), ql, lse_ref.data());
+    std::vector<float> dq(nq, 7.0f), dk(nk, 7.0f), dv(nk, 7.0f), dq_ref(nq, 7.0f), dk_ref(nk, 7.0f), dv_ref(nk, 7.0f);
+    std::vector<float> ws(static_cast<std::size_t>(kernels::attention_backward_workspace(p, sizeof(float))));
+    kernels::attention_backward(p, q.data(), ql, k.data(), kl, v.data(), kl, o.data(), ql, lse.data(), dout.data(), ql,
+                                dq.data(), ql, dk.data(), kl, dv.data(), kl, ws.data());
+    kernels::attention_backward_reference(p, q.data(), ql, k.data(), kl, v.data(), kl, o.data(), ql, lse.data(),
+                                          dout.data(), ql, dq_ref.data(), ql, dk_ref.data(), kl, dv_ref.data(), kl);
+    // Inside the rows: float rounding (relative to the size of the row's values); the padding is never written.
+    auto mismatches = [&](const std::vector<float>& got, const std::vector<float>& want) {
+        int bad = 0;
+        for (std::size_t i = 0; i < got.size(); ++i) {
+            const bool inside = static_cast<std::int64_t>(i) % rs < D;
+            bad += (inside ? std::abs(got[i] - want[i]) <= 2e-4f * (1.0f + std::abs(want[i])) : got[i] == 7.0f) ? 0 : 1;
+        }
+        return bad;
+    };
+    CHECK(mismatches(o, o_ref) == 0);
+    CHECK(mismatches(dq, dq_ref) == 0);
+    CHECK(mismatches(dk, dk_ref) == 0);
+    CHECK(mismatches(dv, dv_ref) == 0);
+    float lse_err = 0;
+    for (std::size_t i = 0; i < lse.size(); ++i) {
+        if (std::isinf(lse_ref[i])) {
+            lse_err = std::max(lse_err, lse[i] == lse_ref[i] ? 0.0f : 1.0f);
+        } else {
+            lse_err = std::max(lse_err, std::abs(lse[i] - lse_ref[i]));
+        }
+    }
+    CHECK(lse_err < 1e-4f);
+}
+
+}  // namespace
+
+TEST_SUITE("attention") {
+
+TEST_CASE("attention tile products: every triangle of a causal diagonal tile against a plain loop") {
+    unsigned seed = 1;
+    for (std::int64_t size : {64, 48, 37, 17, 1}) {
+        const std::int64_t wf = kernels::attention_tiles::kW<float>, wd = kernels::attention_tiles::kW<double>;
+        // m rows, n = the size rounded up to whole SIMD batches, kc = the size (as on a cut diagonal tile)
+        check_all_triangles<float>(size, (size + wf - 1) / wf * wf, size, seed += 100);
+        check_all_triangles<double>(size, (size + wd - 1) / wd * wd, size, seed += 100);
+    }
+    // Rectangular: a diagonal tile with fewer queries than keys and the other way round.
+    check_all_triangles<float>(20, 64, 64, seed += 100);
+    check_all_triangles<float>(64, 32, 30, seed += 100);
+}
+
+TEST_CASE("float32 attention kernels match the reference loops at head widths 16, 32, 64, 128") {
+    unsigned seed = 500;
+    for (std::int64_t D : {16, 32, 64, 128}) {
+        for (std::int64_t T : {17, 64, 100, 128, 259}) {
+            for (bool causal : {false, true}) compare_with_reference(2, 2, T, T, D, causal, seed += 10);
+        }
+        // Tq != Tk, causal top-left aligned: the diagonal tiles are cut on one side.
+        compare_with_reference(1, 3, 70, 200, D, true, seed += 10);
+        compare_with_reference(1, 3, 200, 70, D, true, seed += 10);
+    }
+}
+
+}  // TEST_SUITE
