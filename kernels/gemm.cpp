@@ -237,6 +237,7 @@ struct BlockProduct {
     std::int64_t ldb = 0;
     const T* bp = nullptr;        // the packed slivers of op(B), NR·kc each
     std::int64_t b_full = 0;      // slivers s < b_full are read in place from b_block, the rest from bp
+    const T* next_b_block = nullptr;  // b_block of the next k block (null for the last), to prefetch
     T* c = nullptr;
     std::int64_t ldc = 0;
     const T* bias = nullptr;      // bias + jc on the first k block, else null
@@ -288,6 +289,17 @@ void prefetch_rows(const T* a, std::int64_t lda, std::int64_t rows, std::int64_t
     }
 }
 
+// Asks for rows [r_begin, r_end) of an NR-column sliver of a row-major B read in place (row p at b + p·ldb)
+// to be brought into L2 (not L1: a whole sliver, kc × NR, is larger than L1).
+template <class T>
+void prefetch_sliver_rows_l2(const T* b, std::int64_t ldb, std::int64_t r_begin, std::int64_t r_end) {
+    constexpr std::int64_t line = 64 / static_cast<std::int64_t>(sizeof(T));
+    constexpr std::int64_t NR = Blocking<T>::NR;
+    for (std::int64_t r = r_begin; r < r_end; ++r) {
+        for (std::int64_t c = 0; c < NR; c += line) __builtin_prefetch(b + r * ldb + c, 0, 2);
+    }
+}
+
 // One task of a block: rows [i_begin, i_end) × slivers [s_begin, s_end) of C. Packs its rows of A, MC at a
 // time, and runs every tile.
 template <class T>
@@ -315,7 +327,24 @@ void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_
             pack_a<T, MR>(bk.trans_a, a_rows, bk.lda, mc - full, kc, ap + full * kc);
         }
         for (std::int64_t s = s_begin; s < s_end; ++s) {
+            // A B sliver read in place (kc rows of NR values, ldb apart) comes from L3 or DRAM on its first
+            // use, and the tile that reads it first waited for all of it: the rows are too short and too far
+            // apart for the hardware prefetcher. While this sliver's tiles compute, ask for the next one, a
+            // share of its rows per tile: the next sliver of this k block (on the first row block), or the
+            // first one of the next k block (on the last row block). Weight gradients dW = dYᵀ·X with
+            // m <= 128, operands from memory, one core: 128×128×2048 and 128×512×2048 7-15% faster.
+            const T* next_sliver = nullptr;
+            if (s + 1 < std::min(s_end, bk.b_full) && ic == i_begin) {
+                next_sliver = bk.b_block + (s + 1) * Blocking<T>::NR;
+            } else if (s + 1 == s_end && s_begin < bk.b_full && ic + MC >= i_end && bk.next_b_block != nullptr) {
+                next_sliver = bk.next_b_block + s_begin * Blocking<T>::NR;
+            }
+            const std::int64_t tiles = ceil_div(mc, MR);
             for (std::int64_t ir = 0; ir < mc; ir += MR) {
+                if (next_sliver != nullptr) {
+                    const std::int64_t tile = ir / MR;
+                    prefetch_sliver_rows_l2(next_sliver, bk.ldb, tile * kc / tiles, (tile + 1) * kc / tiles);
+                }
                 // Rows of A read in place come from L3 or DRAM on the first sliver, and each is only kc values
                 // long: too short a stream for the hardware prefetcher (2048×128×128 measured 200 GFLOP/s with
                 // A in L2 and 117 from DRAM). Ask for the next MR rows while this tile computes.
@@ -384,6 +413,7 @@ void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
             // Only a partial last sliver is packed (zero-padded: reading past n could leave the matrix).
             const bool b_in_place = !trans_b && m <= k_b_in_place_max_rows;
             bk.b_full = b_in_place ? nc / NR : 0;
+            bk.next_b_block = pc + KC < k ? bk.b_block + KC * ldb : nullptr;  // (read only when B is in place)
             const std::int64_t b_full = bk.b_full;
             if (b_full < col_slivers) {
                 for_each_chunk(col_slivers - b_full, b_full > 0 ? 1 : pack_tasks,
