@@ -245,12 +245,12 @@ void online_softmax_step(T* st, std::int64_t nc, std::int64_t mqp, T* m, T* l, T
         const Batch shift = xsimd::select(mx == Batch(kNegInf<T>), Batch(T(0)), mx);
         Batch sum(T(0));
         for (std::int64_t c = 0; c < seen; ++c) {
-            const Batch e = vec::exp<T>(Batch::load_aligned(st + c * kBr + r) - shift);
+            const Batch e = vec::exp_softmax<T>(Batch::load_aligned(st + c * kBr + r) - shift);
             e.store_aligned(st + c * kBr + r);
             sum += e;
         }
         for (std::int64_t c = seen; c < nc; ++c) Batch(T(0)).store_aligned(st + c * kBr + r);
-        const Batch a = vec::exp<T>(Batch::load_aligned(m + r) - shift);
+        const Batch a = vec::exp_softmax<T>(Batch::load_aligned(m + r) - shift);
         xsimd::fma(a, Batch::load_aligned(l + r), sum).store_aligned(l + r);
         mx.store_aligned(m + r);
         a.store_aligned(alpha + r);
@@ -506,7 +506,7 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
         const std::int64_t seen = round_up(row_keys(ks, i0 + r, j0, nc).end, w);
         const Batch Lb(L);
         for (std::int64_t c = 0; c < seen; c += w) {
-            vec::exp<T>(Batch::load_aligned(sr + c) - Lb).store_aligned(sr + c);
+            vec::exp_softmax<T>(Batch::load_aligned(sr + c) - Lb).store_aligned(sr + c);
         }
         std::fill(sr + seen, sr + ncp, T(0));
     }

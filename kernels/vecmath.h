@@ -23,6 +23,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 // GCC 12 reports false -Wmaybe-uninitialized / -Wuninitialized warnings inside its own AVX-512 intrinsics
 // headers whenever they are inlined (GCC bug 105593, fixed in GCC 13). They are attributed to lines of
@@ -134,6 +135,49 @@ inline batch<T> exp(const batch<T>& x) {
     // 2^(n−1), then exp(x) = 2p · 2^(n−1)
     const B scale = xsimd::bitwise_cast<B>(xsimd::bitwise_cast<bits>(n + B(C::magic)) << C::mantissa_bits);
     return (p + p) * scale;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// exp_softmax(x): exp for the arguments a softmax exponentiates, x = s − max <= 0 (or −∞), in float32 with
+// 14 vector operations instead of exp's 17. For the attention kernels (kernels/attention_exact.cpp): replacing
+// their exp by a linear function (a measurement only) took 15–20% off forward + backward at head widths 16–32.
+//
+//   * n = round(x / ln 2) comes from one fused multiply-add: t = x·log2(e) + (1.5·2^23 + 127) lies in
+//     [2^23, 2^24), where floats are the whole numbers, so the addition itself rounds to nearest and leaves
+//     n + 127 in the low mantissa bits of t; n = t − (1.5·2^23 + 127) exactly, and shifting t's bits left by
+//     23 puts n + 127 into the exponent field: 2^n, with no separate rounding instruction.
+//   * exp(r) on |r| <= ln2/2 is a degree-6 polynomial fitted for minimal relative error (Lawson's iterated
+//     weighted least squares, coefficients rounded to float), 1.7e-8 before rounding, instead of the degree-7
+//     Taylor series.
+//   * x is clamped to [−88, 88]: n stays in [−127, 127], so 2^n is built directly (no 2^(n−1) and doubling);
+//     n = −127 gives exponent bits 0, i.e. exactly 0 for x <= −87.7 or so (where exp would give at most
+//     2^−126), and x > 88 gives exp(88) rather than +inf: a softmax never exponentiates a positive number.
+//
+// Maximum relative error over [−87, 0]: 8.3e-8 (0.7 ulp), measured by tests/test_attention_tiles.cpp;
+// exp_softmax(−∞) = 0, NaN stays NaN. float64 uses exp above unchanged.
+// ---------------------------------------------------------------------------------------------------------
+template <class T>
+inline batch<T> exp_softmax(const batch<T>& x) {
+    if constexpr (!std::is_same_v<T, float>) {
+        return exp<T>(x);
+    } else {
+        using B = batch<float>;
+        using bits = xsimd::batch<std::int32_t>;
+        constexpr float magic = 12582912.0f + 127.0f;  // 1.5·2^23 + exponent bias
+        const B xc = xsimd::min(B(88.0f), xsimd::max(B(-88.0f), x));  // x second: NaN propagates
+        const B t = xsimd::fma(xc, B(1.44269504088896341f), B(magic));
+        const B n = t - B(magic);
+        B r = xsimd::fnma(n, B(exp_constants<float>::ln2_c1), xc);  // x − n·C1 (exact)
+        r = xsimd::fnma(n, B(exp_constants<float>::ln2_c2), r);     //   − n·C2
+        B p(1.3836815487593412e-3f);
+        p = xsimd::fma(p, r, B(8.374840021133423e-3f));
+        p = xsimd::fma(p, r, B(4.1668228805065155e-2f));
+        p = xsimd::fma(p, r, B(1.6666419804096222e-1f));
+        p = xsimd::fma(p, r, B(4.9999991059303284e-1f));
+        p = xsimd::fma(p, r, B(1.0f));
+        p = xsimd::fma(p, r, B(1.0f));
+        return p * xsimd::bitwise_cast<B>(xsimd::bitwise_cast<bits>(t) << 23);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------

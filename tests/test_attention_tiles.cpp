@@ -6,6 +6,7 @@
 
 #include "kernels/attention_exact.h"
 #include "kernels/attention_tile_product.h"
+#include "kernels/vecmath.h"
 
 #include <doctest/doctest.h>
 
@@ -13,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -169,6 +171,49 @@ void compare_with_reference(std::int64_t B, std::int64_t H, std::int64_t Tq, std
 }  // namespace
 
 TEST_SUITE("attention") {
+
+TEST_CASE("vecmath: exp_softmax meets its documented accuracy and keeps -inf, 0 and NaN") {
+    // Dense grid over [−87, 0] plus the points near every multiple of ln2/2 (the ends of the reduced range).
+    using B = kernels::vec::batch<float>;
+    constexpr std::int64_t w = kernels::vec::width<float>;
+    std::vector<float> xs;
+    for (double x = -87.0; x <= 0.0; x += 1.0 / 4096) xs.push_back(static_cast<float>(x));
+    for (int k = -250; k <= 0; ++k) {
+        const float x = static_cast<float>(k * 0.34657359027997264);
+        xs.push_back(std::nextafter(x, -100.0f));
+        xs.push_back(x);
+        xs.push_back(std::nextafter(x, 100.0f));
+    }
+    while (xs.size() % w != 0) xs.push_back(0.0f);
+    double worst = 0;
+    float worst_x = 0;
+    for (std::size_t i = 0; i < xs.size(); i += w) {
+        alignas(64) float out[64];
+        kernels::vec::exp_softmax<float>(B::load_unaligned(xs.data() + i)).store_unaligned(out);
+        for (std::int64_t j = 0; j < w; ++j) {
+            const long double want = std::exp(static_cast<long double>(xs[i + j]));
+            const double rel = static_cast<double>(std::abs((out[j] - want) / want));
+            if (rel > worst) {
+                worst = rel;
+                worst_x = xs[i + j];
+            }
+        }
+    }
+    CAPTURE(worst_x);
+    CHECK(worst < 1e-7);  // the header says 8.3e-8 (1 ulp is 1.19e-7)
+    MESSAGE("exp_softmax max relative error over [-87, 0]: " << worst);
+    // exp(−∞) = 0 (masked scores), exp(0) = 1 exactly, tiny results flush to 0, NaN stays NaN.
+    alignas(64) float in[64] = {}, out[64];
+    in[0] = -std::numeric_limits<float>::infinity();
+    in[1] = 0.0f;
+    in[2] = -100.0f;
+    in[3] = std::numeric_limits<float>::quiet_NaN();
+    kernels::vec::exp_softmax<float>(B::load_aligned(in)).store_aligned(out);
+    CHECK(out[0] == 0.0f);
+    CHECK(out[1] == 1.0f);
+    CHECK(out[2] == 0.0f);
+    CHECK(std::isnan(out[3]));
+}
 
 TEST_CASE("attention tile products: every triangle of a causal diagonal tile against a plain loop") {
     unsigned seed = 1;
