@@ -430,7 +430,7 @@ BackwardPlan backward_plan(const AttentionProblem& p, std::int64_t w) {
 }
 
 // One (b, h) of the backward: row pointers (row 0) and row strides of its operands, and the task's own partial
-// dQ buffer.
+// dQ buffer (or the dQ output itself, see backward_keys).
 template <class T>
 struct BackwardHead {
     std::int64_t b = 0, h = 0;
@@ -440,8 +440,8 @@ struct BackwardHead {
     const T* dout = nullptr;  // (Tq, Dv)
     const T* lse = nullptr;   // (Tq)
     const T* drow = nullptr;  // (Tq)  D_i = dO_i · O_i
-    T* dq_group = nullptr;    // (Tq, Dp)  this group's partial dQ
-    std::int64_t ldq = 0, ldk = 0, ldv = 0, lddo = 0;
+    T* dq_group = nullptr;    // (Tq, Dp)  this group's partial dQ, rows lddq apart
+    std::int64_t ldq = 0, ldk = 0, ldv = 0, lddo = 0, lddq = 0;
 };
 
 // The scratch tiles of one backward task. The key tile's operands are packed once per key tile; Q and dO
@@ -456,21 +456,6 @@ struct KeyTileScratch {
     T* dka;  // (D, Bc)     dK tileᵀ accumulator
     T* dva;  // (Dv, Bc)    dV tileᵀ accumulator
 };
-
-// Pass 1: D_i = Σ_e dO_ie O_ie for every row (B, H, Tq)   (the row term of softmax's backward:
-// Σ_j P_ij dP_ij = dO_i · O_i).
-template <class T>
-void backward_row_terms(const AttentionProblem& p, const T* o, AttentionLayout ol, const T* dout,
-                        AttentionLayout dol, T* drow) {
-    vec::parallel_rows(p.batch * p.heads * p.tq, 2 * p.dv, [&](std::int64_t r0, std::int64_t r1) {
-        for (std::int64_t r = r0; r < r1; ++r) {
-            const std::int64_t head = r / std::max<std::int64_t>(1, p.tq), i = r % p.tq;
-            const std::int64_t b = head / p.heads, h = head % p.heads;
-            drow[r] = vec::row_dot(dout + b * dol.batch + h * dol.head + i * dol.row,
-                                   o + b * ol.batch + h * ol.head + i * ol.row, p.dv);
-        }
-    });
-}
 
 // One query tile (qt) against the packed key tile [j0, j0 + nc): recomputes P, then adds its share to dVᵀ,
 // dKᵀ (the key tile's accumulators) and to the group's partial dQ.
@@ -539,11 +524,12 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
         tile_product<T, true, Triangle::KFromColumn>(D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka, kBc);
     else
         tile_product<T, true>(D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka, kBc);
-    // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 3)
+    // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 2)
     if (diagonal)
-        tile_product<T, true, Triangle::KToRow>(mq, Dp, nc, ds, kBc, 1, st.kp, Dp, T(1), hd.dq_group + i0 * Dp, Dp);
+        tile_product<T, true, Triangle::KToRow>(mq, Dp, nc, ds, kBc, 1, st.kp, Dp, T(1), hd.dq_group + i0 * hd.lddq,
+                                                hd.lddq);
     else
-        tile_product<T, true>(mq, Dp, nc, ds, kBc, 1, st.kp, Dp, T(1), hd.dq_group + i0 * Dp, Dp);
+        tile_product<T, true>(mq, Dp, nc, ds, kBc, 1, st.kp, Dp, T(1), hd.dq_group + i0 * hd.lddq, hd.lddq);
 }
 
 // One key tile (index kt_index) of one head: packs its K and V, runs every query tile that sees it, and writes
@@ -575,7 +561,7 @@ void backward_key_tile(const AttentionProblem& p, const KeySet& ks, const Backwa
     store_transposed<T, Add>(st.dva, kBc, Dv, nc, dv + hd.b * dvl.batch + hd.h * dvl.head + j0 * dvl.row, dvl.row);
 }
 
-// Pass 3: dQ = Σ_g dQ_g in the fixed order g = 0, 1, ..., G − 1 (zeros when there are no keys); with Add,
+// Pass 2: dQ = Σ_g dQ_g in the fixed order g = 0, 1, ..., G − 1 (zeros when there are no keys); with Add,
 // dQ += that sum.
 template <class T, bool Add>
 void backward_sum_dq_groups(const AttentionProblem& p, const BackwardPlan& plan, const T* dq_part, T* dq,
@@ -619,13 +605,14 @@ void backward_keys(const AttentionProblem& p, const KeySet& ks, const T* q, Atte
     const BackwardPlan plan = backward_plan(p, W<T>);
     const std::int64_t D = p.d, Dv = p.dv, Dp = plan.Dp, G = plan.groups;
 
-    // Workspace: D_i for every row (B, H, Tq), then G partial dQ buffers per head (B, H, G, Tq, Dp).
-    T* drow = workspace;
-    T* dq_part = workspace + round_up(bh * p.tq, kBc);
+    // Workspace: G partial dQ buffers per head (B, H, G, Tq, Dp). With one group and D a whole number of SIMD
+    // batches (16, 32, 64, 128 in float) the group's buffer is the dQ output itself: the products write exactly
+    // D columns, so its rows are accumulated in place and pass 2 is skipped (the same sums in the same order).
+    // At short sequences (a ViT's 17 tokens, 512 heads) that pass and its zeroing showed in the profile.
+    T* dq_part = workspace;
+    const bool dq_in_place = !Add && G == 1 && Dp == D;
 
-    backward_row_terms(p, o, ol, dout, dol, drow);
-
-    // Pass 2: one task per (b, h, group g) walks key tiles g, g + G, ... and for each the query tiles that see it.
+    // Pass 1: one task per (b, h, group g) walks key tiles g, g + G, ... and for each the query tiles that see it.
     auto task = [&](std::int64_t index) {
         const std::int64_t g = index % G, head = index / G;
         BackwardHead<T> hd;
@@ -636,17 +623,29 @@ void backward_keys(const AttentionProblem& p, const KeySet& ks, const T* q, Atte
         hd.v = v + hd.b * vl.batch + hd.h * vl.head;
         hd.dout = dout + hd.b * dol.batch + hd.h * dol.head;
         hd.lse = lse + head * p.tq;
-        hd.drow = drow + head * p.tq;
-        hd.dq_group = dq_part + (head * G + g) * p.tq * Dp;
         hd.ldq = ql.row;
         hd.ldk = kl.row;
         hd.ldv = vl.row;
         hd.lddo = dol.row;
-        std::fill(hd.dq_group, hd.dq_group + p.tq * Dp, T(0));
+        if (dq_in_place) {
+            hd.dq_group = dq + hd.b * dql.batch + hd.h * dql.head;
+            hd.lddq = dql.row;
+        } else {
+            hd.dq_group = dq_part + (head * G + g) * p.tq * Dp;
+            hd.lddq = Dp;
+        }
+        for (std::int64_t i = 0; i < p.tq; ++i) std::fill(hd.dq_group + i * hd.lddq, hd.dq_group + i * hd.lddq + Dp, T(0));
 
-        const Scratch<T> scratch({D * kBc, kBc * Dp, Dv * kBc, kBr * kBc, kBr * kBc, D * kBc, Dv * kBc});
+        const Scratch<T> scratch({D * kBc, kBc * Dp, Dv * kBc, kBr * kBc, kBr * kBc, D * kBc, Dv * kBc, p.tq});
         const KeyTileScratch<T> st{scratch[0], scratch[1], scratch[2], scratch[3],
                                    scratch[4], scratch[5], scratch[6]};
+        // D_i = Σ_e dO_ie O_ie for the head's rows (the row term of softmax's backward: Σ_j P_ij dP_ij = dO_i · O_i);
+        // each of a head's G tasks computes it (Tq·Dv multiply-adds, nothing next to its tiles), so no pass and
+        // no workspace for it.
+        T* drow = scratch[7];
+        const T* oh = o + hd.b * ol.batch + hd.h * ol.head;
+        for (std::int64_t i = 0; i < p.tq; ++i) drow[i] = vec::row_dot(hd.dout + i * hd.lddo, oh + i * ol.row, Dv);
+        hd.drow = drow;
         for (std::int64_t kt_index = g; kt_index < plan.nkt; kt_index += G)
             backward_key_tile<T, Add>(p, ks, plan, hd, st, kt_index, dk, dkl, dv, dvl);
     };
@@ -656,7 +655,7 @@ void backward_keys(const AttentionProblem& p, const KeySet& ks, const T* q, Atte
                       });
 
     // Keys with no tile (Tk = 0) leave nothing to write; dK and dV are empty then.
-    backward_sum_dq_groups<T, Add>(p, plan, dq_part, dq, dql);
+    if (!dq_in_place) backward_sum_dq_groups<T, Add>(p, plan, dq_part, dq, dql);
 }
 
 }  // namespace
@@ -685,8 +684,7 @@ std::int64_t attention_backward_workspace(const AttentionProblem& p, std::size_t
     check_attention_problem(p);
     const std::int64_t w = element_size == sizeof(double) ? W<double> : W<float>;
     const BackwardPlan plan = backward_plan(p, w);
-    const std::int64_t rows = p.batch * p.heads * p.tq;
-    return round_up(rows, kBc) + rows * plan.groups * plan.Dp;
+    return p.batch * p.heads * p.tq * plan.groups * plan.Dp;
 }
 
 // ----- the float and double versions the header declares (explicit instantiations) ---------------------------

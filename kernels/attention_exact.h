@@ -16,9 +16,9 @@
 // A query that sees no key at all (Tk = 0) gets O = 0, L = −∞, and zero gradients; no −10000 constants.
 //
 // Memory. Besides the outputs, the forward needs only tiles (a few tens of KB per task); the backward needs a
-// workspace of attention_backward_workspace(problem, sizeof(T)) elements, O(B·H·Tq·D): the row sums D_i and
-// a small fixed number of partial dQ buffers (see attention_exact.cpp for why), allocated by the caller so
-// that the framework's allocator sees it.
+// workspace of attention_backward_workspace(problem, sizeof(T)) elements, O(B·H·Tq·D): a small fixed number of
+// partial dQ buffers (see attention_exact.cpp for why; unused when there is one group and D is a whole number
+// of SIMD batches), allocated by the caller so that the framework's allocator sees it.
 //
 // Threads and determinism. oneTBB tasks over (batch, head, query tile) in the forward and over
 // (batch, head, group of key tiles) in the backward; every output element is summed in an order that depends
