@@ -57,7 +57,7 @@ Grads CustomFunctionNode::apply(const Tensor& grad_output) {
         throw Error(name() + ": trying to backward through this custom function a second time: its context was "
                              "freed after the first backward. Pass retain_graph=true to the first backward().");
     }
-    Grads grads = backward_(*ctx_, grad_output);
+    const std::vector<Tensor> grads = backward_(*ctx_, grad_output);
     if (grads.size() != inputs.size()) {
         throw Error(name() + ": backward returned " + std::to_string(grads.size()) + " gradient(s) but forward took " +
                     std::to_string(inputs.size()) + " input(s); return one per input (Tensor() for none)");
@@ -83,7 +83,7 @@ Grads CustomFunctionNode::apply(const Tensor& grad_output) {
                              std::to_string(i) + "; gradients must be floating point");
         }
     }
-    return grads;
+    return Grads(grads.begin(), grads.end());
 }
 
 // ---- apply --------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 // node's backward rule once with the sum of the gradients flowing into it.
 
 #include "core/anomaly.h"
+#include "core/gradient_sum.h"
 #include "core/grad_mode.h"
 #include "core/node.h"
 #include "core/ops.h"
@@ -42,21 +43,6 @@ double l2_norm(const Tensor& t) {
 
 std::atomic<bool> g_track_grad_norms{false};
 
-// Two paths' gradients for one input meet: sum += g. Into a buffer nothing else can see when one of the two
-// is such a buffer (a tied weight's two 50257×768 gradients in GPT-2 would otherwise cost a third one), else
-// into a new tensor. a + b and b + a round the same, so which buffer is reused does not change the bits.
-void add_gradient(Tensor& sum, Tensor g) {
-    const bool same_layout = sum.shape() == g.shape() && sum.dtype() == g.dtype();
-    if (same_layout && is_sole_owner(sum)) {
-        sum.add_(g);
-    } else if (same_layout && is_sole_owner(g)) {
-        g.add_(sum);
-        sum = std::move(g);
-    } else {
-        sum = sum + g;
-    }
-}
-
 }  // namespace
 
 void set_track_grad_norms(bool track) { g_track_grad_norms = track; }
@@ -83,13 +69,13 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
     NoGradGuard no_grad;  // backward rules compute with ordinary ops; they must not record themselves
     profiler::charge_since_last_event("unattributed");  // core/profiler.h: the engine's share starts here
     std::shared_ptr<Node> root_node = gradient_edge(root);
-    std::unordered_map<Node*, Tensor> pending;  // summed incoming gradient of each node
-    pending[root_node.get()] = seed.to(root.dtype());
+    std::unordered_map<Node*, GradientSum> pending;  // summed incoming gradient of each node
+    pending[root_node.get()].add(seed.to(root.dtype()), root.shape(), root.dtype());
 
     for (Node* node : topological_order(root_node.get())) {
         auto it = pending.find(node);
         if (it == pending.end()) continue;  // no gradient reached this node (e.g. a zero-gradient branch)
-        Tensor grad = std::move(it->second);
+        Tensor grad = it->second.take();  // waiting gradient pieces become one tensor here (core/gradient_sum.h)
         pending.erase(it);
 
         if (tracking_grad_norms()) node->last_grad_norm = l2_norm(grad);
@@ -106,14 +92,18 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
 
         for (std::size_t i = 0; i < node->inputs.size() && i < input_grads.size(); ++i) {
             const Node::Input& input = node->inputs[i];
-            Tensor g = std::move(input_grads[i]);  // moved: the engine's handle may then be g's only owner
+            Gradient g = std::move(input_grads[i]);  // moved: the engine's handle may then be g's only owner
             if (!input.node || !g.defined()) continue;
-            detail::check_backward_gradient(node->name(), i, g);  // anomaly detection; off by default
-            // The one place broadcasting is undone: sum the gradient back to the input's shape.
-            if (g.shape() != input.shape) g = sum_to(g, input.shape);
-            if (g.dtype() != input.dtype) g = g.to(input.dtype);
-            auto [slot, inserted] = pending.try_emplace(input.node.get(), std::move(g));  // g kept if not inserted
-            if (!inserted) add_gradient(slot->second, std::move(g));
+            detail::check_backward_gradient(node->name(), i, g.values());  // anomaly detection; off by default
+            if (g.is_dense()) {
+                // The one place broadcasting is undone: sum the gradient back to the input's shape.
+                if (g.values().shape() != input.shape) g = sum_to(g.values(), input.shape);
+            } else {
+                g.check_fits(input.shape, node->name(), i);  // a piece names its place in the input's shape
+            }
+            if (g.values().dtype() != input.dtype) g.values() = g.values().to(input.dtype);
+            if (g.is_piece() && !gradient_pieces_enabled()) g = g.dense_form(input.shape, input.dtype);
+            pending[input.node.get()].add(std::move(g), input.shape, input.dtype);
         }
     }
     profiler::charge_since_last_event("engine");

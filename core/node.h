@@ -15,8 +15,11 @@
 //
 // A backward rule returns one gradient per input, in the shape of the op's output broadcast as it likes:
 // the engine sums each gradient back to its input's shape (sum_to) in one place, so expand/broadcasting
-// never needs its own code in an op.
+// never needs its own code in an op. An op that touches only part of its input (slice, select, embedding)
+// may return a *piece* instead: a gradient that is zero outside that part, which the engine places without
+// ever writing the zeros out (core/gradient.h).
 
+#include "core/gradient.h"
 #include "core/tensor.h"
 
 #include <functional>
@@ -27,7 +30,12 @@
 
 namespace tg::autograd {
 
-using Grads = std::vector<Tensor>;  // one per input; an undefined Tensor means "no gradient"
+// One gradient per input: a Tensor, a piece, or undefined for "no gradient". A rule may also return a
+// std::vector<Tensor>.
+struct Grads : std::vector<Gradient> {
+    using std::vector<Gradient>::vector;
+    Grads(const std::vector<Tensor>& dense) : std::vector<Gradient>(dense.begin(), dense.end()) {}  // NOLINT
+};
 using BackwardFn = std::function<Grads(const Tensor& grad_output)>;
 
 // A tensor kept for backward, with the storage version it had when saved. get() refuses to return it if an

@@ -22,6 +22,8 @@ namespace tg::detail {
 
 // dst[...] = src[...] converted to dst's dtype; src broadcasts to dst's shape. No autograd, no checks.
 void copy_into(const Tensor& dst, const Tensor& src);
+// dst[...] += src[...]; src has dst's dtype, broadcasts to dst's shape and lives in another storage.
+void add_into(const Tensor& dst, const Tensor& src);
 
 // Below this many elements an op runs on the calling thread: waking workers costs more than it saves.
 inline constexpr std::int64_t kParallelGrain = 32768;

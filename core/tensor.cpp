@@ -7,6 +7,7 @@
 #include "core/node.h"
 #include "core/ops.h"
 #include "core/strided.h"
+#include "kernels/elementwise.h"
 
 #include <cstring>
 
@@ -124,6 +125,22 @@ void copy_into(const Tensor& dst, const Tensor& src) {
     });
 }
 
+// dst[...] += src[...] elementwise in dst's memory (src of dst's dtype, broadcast to dst's shape, in another
+// storage). One rounding per element, as dst = dst + src would give, without a temporary of dst's size.
+void add_into(const Tensor& dst, const Tensor& src) {
+    const Strides src_strides = broadcast_strides(src.shape(), src.strides(), dst.shape());
+    dispatch(dst.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        T* out = dst.data<T>();
+        const T* in = src.data<T>();
+        for_each_row<3>(dst.shape(), {dst.strides(), src_strides, dst.strides()},
+                        [&](const auto& off, const auto& inner, std::int64_t n) {
+                            kernels::map2_row(out + off[0], inner[0], in + off[1], inner[1], out + off[2], inner[2],
+                                              n, [](auto x, auto y) { return x + y; });
+                        });
+    });
+}
+
 }  // namespace detail
 
 Tensor Tensor::clone() const {
@@ -196,6 +213,16 @@ Tensor& Tensor::copy_(const Tensor& src) {
 Tensor& Tensor::add_(const Tensor& other, double alpha) {
     check_inplace(*this, "add_");
     NoGradGuard no_grad;
+    // The common case (gradient sums, optimizer state): add straight into our memory. Not when `other` shares
+    // our storage (it could be overwritten while read) or when we are an expanded view (copy_ refuses those).
+    bool expanded = false;
+    for (std::size_t d = 0; d < shape().size(); ++d) expanded = expanded || (strides()[d] == 0 && shape()[d] > 1);
+    if (alpha == 1.0 && other.dtype() == dtype() && other.storage() != storage() && !expanded &&
+        broadcast_shapes(other.shape(), shape(), "add_") == shape()) {
+        detail::add_into(*this, other);
+        storage()->bump_version();
+        return *this;
+    }
     Tensor sum = alpha == 1.0 ? add(*this, other) : add(*this, mul(other, scalar_tensor(alpha, other.dtype())));
     return copy_(sum);
 }

@@ -211,16 +211,11 @@ Tensor embedding(const Tensor& ids, const Tensor& weight) {
     } else {
         out = select_rows(weight, 0, idx).view(out_shape);
     }
-    // dweight[v] = sum of dout rows whose id is v (rows never looked up get zeros).
-    autograd::record("embedding", out, {weight}, [w_shape = weight.shape(), idx](const Tensor& dout) {
-        const Tensor g = dout.contiguous();
-        Tensor dweight = empty(w_shape, g.dtype());
-        dispatch_floating(g.dtype(), [&](auto tag) {
-            using T = decltype(tag);
-            kernels::embedding_backward(g.data<T>(), idx.data(), dweight.data<T>(), static_cast<std::int64_t>(idx.size()),
-                                        w_shape[0], w_shape[1]);
-        });
-        return autograd::Grads{dweight};
+    // dweight[v] = sum of dout rows whose id is v (rows never looked up get zeros), handed over as those rows:
+    // a tied weight (GPT-2's 50,257-row table, also the LM head) gets them added into its dense gradient, and
+    // a table used once is written in one pass (kernels::embedding_backward), zeros and sums together.
+    autograd::record("embedding", out, {weight}, [n, channels, idx](const Tensor& dout) {
+        return autograd::Grads{autograd::Gradient::rows(dout.reshape({n, channels}), idx)};
     });
     return out;
 }

@@ -156,10 +156,10 @@ Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::
     new_shape[static_cast<std::size_t>(d)] = (end - start + step - 1) / step;
     new_strides[static_cast<std::size_t>(d)] *= step;
     Tensor out = alias(*this, new_shape, new_strides, offset() + start * strides()[static_cast<std::size_t>(d)]);
-    autograd::record("slice", out, {*this}, [in_shape = shape(), dtype = dtype(), d, start, end, step](const Tensor& dout) {
-        Tensor g = zeros(in_shape, dtype);
-        g.slice(d, start, end, step).copy_(dout);
-        return autograd::Grads{g};
+    // dx = 0 with dx.slice(d, start, end, step) = dout, handed over as that one block: the engine writes the
+    // zeros only where no other gradient lands (core/gradient.h).
+    autograd::record("slice", out, {*this}, [d, start, step](const Tensor& dout) {
+        return autograd::Grads{autograd::Gradient::slice(dout, d, start, step)};
     });
     return out;
     // END EXERCISE
@@ -193,10 +193,9 @@ Tensor Tensor::select(std::int64_t d, std::int64_t index) const {
     new_shape.erase(new_shape.begin() + d);
     new_strides.erase(new_strides.begin() + d);
     Tensor out = alias(*this, new_shape, new_strides, offset() + index * step);
-    autograd::record("select", out, {*this}, [in_shape = shape(), dtype = dtype(), d, index](const Tensor& dout) {
-        Tensor g = zeros(in_shape, dtype);
-        g.select(d, index).copy_(dout);
-        return autograd::Grads{g};
+    // dx = 0 with dx.select(d, index) = dout: the slice [index, index + 1) of dim d, as one block.
+    autograd::record("select", out, {*this}, [d, index](const Tensor& dout) {
+        return autograd::Grads{autograd::Gradient::slice(dout.unsqueeze(d), d, index)};
     });
     return out;
     // END EXERCISE

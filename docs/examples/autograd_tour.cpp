@@ -91,6 +91,25 @@ int main() {
                bias.grad().to_vector<double>() == std::vector<double>(16, 5.0),
            "... which the engine sums back to bias's shape [16]: every entry is 5");
 
+    section("gradients that cover part of an input");
+    // [pieces]
+    tg::Tensor w_qkv = tg::randn({6, 4}, tg::kFloat64).requires_grad_();  // three row blocks of one weight
+    tg::Tensor input = tg::randn({3, 4}, tg::kFloat64);
+    tg::Tensor q = tg::matmul(input, w_qkv.narrow(0, 0, 2).t());
+    tg::Tensor k = tg::matmul(input, w_qkv.narrow(0, 2, 2).t());
+    tg::Tensor v = tg::matmul(input, w_qkv.narrow(0, 4, 2).t());
+    tg::sum(q * k + v).backward();  // three pieces that tile w_qkv: copied in side by side, no zeros written
+    // [pieces]
+    {
+        // The three blocks by their formulas: ∂Wq = kᵀ·input, ∂Wk = qᵀ·input, ∂Wv = 1ᵀ·input.
+        tg::NoGradGuard no_grad;
+        const tg::Tensor ones = tg::ones({3, 2}, tg::kFloat64);
+        const tg::Tensor want = tg::cat({tg::matmul(k.detach().t(), input), tg::matmul(q.detach().t(), input),
+                                         tg::matmul(ones.t(), input)}, 0);
+        expect(max_abs_difference(w_qkv.grad(), want) < 1e-12,
+               "the three row blocks of w_qkv.grad() are kᵀ·input, qᵀ·input and 1ᵀ·input");
+    }
+
     section("safety rails");
     tg::Tensor p = tg::randn({4}, tg::kFloat64).requires_grad_();
     // [version]

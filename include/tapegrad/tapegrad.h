@@ -19,6 +19,7 @@
 #include "core/grad_mode.h"
 #include "autograd/gradcheck.h"
 #include "autograd/graph.h"
+#include "core/gradient_sum.h"
 #include "core/node.h"
 
 #include "nn/activation.h"
