@@ -112,6 +112,7 @@ private:
 // Every product of two tiles: kernels/attention_tile_product.h (the micro-kernel, and the triangles of a causal
 // diagonal tile).
 using attention_tiles::tile_product;
+using attention_tiles::tile_product_causal;
 using attention_tiles::Triangle;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -316,11 +317,8 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
             // Sᵀ = s·K Qᵀ   (A = K rows read in place). On the causal diagonal (j0 = i0) only the batches of
             // queries at or after each key are computed; the rest is masked to −∞ just below.
             const bool diagonal = ks.causal && j0 == i0;
-            if (diagonal)
-                tile_product<T, false, Triangle::ColumnsFromRow>(nc, mqp, D, kh + j0 * kl.row, kl.row, 1, qtp, kBr,
-                                                                 scale, st, kBr);
-            else
-                tile_product<T, false>(nc, mqp, D, kh + j0 * kl.row, kl.row, 1, qtp, kBr, scale, st, kBr);
+            tile_product_causal<T, false, Triangle::ColumnsFromRow>(diagonal, nc, mqp, D, kh + j0 * kl.row, kl.row, 1,
+                                                                    qtp, kBr, scale, st, kBr);
             // + M: key j0 + c is hidden from query i0 + r when j0 + c > i0 + r (only tiles on the diagonal),
             // and, banded, a window key (j0 + c >= S) also when i0 + r >= j0 + c + W
             if (ks.banded) {
@@ -347,11 +345,8 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
             }
             // O'ᵀ += Vᵀ Pᵀ       (A(e, c) = V[c][e], read in place with swapped strides: no transpose). On the
             // diagonal, Pᵀ[c][r] = 0 for keys c > r: a batch of queries stops at its last key.
-            if (diagonal)
-                tile_product<T, true, Triangle::KToColumn>(Dv, mqp, nc, vh + j0 * vl.row, 1, vl.row, st, kBr, T(1),
-                                                           acc, kBr);
-            else
-                tile_product<T, true>(Dv, mqp, nc, vh + j0 * vl.row, 1, vl.row, st, kBr, T(1), acc, kBr);
+            tile_product_causal<T, true, Triangle::KToColumn>(diagonal, Dv, mqp, nc, vh + j0 * vl.row, 1, vl.row, st,
+                                                              kBr, T(1), acc, kBr);
             j0 += kBc;
         }
 
@@ -475,10 +470,8 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
     // diagonal (j0 = i0: query r sees key c <= r) every product below skips what is masked or multiplied by
     // P = 0 (kernels/attention_tile_product.h).
     const bool diagonal = ks.causal && j0 == i0;
-    if (diagonal)
-        tile_product<T, false, Triangle::ColumnsToRow>(mq, ncp, D, qi, hd.ldq, 1, st.kt, kBc, scale, s, kBc);
-    else
-        tile_product<T, false>(mq, ncp, D, qi, hd.ldq, 1, st.kt, kBc, scale, s, kBc);
+    tile_product_causal<T, false, Triangle::ColumnsToRow>(diagonal, mq, ncp, D, qi, hd.ldq, 1, st.kt, kBc, scale, s,
+                                                          kBc);
     if (diagonal || ncp != nc || ks.banded) mask_tile(s, mq, ncp, ks, i0, j0, nc);
     for (std::int64_t r = 0; r < mq; ++r) {
         T* sr = s + r * kBc;
@@ -496,15 +489,11 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
         std::fill(sr + seen, sr + ncp, T(0));
     }
     // dVᵀ += dOᵀ P         (A(e, i) = dO[i][e]: the transpose is just swapped strides)
-    if (diagonal)
-        tile_product<T, true, Triangle::KFromColumn>(Dv, ncp, mq, doi, 1, hd.lddo, s, kBc, T(1), st.dva, kBc);
-    else
-        tile_product<T, true>(Dv, ncp, mq, doi, 1, hd.lddo, s, kBc, T(1), st.dva, kBc);
+    tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, Dv, ncp, mq, doi, 1, hd.lddo, s, kBc, T(1), st.dva,
+                                                        kBc);
     // dP = dO Vᵀ
-    if (diagonal)
-        tile_product<T, false, Triangle::ColumnsToRow>(mq, ncp, Dv, doi, hd.lddo, 1, st.vt, kBc, T(1), ds, kBc);
-    else
-        tile_product<T, false>(mq, ncp, Dv, doi, hd.lddo, 1, st.vt, kBc, T(1), ds, kBc);
+    tile_product_causal<T, false, Triangle::ColumnsToRow>(diagonal, mq, ncp, Dv, doi, hd.lddo, 1, st.vt, kBc, T(1), ds,
+                                                          kBc);
     // dS = P∘(dP − D), with the scale s of dQ = s·dS K and dK = s·dSᵀ Q folded in; 0 past the batches of keys
     // the row sees (P = 0 there, and dP was not computed on the diagonal)
     for (std::int64_t r = 0; r < mq; ++r) {
@@ -520,16 +509,11 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
         std::fill(dsr + seen, dsr + ncp, T(0));
     }
     // dKᵀ += s·Qᵀ dS
-    if (diagonal)
-        tile_product<T, true, Triangle::KFromColumn>(D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka, kBc);
-    else
-        tile_product<T, true>(D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka, kBc);
+    tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka,
+                                                        kBc);
     // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 2)
-    if (diagonal)
-        tile_product<T, true, Triangle::KToRow>(mq, Dp, nc, ds, kBc, 1, st.kp, Dp, T(1), hd.dq_group + i0 * hd.lddq,
-                                                hd.lddq);
-    else
-        tile_product<T, true>(mq, Dp, nc, ds, kBc, 1, st.kp, Dp, T(1), hd.dq_group + i0 * hd.lddq, hd.lddq);
+    tile_product_causal<T, true, Triangle::KToRow>(diagonal, mq, Dp, nc, ds, kBc, 1, st.kp, Dp, T(1),
+                                                   hd.dq_group + i0 * hd.lddq, hd.lddq);
 }
 
 // One key tile (index kt_index) of one head: packs its K and V, runs every query tile that sees it, and writes
@@ -634,7 +618,9 @@ void backward_keys(const AttentionProblem& p, const KeySet& ks, const T* q, Atte
             hd.dq_group = dq_part + (head * G + g) * p.tq * Dp;
             hd.lddq = Dp;
         }
-        for (std::int64_t i = 0; i < p.tq; ++i) std::fill(hd.dq_group + i * hd.lddq, hd.dq_group + i * hd.lddq + Dp, T(0));
+        for (std::int64_t i = 0; i < p.tq; ++i) {
+            std::fill(hd.dq_group + i * hd.lddq, hd.dq_group + i * hd.lddq + Dp, T(0));
+        }
 
         const Scratch<T> scratch({D * kBc, kBc * Dp, Dv * kBc, kBr * kBc, kBr * kBc, D * kBc, Dv * kBc, p.tq});
         const KeyTileScratch<T> st{scratch[0], scratch[1], scratch[2], scratch[3],

@@ -166,4 +166,15 @@ void tile_product(std::int64_t m, std::int64_t n, std::int64_t kc, const T* a, s
     }
 }
 
+// The product over the triangle Tri when `diagonal` (a causal diagonal tile pair), over the whole tile otherwise.
+template <class T, bool Accumulate, Triangle Tri>
+inline void tile_product_causal(bool diagonal, std::int64_t m, std::int64_t n, std::int64_t kc, const T* a,
+                                std::int64_t a_rs, std::int64_t a_ps, const T* b, std::int64_t ldb, T alpha, T* c,
+                                std::int64_t ldc) {
+    if (diagonal)
+        tile_product<T, Accumulate, Tri>(m, n, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc);
+    else
+        tile_product<T, Accumulate>(m, n, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc);
+}
+
 }  // namespace tg::kernels::attention_tiles
