@@ -200,7 +200,13 @@ TEST_CASE("vecmath: exp_softmax meets its documented accuracy and keeps -inf, 0 
         }
     }
     CAPTURE(worst_x);
-    CHECK(worst < 1e-7);  // the header says 8.3e-8 (1 ulp is 1.19e-7)
+    // The header says 8.3e-8 with fused multiply-add (1 ulp is 1.19e-7); a build without it (the portable SSE2
+    // one) rounds twice per Horner step, as vec::exp does there, and gets a looser bound.
+#if defined(__FMA__)
+    CHECK(worst < 1e-7);
+#else
+    CHECK(worst < 2e-7);
+#endif
     MESSAGE("exp_softmax max relative error over [-87, 0]: " << worst);
     // exp(−∞) = 0 (masked scores), exp(0) = 1 exactly, tiny results flush to 0, NaN stays NaN.
     alignas(64) float in[64] = {}, out[64];
