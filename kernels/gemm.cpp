@@ -40,7 +40,6 @@
 #include <cstddef>
 #include <memory>
 #include <new>
-#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -197,19 +196,6 @@ void compute_tile(std::int64_t kc, const T* ap, std::int64_t a_step, const T* bp
             out = r;
         }
     }
-}
-
-// Whether the micro-kernel may read a transposed A (stored k×m) in place: its kc steps then touch kc cache
-// lines lda·sizeof(T) bytes apart. When that distance is a multiple of 2 KB (lda = 512 floats) those lines
-// fall into only 2 of the L1's 64 sets and evict each other, and reading in place measured 10-15% slower
-// than packing (512×128×2048); with at least 8 distinct sets (lda = 128, 384, 1152 floats) it measured
-// 3-18% faster, the packing pass saved.
-template <class T>
-bool in_place_friendly(std::int64_t lda) {
-    const std::int64_t bytes = lda * static_cast<std::int64_t>(sizeof(T));
-    if (bytes % 64 != 0) return true;  // the steps wander over all sets
-    const std::int64_t lines = bytes / 64;
-    return std::gcd(lines, std::int64_t{64}) <= 8;  // 64 / gcd distinct sets of a 64-set L1
 }
 
 // C = beta · C (+ bias on every row): the product when k == 0 or alpha == 0.
@@ -426,7 +412,13 @@ void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
             bk.trans_a = trans_a;
             bk.a_block = trans_a ? a + pc * lda : a + pc;
             bk.lda = lda;
-            bk.a_in_place = trans_a && in_place_friendly<T>(lda);
+            // A transposed A's full slivers are read in place, whatever lda: on Zen 4 (L1 32 KB, 8-way) an lda
+            // of a multiple of 2 KB (512, 1536 floats), whose rows share 2 of the L1's 64 sets, measured 10-15%
+            // slower in place than packed and was packed; on the Zen 5 of docs/performance.md (48 KB, 12-way)
+            // packing is the slower one: one thread, old/new alternating, 512×128×2048 0.79-0.94× the time,
+            // 512×64×2048 0.65-0.75×, 2048×128×2048 0.82×, 512×256×1024 0.91-0.95×, wide products (n >= 384)
+            // 0.97-1.02×.
+            bk.a_in_place = trans_a;
 
             auto task = [&](std::int64_t t) {
                 const std::int64_t rt = t / col_tasks, ct = t % col_tasks;

@@ -25,25 +25,13 @@ void pack_a(bool trans_a, const T* a, std::int64_t lda, std::int64_t mc, std::in
     for (std::int64_t i0 = 0; i0 < mc; i0 += MR) {
         const std::int64_t rows = mc - i0 < MR ? mc - i0 : MR;
         if (trans_a) {
-            // Column p of op(A) is row p of the stored A: MR contiguous values, read and written forward.
-            // (Two alternatives measured slower on the transformer shapes: dealing each stored row out to all
-            // slivers at once, whose write streams are multiples of 4 KB apart and collide in the same L1
-            // sets, and the same in chunks of 16 rows.)
-            // A full sliver copies a fixed MR values per step, which the compiler turns into a few vector
-            // moves (the run-time count of the partial sliver kept it to one scalar move per value: packing
-            // was 4% of a GPT training step, the weight gradients dW = dYᵀ·X with n = 128).
-            if (rows == MR) {
-                for (std::int64_t p = 0; p < kc; ++p) {
-                    const T* src = a + p * lda + i0;
-#pragma GCC unroll 16
-                    for (int i = 0; i < MR; ++i) dst[p * MR + i] = src[i];
-                }
-            } else {
-                for (std::int64_t p = 0; p < kc; ++p) {
-                    const T* src = a + p * lda + i0;
-                    for (std::int64_t i = 0; i < rows; ++i) dst[p * MR + i] = src[i];
-                    for (std::int64_t i = rows; i < MR; ++i) dst[p * MR + i] = T(0);
-                }
+            // Column p of op(A) is row p of the stored A: `rows` contiguous values, read and written forward,
+            // the rest of the sliver zero. (gemm.cpp reads the full slivers of a transposed A in place and packs
+            // only a partial last one.)
+            for (std::int64_t p = 0; p < kc; ++p) {
+                const T* src = a + p * lda + i0;
+                for (std::int64_t i = 0; i < rows; ++i) dst[p * MR + i] = src[i];
+                for (std::int64_t i = rows; i < MR; ++i) dst[p * MR + i] = T(0);
             }
         } else if (rows == MR) {
             // Row i of op(A) is contiguous in memory. Walk all MR rows side by side (MR forward streams) and
