@@ -1,9 +1,11 @@
 // The tile products of the exact attention kernels (kernels/attention_tile_product.h) and the kernels built on
-// them: every Triangle mode of tile_product against a plain triple loop over the part the mode promises to
-// compute (and a check that what it promises is all the causal diagonal needs); then the float32 kernels
+// them: every Triangle mode of tile_product against a plain triple loop over the entries the causal diagonal
+// needs from it (with the zeros the mode relies on put into A or Bp); then the float32 kernels
 // against the plain reference loops at the head widths 16, 32, 64, 128, sequence lengths that are and are not
-// multiples of the 64-row tile, causal and not, Tq != Tk, on strided (interleaved) rows.
+// multiples of the 64-row tile, causal and not, Tq != Tk, on strided (interleaved) rows; vec::exp_softmax's
+// accuracy; bitwise determinism across thread counts when dQ is accumulated in place.
 
+#include "core/threading.h"
 #include "kernels/attention_exact.h"
 #include "kernels/attention_tile_product.h"
 #include "kernels/vecmath.h"
@@ -14,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -244,6 +247,47 @@ TEST_CASE("float32 attention kernels match the reference loops at head widths 16
         compare_with_reference(1, 3, 70, 200, D, true, seed += 10);
         compare_with_reference(1, 3, 200, 70, D, true, seed += 10);
     }
+}
+
+TEST_CASE("float32 kernels with dQ accumulated in place (B·H >= 8): bitwise the same for 1 thread and all") {
+    // One dQ group per head (B·H = 8) and D = 32: the backward accumulates dQ in the output itself; diagonal
+    // tiles take the triangles. Every output must be bitwise the same whatever the thread count.
+    kernels::AttentionProblem p;
+    p.batch = 4;
+    p.heads = 2;
+    p.tq = p.tk = 200;
+    p.d = p.dv = 32;
+    p.causal = true;
+    p.scale = 1.0 / std::sqrt(32.0);
+    const kernels::AttentionLayout lay = kernels::contiguous_layout(p, p.tq, p.d);
+    const auto n = static_cast<std::size_t>(p.batch * p.heads * p.tq * p.d);
+    const auto q = normal_values<float>(n, 71), k = normal_values<float>(n, 72), v = normal_values<float>(n, 73),
+               dout = normal_values<float>(n, 74);
+    struct Out {
+        std::vector<float> o, lse, dq, dk, dv;
+    };
+    auto run = [&] {
+        Out r{std::vector<float>(n), std::vector<float>(static_cast<std::size_t>(p.batch * p.heads * p.tq)),
+              std::vector<float>(n), std::vector<float>(n), std::vector<float>(n)};
+        std::vector<float> ws(static_cast<std::size_t>(kernels::attention_backward_workspace(p, sizeof(float))));
+        kernels::attention_forward(p, q.data(), lay, k.data(), lay, v.data(), lay, r.o.data(), lay, r.lse.data());
+        kernels::attention_backward(p, q.data(), lay, k.data(), lay, v.data(), lay, r.o.data(), lay, r.lse.data(),
+                                    dout.data(), lay, r.dq.data(), lay, r.dk.data(), lay, r.dv.data(), lay, ws.data());
+        return r;
+    };
+    const Out all = run();
+    const int threads_before = get_num_threads();
+    set_num_threads(1);
+    const Out serial = run();
+    set_num_threads(threads_before);
+    auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+        return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+    };
+    CHECK(same(all.o, serial.o));
+    CHECK(same(all.lse, serial.lse));
+    CHECK(same(all.dq, serial.dq));
+    CHECK(same(all.dk, serial.dk));
+    CHECK(same(all.dv, serial.dv));
 }
 
 }  // TEST_SUITE
