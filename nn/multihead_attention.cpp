@@ -87,8 +87,9 @@ std::array<Tensor, 3> MultiHeadAttention::project(const Tensor& x, std::int64_t 
     // q = x W_qᵀ + b_q, and likewise k, v, where W_q, W_k, W_v are the three row blocks [C, C] of the fused
     // weight qkv.weight [3C, C] (views, no copy). Three products instead of one [B·T, 3C] product: the same
     // arithmetic, but q, k, v each get their own contiguous (B, T, C) tensor, so in backward dq, dk, dv flow
-    // straight into their products. Slicing one (B, T, 3C) result instead would make each slice's backward
-    // allocate and zero a full (B, T, 3C) gradient, and the engine then add the three.
+    // straight into their products. The three weight blocks' gradients come back as gradient pieces that tile
+    // qkv.weight (core/gradient.h): copied side by side, no zero fill. One (B, T, 3C) product sliced into q, k, v
+    // works as well with pieces, but was not measured faster (docs/performance.md, "Gradient pieces").
     auto project_one = [&](std::int64_t i) {  // i = 0, 1, 2 for q, k, v
         const Tensor w = qkv->weight.narrow(0, i * C, C);                                 // (C, C)
         const Tensor b = qkv->bias.defined() ? qkv->bias.narrow(0, i * C, C) : Tensor();  // (C)
