@@ -12,6 +12,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace tg {
 
 namespace {
@@ -30,6 +34,71 @@ void note_allocation(std::int64_t nbytes) {
 constexpr std::size_t kAlign = 64;               // a cache line, and the width of an AVX-512 register
 constexpr std::size_t kCacheMin = 16 * 1024;     // smaller blocks: malloc's own free lists are fast enough
 constexpr std::size_t kPage = 4096;
+constexpr std::size_t kHugePage = std::size_t{2} << 20;  // a transparent huge page on x86-64 and arm64 Linux
+
+// Blocks of 2 MB or more start on a 2 MB boundary and ask Linux for transparent huge pages (madvise; Debian's
+// default THP mode is "madvise": only regions that ask get them). A kernel that streams through several
+// T-long arrays a chunk at a time touches a new 4 KB page of each array every 4 KB; once the arrays together
+// pass the TLB's reach (a few thousand 4 KB pages, 8-16 MB) every new page is a page-table walk, and the cost
+// per row grows with T (docs/approximate-attention.md, "Linear cost of `approx` itself", measured it).
+//
+// The block is carved from a malloc'ed range 2 MB longer than asked, with the usual 64-byte alignment, so
+// that glibc sees the same kind of requests as for any other block (a 2 MB aligned posix_memalign changed how
+// its heap was reused and cost a GPT step thousands of page faults); the range's start is kept to free it.
+class HugeBlocks {
+public:
+    void* allocate(std::size_t bytes) {
+        void* raw = std::aligned_alloc(kAlign, bytes + kHugePage);
+        if (raw == nullptr) return nullptr;
+        const auto at = (reinterpret_cast<std::uintptr_t>(raw) + kHugePage - 1) / kHugePage * kHugePage;
+        void* p = reinterpret_cast<void*>(at);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+        ::madvise(p, bytes, MADV_HUGEPAGE);  // advice only: without THP the block simply keeps 4 KB pages
+#endif
+        std::lock_guard<std::mutex> lock(mutex_);
+        start_[p] = raw;
+        return p;
+    }
+    void release(void* p) {
+        void* raw = nullptr;
+        {
+            std::lock_guard<std::mutex> lock(mutex_);
+            const auto it = start_.find(p);
+            raw = it->second;
+            start_.erase(it);
+        }
+        std::free(raw);
+    }
+
+private:
+    std::mutex mutex_;
+    std::map<void*, void*> start_;  // block → the malloc'ed range it was carved from
+};
+
+HugeBlocks& huge_blocks() {
+    static HugeBlocks* h = new HugeBlocks();  // never destroyed, like the cache below
+    return *h;
+}
+
+// Environment variable TG_HUGE_PAGES=0 turns the huge-page blocks off (every block is then 64-byte aligned).
+bool huge_pages_on() {
+    static const bool on = [] {
+        const char* env = std::getenv("TG_HUGE_PAGES");
+        return env == nullptr || std::string(env) != "0";
+    }();
+    return on;
+}
+
+// A new block of `bytes` (already rounded by block_size), and its release.
+void* allocate_block(std::size_t bytes) {
+    return bytes >= kHugePage && huge_pages_on() ? huge_blocks().allocate(bytes) : std::aligned_alloc(kAlign, bytes);
+}
+void release_block(void* p, std::size_t bytes) {
+    if (bytes >= kHugePage && huge_pages_on())
+        huge_blocks().release(p);
+    else
+        std::free(p);
+}
 
 // The block cache: free blocks by (rounded) size. Exact sizes, not size classes: a training step asks for
 // the same sizes every step, so exact matches are the rule and no memory is lost to rounding up.
@@ -68,17 +137,17 @@ public:
             const std::size_t keep = std::max<std::size_t>(std::size_t{256} << 20, static_cast<std::size_t>(peak_bytes));
             for (auto bucket = free_.begin(); bucket != free_.end() && cached_ > keep;) {
                 while (!bucket->second.empty() && cached_ > keep) {
-                    std::free(bucket->second.back());
+                    release_block(bucket->second.back(), bucket->first);
                     bucket->second.pop_back();
                     cached_ -= bucket->first;
                 }
                 bucket = bucket->second.empty() ? free_.erase(bucket) : std::next(bucket);
             }
         }
-        void* p = std::aligned_alloc(kAlign, bytes);
+        void* p = allocate_block(bytes);
         if (p == nullptr) {  // out of memory: give the cache back and try once more
             release_all();
-            p = std::aligned_alloc(kAlign, bytes);
+            p = allocate_block(bytes);
         }
         return p;
     }
@@ -99,13 +168,13 @@ public:
                 return;
             }
         }
-        std::free(p);
+        release_block(p, bytes);
     }
 
     void release_all() {
         std::lock_guard<std::mutex> lock(mutex_);
         for (auto& [bytes, blocks] : free_) {
-            for (void* p : blocks) std::free(p);
+            for (void* p : blocks) release_block(p, bytes);
         }
         free_.clear();
         cached_ = 0;
@@ -159,7 +228,7 @@ Storage::~Storage() {
     const std::size_t bytes = block_size(nbytes_);
     if (data_ != nullptr) {
         if (bytes >= kCacheMin) {
-            cache().give(data_, bytes, g_peak.load());
+            cache().give(data_, bytes, g_peak.load());  // caches it, or releases it (release_block)
         } else {
             std::free(data_);
         }

@@ -3,7 +3,8 @@
 //     k blocks, with A read in place (transposed, or row-major when n is small) or packed;
 //   - the fused linear node (forward and all three gradients) against matmul + add;
 //   - the storage cache: memory_stats still counts live bytes only, cached blocks are reused and freed, a
-//     miss does not send the blocks of the last step back to the OS.
+//     miss does not send the blocks of the last step back to the OS; blocks of 2 MB or more are 2 MB aligned
+//     (for transparent huge pages).
 
 #include "core/ops.h"
 #include "core/storage.h"
@@ -143,6 +144,24 @@ TEST_SUITE("tensor") {
         empty_cache();
         CHECK(memory_stats().cached_bytes == 0);
         CHECK(memory_stats().current_bytes == before.current_bytes);
+    }
+
+    TEST_CASE("storage: blocks of 2 MB or more start on a 2 MB boundary (transparent huge pages), smaller on 64 bytes") {
+        // core/storage.cpp asks Linux for huge pages on large blocks, which needs 2 MB aligned ranges: a
+        // T-long attention array that keeps 4 KB pages costs a page-table walk per 4 KB once T is large.
+        const auto address = [](const Tensor& t) { return reinterpret_cast<std::uintptr_t>(t.raw_data()); };
+        const char* env = std::getenv("TG_HUGE_PAGES");
+        const bool huge = env == nullptr || std::string(env) != "0";  // TG_HUGE_PAGES=0 turns them off
+        for (const std::int64_t bytes : {std::int64_t{2} << 20, (std::int64_t{4} << 20) + 4096, std::int64_t{9} << 20}) {
+            Tensor big = empty({bytes / 4}, kFloat32);
+            CHECK(address(big) % (huge ? std::uintptr_t{2} << 20 : 64) == 0);
+            big.fill_(1.5);  // the whole block is usable
+            CHECK(sum(big).item<double>() == doctest::Approx(1.5 * static_cast<double>(bytes / 4)));
+        }
+        for (const std::int64_t bytes : {std::int64_t{64}, std::int64_t{1} << 20, (std::int64_t{2} << 20) - 4096}) {
+            const Tensor small = empty({bytes / 4}, kFloat32);
+            CHECK(address(small) % 64 == 0);
+        }
     }
 
     TEST_CASE("storage cache: a step that needs more than 1 GiB at its peak keeps all its blocks") {
