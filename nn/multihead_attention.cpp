@@ -84,18 +84,15 @@ void MultiHeadAttention::check_input(const Tensor& x) const {
 
 std::array<Tensor, 3> MultiHeadAttention::project(const Tensor& x, std::int64_t start) {
     const std::int64_t B = x.size(0), T = x.size(1), C = embed_dim, H = num_heads, D = head_dim;
-    // q = x W_qᵀ + b_q, and likewise k, v, where W_q, W_k, W_v are the three row blocks [C, C] of the fused
-    // weight qkv.weight [3C, C] (views, no copy). Three products instead of one [B·T, 3C] product: the same
-    // arithmetic, but q, k, v each get their own contiguous (B, T, C) tensor, so in backward dq, dk, dv flow
-    // straight into their products. The three weight blocks' gradients come back as gradient pieces that tile
-    // qkv.weight (core/gradient.h): copied side by side, no zero fill. One (B, T, 3C) product sliced into q, k, v
-    // works as well with pieces, but was not measured faster (docs/performance.md, "Gradient pieces").
-    auto project_one = [&](std::int64_t i) {  // i = 0, 1, 2 for q, k, v
-        const Tensor w = qkv->weight.narrow(0, i * C, C);                                 // (C, C)
-        const Tensor b = qkv->bias.defined() ? qkv->bias.narrow(0, i * C, C) : Tensor();  // (C)
-        return functional::linear(x, w, b).view({B, T, H, D});  // (B, T, C) seen as (B, T, H, D): heads by a view
+    // [q k v] = x W_qkvᵀ + b_qkv (B, T, 3C): one product with the fused weight [3C, C], then q, k, v as views of
+    // its three C-wide column blocks, heads by a view. In backward, dq, dk, dv come back as three gradient
+    // pieces that tile the (B, T, 3C) gradient exactly (core/gradient.h): the engine copies them in side by
+    // side, with no zero fill, and one product gives dW_qkv, written once.
+    const Tensor fused = functional::linear(x, qkv->weight, qkv->bias);  // (B, T, 3C)
+    auto head_view = [&](std::int64_t i) {  // i = 0, 1, 2 for q, k, v
+        return fused.narrow(2, i * C, C).view({B, T, H, D});  // (B, T, C) of row stride 3C seen as (B, T, H, D)
     };
-    Tensor q = project_one(0), k = project_one(1), v = project_one(2);  // (B, T, H, D)
+    Tensor q = head_view(0), k = head_view(1), v = head_view(2);  // (B, T, H, D)
     if (qk_layernorm) {
         q = functional::layer_norm(q, {D});  // each head vector: zero mean, unit variance over D
         k = functional::layer_norm(k, {D});
