@@ -203,10 +203,11 @@ TEST_CASE("vecmath: exp_softmax meets its documented accuracy and keeps -inf, 0 
         }
     }
     CAPTURE(worst_x);
-    // The header says 8.3e-8 with fused multiply-add (1 ulp is 1.19e-7); a build without it (the portable SSE2
-    // one) rounds twice per Horner step, as vec::exp does there, and gets a looser bound.
+    // The header says 8.3e-8 with fused multiply-add in the optimised build and 1.05e-7 in CI's -O1 sanitizer
+    // build (both under 1 ulp, 1.19e-7); a build without FMA (the portable SSE2 one) rounds twice per Horner
+    // step, as vec::exp does there, and gets a looser bound.
 #if defined(__FMA__)
-    CHECK(worst < 1e-7);
+    CHECK(worst < 1.1e-7);
 #else
     CHECK(worst < 2e-7);
 #endif
