@@ -13,7 +13,7 @@ mkdir -p "$artifacts"
 # A small quarantine (ASan keeps freed memory out of reuse for a while, 256 MB by default): else the memory of
 # many inputs adds up past the cap although no single input comes near it.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:quarantine_size_mb=64
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$here/ubsan.supp
 status=0
 for target in "$build"/tests/fuzz/fuzz_*; do
   [ -f "$target" ] && [ -x "$target" ] || continue  # not the .p folders of objects
