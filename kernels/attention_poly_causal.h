@@ -19,17 +19,19 @@
 //
 // 2. Segments, for threads inside one head. The sequence is cut at chunk boundaries into P segments, P fixed by
 //    the shapes (segments_per_head), never by the thread count. The running states are prefix (S) or suffix
-//    (R) sums, so each segment can start from its own initial state once that is known:
-//      phase 1 (parallel): the state total of every segment that some other segment needs
-//                          (S_s = Σ_{b in s} W_bᵀ Ṽ_b for s < P − 1; R_s = Σ_{b in s} U_bᵀ Ĝ_b for s > 0),
-//      combine (serial):   S_prefix[s] = S_0 + … + S_{s−1},  R_suffix[s] = R_{P−1} + … + R_{s+1}, in order,
-//      phase 2 (parallel): every segment's forward from its initial state, exactly the serial chunk loop; in
-//                          the backward first every segment's pass 1 (dQ, and the intra-chunk parts of dK and
-//                          dV from the same score tiles), then every segment's pass 2 (adds the inter-chunk
-//                          parts of dK and dV), so each c × c tile is computed once.
-//    Extra work: one state update (2·R·E flops) per row of the first P − 1 segments. Extra memory: 2·P states
-//    of R × E per head. Every number is computed by one task in an order fixed by the shapes, so results are
-//    bitwise identical for any thread count.
+//    (R) sums, so each segment can start from its own initial state once that is known.
+//    The forward:
+//      phase 1 (parallel): the key-state total S_s = Σ_{b in s} W_bᵀ Ṽ_b of every segment s < P − 1 (in two
+//                          halves, so that two threads share it even when P = 2),
+//      combine (serial):   S_prefix[s] = S_0 + … + S_{s−1}, in order,
+//      phase 2 (parallel): every segment's forward from its initial state, exactly the serial chunk loop.
+//    Extra work: one state update (2·R·E flops) per row of the first P − 1 segments.
+//    The backward needs no such phase: S runs forward and R backward through the segments, so at step k pass 1
+//    of segment k and pass 2 of segment P − 1 − k run side by side (a wavefront, backward.h), each from the
+//    state the previous segment of its chain left. Pass 1 writes dQ and, from the c × c score tiles it
+//    computes anyway, the intra-chunk parts of dK and dV; pass 2 the inter-chunk parts — each tile once.
+//    Extra memory: 2·P states of R × E per head. Every number is computed by one task in an order fixed by the
+//    shapes, so results are bitwise identical for any thread count (the backward's even for any P).
 
 #include "kernels/poly_causal/backward.h"
 #include "kernels/poly_causal/forward.h"

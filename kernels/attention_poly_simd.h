@@ -174,18 +174,21 @@ inline void transpose16x16(const float* src, std::int64_t lds, float* dst, std::
     }
     const __m512 sv = _mm512_set1_ps(scale);
     for (int i = 0; i < 8; ++i) {
-        r[i] = _mm512_mul_ps(sv, _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88));
-        r[i + 8] = _mm512_mul_ps(sv, _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd));
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
     }
     for (int i = 0; i < 16; ++i) {
         if (accumulate) r[i] = _mm512_add_ps(r[i], _mm512_loadu_ps(dst + i * ldd));
-        _mm512_storeu_ps(dst + i * ldd, r[i]);
+        _mm512_storeu_ps(dst + i * ldd, _mm512_mul_ps(sv, r[i]));
     }
 }
 #endif
 
-// dst[c·ldd + r] (+)= scale · src[r·lds + c] for r < rows, c < cols (moving rows of a chunk to and from the
-// feature-major layout): 16 × 16 blocks by shuffles for float with AVX-512, scalar moves for the rest.
+// dst[c·ldd + r] = scale · src[r·lds + c] for r < rows, c < cols (moving rows of a chunk to and from the
+// feature-major layout); accumulating, dst[c·ldd + r] = scale · (dst[c·ldd + r] + src[r·lds + c]): the scale
+// goes on the sum, so that the sum of two parts is the same whichever part was stored first (a·b + c may be
+// compiled to one fused multiply-add, which is not symmetric in the parts). 16 × 16 blocks by shuffles for
+// float with AVX-512, scalar moves for the rest.
 template <class T>
 void transpose_scaled(const T* src, std::int64_t lds, T* dst, std::int64_t ldd, std::int64_t rows, std::int64_t cols,
                       T scale, bool accumulate = false) {
@@ -201,8 +204,8 @@ void transpose_scaled(const T* src, std::int64_t lds, T* dst, std::int64_t ldd, 
 #endif
     for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t c = r < rb ? cb : 0; c < cols; ++c) {
-            const T x = scale * src[r * lds + c];
-            dst[c * ldd + r] = accumulate ? dst[c * ldd + r] + x : x;
+            const T x = src[r * lds + c];
+            dst[c * ldd + r] = scale * (accumulate ? dst[c * ldd + r] + x : x);
         }
 }
 

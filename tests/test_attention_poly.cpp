@@ -613,6 +613,79 @@ TEST_CASE("causal segments: 1 vs 2 threads bitwise equal; segment boundaries at 
     CHECK(rel_err(r.dv, want.dv) <= 1e-10);
 }
 
+TEST_CASE("causal backward: segments give bitwise the unsegmented gradients, for any thread count") {
+    // The backward's wavefront (kernels/poly_causal/backward.h) passes S forward and R backward from segment
+    // to segment, and the later of the two passes adds its part of dK, dV to the earlier one's: the same
+    // operations in the same order as one segment. So one head (2 segments) must give bitwise what the same
+    // head gives as one of B = 2 heads (1 segment each), with the same O, z, dO, and with 1 or 2 threads; and
+    // both must match the n×n p(S) formulation (float64). Odd T, a short last chunk, several chunk sizes.
+    struct Case {
+        std::int64_t T, D, Dv, chunk;
+        int g;
+    };
+    const int threads_before = tg::get_num_threads();
+    for (const Case c : {Case{1000, 16, 16, 64, 2}, Case{333, 32, 32, 64, 2}, Case{301, 5, 3, 16, 4},
+                         Case{130, 16, 16, 48, 4}, Case{97, 4, 3, 1, 2}}) {
+        CAPTURE(c.T);
+        CAPTURE(c.D);
+        CAPTURE(c.g);
+        CAPTURE(c.chunk);
+        const auto p = problem(c.T, c.D, c.Dv, c.g, true, c.chunk);
+        const Vec q = random_vec(c.T * c.D, 81, 0.6), k = random_vec(c.T * c.D, 82, 0.6),
+                  v = random_vec(c.T * c.Dv, 83), dout = random_vec(c.T * c.Dv, 84);
+        auto twice = [](const auto& x) {
+            auto y = x;
+            y.insert(y.end(), x.begin(), x.end());
+            return y;
+        };
+        auto check_type = [&](auto zero) {
+            using T = decltype(zero);
+            const auto qt = cast<T>(q), kt = cast<T>(k), vt = cast<T>(v), dot = cast<T>(dout);
+            std::vector<T> o(static_cast<std::size_t>(c.T * c.Dv)), z(static_cast<std::size_t>(c.T));
+            const auto l = contiguous_layout({1, 1, c.T, c.T, c.D, c.Dv}, c.T, c.D);
+            const auto lv = contiguous_layout({1, 1, c.T, c.T, c.D, c.Dv}, c.T, c.Dv);
+            poly_attention_forward(p, qt.data(), l, kt.data(), l, vt.data(), lv, o.data(), lv, z.data(), nullptr);
+            // grads(batch): dQ, dK, dV of `batch` copies of the head, from the same O and z
+            auto grads = [&](std::int64_t batch) {
+                auto pb = p;
+                pb.batch = batch;
+                auto rep = [&](const std::vector<T>& x) { return batch == 1 ? x : twice(x); };
+                const auto qb = rep(qt), kb = rep(kt), vb = rep(vt), ob = rep(o), zb = rep(z), db = rep(dot);
+                const auto lb = contiguous_layout({batch, 1, c.T, c.T, c.D, c.Dv}, c.T, c.D);
+                const auto lvb = contiguous_layout({batch, 1, c.T, c.T, c.D, c.Dv}, c.T, c.Dv);
+                Outputs<T> r;
+                r.dq.resize(qb.size());
+                r.dk.resize(kb.size());
+                r.dv.resize(vb.size());
+                poly_attention_backward(pb, PolyGradient::consistent, qb.data(), lb, kb.data(), lb, vb.data(), lvb,
+                                        ob.data(), lvb, zb.data(), db.data(), lvb, r.dq.data(), lb, r.dk.data(), lb,
+                                        r.dv.data(), lvb, nullptr);
+                return r;
+            };
+            auto same = [](const std::vector<T>& a, const std::vector<T>& b, std::size_t from) {
+                return std::memcmp(a.data(), b.data() + from, a.size() * sizeof(T)) == 0;
+            };
+            for (int threads : {1, 2}) {
+                CAPTURE(threads);
+                tg::set_num_threads(threads);
+                const auto seg = grads(1), whole = grads(2);
+                for (std::size_t half : {std::size_t{0}, seg.dq.size()}) CHECK(same(seg.dq, whole.dq, half));
+                for (std::size_t half : {std::size_t{0}, seg.dk.size()}) CHECK(same(seg.dk, whole.dk, half));
+                for (std::size_t half : {std::size_t{0}, seg.dv.size()}) CHECK(same(seg.dv, whole.dv, half));
+            }
+            tg::set_num_threads(threads_before);
+            return grads(1);
+        };
+        check_type(0.0f);
+        const auto r = check_type(0.0);
+        const Plain want = plain_attention(c.T, c.T, c.D, c.Dv, q.data(), k.data(), v.data(), dout.data(),
+                                           taylor(c.g), true, 1.0 / std::sqrt(static_cast<double>(c.D)), false);
+        CHECK(rel_err(r.dq, want.dq) <= 1e-10);
+        CHECK(rel_err(r.dk, want.dk) <= 1e-10);
+        CHECK(rel_err(r.dv, want.dv) <= 1e-10);
+    }
+}
+
 TEST_CASE("causal workspace: independent of T, the same for any thread count, enough for both passes") {
     for (std::int64_t heads : {1, 2, 3, 40}) {
         CAPTURE(heads);

@@ -1,8 +1,10 @@
 #pragma once
 // Internal to the causal polynomial kernels (kernels/attention_poly_causal.h): the consistent causal backward
 // (the exact gradient of forward.h). Pass 1 runs the chunks in order from the prefix state S and writes dQ
-// and the intra-chunk parts of dK and dV; pass 2 runs them in reverse from the suffix state R and adds the
-// inter-chunk parts.
+// and the intra-chunk parts of dK and dV; pass 2 runs them in reverse from the suffix state R and writes the
+// inter-chunk parts. Whichever of the two passes comes second to a segment adds its part to the other's; the
+// parts of dKt are summed unscaled and the second writer applies t (dK = t·dKt): one rounded sum of two terms,
+// the same in either order.
 
 #include <algorithm>
 #include <cstdint>
@@ -20,11 +22,13 @@ namespace tg::kernels::poly_causal {
 using namespace poly_simd;
 
 // Backward pass 1 over chunks [b0, b1) in order, from the prefix state S in ws + L.state: dQ, and the
-// intra-chunk parts of dK and dV (pass 2 adds the inter-chunk parts), all from one transposed tile pair:
+// intra-chunk parts of dK and dV (stored, or added to pass 2's when accumulate), all from one transposed tile
+// pair:
 //   Aᵀ = Mᵀ∘p(scoresᵀ),  dSᵀ = Mᵀ∘(Ṽ_b Ĝ_bᵀ)∘p′(scoresᵀ);
 //   dQtᵀ = Ktᵀ dSᵀ + φ_Q′ᵀ(dUᵀ),  dUᵀ = S Ĝ_bᵀ;   dKt_b = dSᵀ Qt_b;   dV_b = Aᵀ G_b;   then S += W_bᵀ Ṽ_b.
 template <class T>
-void backward_pass1(const Context<T>& cx, const Head<T>& hd, T* ws, std::int64_t b0, std::int64_t b1) {
+void backward_pass1(const Context<T>& cx, const Head<T>& hd, T* ws, std::int64_t b0, std::int64_t b1,
+                    bool accumulate) {
     const CausalLayout& L = cx.L;
     const std::int64_t cp = L.cp, nv = cp / kWidth<T>;
     T *qt = ws + L.q_t, *kt = ws + L.k_t, *vt = ws + L.v_tilde, *gh = ws + L.g_hat, *ght = ws + L.g_hat_t;
@@ -50,8 +54,8 @@ void backward_pass1(const Context<T>& cx, const Head<T>& hd, T* ws, std::int64_t
         // dKt_b[j][:] = Σ_{i>=j} dSᵀ[j][i] Qt[i][:],  dV_b[j][:] = Σ_{i>=j} Aᵀ[j][i] G[i][:]  (row-major)
         small_gemm<T>(rows, L.dp / kWidth<T>, rows, mb, cp, 1, qr, L.dp, dkr, L.dp, false, Tri::p_from_row);
         small_gemm<T>(rows, L.ew / kWidth<T>, rows, a, cp, 1, gh, L.ldv, dvr, ldr, false, Tri::p_from_row);
-        copy_rows(hd.dk + row0 * hd.lddk, hd.lddk, dkr, L.dp, rows, L.d, cx.t, false);
-        copy_rows(hd.dv + row0 * hd.lddv, hd.lddv, dvr, ldr, rows, L.dv, T(1), false);
+        store_rows(hd.dk + row0 * hd.lddk, hd.lddk, dkr, L.dp, rows, L.d, accumulate ? cx.t : T(1), accumulate);
+        store_rows(hd.dv + row0 * hd.lddv, hd.lddv, dvr, ldr, rows, L.dv, T(1), accumulate);
         // inter-chunk: dUᵀ[k][i] = Σ_e S[k][e] Ĝᵀ[e][i], through the feature VJP
         small_gemm<T>(L.r, nv, L.e, st, L.lds, 1, ght, cp, du, cp, false);
         monomials_t(cx.fm, cp, qt, ws + L.monomials_t);
@@ -62,11 +66,12 @@ void backward_pass1(const Context<T>& cx, const Head<T>& hd, T* ws, std::int64_t
     }
 }
 
-// Backward pass 2 over chunks [b0, b1) in reverse, from the suffix state R in ws + L.state: adds the
-// inter-chunk parts of dK and dV to what pass 1 wrote.
+// Backward pass 2 over chunks [b0, b1) in reverse, from the suffix state R in ws + L.state: the inter-chunk
+// parts of dK and dV (stored, or added to pass 1's when accumulate).
 //   dKt_b += φ_K′ᵀ(dWᵀ),  dWᵀ = R Ṽ_bᵀ;   dV_b += W_b R[:, :Dv];   then R += U_bᵀ Ĝ_b.
 template <class T>
-void backward_pass2(const Context<T>& cx, const Head<T>& hd, T* ws, std::int64_t b0, std::int64_t b1) {
+void backward_pass2(const Context<T>& cx, const Head<T>& hd, T* ws, std::int64_t b0, std::int64_t b1,
+                    bool accumulate) {
     const CausalLayout& L = cx.L;
     const std::int64_t cp = L.cp, nv = cp / kWidth<T>;
     T *qt = ws + L.q_t, *kt = ws + L.k_t, *vt = ws + L.v_tilde, *vtt = ws + L.v_tilde_t, *gh = ws + L.g_hat;
@@ -87,16 +92,32 @@ void backward_pass2(const Context<T>& cx, const Head<T>& hd, T* ws, std::int64_t
         small_gemm<T>(L.r, nv, L.e, st, L.lds, 1, vtt, cp, dw, cp, false);
         std::fill(dxt, dxt + L.d * cp, T(0));
         features_vjp_t(cx.fm, cp, kt, false, dw, ws + L.monomials_t, ws + L.dmonomials_t, dxt);
-        store_t(hd.dk + row0 * hd.lddk, hd.lddk, dxt, cp, rows, L.d, cx.t, true);
+        store_t(hd.dk + row0 * hd.lddk, hd.lddk, dxt, cp, rows, L.d, accumulate ? cx.t : T(1), accumulate);
         // dVᵀ[e][j] = Σ_k R[k][e] Wᵀ[k][j]
         small_gemm<T>(L.dv, nv, L.r, st, 1, L.lds, w, cp, dvt, cp, false);
-        store_t(hd.dv + row0 * hd.lddv, hd.lddv, dvt, cp, rows, L.dv, T(1), true);
+        store_t(hd.dv + row0 * hd.lddv, hd.lddv, dvt, cp, rows, L.dv, T(1), accumulate);
         update_state(cx, st, u, gh, ght + L.dv * cp, rows);
     }
 }
 
-// dQ, dK, dV of every head, in the two phases of attention_poly_causal.h; make_head(bh) → Head<T> of flat
-// head index bh.
+// Which pass of a segment runs first (and stores dK, dV with `=`; the second adds with `+=`). In the
+// wavefront below pass 1 of segment s runs at step s and pass 2 at step P − 1 − s.
+inline bool pass1_first(const CausalLayout& L, std::int64_t s) { return s <= L.segments - 1 - s; }
+
+// dQ, dK, dV of every head; make_head(bh) → Head<T> of flat head index bh.
+//
+// The schedule is a wavefront over the P segments of a head (attention_poly_causal.h): S flows forward through
+// the segments and R backward, so at step k pass 1 of segment k (from the S left by pass 1 of segment k − 1)
+// runs beside pass 2 of segment P − 1 − k (from the R left by pass 2 of segment P − k). Each pass hands its
+// final state to the next segment of its chain; no pass runs only to sum a segment's state. A segment met by
+// both passes in one step (the middle one of an odd P, and P = 1) gets them in one task, pass 1 then pass 2.
+// dK and dV are the sum of an intra-chunk part (pass 1) and an inter-chunk part (pass 2): whichever pass
+// reaches a segment first stores its part, the other adds — one addition of two terms, so the result is the
+// same in either order, and S and R go through the chunks in the same order as unsegmented: the gradients are
+// bitwise those of P = 1, for any P and thread count.
+//
+// For one thread the order also keeps rows in cache: step 1 starts (pass 1 of segment 1) where step 0 ended
+// (pass 2 of segment 1, P = 2), so the rows pass 2 touched last are read again while still in cache.
 template <class T, class MakeHead>
 void backward(const PolyAttentionProblem& p, const PolyFeatureMap& fm, const T* a, T t, T* workspace,
               MakeHead&& make_head) {
@@ -109,51 +130,43 @@ void backward(const PolyAttentionProblem& p, const PolyFeatureMap& fm, const T* 
     T* base = aligned(workspace);
     const std::int64_t pmax = max_segments_per_head(p), P = L.segments;
     const std::int64_t state_size = round_up(L.r * L.lds, kAlign<T>);
-    // per head: pmax S states, then pmax R states
+    // per head: pmax S states (s_state(s): S at the start of segment s), then pmax R states (r_state(s): R
+    // at the end of segment s, i.e. over the segments after it)
     T* states = base + std::min(L.heads * pmax * 2, kMaxSlots) * L.slot_size;
     auto s_state = [&](std::int64_t bh, std::int64_t s) { return states + (bh * 2 * pmax + s) * state_size; };
     auto r_state = [&](std::int64_t bh, std::int64_t s) { return states + (bh * 2 * pmax + pmax + s) * state_size; };
     const Context<T> cx{p, fm, L, a, t};
     const std::int64_t size = L.r * L.lds;
-    if (P > 1) {  // phase 1: S totals of segments 0 .. P−2, R totals of segments 1 .. P−1
-        run_tasks(L.heads * 2 * (P - 1), base, L.slot_size, [&](std::int64_t task, T* sp) {
-            const std::int64_t bh = task / (2 * (P - 1)), k = task % (2 * (P - 1));
-            T* ws = aligned(sp);
+    auto run_pass1 = [&](const Head<T>& hd, std::int64_t bh, std::int64_t s, T* ws) {
+        if (s == 0)
             std::fill(ws + L.state, ws + L.state + size, T(0));
-            const Head<T> hd = make_head(bh);
-            if (k < P - 1) {
-                key_state(cx, hd, ws, segment_begin(L, k), segment_begin(L, k + 1));
-                std::copy(ws + L.state, ws + L.state + size, s_state(bh, k));
-            } else {
-                const std::int64_t s = k - (P - 1) + 1;
-                query_state(cx, hd, ws, segment_begin(L, s), segment_begin(L, s + 1));
-                std::copy(ws + L.state, ws + L.state + size, r_state(bh, s));
-            }
-        });
-        for (std::int64_t bh = 0; bh < L.heads; ++bh) {
-            std::fill(s_state(bh, P - 1), s_state(bh, P - 1) + size, T(0));  // unused totals: the scans skip them
-            std::fill(r_state(bh, 0), r_state(bh, 0) + size, T(0));
-            exclusive_scan(s_state(bh, 0), P, state_size, size, true);
-            exclusive_scan(r_state(bh, 0), P, state_size, size, false);
-        }
-    }
-    // phase 2: pass 1 of every segment (writes dQ and the intra-chunk parts of dK, dV), then pass 2 of every
-    // segment (adds the inter-chunk parts), each from its initial state
-    for (const bool pass2 : {false, true}) {
-        run_tasks(L.heads * P, base, L.slot_size, [&](std::int64_t task, T* sp) {
-            const std::int64_t bh = task / P, s = task % P;
+        else
+            std::copy(s_state(bh, s), s_state(bh, s) + size, ws + L.state);
+        backward_pass1(cx, hd, ws, segment_begin(L, s), segment_begin(L, s + 1), !pass1_first(L, s));
+        if (s + 1 < P) std::copy(ws + L.state, ws + L.state + size, s_state(bh, s + 1));
+    };
+    auto run_pass2 = [&](const Head<T>& hd, std::int64_t bh, std::int64_t s, T* ws) {
+        if (s == P - 1)
+            std::fill(ws + L.state, ws + L.state + size, T(0));
+        else
+            std::copy(r_state(bh, s), r_state(bh, s) + size, ws + L.state);
+        backward_pass2(cx, hd, ws, segment_begin(L, s), segment_begin(L, s + 1), pass1_first(L, s));
+        if (s > 0) std::copy(ws + L.state, ws + L.state + size, r_state(bh, s - 1));
+    };
+    for (std::int64_t k = 0; k < P; ++k) {
+        const std::int64_t k2 = P - 1 - k;  // the segment of pass 2 at this step
+        const std::int64_t per_head = k == k2 ? 1 : 2;
+        run_tasks(L.heads * per_head, base, L.slot_size, [&](std::int64_t task, T* sp) {
+            const std::int64_t bh = task / per_head;
             T* ws = aligned(sp);
-            if (P == 1)
-                std::fill(ws + L.state, ws + L.state + size, T(0));
-            else {
-                const T* init = pass2 ? r_state(bh, s) : s_state(bh, s);
-                std::copy(init, init + size, ws + L.state);
-            }
             const Head<T> hd = make_head(bh);
-            if (pass2)
-                backward_pass2(cx, hd, ws, segment_begin(L, s), segment_begin(L, s + 1));
+            if (k == k2) {
+                run_pass1(hd, bh, k, ws);
+                run_pass2(hd, bh, k, ws);
+            } else if (task % 2 == 0)
+                run_pass1(hd, bh, k, ws);
             else
-                backward_pass1(cx, hd, ws, segment_begin(L, s), segment_begin(L, s + 1));
+                run_pass2(hd, bh, k2, ws);
         });
     }
 }

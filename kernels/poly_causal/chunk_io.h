@@ -75,18 +75,19 @@ void transpose_in(T* dst, std::int64_t cp, const T* src, std::int64_t ld, std::i
     for (std::int64_t c = 0; c < e; ++c) std::fill(dst + c * cp + rows, dst + (c + 1) * cp, T(0));
 }
 
-// dst rows (strided) = scale · srcᵀ (n × cp, feature-major), rows rows.
+// dst rows (strided) = scale · srcᵀ (n × cp, feature-major), rows rows; accumulating, scale · (dst + srcᵀ).
 template <class T>
 void store_t(T* dst, std::int64_t ld, const T* src, std::int64_t cp, std::int64_t rows, std::int64_t n, T scale,
              bool accumulate = false) {
     transpose_scaled(src, cp, dst, ld, n, rows, scale, accumulate);
 }
 
-// dst[i][:n] = scale · src[i][:n] for rows rows; with pad, dst rows are then zero-filled up to ldd (a multiple
-// of W). Whole vectors where n allows, scalars for the tail.
+// dst[i][:n] = scale · src[i][:n], or accumulating scale · (dst[i][:n] + src[i][:n]), for rows rows (a chunk's
+// row-major result into a strided output; the scale on the sum as in transpose_scaled). Whole vectors where
+// n allows, scalars for the tail.
 template <class T>
-void copy_rows(T* dst, std::int64_t ldd, const T* src, std::int64_t lds, std::int64_t rows, std::int64_t n, T scale,
-               bool pad = true) {
+void store_rows(T* dst, std::int64_t ldd, const T* src, std::int64_t lds, std::int64_t rows, std::int64_t n, T scale,
+                bool accumulate) {
     using V = Vec<T>;
     constexpr std::int64_t W = kWidth<T>;
     const std::int64_t full = n / W * W;
@@ -94,10 +95,20 @@ void copy_rows(T* dst, std::int64_t ldd, const T* src, std::int64_t lds, std::in
     for (std::int64_t i = 0; i < rows; ++i) {
         T* d = dst + i * ldd;
         const T* x = src + i * lds;
-        for (std::int64_t c = 0; c < full; c += W) (sv * V::load_unaligned(x + c)).store_unaligned(d + c);
-        if (pad) std::fill(d + full, d + ldd, T(0));
-        for (std::int64_t c = full; c < n; ++c) d[c] = scale * x[c];
+        for (std::int64_t c = 0; c < full; c += W) {
+            const V y = V::load_unaligned(x + c);
+            (sv * (accumulate ? V::load_unaligned(d + c) + y : y)).store_unaligned(d + c);
+        }
+        for (std::int64_t c = full; c < n; ++c) d[c] = scale * (accumulate ? d[c] + x[c] : x[c]);
     }
+}
+
+// dst[i][:n] = scale · src[i][:n] for rows rows, then zero up to ldd (a multiple of W): a chunk's rows into
+// a padded row-major panel.
+template <class T>
+void copy_rows(T* dst, std::int64_t ldd, const T* src, std::int64_t lds, std::int64_t rows, std::int64_t n, T scale) {
+    store_rows(dst, ldd, src, lds, rows, n, scale, false);
+    for (std::int64_t i = 0; i < rows; ++i) std::fill(dst + i * ldd + n, dst + (i + 1) * ldd, T(0));
 }
 
 template <class T>

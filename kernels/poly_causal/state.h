@@ -1,9 +1,8 @@
 #pragma once
 // Internal to the causal polynomial kernels (kernels/attention_poly_causal.h): the running states.
 // S = Σ W_bᵀ Ṽ_b (over the keys of earlier chunks) and, in the backward, R = Σ U_bᵀ Ĝ_b (over the queries of
-// later chunks) are prefix and suffix sums over chunks: the state update of one chunk, the chunk loops that
-// only accumulate a segment's total (phase 1 of the drivers), and the scan that turns segment totals into
-// each segment's initial state.
+// later chunks) are prefix and suffix sums over chunks: the state update of one chunk, and the chunk loop that
+// only accumulates a segment's key state (phase 1 of the forward).
 
 #include <algorithm>
 #include <cstdint>
@@ -39,36 +38,6 @@ void key_state(const Context<T>& cx, const Head<T>& hd, T* ws, std::int64_t b0, 
         load_ones(ws + L.ones, L.cp, rows);
         features_t(cx.fm, L.cp, ws + L.k_t, false, ws + L.w_t, ws + L.monomials_t);
         update_state(cx, ws + L.state, ws + L.w_t, ws + L.v_tilde, ws + L.ones, rows);
-    }
-}
-
-// R += Σ_b U_bᵀ Ĝ_b over chunks [b0, b1).
-template <class T>
-void query_state(const Context<T>& cx, const Head<T>& hd, T* ws, std::int64_t b0, std::int64_t b1) {
-    const CausalLayout& L = cx.L;
-    for (std::int64_t b = b0; b < b1; ++b) {
-        prefetch_chunk(cx, hd, b + 1, prefetch::q | prefetch::dout_and_o);
-        const std::int64_t row0 = b * L.c, rows = std::min(L.c, L.n - row0);
-        load_t(ws + L.q_t, L.cp, hd.q + row0 * hd.ldq, hd.ldq, rows, L.d, cx.t);
-        load_ghat(cx, ws + L.g_hat, hd, row0, rows);
-        transpose_in(ws + L.g_hat_t, L.cp, ws + L.g_hat, L.ldv, rows, L.e);
-        features_t(cx.fm, L.cp, ws + L.q_t, true, ws + L.u_t, ws + L.monomials_t);
-        update_state(cx, ws + L.state, ws + L.u_t, ws + L.g_hat, ws + L.g_hat_t + L.dv * L.cp, rows);
-    }
-}
-
-// states[s] ← Σ_{s' < s} states[s'] (prefix, forward = true) or Σ_{s' > s} (suffix), element by element in a
-// fixed order.
-template <class T>
-void exclusive_scan(T* states, std::int64_t count, std::int64_t stride, std::int64_t size, bool forward) {
-    for (std::int64_t x = 0; x < size; ++x) {
-        T run = T(0);
-        for (std::int64_t k = 0; k < count; ++k) {
-            const std::int64_t s = forward ? k : count - 1 - k;
-            const T t = states[s * stride + x];
-            states[s * stride + x] = run;
-            run += t;
-        }
     }
 }
 
