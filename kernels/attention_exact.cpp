@@ -232,29 +232,70 @@ void mask_tile(T* s, std::int64_t mq, std::int64_t ncp, const KeySet& ks, std::i
 // (the caller rescales O' by alpha). Causal, with the key tile starting `offset` = j0 − i0 keys after the query
 // tile: key c is hidden from every query of the batch r..r+W−1 once c > r + W − 1 − offset (its whole column
 // of Sᵀ is −∞); for those keys P = 0 is stored without computing exp(−∞) — half of a diagonal tile's work.
+//
+// Up to four batches of queries go down the columns together (NB of them, each with its own max and sum):
+// one batch alone makes both loops a chain of dependent instructions, 64 maxima (or additions) each waiting for
+// the last, and the max loop had nothing else to overlap with. Every query's max and sum still run over c in
+// order 0, 1, ...: the same bits as one batch at a time. seen[b], the keys batch b sees, does not decrease with
+// b (a later batch holds later queries), so phase Q, the keys in [seen[Q − 1], seen[Q]), updates batches Q..NB−1.
+template <class T, int NB>
+void online_softmax_batches(T* st, std::int64_t nc, const std::int64_t* seen, T* m, T* l, T* alpha) {
+    using Batch = vec::batch<T>;
+    constexpr std::int64_t w = W<T>;
+    Batch mx[NB], shift[NB], sum[NB];
+    for (int b = 0; b < NB; ++b) mx[b] = Batch::load_aligned(m + b * w);
+    attention_tiles::static_for<0, NB>([&](auto phase) {
+        constexpr int Q = decltype(phase)::value;
+        for (std::int64_t c = Q == 0 ? 0 : seen[Q - 1]; c < seen[Q]; ++c) {
+#pragma GCC unroll 4
+            for (int b = Q; b < NB; ++b) mx[b] = xsimd::max(mx[b], Batch::load_aligned(st + c * kBr + b * w));
+        }
+    });
+    for (int b = 0; b < NB; ++b) {
+        // A query that has seen no key yet keeps m' = −∞; shifting by 0 instead of −∞ makes its P and its
+        // alpha exp(−∞) = 0 rather than exp(−∞ + ∞) = NaN.
+        shift[b] = xsimd::select(mx[b] == Batch(kNegInf<T>), Batch(T(0)), mx[b]);
+        sum[b] = Batch(T(0));
+    }
+    attention_tiles::static_for<0, NB>([&](auto phase) {
+        constexpr int Q = decltype(phase)::value;
+        for (std::int64_t c = Q == 0 ? 0 : seen[Q - 1]; c < seen[Q]; ++c) {
+#pragma GCC unroll 4
+            for (int b = Q; b < NB; ++b) {
+                const Batch e = vec::exp_softmax<T>(Batch::load_aligned(st + c * kBr + b * w) - shift[b]);
+                e.store_aligned(st + c * kBr + b * w);
+                sum[b] += e;
+            }
+        }
+    });
+    for (int b = 0; b < NB; ++b) {
+        for (std::int64_t c = seen[b]; c < nc; ++c) Batch(T(0)).store_aligned(st + c * kBr + b * w);
+        const Batch a = vec::exp_softmax<T>(Batch::load_aligned(m + b * w) - shift[b]);
+        xsimd::fma(a, Batch::load_aligned(l + b * w), sum[b]).store_aligned(l + b * w);
+        mx[b].store_aligned(m + b * w);
+        a.store_aligned(alpha + b * w);
+    }
+}
+
 template <class T>
 void online_softmax_step(T* st, std::int64_t nc, std::int64_t mqp, T* m, T* l, T* alpha, bool causal,
                          std::int64_t offset) {
-    using Batch = vec::batch<T>;
     constexpr std::int64_t w = W<T>;
-    for (std::int64_t r = 0; r < mqp; r += w) {
-        const std::int64_t seen = causal ? std::clamp<std::int64_t>(r + w - offset, 0, nc) : nc;
-        Batch mx = Batch::load_aligned(m + r);
-        for (std::int64_t c = 0; c < seen; ++c) mx = xsimd::max(mx, Batch::load_aligned(st + c * kBr + r));
-        // A query that has seen no key yet keeps m' = −∞; shifting by 0 instead of −∞ makes its P and its
-        // alpha exp(−∞) = 0 rather than exp(−∞ + ∞) = NaN.
-        const Batch shift = xsimd::select(mx == Batch(kNegInf<T>), Batch(T(0)), mx);
-        Batch sum(T(0));
-        for (std::int64_t c = 0; c < seen; ++c) {
-            const Batch e = vec::exp_softmax<T>(Batch::load_aligned(st + c * kBr + r) - shift);
-            e.store_aligned(st + c * kBr + r);
-            sum += e;
+    constexpr int kGroup = 4;  // batches per group: 4 maxima + 4 sums + 4 shifts in registers
+    for (std::int64_t r = 0; r < mqp; r += kGroup * w) {
+        const int nb = static_cast<int>(std::min<std::int64_t>(kGroup, (mqp - r) / w));
+        std::int64_t seen[kGroup];
+        for (int b = 0; b < kGroup; ++b) {
+            const std::int64_t last = r + (b + 1) * w;  // one past the batch's last query
+            seen[b] = causal ? std::clamp<std::int64_t>(last - offset, 0, nc) : nc;
         }
-        for (std::int64_t c = seen; c < nc; ++c) Batch(T(0)).store_aligned(st + c * kBr + r);
-        const Batch a = vec::exp_softmax<T>(Batch::load_aligned(m + r) - shift);
-        xsimd::fma(a, Batch::load_aligned(l + r), sum).store_aligned(l + r);
-        mx.store_aligned(m + r);
-        a.store_aligned(alpha + r);
+        T* s = st + r;
+        switch (nb) {
+            case 4: online_softmax_batches<T, 4>(s, nc, seen, m + r, l + r, alpha + r); break;
+            case 3: online_softmax_batches<T, 3>(s, nc, seen, m + r, l + r, alpha + r); break;
+            case 2: online_softmax_batches<T, 2>(s, nc, seen, m + r, l + r, alpha + r); break;
+            default: online_softmax_batches<T, 1>(s, nc, seen, m + r, l + r, alpha + r); break;
+        }
     }
 }
 
@@ -473,41 +514,37 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
     tile_product_causal<T, false, Triangle::ColumnsToRow>(diagonal, mq, ncp, D, qi, hd.ldq, 1, st.kt, kBc, scale, s,
                                                           kBc);
     if (diagonal || ncp != nc || ks.banded) mask_tile(s, mq, ncp, ks, i0, j0, nc);
+    // dP = dO Vᵀ
+    tile_product_causal<T, false, Triangle::ColumnsToRow>(diagonal, mq, ncp, Dv, doi, hd.lddo, 1, st.vt, kBc, T(1), ds,
+                                                          kBc);
+    // One sweep over the two tiles: P = exp(S − L) and dS = P∘(dP − D) (with the scale s of dQ = s·dS K and
+    // dK = s·dSᵀ Q folded in), P kept in a register between the two. Two sweeps (P, then dS reading P back)
+    // cost a reload of P and a second pass of per-row bookkeeping. Batches of keys the row cannot see at all
+    // hold −∞ only: P = dS = 0 there without computing exp (causal), and dP was not computed on the diagonal.
+    const Batch sb(scale);
     for (std::int64_t r = 0; r < mq; ++r) {
         T* sr = s + r * kBc;
+        T* dsr = ds + r * kBc;
         const T L = hd.lse[i0 + r];
-        if (L == kNegInf<T>) {  // a row that saw no key: P = 0 (not exp(−∞ + ∞) = NaN)
+        if (L == kNegInf<T>) {  // a row that saw no key: P = 0 (not exp(−∞ + ∞) = NaN), and so dS = 0
             std::fill(sr, sr + ncp, T(0));
+            std::fill(dsr, dsr + ncp, T(0));
             continue;
         }
-        // Batches of keys the row cannot see at all hold −∞ only: P = 0 without computing exp (causal).
         const std::int64_t seen = round_up(row_keys(ks, i0 + r, j0, nc).end, w);
         const Batch Lb(L);
+        const Batch Db(hd.drow[i0 + r]);
         for (std::int64_t c = 0; c < seen; c += w) {
-            vec::exp_softmax<T>(Batch::load_aligned(sr + c) - Lb).store_aligned(sr + c);
+            const Batch pc = vec::exp_softmax<T>(Batch::load_aligned(sr + c) - Lb);
+            pc.store_aligned(sr + c);
+            (sb * pc * (Batch::load_aligned(dsr + c) - Db)).store_aligned(dsr + c);
         }
         std::fill(sr + seen, sr + ncp, T(0));
+        std::fill(dsr + seen, dsr + ncp, T(0));
     }
     // dVᵀ += dOᵀ P         (A(e, i) = dO[i][e]: the transpose is just swapped strides)
     tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, Dv, ncp, mq, doi, 1, hd.lddo, s, kBc, T(1), st.dva,
                                                         kBc);
-    // dP = dO Vᵀ
-    tile_product_causal<T, false, Triangle::ColumnsToRow>(diagonal, mq, ncp, Dv, doi, hd.lddo, 1, st.vt, kBc, T(1), ds,
-                                                          kBc);
-    // dS = P∘(dP − D), with the scale s of dQ = s·dS K and dK = s·dSᵀ Q folded in; 0 past the batches of keys
-    // the row sees (P = 0 there, and dP was not computed on the diagonal)
-    for (std::int64_t r = 0; r < mq; ++r) {
-        const Batch Db(hd.drow[i0 + r]);
-        const Batch sb(scale);
-        T* dsr = ds + r * kBc;
-        const T* pr = s + r * kBc;
-        const std::int64_t seen = round_up(row_keys(ks, i0 + r, j0, nc).end, w);
-        for (std::int64_t c = 0; c < seen; c += w) {
-            const Batch pc = Batch::load_aligned(pr + c);
-            (sb * pc * (Batch::load_aligned(dsr + c) - Db)).store_aligned(dsr + c);
-        }
-        std::fill(dsr + seen, dsr + ncp, T(0));
-    }
     // dKᵀ += s·Qᵀ dS
     tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka,
                                                         kBc);
