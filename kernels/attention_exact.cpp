@@ -238,8 +238,10 @@ void mask_tile(T* s, std::int64_t mq, std::int64_t ncp, const KeySet& ks, std::i
 // the last, and the max loop had nothing else to overlap with. Every query's max and sum still run over c in
 // order 0, 1, ...: the same bits as one batch at a time. seen[b], the keys batch b sees, does not decrease with
 // b (a later batch holds later queries), so phase Q, the keys in [seen[Q − 1], seen[Q]), updates batches Q..NB−1.
+// Not inlined: one call per key tile costs nothing, and it keeps forward_keys (and its inlined products) the
+// same code whatever NB the compiler would otherwise have pasted in.
 template <class T, int NB>
-void online_softmax_batches(T* st, std::int64_t nc, const std::int64_t* seen, T* m, T* l, T* alpha) {
+[[gnu::noinline]] void online_softmax_batches(T* st, std::int64_t nc, const std::int64_t* seen, T* m, T* l, T* alpha) {
     using Batch = vec::batch<T>;
     constexpr std::int64_t w = W<T>;
     Batch mx[NB], shift[NB], sum[NB];
