@@ -148,7 +148,7 @@ std::vector<T> coefficients_as(const std::vector<double>& a) {
 template <class T>
 void poly_attention_forward(const PolyAttentionProblem& p, const T* q, AttentionLayout ql, const T* k,
                             AttentionLayout kl, const T* v, AttentionLayout vl, T* o, AttentionLayout ol, T* z,
-                            std::type_identity_t<T>* workspace) {
+                            std::type_identity_t<T>* workspace, std::type_identity_t<T>* checkpoints) {
     const auto coeffs = poly_attention_coefficients(p);
     const PolyFeatureMap fm(p.d, coeffs);
     const Layout L = make_layout(p, fm.rank(), PolyAttentionPass::forward, sizeof(T));
@@ -171,7 +171,7 @@ void poly_attention_forward(const PolyAttentionProblem& p, const T* q, Attention
         return hd;
     };
     if (p.causal) {  // Tq = Tk: never the "no keys" case below with rows to fill
-        poly_causal::forward<T>(p, fm, cx.a, cx.t, v != nullptr, workspace,
+        poly_causal::forward<T>(p, fm, cx.a, cx.t, v != nullptr, workspace, v != nullptr ? checkpoints : nullptr,
                                 [&](std::int64_t bh) { return make_head(bh / p.heads, bh % p.heads); });
         return;
     }
@@ -193,7 +193,7 @@ void poly_attention_backward(const PolyAttentionProblem& p, PolyGradient grad, c
                              const T* k, AttentionLayout kl, const T* v, AttentionLayout vl, const T* o,
                              AttentionLayout ol, const T* z, const T* dout, AttentionLayout dol, T* dq,
                              AttentionLayout dql, T* dk, AttentionLayout dkl, T* dv, AttentionLayout dvl,
-                             std::type_identity_t<T>* workspace) {
+                             std::type_identity_t<T>* workspace, const std::type_identity_t<T>* checkpoints) {
     const auto coeffs = poly_attention_coefficients(p);
     const PolyFeatureMap fm(p.d, coeffs);
     const PolyAttentionPass pass = poly_backward_pass(grad);
@@ -224,7 +224,7 @@ void poly_attention_backward(const PolyAttentionProblem& p, PolyGradient grad, c
         return hd;
     };
     if (p.causal && grad == PolyGradient::consistent) {
-        poly_causal::backward<T>(p, fm, cx.a, cx.t, workspace,
+        poly_causal::backward<T>(p, fm, cx.a, cx.t, workspace, checkpoints,
                                  [&](std::int64_t bh) { return make_head(bh / p.heads, bh % p.heads); });
         return;
     }
@@ -259,21 +259,27 @@ std::int64_t poly_attention_workspace(const PolyAttentionProblem& p, PolyAttenti
     return slot_count(p) * std::max(Lf.per_slot, Ld.per_slot);
 }
 
+std::int64_t poly_attention_checkpoints(const PolyAttentionProblem& p) {
+    check_poly_attention_problem(p);
+    if (!p.causal) return 0;
+    return std::max(poly_causal::checkpoint_elements<float>(p), poly_causal::checkpoint_elements<double>(p));
+}
+
 // z alone: the forward without values (null V and O).
 template <class T>
 void poly_attention_normaliser(const PolyAttentionProblem& p, const T* q, AttentionLayout ql, const T* k,
                                AttentionLayout kl, T* z, std::type_identity_t<T>* workspace) {
-    poly_attention_forward<T>(p, q, ql, k, kl, nullptr, {}, nullptr, {}, z, workspace);
+    poly_attention_forward<T>(p, q, ql, k, kl, nullptr, {}, nullptr, {}, z, workspace, nullptr);
 }
 
 // ----- the float and double versions the header declares (explicit instantiations) ---------------------------
 
 template void poly_attention_forward(const PolyAttentionProblem&, const float*, AttentionLayout, const float*,
                                      AttentionLayout, const float*, AttentionLayout, float*, AttentionLayout, float*,
-                                     float*);
+                                     float*, float*);
 template void poly_attention_forward(const PolyAttentionProblem&, const double*, AttentionLayout, const double*,
                                      AttentionLayout, const double*, AttentionLayout, double*, AttentionLayout, double*,
-                                     double*);
+                                     double*, double*);
 template void poly_attention_normaliser(const PolyAttentionProblem&, const float*, AttentionLayout, const float*,
                                         AttentionLayout, float*, float*);
 template void poly_attention_normaliser(const PolyAttentionProblem&, const double*, AttentionLayout, const double*,
@@ -281,10 +287,12 @@ template void poly_attention_normaliser(const PolyAttentionProblem&, const doubl
 template void poly_attention_backward(const PolyAttentionProblem&, PolyGradient, const float*, AttentionLayout,
                                       const float*, AttentionLayout, const float*, AttentionLayout, const float*,
                                       AttentionLayout, const float*, const float*, AttentionLayout, float*,
-                                      AttentionLayout, float*, AttentionLayout, float*, AttentionLayout, float*);
+                                      AttentionLayout, float*, AttentionLayout, float*, AttentionLayout, float*,
+                                      const float*);
 template void poly_attention_backward(const PolyAttentionProblem&, PolyGradient, const double*, AttentionLayout,
                                       const double*, AttentionLayout, const double*, AttentionLayout, const double*,
                                       AttentionLayout, const double*, const double*, AttentionLayout, double*,
-                                      AttentionLayout, double*, AttentionLayout, double*, AttentionLayout, double*);
+                                      AttentionLayout, double*, AttentionLayout, double*, AttentionLayout, double*,
+                                      const double*);
 
 }  // namespace tg::kernels

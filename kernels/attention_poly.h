@@ -48,18 +48,21 @@
 // where slots = min(B·H, 32). States are accumulated in the operand type (float32 or float64), chunk by chunk.
 //
 // Threads and determinism. Causal forward, normaliser and consistent backward (the fast path, SIMD kernels
-// on feature-major chunk panels, attention_poly_causal.h): each head's sequence is cut at chunk boundaries
-// into P segments, P = ceil(2 / (B·H)) capped by the number of chunks — a function of the shapes only, never
-// of the thread count. Phase 1 computes, one task per segment, the state totals other segments need
-// (Σ W_bᵀ Ṽ_b of every segment but the last; in the backward also Σ U_bᵀ Ĝ_b of every segment but the
-// first); a serial step turns them into each segment's prefix (suffix) state, summed in a fixed order; phase 2
-// runs every segment's chunk loop from its initial state (the backward: all pass-1 tasks, then all pass-2
-// tasks). So one head uses 2 threads (extra work: one state update per row of all but one segment, about
-// 10–15%), and every number is computed by one task in an order fixed by the shapes: results are bitwise
-// identical for any thread count (tested for 1 vs 2 threads). Segmenting changes the rounding only (states
-// are summed in a different order than in one sequential scan). Non-causal and the plugin backward: oneTBB
-// tasks over (batch, head) slots, each head computed serially by one task, likewise independent of the
-// thread count.
+// on feature-major chunk panels, attention_poly_causal.h): the forward cuts each head's sequence at chunk
+// boundaries into P segments, P = ceil(2 / (B·H)) capped by the number of chunks — a function of the shapes
+// only, never of the thread count. Phase 1 computes, one task per half segment, the key-state totals
+// Σ W_bᵀ Ṽ_b of every segment but the last; a serial step turns them into each segment's prefix state,
+// summed in a fixed order; phase 2 runs every segment's chunk loop from its initial state. So one head uses
+// 2 threads (extra work: one state update per row of all but one segment, about 10–15% of the forward).
+// Segmenting changes the rounding only (states are summed in a different order than in one sequential scan).
+// The backward needs no such phase. Given the forward's checkpoints (mode approx) it takes blocks of up to
+// 16 chunks from the last to the first, pass 1 from the block's checkpoint then pass 2, and one head is a
+// pipeline of two tasks (pass 1 of the next blocks beside pass 2 of this one). Without them (approx_backward, the hybrid)
+// pass 1 and pass 2 run as a wavefront over the segments (pass 1 of segment k beside pass 2 of segment
+// P − 1 − k), each handing its state to the next segment. Every number is computed by one task in an order
+// fixed by the shapes: results are bitwise identical for any thread count (tested for 1 vs 2 threads).
+// Non-causal and the plugin backward: oneTBB tasks over (batch, head) slots, each head computed serially by
+// one task, likewise independent of the thread count.
 //
 // Invalid sizes, degrees and coefficient sets throw std::invalid_argument starting with "poly_attention:".
 
@@ -168,11 +171,17 @@ private:
 // Elements of workspace a kernel needs for this problem (0 when B·H = 0). Independent of T once T >= chunk.
 std::int64_t poly_attention_workspace(const PolyAttentionProblem& p, PolyAttentionPass pass);
 
-// O and z from Q, K, V (z: the polynomial normaliser Σ_j p(s q_i·k_j) over visible keys j).
+// Elements of the checkpoints the causal forward can leave for the consistent backward (0 when not causal):
+// the running state S (R × E) at the start of every block of up to 16 chunks, per head — about R·E/(16·chunk)
+// elements per row (10 bytes per row for D = 16, g = 2, chunk 64 in float), never T × T.
+std::int64_t poly_attention_checkpoints(const PolyAttentionProblem& p);
+// O and z from Q, K, V (z: the polynomial normaliser Σ_j p(s q_i·k_j) over visible keys j). checkpoints: null,
+// or (causal only) poly_attention_checkpoints(p) elements the forward fills for poly_attention_backward.
 template <class T>
 void poly_attention_forward(const PolyAttentionProblem& p, const T* q, AttentionLayout q_layout, const T* k,
                             AttentionLayout k_layout, const T* v, AttentionLayout v_layout, T* o,
-                            AttentionLayout o_layout, T* z, std::type_identity_t<T>* workspace);
+                            AttentionLayout o_layout, T* z, std::type_identity_t<T>* workspace,
+                            std::type_identity_t<T>* checkpoints = nullptr);
 
 // Only z (for approx_backward, whose O comes from the exact forward). Workspace: the forward's.
 template <class T>
@@ -181,11 +190,14 @@ void poly_attention_normaliser(const PolyAttentionProblem& p, const T* q, Attent
 
 // dQ, dK, dV (written, not accumulated) from Q, K, V, O, z and dO, by the consistent or the plugin formula.
 // See above for which O and z to pass. Workspace: poly_attention_workspace(p, backward_consistent/plugin).
+// checkpoints: null, or what poly_attention_forward left for this same problem and these Q, K, V (causal
+// consistent backward only: it then reads each T-long array once instead of twice; other cases ignore it).
 template <class T>
 void poly_attention_backward(const PolyAttentionProblem& p, PolyGradient grad, const T* q, AttentionLayout q_layout,
                              const T* k, AttentionLayout k_layout, const T* v, AttentionLayout v_layout, const T* o,
                              AttentionLayout o_layout, const T* z, const T* dout, AttentionLayout dout_layout, T* dq,
                              AttentionLayout dq_layout, T* dk, AttentionLayout dk_layout, T* dv,
-                             AttentionLayout dv_layout, std::type_identity_t<T>* workspace);
+                             AttentionLayout dv_layout, std::type_identity_t<T>* workspace,
+                             const std::type_identity_t<T>* checkpoints = nullptr);
 
 }  // namespace tg::kernels

@@ -7,7 +7,8 @@
 //                     backward  the polynomial backward given the exact O and the polynomial normaliser ẑ:
 //                               consistent (gradient of the polynomial forward at P̂ = Â/ẑ) or plugin (the
 //                               softmax-gradient formula with Â in place of A, the paper's Algorithm 1).
-// Both save only q, k, v, O and one number per row (z or lse): O(T·D) per head, never T×T.
+// Both save only q, k, v, O and one number per row (z or lse): O(T·D) per head, never T×T; causal approx
+// also its running state every 16 chunks (about 10 bytes per row at D = 16, g = 2), for a faster backward.
 //
 // Monitor. When options.monitor is active for this step, the backward also runs the exact kernels on the same
 // q, k, v and dO and records the relative errors of O, dQ, dK, dV under options.label (nn/attention_monitor.h).
@@ -63,18 +64,23 @@ Tensor poly_workspace(const kernels::PolyAttentionProblem& p, kernels::PolyAtten
     return empty({std::max<std::int64_t>(1, kernels::poly_attention_workspace(p, pass))}, dtype);
 }
 
-// O (B, H, Tq, Dv) and z (B, H, Tq) of the polynomial forward.
+// O (B, H, Tq, Dv) and z (B, H, Tq) of the polynomial forward, and (causal only; else undefined) the
+// checkpoints of its running state that let the backward read each T-long array once
+// (kernels::poly_attention_checkpoints).
 Tensor poly_forward(const char* op, const kernels::PolyAttentionProblem& p, const Tensor& q, const Tensor& k,
-                    const Tensor& v, Tensor& z) {
+                    const Tensor& v, Tensor& z, Tensor& checkpoints) {
     Tensor out = empty_heads_like(q, p.tq, p.dv, q.dtype());
     z = empty({p.batch, p.heads, p.tq}, q.dtype());
+    const std::int64_t n_checkpoints = kernels::poly_attention_checkpoints(p);
+    if (n_checkpoints > 0) checkpoints = empty({n_checkpoints}, q.dtype());
     Tensor workspace = poly_workspace(p, kernels::PolyAttentionPass::forward, q.dtype());
     dispatch_floating(q.dtype(), [&](auto tag) {
         using T = decltype(tag);
         run_kernel(op, [&] {
             kernels::poly_attention_forward(p, q.data<T>(), layout_of(q), k.data<T>(), layout_of(k), v.data<T>(),
                                             layout_of(v), out.data<T>(), layout_of(out), z.data<T>(),
-                                            workspace.data<T>());
+                                            workspace.data<T>(),
+                                            checkpoints.defined() ? checkpoints.data<T>() : nullptr);
         });
     });
     return out;
@@ -94,9 +100,10 @@ Tensor poly_normaliser(const char* op, const kernels::PolyAttentionProblem& p, c
     return z;
 }
 
+// checkpoints: the forward's (mode approx), or undefined.
 std::vector<Tensor> poly_backward(const char* op, const kernels::PolyAttentionProblem& p, AttentionGradient gradient,
                                   const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& o, const Tensor& z,
-                                  const Tensor& dout_in) {
+                                  const Tensor& dout_in, const Tensor& checkpoints = Tensor()) {
     const Tensor dout = prepare(dout_in, o.dtype());
     Tensor dq = empty_heads_like(q, p.tq, p.d, q.dtype());
     Tensor dk = empty_heads_like(k, p.tk, p.d, k.dtype());
@@ -111,7 +118,8 @@ std::vector<Tensor> poly_backward(const char* op, const kernels::PolyAttentionPr
                                              v.data<T>(), layout_of(v), o.data<T>(), layout_of(o), z.data<T>(),
                                              dout.data<T>(), layout_of(dout), dq.data<T>(), layout_of(dq),
                                              dk.data<T>(), layout_of(dk), dv.data<T>(), layout_of(dv),
-                                             workspace.data<T>());
+                                             workspace.data<T>(),
+                                             checkpoints.defined() ? checkpoints.data<T>() : nullptr);
         });
     });
     return {dq, dk, dv};
@@ -155,16 +163,17 @@ kernels::PolyAttentionProblem poly_problem(const Tensor& q, const Tensor& k, con
 
 Tensor approx_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
     const kernels::PolyAttentionProblem p = checked_poly_problem(kApproxOp, q, k, v, options);
-    Tensor z;
-    Tensor out = poly_forward(kApproxOp, p, q, k, v, z);  // O = Ñ[:, :Dv] / z
+    Tensor z, checkpoints;
+    Tensor out = poly_forward(kApproxOp, p, q, k, v, z, checkpoints);  // O = Ñ[:, :Dv] / z
 
     // Backward: the consistent formula with the forward's own O and z is the exact gradient of this forward.
     autograd::record(kApproxOp, out, {q, k, v},
                      [sq = autograd::SavedTensor(q), sk = autograd::SavedTensor(k), sv = autograd::SavedTensor(v),
-                      so = autograd::SavedTensor(out), sz = autograd::SavedTensor(z), p, options](const Tensor& dout) {
+                      so = autograd::SavedTensor(out), sz = autograd::SavedTensor(z), checkpoints, p,
+                      options](const Tensor& dout) {
                          std::vector<Tensor> grads = poly_backward(kApproxOp, p, AttentionGradient::Consistent,
                                                                    sq.get(), sk.get(), sv.get(), so.get(), sz.get(),
-                                                                   dout);
+                                                                   dout, checkpoints);
                          if (monitoring(options)) {
                              record_errors(options, AttentionMode::Approx, sq.get(), sk.get(), sv.get(), so.get(),
                                            grads, dout);

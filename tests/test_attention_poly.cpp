@@ -686,6 +686,135 @@ TEST_CASE("causal backward: segments give bitwise the unsegmented gradients, for
     }
 }
 
+// Forward with checkpoints, then the backward from them (the path of mode approx); batch copies of one head.
+template <class T>
+Outputs<T> run_checkpointed(const PolyAttentionProblem& p, const Vec& q, const Vec& k, const Vec& v, const Vec& dout) {
+    const auto qt = cast<T>(q), kt = cast<T>(k), vt = cast<T>(v), dot = cast<T>(dout);
+    Outputs<T> r;
+    const auto l = contiguous_layout({p.batch, p.heads, p.tq, p.tk, p.d, p.dv}, p.tq, p.d);
+    const auto lv = contiguous_layout({p.batch, p.heads, p.tq, p.tk, p.d, p.dv}, p.tq, p.dv);
+    r.o.resize(static_cast<std::size_t>(p.batch * p.heads * p.tq * p.dv));
+    r.z.resize(static_cast<std::size_t>(p.batch * p.heads * p.tq));
+    r.dq.resize(q.size());
+    r.dk.resize(k.size());
+    r.dv.resize(v.size());
+    std::vector<T> checkpoints(static_cast<std::size_t>(poly_attention_checkpoints(p)));
+    poly_attention_forward(p, qt.data(), l, kt.data(), l, vt.data(), lv, r.o.data(), lv, r.z.data(), nullptr,
+                           checkpoints.data());
+    poly_attention_backward(p, PolyGradient::consistent, qt.data(), l, kt.data(), l, vt.data(), lv, r.o.data(), lv,
+                            r.z.data(), dot.data(), lv, r.dq.data(), l, r.dk.data(), l, r.dv.data(), lv, nullptr,
+                            checkpoints.data());
+    return r;
+}
+
+TEST_CASE("causal backward from the forward's checkpoints: reference, thread counts, heads, sizes") {
+    // The checkpointed backward (kernels/poly_causal/backward.h, backward_checkpointed) runs each block's pass 1
+    // from the S the forward left at its start, then its pass 2: against the n×n p(S) formulation (float64), the
+    // backward without checkpoints (the wavefront), float32 vs float64; bitwise the same with 1 or 2 threads
+    // (one head: the two-task pipeline) and as one of B = 2 heads (one task per head) given the same
+    // checkpoints. Odd T, short last chunks and blocks, T below a chunk, one chunk per block (few chunks).
+    struct Case {
+        std::int64_t T, D, Dv, chunk;
+        int g;
+    };
+    const int threads_before = tg::get_num_threads();
+    for (const Case c : {Case{1000, 16, 16, 16, 2}, Case{1000, 16, 16, 64, 4}, Case{333, 32, 32, 64, 2},
+                         Case{301, 5, 3, 8, 3}, Case{130, 16, 16, 48, 4}, Case{40, 4, 3, 64, 2}, Case{97, 4, 3, 1, 2},
+                         Case{2113, 16, 16, 64, 2}}) {
+        CAPTURE(c.T);
+        CAPTURE(c.D);
+        CAPTURE(c.g);
+        CAPTURE(c.chunk);
+        auto p = problem(c.T, c.D, c.Dv, c.g, true, c.chunk);
+        p.allow_unsafe_polynomial = c.g % 2 == 1;  // g = 3: z > 0 at these small scores (checked by the kernels)
+        const Vec q = random_vec(c.T * c.D, 91, 0.5), k = random_vec(c.T * c.D, 92, 0.5),
+                  v = random_vec(c.T * c.Dv, 93), dout = random_vec(c.T * c.Dv, 94);
+        const auto r = run_checkpointed<double>(p, q, k, v, dout);
+        const Plain want = plain_attention(c.T, c.T, c.D, c.Dv, q.data(), k.data(), v.data(), dout.data(),
+                                           taylor(c.g), true, 1.0 / std::sqrt(static_cast<double>(c.D)), false);
+        CHECK(rel_err(r.o, want.o) <= 1e-11);
+        CHECK(rel_err(r.dq, want.dq) <= 1e-10);
+        CHECK(rel_err(r.dk, want.dk) <= 1e-10);
+        CHECK(rel_err(r.dv, want.dv) <= 1e-10);
+        const auto wave = run_poly<double>(p, PolyGradient::consistent, q, k, v, dout);
+        CHECK(rel_err(r.dq, wave.dq) <= 1e-12);
+        CHECK(rel_err(r.dk, wave.dk) <= 1e-12);
+        CHECK(rel_err(r.dv, wave.dv) <= 1e-12);
+        // float32 at 1 and 2 threads, one head and the same head twice in a batch
+        auto twice = [](const Vec& x) {
+            Vec y(x);
+            y.insert(y.end(), x.begin(), x.end());
+            return y;
+        };
+        auto p2 = p;
+        p2.batch = 2;
+        std::vector<Outputs<float>> one, two;
+        for (int threads : {1, 2}) {
+            tg::set_num_threads(threads);
+            one.push_back(run_checkpointed<float>(p, q, k, v, dout));
+            two.push_back(run_checkpointed<float>(p2, twice(q), twice(k), twice(v), twice(dout)));
+        }
+        tg::set_num_threads(threads_before);
+        auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
+            return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+        };
+        CHECK(same(one[0].dq, one[1].dq));
+        CHECK(same(one[0].dk, one[1].dk));
+        CHECK(same(one[0].dv, one[1].dv));
+        CHECK(same(two[0].dk, two[1].dk));
+        CHECK(rel_err(one[0].dq, r.dq) <= 1e-4);
+        CHECK(rel_err(one[0].dk, r.dk) <= 1e-4);
+        CHECK(rel_err(one[0].dv, r.dv) <= 1e-4);
+        // the same head inside B = 2, from that batch's own forward and checkpoints: the batch's heads are not
+        // segmented in the forward, so compare its two heads with each other and with the float64 result
+        auto half = [](const std::vector<float>& x, int i) {
+            return std::vector<float>(x.begin() + i * x.size() / 2, x.begin() + (i + 1) * x.size() / 2);
+        };
+        CHECK(same(half(two[0].dk, 0), half(two[0].dk, 1)));
+        CHECK(same(half(two[0].dv, 0), half(two[0].dv, 1)));
+        CHECK(rel_err(half(two[0].dq, 0), r.dq) <= 1e-4);
+    }
+    // one head vs the same head in a batch of two, from the SAME checkpoints: bitwise
+    const std::int64_t T = 1000, D = 16, Dv = 16;
+    const auto p = problem(T, D, Dv, 2, true);
+    const Vec q = random_vec(T * D, 95, 0.5), k = random_vec(T * D, 96, 0.5), v = random_vec(T * Dv, 97),
+              dout = random_vec(T * Dv, 98);
+    const auto qf = cast<float>(q), kf = cast<float>(k), vf = cast<float>(v), df = cast<float>(dout);
+    std::vector<float> o(T * Dv), z(T), cps(static_cast<std::size_t>(poly_attention_checkpoints(p)));
+    const auto l = contiguous_layout({1, 1, T, T, D, Dv}, T, D);
+    poly_attention_forward(p, qf.data(), l, kf.data(), l, vf.data(), l, o.data(), l, z.data(), nullptr, cps.data());
+    auto grads = [&](std::int64_t batch) {
+        auto pb = p;
+        pb.batch = batch;
+        auto rep = [&](const std::vector<float>& x) {
+            std::vector<float> y;
+            for (std::int64_t b = 0; b < batch; ++b) y.insert(y.end(), x.begin(), x.end());
+            return y;
+        };
+        const auto qb = rep(qf), kb = rep(kf), vb = rep(vf), ob = rep(o), zb = rep(z), db = rep(df), cb = rep(cps);
+        REQUIRE(static_cast<std::int64_t>(cb.size()) == poly_attention_checkpoints(pb));
+        const auto lb = contiguous_layout({batch, 1, T, T, D, Dv}, T, D);
+        std::vector<float> dq(qb.size()), dk(kb.size()), dv(vb.size());
+        poly_attention_backward(pb, PolyGradient::consistent, qb.data(), lb, kb.data(), lb, vb.data(), lb, ob.data(),
+                                lb, zb.data(), db.data(), lb, dq.data(), lb, dk.data(), lb, dv.data(), lb, nullptr,
+                                cb.data());
+        std::vector<float> head0(dq.begin(), dq.begin() + T * D);  // head 0's dQ, dK, dV
+        head0.insert(head0.end(), dk.begin(), dk.begin() + T * D);
+        head0.insert(head0.end(), dv.begin(), dv.begin() + T * Dv);
+        return head0;
+    };
+    const auto single = grads(1), batched = grads(2);
+    CHECK(single.size() == batched.size());
+    CHECK(std::memcmp(single.data(), batched.data(), single.size() * sizeof(float)) == 0);
+    // non-causal problems have no checkpoints
+    auto pn = p;
+    pn.causal = false;
+    CHECK(poly_attention_checkpoints(pn) == 0);
+    // size: about 10 bytes per row at D = 16, g = 2, chunk 64 (one R × E state per 1024 rows), far below T × R
+    const auto big = problem(65536, 16, 16, 2, true);
+    CHECK(poly_attention_checkpoints(big) * 4 < 65536 * 12);
+}
+
 TEST_CASE("causal workspace: independent of T, the same for any thread count, enough for both passes") {
     for (std::int64_t heads : {1, 2, 3, 40}) {
         CAPTURE(heads);

@@ -20,14 +20,18 @@ using namespace poly_simd;
 
 // Forward over chunks [b0, b1) from the state in ws + L.state:
 //   Ñ_bᵀ = Sᵀ U_bᵀ + Ṽ_bᵀ (M∘p(Kt_b Qt_bᵀ));  z = Ñ[:, Dv];  O = Ñ[:, :Dv]/z;  then S += W_bᵀ Ṽ_b.
+// checkpoints (the head's, or null): S at the start of every checkpoint block is copied there (layout.h).
 template <class T>
-void forward_chunks(const Context<T>& cx, const Head<T>& hd, T* ws, std::int64_t b0, std::int64_t b1) {
+void forward_chunks(const Context<T>& cx, const Head<T>& hd, T* ws, std::int64_t b0, std::int64_t b1,
+                    T* checkpoints) {
     const CausalLayout& L = cx.L;
     const std::int64_t cp = L.cp, nv = cp / kWidth<T>;
     T *qt = ws + L.q_t, *kt = ws + L.k_t, *vt = ws + L.v_tilde, *u = ws + L.u_t, *w = ws + L.w_t;
     T *sc = ws + L.scores_t, *nt = ws + L.numerator_t, *st = ws + L.state;
     for (std::int64_t b = b0; b < b1; ++b) {
         prefetch_chunk(cx, hd, b + 1, prefetch::q | prefetch::k | prefetch::v);
+        if (checkpoints && b % L.block == 0)
+            std::copy(st, st + L.r * L.lds, checkpoints + b / L.block * state_stride<T>(L));
         const std::int64_t row0 = b * L.c, rows = std::min(L.c, L.n - row0);
         load_t(qt, cp, hd.q + row0 * hd.ldq, hd.ldq, rows, L.d, cx.t);
         load_t(kt, cp, hd.k + row0 * hd.ldk, hd.ldk, rows, L.d, cx.t);
@@ -58,10 +62,11 @@ void forward_chunks(const Context<T>& cx, const Head<T>& hd, T* ws, std::int64_t
 }
 
 // The forward of every head, in the two phases of attention_poly_causal.h: O and z (O only when
-// with_values; the normaliser alone otherwise). make_head(bh) → Head<T> of flat head index bh.
+// with_values; the normaliser alone otherwise), and the checkpoints when not null (with_values only;
+// checkpoint_elements<T>(p) of them, head after head). make_head(bh) → Head<T> of flat head index bh.
 template <class T, class MakeHead>
 void forward(const PolyAttentionProblem& p, const PolyFeatureMap& fm, const T* a, T t, bool with_values,
-             T* workspace, MakeHead&& make_head) {
+             T* workspace, T* checkpoints, MakeHead&& make_head) {
     const CausalLayout L = make_causal_layout<T>(p, with_values, false);
     const CausalLayout Lw = make_causal_layout<T>(p, true, false);  // the workspace is laid out for the values
     std::vector<T> own;
@@ -109,7 +114,8 @@ void forward(const PolyAttentionProblem& p, const PolyFeatureMap& fm, const T* a
             const T* init = part(bh, 2 * s);
             std::copy(init, init + size, ws + L.state);
         }
-        forward_chunks(cx, make_head(bh), ws, segment_begin(L, s), segment_begin(L, s + 1));
+        T* head_checkpoints = checkpoints ? checkpoints + bh * L.blocks * state_stride<T>(L) : nullptr;
+        forward_chunks(cx, make_head(bh), ws, segment_begin(L, s), segment_begin(L, s + 1), head_checkpoints);
     });
 }
 

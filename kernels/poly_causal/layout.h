@@ -35,6 +35,7 @@ using poly_simd::round_up;
 struct CausalLayout {
     std::int64_t c = 0, cp = 0, r = 0, d = 0, dp = 0, dv = 0, e = 0, ew = 0, lds = 0, ldv = 0, lvl = 0;
     std::int64_t n = 0, chunks = 0, segments = 1, heads = 0;
+    std::int64_t block = 1, blocks = 0;  // chunks per checkpoint block, blocks per head (checkpoints, below)
     int g = 0;
 
     // every pass
@@ -60,6 +61,7 @@ struct CausalLayout {
     std::int64_t q_rows = 0;        // Qt_b row-major, for dKt_b = dSᵀ Qt_b     c × dp
     std::int64_t dk_rows = 0;       // dKt_b's intra-chunk part                c × dp
     std::int64_t dv_rows = 0;       // dV_b's intra-chunk part                 c × max(ew, Dv)
+    std::int64_t carry = 0;         // R kept between the blocks of the checkpointed backward      R × lds
     std::int64_t slot_size = 0;     // elements of one slot, with room to align its start
 };
 
@@ -87,6 +89,8 @@ CausalLayout make_causal_layout(const PolyAttentionProblem& p, bool with_values,
     L.ldv = round_up(L.e, W);
     L.chunks = (L.n + L.c - 1) / L.c;
     L.segments = segments_per_head(p, L.chunks);
+    L.block = std::clamp<std::int64_t>(L.chunks / kMinBlocks, 1, kMaxBlockChunks);
+    L.blocks = (L.chunks + L.block - 1) / L.block;
     L.heads = p.batch * p.heads;
 
     std::int64_t at = 0;
@@ -117,9 +121,25 @@ CausalLayout make_causal_layout(const PolyAttentionProblem& p, bool with_values,
         L.q_rows = take(L.c * L.dp);
         L.dk_rows = take(L.c * L.dp);
         L.dv_rows = take(L.c * std::max(L.ew, L.dv));
+        L.carry = take(L.r * L.lds);
     }
     L.slot_size = at + kAlign<T>;  // room to align the slot's start
     return L;
+}
+
+// Elements between two running states stored one after the other (segment states, checkpoints).
+template <class T>
+std::int64_t state_stride(const CausalLayout& L) {
+    return round_up(L.r * L.lds, kAlign<T>);
+}
+
+// Checkpoints: the forward can leave S at the start of every block of L.block chunks (the first block's is
+// zero), so that the backward can run each block's pass 1 from it and the block's pass 2 right after, while
+// the block's rows are still in cache (backward.h). Elements for T: blocks × one state per head.
+template <class T>
+std::int64_t checkpoint_elements(const PolyAttentionProblem& p) {
+    const CausalLayout L = make_causal_layout<T>(p, true, false);
+    return L.heads * L.blocks * state_stride<T>(L);
 }
 
 // The first chunk of segment s (segment s is chunks [segment_begin(s), segment_begin(s + 1))).

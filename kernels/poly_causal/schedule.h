@@ -18,6 +18,12 @@ namespace tg::kernels::poly_causal {
 // head, at most one per chunk. A constant, so that the split (and hence the rounding) does not depend on the
 // machine or the thread count; 2 suits the 2-core targets while costing one thread only ~1.15× extra work.
 constexpr std::int64_t kParallelTasks = 2;
+// Checkpoint blocks (layout.h): at most kMaxBlockChunks chunks (1024 rows of 64: the block's rows of the 8
+// T-long arrays, 512 KB at D = 16 in float, stay in a core's L2 between the backward's two passes over it), and
+// at least kMinBlocks blocks per head when the head has that many chunks (so that short heads still give two
+// threads a pipeline to share).
+constexpr std::int64_t kMaxBlockChunks = 16;
+constexpr std::int64_t kMinBlocks = 8;
 // Tasks run in at most this many workspace slots at once (slot s runs tasks s, s + kMaxSlots, ...).
 constexpr std::int64_t kMaxSlots = 32;
 
