@@ -19,10 +19,12 @@
 // gradient dW = dYᵀ·X, or X·Wᵀ with 128 output columns), the micro-kernel reads A or B where they are
 // instead: see a_in_place, a_rows_in_place and b_in_place below. The arithmetic is the same either way.
 //
-// Parallelism: for each (jc, pc) block the threads first pack B together, then split the (ic, jr) loops
-// into tasks that each own a rectangle of C. Every C element is still summed over k in the same order (pc
-// blocks in sequence, p in sequence inside the micro-kernel), so the result does not depend on which thread
-// ran which task nor on how many threads there were.
+// Parallelism: with few threads C is cut into one rectangle per thread, and each thread runs the loop nest
+// above on its rectangle for all of k, packing its own operands (gemm_rectangles). Otherwise, for each
+// (jc, pc) block the threads first pack B together, then split the (ic, jr) loops into tasks that each own a
+// rectangle of C (gemm_blocks). Either way every C element is summed over k in the same order (pc blocks in
+// sequence, p in sequence inside the micro-kernel), so the result does not depend on which thread ran which
+// task nor on how many threads there were.
 
 #include "kernels/gemm.h"
 
@@ -77,7 +79,7 @@ constexpr double k_parallel_min_flops = 2.0 * 96 * 96 * 96;
 // Batched products whose matrices are smaller than this run one matrix per task (no synchronisation inside
 // a matrix); larger ones are parallelised inside each matrix, one matrix after the other.
 constexpr double k_batch_parallel_max_flops = 2.0 * 384 * 384 * 384;
-// Products with at most this many rows read a row-major B in place (see gemm_blocked): measured on one core,
+// Products with at most this many rows read a row-major B in place (see gemm_blocks): measured on one core,
 // 128×128×2048 (Aᵀ·B) 97 -> 103 GFLOP/s and 128×512×2048 90 -> 92; no gain at m = 384 or 512, and a loss
 // for 384×1536×2048 (99 -> 81): with more rows the packed sliver, read once per row sliver, is the better copy.
 constexpr std::int64_t k_b_in_place_max_rows = 128;
@@ -344,24 +346,15 @@ void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_
     }
 }
 
-// One product C = alpha · op(A) · op(B) + beta · C (+ bias on every row, when bias is not null) on up to
-// `threads` threads (1 = serial on this thread): column blocks of NC, k blocks of KC, and per block a grid of
-// tasks over rows and slivers of C.
+// One product C = alpha · op(A) · op(B) + beta · C (+ bias on every row, when bias is not null), m, n, k > 0,
+// on up to `threads` threads (1 = serial on this thread) sharing each block: column blocks of NC, k blocks of
+// KC, and per block a grid of tasks over rows and slivers of C.
 template <class T>
-void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                  std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads,
-                  const T* bias = nullptr) {
+void gemm_blocks(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                 std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads,
+                 const T* bias) {
     using Blk = Blocking<T>;
     constexpr std::int64_t MR = Blk::MR, NR = Blk::NR, KC = Blk::KC, NC = Blk::NC;
-
-    if (m == 0 || n == 0) return;
-    if (k == 0 || alpha == T(0)) {
-        scale_c_add_bias(m, n, beta, c, ldc, bias);
-        return;
-    }
-    if (2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < k_parallel_min_flops) {
-        threads = 1;
-    }
 
     const std::int64_t row_slivers = ceil_div(m, MR);
     BorrowedBuffer<T> b_buffer(std::min(KC, k) * ceil_div(std::min(NC, n), NR) * NR);
@@ -431,6 +424,101 @@ void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
                 for (std::int64_t t = t_begin; t < t_end; ++t) task(t);
             });
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Threads: one rectangle of C per thread.
+//
+// gemm_blocks shares each (column block, k block) among the threads: they pack that block of op(B) together,
+// wait, split its tiles into tasks, and wait again, two parallel_for per k block. On the products of the GPT
+// steps with few rows (GPT-2: m = 256; S's weight gradients: m = 128-512, k = 2048) that scaled only 1.55-1.65x
+// from 1 to 2 threads on the idle 2-core Zen 5, against 1.95x for the FMA peak. Timers per phase and thread
+// (docs/performance.md, "The GEMM on two threads") found three costs, each a tenth or so of the product:
+//   - packing B took as long on two threads as on one (256×768×3072: 735 µs on one thread, 714 + 705 µs on
+//     two): a copy bound by the memory bandwidth both cores share;
+//   - every row task streams the whole packed B block, half of it written by the other core (a core reads
+//     lines the other one wrote at ~30 GB/s, its own at ~45), and there are 4 row tasks per thread instead of
+//     the single row block of one thread (S's 128×512×2048 dW: 1427 µs of tiles on one thread, 1843 on two);
+//   - a thread waits for the other at the end of every pack and every k block.
+// So when it costs little, each thread instead gets its own rectangle of C and runs the serial product on it
+// for all of k: it packs its own B slivers and reads them from its own cache, and the threads meet once, at
+// the end. The prices: a rectangle packs all of op(A) for its rows and all of op(B) for its columns (with a
+// rows × cols grid the threads pack rows·n·k + cols·m·k values instead of (m + n)·k), and with one task per
+// thread a thread that loses its core to another process holds the product up (k_tasks_per_thread does not
+// apply). Measured 2 threads against gemm_blocks: 256×3072×768 (X·Wᵀ) 0.76-0.81× the time, dX 256×768×3072
+// 0.88-0.89×, S's dW 128×512×2048 0.85×, the products with 2048 rows 0.97-1.00×.
+// Results are unchanged bit for bit: every C element is still summed over the same k blocks in order.
+
+// A grid of rows × cols rectangles of C, one per thread.
+struct ThreadGrid {
+    std::int64_t rows = 0, cols = 0;  // 0 × 0: no grid
+};
+
+// The grid of `threads` rectangles that packs the least (rows·n + cols·m), with whole slivers in every band
+// (at least MR rows and NR columns); none when its packing is more than twice the serial product's (m + n):
+// then the work a thread would repeat is better shared (many threads on a small product).
+template <class T>
+ThreadGrid rectangle_grid(std::int64_t m, std::int64_t n, int threads) {
+    const std::int64_t row_slivers = ceil_div(m, Blocking<T>::MR), col_slivers = ceil_div(n, Blocking<T>::NR);
+    ThreadGrid best;
+    std::int64_t best_cost = 2 * (m + n) + 1;
+    for (std::int64_t rows = 1; rows <= threads; ++rows) {
+        const std::int64_t cols = threads / rows;
+        if (rows * cols != threads || rows > row_slivers || cols > col_slivers) continue;
+        const std::int64_t cost = rows * n + cols * m;
+        if (cost < best_cost) {
+            best = {rows, cols};
+            best_cost = cost;
+        }
+    }
+    return best;
+}
+
+// The product on a grid of rectangles, one task each, every task the serial gemm_blocks on its part of C
+// (rows [i0, i1) take the same rows of op(A), columns [j0, j1) the same columns of op(B) and of bias).
+template <class T>
+void gemm_rectangles(ThreadGrid grid, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                     T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
+                     std::int64_t ldc, const T* bias) {
+    constexpr std::int64_t MR = Blocking<T>::MR, NR = Blocking<T>::NR;
+    const std::int64_t row_slivers = ceil_div(m, MR), col_slivers = ceil_div(n, NR);
+    const std::int64_t tasks = grid.rows * grid.cols;
+    for_each_chunk(tasks, tasks, [&](std::int64_t t_begin, std::int64_t t_end) {
+        for (std::int64_t t = t_begin; t < t_end; ++t) {
+            const std::int64_t r = t / grid.cols, q = t % grid.cols;
+            const std::int64_t i0 = r * row_slivers / grid.rows * MR;
+            const std::int64_t i1 = std::min(m, (r + 1) * row_slivers / grid.rows * MR);
+            const std::int64_t j0 = q * col_slivers / grid.cols * NR;
+            const std::int64_t j1 = std::min(n, (q + 1) * col_slivers / grid.cols * NR);
+            const T* a_rows = trans_a ? a + i0 : a + i0 * lda;
+            const T* b_cols = trans_b ? b + j0 * ldb : b + j0;
+            gemm_blocks<T>(trans_a, trans_b, i1 - i0, j1 - j0, k, alpha, a_rows, lda, b_cols, ldb, beta,
+                           c + i0 * ldc + j0, ldc, 1, bias != nullptr ? bias + j0 : nullptr);
+        }
+    });
+}
+
+// One product C = alpha · op(A) · op(B) + beta · C (+ bias on every row, when bias is not null) on up to
+// `threads` threads: serial when small, else one rectangle per thread when a grid packs little, else the
+// threads share every block.
+template <class T>
+void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                  std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads,
+                  const T* bias = nullptr) {
+    if (m == 0 || n == 0) return;
+    if (k == 0 || alpha == T(0)) {
+        scale_c_add_bias(m, n, beta, c, ldc, bias);
+        return;
+    }
+    if (2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < k_parallel_min_flops) {
+        threads = 1;
+    }
+    const ThreadGrid grid = threads > 1 ? rectangle_grid<T>(m, n, threads) : ThreadGrid{};
+    if (grid.rows > 0) {
+        gemm_rectangles(grid, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+    } else {
+        gemm_blocks(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias);
     }
 }
 

@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 #include <tbb/global_control.h>
+#include <tbb/task_arena.h>
 
 #include <cmath>
 #include <cstdint>
@@ -233,6 +234,61 @@ TEST_CASE("sgemm is deterministic: the same bits on 1 and 2 threads") {
         sgemm(false, true, m, n, k, 1.0f, a.data(), k, b.data(), k, 0.0f, parallel.data(), n);
     }
     CHECK(serial == parallel);
+}
+
+// C = alpha·op(A)·op(B) + beta·C (or op(A)·op(B) + bias, when `bias`) computed in a task arena of `threads`
+// threads, with max_allowed_parallelism raised to match, so 3 and 4 threads run even on a 2-core machine.
+template <class T>
+Matrix<T> product_on_threads(int threads, const Case& c, bool bias, std::uint32_t seed) {
+    const Matrix<T> a(c.trans_a ? c.k : c.m, c.trans_a ? c.m : c.k, c.pad, seed);
+    const Matrix<T> b(c.trans_b ? c.n : c.k, c.trans_b ? c.k : c.n, c.pad, seed + 1);
+    const auto bias_row = random_values<T>(static_cast<std::size_t>(c.n), seed + 2);
+    Matrix<T> out(c.m, c.n, c.pad, seed + 3);
+    tbb::global_control allow(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+    tbb::task_arena arena(threads);
+    arena.execute([&] {
+        if constexpr (std::is_same_v<T, float>) {
+            if (bias) {
+                tg::kernels::sgemm_bias(c.trans_a, c.trans_b, c.m, c.n, c.k, a.data.data(), a.ld, b.data.data(),
+                                        b.ld, bias_row.data(), out.data.data(), out.ld);
+            } else {
+                sgemm(c.trans_a, c.trans_b, c.m, c.n, c.k, static_cast<float>(c.alpha), a.data.data(), a.ld,
+                      b.data.data(), b.ld, static_cast<float>(c.beta), out.data.data(), out.ld);
+            }
+        } else {
+            dgemm(c.trans_a, c.trans_b, c.m, c.n, c.k, c.alpha, a.data.data(), a.ld, b.data.data(), b.ld, c.beta,
+                  out.data.data(), out.ld);
+        }
+    });
+    return out;
+}
+
+TEST_CASE("sgemm gives the same bits on 1 to 4 threads, whichever way the threads split C") {
+    // With few threads every product is cut into one rectangle of C per thread (by columns when m is the
+    // smaller side, by rows otherwise, or 2 × 2 on 4 threads); 5×50 and 7×65 have too few row and column
+    // slivers (6 rows, 64 columns) for 2, 3 or 4 rectangles and take the shared per-block path instead.
+    // Odd sizes put partial slivers at the rectangle edges; k > 512 carries partial sums across k blocks.
+    const Case shapes[] = {
+        {false, true, 100, 770, 530, 1.0, 0.0, 3},   {false, false, 257, 301, 700, 0.75, 0.5, 0},
+        {true, false, 131, 515, 1100, 1.0, 1.0, 5},  {true, true, 700, 97, 300, 1.0, -2.0, 1},
+        {false, true, 390, 410, 260, 1.0, 0.0, 0},   {false, false, 5, 50, 3000, 1.0, 0.0, 0},
+        {true, false, 7, 65, 2100, 1.5, 0.5, 2},     {false, true, 13, 4100, 70, 1.0, 0.0, 0},
+    };
+    for (const Case& c : shapes) {
+        for (bool bias : k_bools) {
+            if (bias && c.beta != 0.0) continue;  // sgemm_bias is alpha = 1, beta = 0
+            const Matrix<float> one = product_on_threads<float>(1, c, bias, 21);
+            for (int threads : {2, 3, 4}) {
+                CAPTURE(describe(c));
+                CAPTURE(bias);
+                CAPTURE(threads);
+                CHECK(product_on_threads<float>(threads, c, bias, 21).data == one.data);
+            }
+        }
+    }
+    const Case doubles{true, false, 200, 150, 600, 1.0, 0.5, 1};  // KC = 256 doubles
+    const Matrix<double> one = product_on_threads<double>(1, doubles, false, 31);
+    for (int threads : {2, 3, 4}) CHECK(product_on_threads<double>(threads, doubles, false, 31).data == one.data);
 }
 
 TEST_CASE("sgemm packs a transposed B exactly: the same bits as B transposed by hand") {
