@@ -90,10 +90,11 @@ std::vector<T> cast(const Vec& v) {
     return std::vector<T>(v.begin(), v.end());
 }
 
-// Forward, then the backward with the forward's own O and z.
+// Forward, then the backward with the forward's own O and z; checkpointed: the forward leaves checkpoints and
+// the backward runs from them (the path of mode approx).
 template <class T>
 Outputs<T> run_poly(const PolyAttentionProblem& p, PolyGradient grad, const Vec& q, const Vec& k, const Vec& v,
-                    const Vec& dout) {
+                    const Vec& dout, bool checkpointed = false) {
     const auto qt = cast<T>(q), kt = cast<T>(k), vt = cast<T>(v), dot = cast<T>(dout);
     Outputs<T> r;
     const auto ql = contiguous_layout({p.batch, p.heads, p.tq, p.tk, p.d, p.dv}, p.tq, p.d);
@@ -105,9 +106,11 @@ Outputs<T> run_poly(const PolyAttentionProblem& p, PolyGradient grad, const Vec&
     r.dq.resize(q.size());
     r.dk.resize(k.size());
     r.dv.resize(v.size());
-    poly_attention_forward(p, qt.data(), ql, kt.data(), kl, vt.data(), vl, r.o.data(), ol, r.z.data(), nullptr);
+    std::vector<T> checkpoints(checkpointed ? static_cast<std::size_t>(poly_attention_checkpoints(p)) : 0);
+    T* cps = checkpointed ? checkpoints.data() : nullptr;
+    poly_attention_forward(p, qt.data(), ql, kt.data(), kl, vt.data(), vl, r.o.data(), ol, r.z.data(), nullptr, cps);
     poly_attention_backward(p, grad, qt.data(), ql, kt.data(), kl, vt.data(), vl, r.o.data(), ol, r.z.data(),
-                            dot.data(), ol, r.dq.data(), ql, r.dk.data(), kl, r.dv.data(), vl, nullptr);
+                            dot.data(), ol, r.dq.data(), ql, r.dk.data(), kl, r.dv.data(), vl, nullptr, cps);
     return r;
 }
 
@@ -169,6 +172,12 @@ Plain plain_attention(std::int64_t n, std::int64_t m, std::int64_t d, std::int64
     }
     return r;
 }
+
+// A causal problem size for the segment and checkpoint tests.
+struct CausalCase {
+    std::int64_t T, D, Dv, chunk;
+    int g;
+};
 
 Vec taylor(int g) {
     Vec a;
@@ -619,17 +628,11 @@ TEST_CASE("causal backward: segments give bitwise the unsegmented gradients, for
     // operations in the same order as one segment. So one head (2 segments) must give bitwise what the same
     // head gives as one of B = 2 heads (1 segment each), with the same O, z, dO, and with 1 or 2 threads; and
     // both must match the n×n p(S) formulation (float64). Odd T, a short last chunk, several chunk sizes.
-    struct Case {
-        std::int64_t T, D, Dv, chunk;
-        int g;
-    };
     const int threads_before = tg::get_num_threads();
-    for (const Case c : {Case{1000, 16, 16, 64, 2}, Case{333, 32, 32, 64, 2}, Case{301, 5, 3, 16, 4},
-                         Case{130, 16, 16, 48, 4}, Case{97, 4, 3, 1, 2}}) {
-        CAPTURE(c.T);
-        CAPTURE(c.D);
-        CAPTURE(c.g);
-        CAPTURE(c.chunk);
+    const CausalCase cases[] = {{1000, 16, 16, 64, 2}, {333, 32, 32, 64, 2}, {301, 5, 3, 16, 4},
+                                {130, 16, 16, 48, 4}, {97, 4, 3, 1, 2}};
+    for (const CausalCase& c : cases) {
+        INFO("T " << c.T << ", D " << c.D << ", g " << c.g << ", chunk " << c.chunk);
         const auto p = problem(c.T, c.D, c.Dv, c.g, true, c.chunk);
         const Vec q = random_vec(c.T * c.D, 81, 0.6), k = random_vec(c.T * c.D, 82, 0.6),
                   v = random_vec(c.T * c.Dv, 83), dout = random_vec(c.T * c.Dv, 84);
@@ -686,50 +689,23 @@ TEST_CASE("causal backward: segments give bitwise the unsegmented gradients, for
     }
 }
 
-// Forward with checkpoints, then the backward from them (the path of mode approx); batch copies of one head.
-template <class T>
-Outputs<T> run_checkpointed(const PolyAttentionProblem& p, const Vec& q, const Vec& k, const Vec& v, const Vec& dout) {
-    const auto qt = cast<T>(q), kt = cast<T>(k), vt = cast<T>(v), dot = cast<T>(dout);
-    Outputs<T> r;
-    const auto l = contiguous_layout({p.batch, p.heads, p.tq, p.tk, p.d, p.dv}, p.tq, p.d);
-    const auto lv = contiguous_layout({p.batch, p.heads, p.tq, p.tk, p.d, p.dv}, p.tq, p.dv);
-    r.o.resize(static_cast<std::size_t>(p.batch * p.heads * p.tq * p.dv));
-    r.z.resize(static_cast<std::size_t>(p.batch * p.heads * p.tq));
-    r.dq.resize(q.size());
-    r.dk.resize(k.size());
-    r.dv.resize(v.size());
-    std::vector<T> checkpoints(static_cast<std::size_t>(poly_attention_checkpoints(p)));
-    poly_attention_forward(p, qt.data(), l, kt.data(), l, vt.data(), lv, r.o.data(), lv, r.z.data(), nullptr,
-                           checkpoints.data());
-    poly_attention_backward(p, PolyGradient::consistent, qt.data(), l, kt.data(), l, vt.data(), lv, r.o.data(), lv,
-                            r.z.data(), dot.data(), lv, r.dq.data(), l, r.dk.data(), l, r.dv.data(), lv, nullptr,
-                            checkpoints.data());
-    return r;
-}
-
 TEST_CASE("causal backward from the forward's checkpoints: reference, thread counts, heads, sizes") {
     // The checkpointed backward (kernels/poly_causal/backward.h, backward_checkpointed) runs each block's pass 1
     // from the S the forward left at its start, then its pass 2: against the n×n p(S) formulation (float64), the
     // backward without checkpoints (the wavefront), float32 vs float64; bitwise the same with 1 or 2 threads
     // (one head: the two-task pipeline) and as one of B = 2 heads (one task per head) given the same
     // checkpoints. Odd T, short last chunks and blocks, T below a chunk, one chunk per block (few chunks).
-    struct Case {
-        std::int64_t T, D, Dv, chunk;
-        int g;
-    };
     const int threads_before = tg::get_num_threads();
-    for (const Case c : {Case{1000, 16, 16, 16, 2}, Case{1000, 16, 16, 64, 4}, Case{333, 32, 32, 64, 2},
-                         Case{301, 5, 3, 8, 3}, Case{130, 16, 16, 48, 4}, Case{40, 4, 3, 64, 2}, Case{97, 4, 3, 1, 2},
-                         Case{2113, 16, 16, 64, 2}}) {
-        CAPTURE(c.T);
-        CAPTURE(c.D);
-        CAPTURE(c.g);
-        CAPTURE(c.chunk);
+    const CausalCase cases[] = {{1000, 16, 16, 16, 2}, {1000, 16, 16, 64, 4}, {333, 32, 32, 64, 2},
+                                {301, 5, 3, 8, 3},     {130, 16, 16, 48, 4},  {40, 4, 3, 64, 2},
+                                {97, 4, 3, 1, 2},      {2113, 16, 16, 64, 2}};
+    for (const CausalCase& c : cases) {
+        INFO("T " << c.T << ", D " << c.D << ", g " << c.g << ", chunk " << c.chunk);
         auto p = problem(c.T, c.D, c.Dv, c.g, true, c.chunk);
         p.allow_unsafe_polynomial = c.g % 2 == 1;  // g = 3: z > 0 at these small scores (checked by the kernels)
         const Vec q = random_vec(c.T * c.D, 91, 0.5), k = random_vec(c.T * c.D, 92, 0.5),
                   v = random_vec(c.T * c.Dv, 93), dout = random_vec(c.T * c.Dv, 94);
-        const auto r = run_checkpointed<double>(p, q, k, v, dout);
+        const auto r = run_poly<double>(p, PolyGradient::consistent, q, k, v, dout, true);
         const Plain want = plain_attention(c.T, c.T, c.D, c.Dv, q.data(), k.data(), v.data(), dout.data(),
                                            taylor(c.g), true, 1.0 / std::sqrt(static_cast<double>(c.D)), false);
         CHECK(rel_err(r.o, want.o) <= 1e-11);
@@ -751,8 +727,9 @@ TEST_CASE("causal backward from the forward's checkpoints: reference, thread cou
         std::vector<Outputs<float>> one, two;
         for (int threads : {1, 2}) {
             tg::set_num_threads(threads);
-            one.push_back(run_checkpointed<float>(p, q, k, v, dout));
-            two.push_back(run_checkpointed<float>(p2, twice(q), twice(k), twice(v), twice(dout)));
+            one.push_back(run_poly<float>(p, PolyGradient::consistent, q, k, v, dout, true));
+            two.push_back(
+                run_poly<float>(p2, PolyGradient::consistent, twice(q), twice(k), twice(v), twice(dout), true));
         }
         tg::set_num_threads(threads_before);
         auto same = [](const std::vector<float>& a, const std::vector<float>& b) {

@@ -177,11 +177,12 @@ void backward_wavefront(const PolyAttentionProblem& p, const Context<T>& cx, T* 
 //
 // Threads. With B·H >= 2, one task per head. One head is a pipeline for two tasks: the chain task runs pass 2
 // of the blocks in order (R passes from block to block), the helper runs pass 1 of the blocks ahead of it, at
-// most kAhead blocks ahead (further ahead, a block's rows would leave the cache before its pass 2: at
-// T = 65536 the unbounded helper made the 2-thread backward 6% slower). Each claims the next pass 1 from a
-// shared counter, and the chain task, when the pass 1 it needs is not done, runs the next unclaimed one
-// itself, so it never waits for work nobody has started (one thread runs everything in the chain task). Every block's pass 1 starts from its checkpoint and the chain runs in a
-// fixed order, so the results are bitwise the same for any thread count and any B·H.
+// most kAhead blocks ahead (unbounded, the 2-thread backward at T = 65536 measured 6% slower: presumably a
+// block's rows left the cache before its pass 2). Each claims the next pass 1 from a shared counter, and the
+// chain task, when the pass 1 it needs is not done, runs the next unclaimed one itself, so it never waits for
+// work nobody has started (one thread runs everything in the chain task). Every block's pass 1 starts from
+// its checkpoint and the chain runs in a fixed order, so the results are bitwise the same for any thread
+// count and any B·H.
 template <class T, class MakeHead>
 void backward_checkpointed(const Context<T>& cx, T* base, const T* checkpoints, MakeHead&& make_head) {
     const CausalLayout& L = cx.L;
