@@ -64,14 +64,14 @@ Tensor poly_workspace(const kernels::PolyAttentionProblem& p, kernels::PolyAtten
     return empty({std::max<std::int64_t>(1, kernels::poly_attention_workspace(p, pass))}, dtype);
 }
 
-// O (B, H, Tq, Dv) and z (B, H, Tq) of the polynomial forward, and (causal only; else undefined) the
-// checkpoints of its running state that let the backward read each T-long array once
-// (kernels::poly_attention_checkpoints).
+// O (B, H, Tq, Dv) and z (B, H, Tq) of the polynomial forward; with_checkpoints (for a backward to come), also
+// the checkpoints of its running state that let the causal backward read each T-long array once
+// (kernels::poly_attention_checkpoints; left undefined when not causal).
 Tensor poly_forward(const char* op, const kernels::PolyAttentionProblem& p, const Tensor& q, const Tensor& k,
-                    const Tensor& v, Tensor& z, Tensor& checkpoints) {
+                    const Tensor& v, Tensor& z, bool with_checkpoints, Tensor& checkpoints) {
     Tensor out = empty_heads_like(q, p.tq, p.dv, q.dtype());
     z = empty({p.batch, p.heads, p.tq}, q.dtype());
-    const std::int64_t n_checkpoints = kernels::poly_attention_checkpoints(p);
+    const std::int64_t n_checkpoints = with_checkpoints ? kernels::poly_attention_checkpoints(p) : 0;
     if (n_checkpoints > 0) checkpoints = empty({n_checkpoints}, q.dtype());
     Tensor workspace = poly_workspace(p, kernels::PolyAttentionPass::forward, q.dtype());
     dispatch_floating(q.dtype(), [&](auto tag) {
@@ -164,7 +164,7 @@ kernels::PolyAttentionProblem poly_problem(const Tensor& q, const Tensor& k, con
 Tensor approx_attention(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& options) {
     const kernels::PolyAttentionProblem p = checked_poly_problem(kApproxOp, q, k, v, options);
     Tensor z, checkpoints;
-    Tensor out = poly_forward(kApproxOp, p, q, k, v, z, checkpoints);  // O = Ñ[:, :Dv] / z
+    Tensor out = poly_forward(kApproxOp, p, q, k, v, z, autograd::needs_grad({q, k, v}), checkpoints);
 
     // Backward: the consistent formula with the forward's own O and z is the exact gradient of this forward.
     autograd::record(kApproxOp, out, {q, k, v},
