@@ -229,6 +229,7 @@ struct BlockProduct {
     T* c = nullptr;
     std::int64_t ldc = 0;
     const T* bias = nullptr;      // bias + jc on the first k block, else null
+    std::int64_t bp_first = 0;    // the first sliver bp holds (gemm_few_rows packs one sliver at a time)
 };
 
 // The MR×NR tile of C at rows ic + ir, sliver s of the block: picks where the kernel reads A and B (packed or
@@ -239,7 +240,7 @@ void block_tile(const BlockProduct<T>& bk, const T* ap, std::int64_t full, bool 
     constexpr std::int64_t MR = Blocking<T>::MR, NR = Blocking<T>::NR;
     const std::int64_t kc = bk.kc, jr = s * NR, cols = std::min(NR, bk.nc - jr);
     const bool b_direct = s < bk.b_full;
-    const T* b_sliver = b_direct ? bk.b_block + s * NR : bk.bp + s * NR * kc;
+    const T* b_sliver = b_direct ? bk.b_block + s * NR : bk.bp + (s - bk.bp_first) * NR * kc;
     const std::int64_t b_step = b_direct ? bk.ldb : NR;
     T* c_tile = bk.c + (ic + ir) * bk.ldc + bk.jc + jr;
     const T* bias_tile = bk.bias != nullptr ? bk.bias + jr : nullptr;
@@ -341,6 +342,87 @@ void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_
                     prefetch_rows(bk.a_block + next * bk.lda, bk.lda, std::min(MR, i_end - next), kc);
                 }
                 block_tile(bk, ap, full, a_rows_in_place, ic, mc, ir, s);
+            }
+        }
+    }
+}
+
+// Asks for `rows` rows of `cols` values (row r at p + r·ld) to be brought into L2, one request per cache line.
+template <class T>
+void prefetch_rows_l2(const T* p, std::int64_t ld, std::int64_t rows, std::int64_t cols) {
+    constexpr std::int64_t line = 64 / static_cast<std::int64_t>(sizeof(T));
+    for (std::int64_t r = 0; r < rows; ++r) {
+        for (std::int64_t c = 0; c < cols; c += line) __builtin_prefetch(p + r * ld + c, 0, 2);
+        __builtin_prefetch(p + r * ld + cols - 1, 0, 2);
+    }
+}
+
+// Part `part` of `parts` of B sliver s of a k block (stored rows of op(B) when !trans_b, kc rows of NR values;
+// stored columns when trans_b, NR rows of kc values), asked into L2; nothing past the last sliver.
+template <class T>
+void prefetch_b_sliver_l2(const BlockProduct<T>& bk, bool trans_b, std::int64_t s, std::int64_t part,
+                          std::int64_t parts) {
+    constexpr std::int64_t NR = Blocking<T>::NR;
+    const std::int64_t cols = std::min(NR, bk.nc - s * NR);
+    if (cols <= 0) return;
+    if (trans_b) {
+        const std::int64_t r0 = part * cols / parts, r1 = (part + 1) * cols / parts;
+        prefetch_rows_l2(bk.b_block + (s * NR + r0) * bk.ldb, bk.ldb, r1 - r0, bk.kc);
+    } else {
+        const std::int64_t r0 = part * bk.kc / parts, r1 = (part + 1) * bk.kc / parts;
+        prefetch_rows_l2(bk.b_block + r0 * bk.ldb + s * NR, bk.ldb, r1 - r0, cols);
+    }
+}
+
+// Products with at most this many rows run serially by gemm_few_rows: all rows of A's k block, packed
+// (256 × 512 floats, 512 KB), stay in L2 next to one packed B sliver (128 KB).
+constexpr std::int64_t k_few_rows_max = 256;
+
+// One product with few rows (m <= k_few_rows_max), m, n, k > 0, serial, op(B) always packed (gemm_serial
+// says when this pays). Per k block, all rows of op(A) are packed once (or read in place when transposed),
+// then op(B) is packed one sliver at a time, right before the tiles of all rows use it. Each packed B value is
+// written once and read m / MR times from L2, where gemm_blocks packs a KC × NC block of B into L3 and streams
+// it once per MC rows. While the tiles of one sliver compute, the next sliver's rows of B are asked into L2:
+// the weights of X·Wᵀ come from memory.
+template <class T>
+void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                   std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const T* bias) {
+    using Blk = Blocking<T>;
+    constexpr std::int64_t MR = Blk::MR, NR = Blk::NR, KC = Blk::KC;
+    BorrowedBuffer<T> a_buffer(ceil_div(m, MR) * MR * std::min(KC, k));
+    BorrowedBuffer<T> b_buffer(NR * std::min(KC, k));
+    T* const ap = a_buffer.data();
+    const std::int64_t col_slivers = ceil_div(n, NR);
+    const std::int64_t row_tiles = ceil_div(m, MR);
+    for (std::int64_t pc = 0; pc < k; pc += KC) {
+        BlockProduct<T> bk;
+        bk.nc = n;
+        bk.kc = std::min(KC, k - pc);
+        bk.alpha = alpha;
+        bk.beta = pc == 0 ? beta : T(1);
+        bk.bias = pc == 0 ? bias : nullptr;
+        bk.c = c;
+        bk.ldc = ldc;
+        bk.b_block = trans_b ? b + pc : b + pc * ldb;
+        bk.ldb = ldb;
+        bk.bp = b_buffer.data();
+        bk.trans_a = trans_a;
+        bk.a_block = trans_a ? a + pc * lda : a + pc;
+        bk.lda = lda;
+        bk.a_in_place = trans_a;
+        const std::int64_t kc = bk.kc;
+        const std::int64_t full = trans_a ? m / MR * MR : 0;  // a transposed A's full slivers are read in place
+        if (full < m) {
+            pack_a<T, MR>(trans_a, trans_a ? bk.a_block + full : bk.a_block + full * lda, lda, m - full, kc,
+                          ap + full * kc);
+        }
+        for (std::int64_t s = 0; s < col_slivers; ++s) {
+            const T* src = trans_b ? bk.b_block + s * NR * ldb : bk.b_block + s * NR;
+            pack_b<T, NR>(trans_b, src, ldb, kc, n - s * NR, 0, 1, b_buffer.data());
+            bk.bp_first = s;
+            for (std::int64_t ir = 0; ir < m; ir += MR) {
+                prefetch_b_sliver_l2(bk, trans_b, s + 1, ir / MR, row_tiles);
+                block_tile(bk, ap, full, false, 0, m, ir, s);
             }
         }
     }
@@ -450,6 +532,22 @@ void gemm_blocks(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std
 // 0.88-0.89×, S's dW 128×512×2048 0.85×, the products with 2048 rows 0.97-1.00×.
 // Results are unchanged bit for bit: every C element is still summed over the same k blocks in order.
 
+// One product on this thread: gemm_few_rows when C has few rows and op(B) is packed and wider than two slivers,
+// else gemm_blocks. One thread and two, old/new alternating: the GPT-2 LM head 256×50257×768 (X·Wᵀ) 0.90×
+// the time, 256×3072×768 0.89-0.95×, 256×768×3072 (dY·W) 0.96-0.99×; but 128×128×128 1.08× and S's
+// 128×128×2048 dW 1.02-1.04×: with B read in place or only two slivers, gemm_blocks' A read in place and
+// its prefetches win.
+template <class T>
+void gemm_serial(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                 std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const T* bias) {
+    const bool b_packed = trans_b || m > k_b_in_place_max_rows;
+    if (m <= k_few_rows_max && n > 2 * Blocking<T>::NR && b_packed) {
+        gemm_few_rows(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+    } else {
+        gemm_blocks(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1, bias);
+    }
+}
+
 // A grid of rows × cols rectangles of C, one per thread.
 struct ThreadGrid {
     std::int64_t rows = 0, cols = 0;  // 0 × 0: no grid
@@ -493,8 +591,8 @@ void gemm_rectangles(ThreadGrid grid, bool trans_a, bool trans_b, std::int64_t m
             const std::int64_t j1 = std::min(n, (q + 1) * col_slivers / grid.cols * NR);
             const T* a_rows = trans_a ? a + i0 : a + i0 * lda;
             const T* b_cols = trans_b ? b + j0 * ldb : b + j0;
-            gemm_blocks<T>(trans_a, trans_b, i1 - i0, j1 - j0, k, alpha, a_rows, lda, b_cols, ldb, beta,
-                           c + i0 * ldc + j0, ldc, 1, bias != nullptr ? bias + j0 : nullptr);
+            gemm_serial<T>(trans_a, trans_b, i1 - i0, j1 - j0, k, alpha, a_rows, lda, b_cols, ldb, beta,
+                           c + i0 * ldc + j0, ldc, bias != nullptr ? bias + j0 : nullptr);
         }
     });
 }
@@ -515,7 +613,9 @@ void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
         threads = 1;
     }
     const ThreadGrid grid = threads > 1 ? rectangle_grid<T>(m, n, threads) : ThreadGrid{};
-    if (grid.rows > 0) {
+    if (threads == 1) {
+        gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+    } else if (grid.rows > 0) {
         gemm_rectangles(grid, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
     } else {
         gemm_blocks(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias);
