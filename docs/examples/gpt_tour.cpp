@@ -21,12 +21,12 @@ int main() {
         std::ofstream out(path);
         for (int i = 0; i < 200; ++i) out << "To be or not to be, that is the question.\n%\nCarpe diem, quam minimum credula postero.\n%\n";
     }
-    const tg::data::TextCorpus corpus = tg::data::load_text_corpus(path.string());
+    const tg::data::TextCorpus corpus = tg::data::load_text_corpus(path.string());   // a file or a folder of text
     std::filesystem::remove(path);
     std::cout << "corpus: " << corpus.text.size() << " bytes; starts \"" << corpus.text.substr(0, 44) << "\"\n";
 
     // --- 2. tokens: one per byte (vocab 256), lossless for any UTF-8 ---------------------------------------------
-    const tg::data::Tokenizer tok = tg::data::Tokenizer::byte_level();
+    const tg::data::Tokenizer tok = tg::data::Tokenizer::byte_level();               // vocab 256
     std::vector<std::int64_t> ids = tok.encode("h\xC3\xA9!");  // "hé!": é is two bytes in UTF-8
     std::cout << "encode(\"h\xC3\xA9!\") =";
     for (auto id : ids) std::cout << " " << id;
@@ -51,7 +51,7 @@ int main() {
     tg::nn::GPT model(config);
     tg::optim::AdamW optimizer(model.parameters(), 3e-3, 0.9, 0.95, 1e-8, 0.0);
     for (int step = 1; step <= 60; ++step) {
-        tg::data::TextBatch b = loader.next();
+        tg::data::TextBatch b = loader.next();  // x, y: (B, T) int64, y = x shifted by one
         tg::Tensor loss = model.loss(b.x, b.y);  // cross-entropy of next-token predictions, (B, T) -> []
         loss.backward();
         tg::optim::clip_grad_norm_(model.parameters(), 1.0);
@@ -67,7 +67,7 @@ int main() {
     tg::data::TokenStreamDecoder stream(tok);  // holds back partial UTF-8 characters
     std::cout << "sample: To be";
     tg::nn::generate(model, tok.encode("To be"), 40, options,
-                     [&](std::int64_t id) { std::cout << stream.push(id) << std::flush; });
+                     [&](std::int64_t id) { std::cout << stream.push(id) << std::flush; });  // streamed, KV cache
     std::cout << stream.finish() << "\n";
     return 0;
 }
