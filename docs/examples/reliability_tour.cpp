@@ -19,7 +19,7 @@ int main() {
     loss.backward();
     const double norm = optim::clip_grad_norm_({w}, 1.0);
     try {
-        optim::check_finite_step(/*step=*/1, loss.item(), norm);
+        optim::check_finite_step(/*step=*/1, loss.item(), norm);  // throws optim::NonFiniteError
         optimizer.step();  // never reached: the weights stay as they were
     } catch (const optim::NonFiniteError& e) {
         std::printf("guard: %s\n", e.what());
@@ -30,7 +30,7 @@ int main() {
     optimizer.zero_grad();
     try {
         autograd::DetectAnomalyGuard anomaly;  // every recorded op's output is checked from here on
-        const Tensor y = sum(log(x) * w);
+        const Tensor y = sum(log(x) * w);  // throws AnomalyError naming 'mul' (x is a constant)
         y.backward();
     } catch (const autograd::AnomalyError& e) {
         std::printf("anomaly: %s\n", e.what());
