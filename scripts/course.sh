@@ -231,12 +231,25 @@ cmd_check() {
 
 # ---- ci --------------------------------------------------------------------------------------------------------
 
+# docs/course/README.md shows the stub of ch6.layernorm_backward (the block after "In the copy each body is
+# replaced by"); a student tree's file exists nowhere in the repository, so the docs snippet check cannot see it.
+readme_stub_matches() {
+  local shown
+  shown=$(awk '/^In the copy each body is replaced by/ { found = 1; next }
+               found && /^```/ { if (inside) exit; inside = 1; next }
+               found && inside' "$root/docs/course/README.md")
+  [ -n "$shown" ] || { echo "course ci: docs/course/README.md shows no stub"; return 1; }
+  [[ $(cat "$1/kernels/layernorm.cpp") == *"$shown"* ]] ||
+    { echo "course ci: the stub docs/course/README.md shows is not in the student tree's kernels/layernorm.cpp"; return 1; }
+}
+
 cmd_ci() {
   cd "$root"
   cmd_check
   local tree="$root/build-course-student"
   rm -rf "$tree"
   cmd_student "$tree"
+  readme_stub_matches "$tree" || return 1
   local out="$scratch/ci.log" status=0
   cmd_grade "$tree" > "$out" || status=$?
   cat "$out"
