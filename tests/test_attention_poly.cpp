@@ -31,6 +31,7 @@ namespace {
 using namespace tg::kernels;
 using Vec = std::vector<double>;
 using tg::testing::random_vec;
+using tg::testing::same_bits;
 using tg::testing::rel_err;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -179,6 +180,14 @@ struct CausalCase {
     int g;
 };
 
+// x followed by a copy of itself: the same head twice, as a batch of two.
+template <class V>
+V twice(const V& x) {
+    V y(x);
+    y.insert(y.end(), x.begin(), x.end());
+    return y;
+}
+
 Vec taylor(int g) {
     Vec a;
     double f = 1;
@@ -187,6 +196,18 @@ Vec taylor(int g) {
         a.push_back(1.0 / f);
     }
     return a;
+}
+
+// Checks a float64 causal result's gradients against the n×n p(S) formulation of the case; returns that
+// reference for further checks.
+Plain check_causal_grads_match_plain(const CausalCase& c, const Vec& q, const Vec& k, const Vec& v, const Vec& dout,
+                                     const Outputs<double>& r) {
+    const Plain want = plain_attention(c.T, c.T, c.D, c.Dv, q.data(), k.data(), v.data(), dout.data(), taylor(c.g),
+                                       true, 1.0 / std::sqrt(static_cast<double>(c.D)), false);
+    CHECK(rel_err(r.dq, want.dq) <= 1e-10);
+    CHECK(rel_err(r.dk, want.dk) <= 1e-10);
+    CHECK(rel_err(r.dv, want.dv) <= 1e-10);
+    return want;
 }
 
 PolyAttentionProblem problem(std::int64_t T, std::int64_t d, std::int64_t dv, int g, bool causal,
@@ -576,21 +597,13 @@ TEST_CASE("causal segments: 1 vs 2 threads bitwise equal; segment boundaries at 
         tg::set_num_threads(2);
         const auto two = run_poly<float>(p, PolyGradient::consistent, q, k, v, dout);
         tg::set_num_threads(threads_before);
-        auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
-            return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-        };
-        CHECK(same(one.o, two.o));
-        CHECK(same(one.z, two.z));
-        CHECK(same(one.dq, two.dq));
-        CHECK(same(one.dk, two.dk));
-        CHECK(same(one.dv, two.dv));
+        CHECK(same_bits(one.o, two.o));
+        CHECK(same_bits(one.z, two.z));
+        CHECK(same_bits(one.dq, two.dq));
+        CHECK(same_bits(one.dk, two.dk));
+        CHECK(same_bits(one.dv, two.dv));
         // float64: segmented (B = 1) vs unsegmented (the same head twice, B = 2)
         const auto seg = run_poly<double>(p, PolyGradient::consistent, q, k, v, dout);
-        auto twice = [](const Vec& x) {
-            Vec y(x);
-            y.insert(y.end(), x.begin(), x.end());
-            return y;
-        };
         auto p2 = p;
         p2.batch = 2;
         const auto whole = run_poly<double>(p2, PolyGradient::consistent, twice(q), twice(k), twice(v), twice(dout));
@@ -636,11 +649,6 @@ TEST_CASE("causal backward: segments give bitwise the unsegmented gradients, for
         const auto p = problem(c.T, c.D, c.Dv, c.g, true, c.chunk);
         const Vec q = random_vec(c.T * c.D, 81, 0.6), k = random_vec(c.T * c.D, 82, 0.6),
                   v = random_vec(c.T * c.Dv, 83), dout = random_vec(c.T * c.Dv, 84);
-        auto twice = [](const auto& x) {
-            auto y = x;
-            y.insert(y.end(), x.begin(), x.end());
-            return y;
-        };
         auto check_type = [&](auto zero) {
             using T = decltype(zero);
             const auto qt = cast<T>(q), kt = cast<T>(k), vt = cast<T>(v), dot = cast<T>(dout);
@@ -681,11 +689,7 @@ TEST_CASE("causal backward: segments give bitwise the unsegmented gradients, for
         };
         check_type(0.0f);
         const auto r = check_type(0.0);
-        const Plain want = plain_attention(c.T, c.T, c.D, c.Dv, q.data(), k.data(), v.data(), dout.data(),
-                                           taylor(c.g), true, 1.0 / std::sqrt(static_cast<double>(c.D)), false);
-        CHECK(rel_err(r.dq, want.dq) <= 1e-10);
-        CHECK(rel_err(r.dk, want.dk) <= 1e-10);
-        CHECK(rel_err(r.dv, want.dv) <= 1e-10);
+        check_causal_grads_match_plain(c, q, k, v, dout, r);
     }
 }
 
@@ -706,22 +710,13 @@ TEST_CASE("causal backward from the forward's checkpoints: reference, thread cou
         const Vec q = random_vec(c.T * c.D, 91, 0.5), k = random_vec(c.T * c.D, 92, 0.5),
                   v = random_vec(c.T * c.Dv, 93), dout = random_vec(c.T * c.Dv, 94);
         const auto r = run_poly<double>(p, PolyGradient::consistent, q, k, v, dout, true);
-        const Plain want = plain_attention(c.T, c.T, c.D, c.Dv, q.data(), k.data(), v.data(), dout.data(),
-                                           taylor(c.g), true, 1.0 / std::sqrt(static_cast<double>(c.D)), false);
+        const Plain want = check_causal_grads_match_plain(c, q, k, v, dout, r);
         CHECK(rel_err(r.o, want.o) <= 1e-11);
-        CHECK(rel_err(r.dq, want.dq) <= 1e-10);
-        CHECK(rel_err(r.dk, want.dk) <= 1e-10);
-        CHECK(rel_err(r.dv, want.dv) <= 1e-10);
         const auto wave = run_poly<double>(p, PolyGradient::consistent, q, k, v, dout);
         CHECK(rel_err(r.dq, wave.dq) <= 1e-12);
         CHECK(rel_err(r.dk, wave.dk) <= 1e-12);
         CHECK(rel_err(r.dv, wave.dv) <= 1e-12);
         // float32 at 1 and 2 threads, one head and the same head twice in a batch
-        auto twice = [](const Vec& x) {
-            Vec y(x);
-            y.insert(y.end(), x.begin(), x.end());
-            return y;
-        };
         auto p2 = p;
         p2.batch = 2;
         std::vector<Outputs<float>> one, two;
@@ -732,13 +727,10 @@ TEST_CASE("causal backward from the forward's checkpoints: reference, thread cou
                 run_poly<float>(p2, PolyGradient::consistent, twice(q), twice(k), twice(v), twice(dout), true));
         }
         tg::set_num_threads(threads_before);
-        auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
-            return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-        };
-        CHECK(same(one[0].dq, one[1].dq));
-        CHECK(same(one[0].dk, one[1].dk));
-        CHECK(same(one[0].dv, one[1].dv));
-        CHECK(same(two[0].dk, two[1].dk));
+        CHECK(same_bits(one[0].dq, one[1].dq));
+        CHECK(same_bits(one[0].dk, one[1].dk));
+        CHECK(same_bits(one[0].dv, one[1].dv));
+        CHECK(same_bits(two[0].dk, two[1].dk));
         CHECK(rel_err(one[0].dq, r.dq) <= 1e-4);
         CHECK(rel_err(one[0].dk, r.dk) <= 1e-4);
         CHECK(rel_err(one[0].dv, r.dv) <= 1e-4);
@@ -747,8 +739,8 @@ TEST_CASE("causal backward from the forward's checkpoints: reference, thread cou
         auto half = [](const std::vector<float>& x, int i) {
             return std::vector<float>(x.begin() + i * x.size() / 2, x.begin() + (i + 1) * x.size() / 2);
         };
-        CHECK(same(half(two[0].dk, 0), half(two[0].dk, 1)));
-        CHECK(same(half(two[0].dv, 0), half(two[0].dv, 1)));
+        CHECK(same_bits(half(two[0].dk, 0), half(two[0].dk, 1)));
+        CHECK(same_bits(half(two[0].dv, 0), half(two[0].dv, 1)));
         CHECK(rel_err(half(two[0].dq, 0), r.dq) <= 1e-4);
     }
     // one head vs the same head in a batch of two, from the SAME checkpoints: bitwise

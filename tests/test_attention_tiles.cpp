@@ -9,6 +9,7 @@
 #include "kernels/attention_exact.h"
 #include "kernels/attention_tile_product.h"
 #include "kernels/vecmath.h"
+#include "test_util.h"
 
 #include <doctest/doctest.h>
 
@@ -16,7 +17,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -281,14 +281,11 @@ TEST_CASE("float32 kernels with dQ accumulated in place (B·H >= 8): bitwise the
     set_num_threads(1);
     const Out serial = run();
     set_num_threads(threads_before);
-    auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
-        return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-    };
-    CHECK(same(all.o, serial.o));
-    CHECK(same(all.lse, serial.lse));
-    CHECK(same(all.dq, serial.dq));
-    CHECK(same(all.dk, serial.dk));
-    CHECK(same(all.dv, serial.dv));
+    CHECK(tg::testing::same_bits(all.o, serial.o));
+    CHECK(tg::testing::same_bits(all.lse, serial.lse));
+    CHECK(tg::testing::same_bits(all.dq, serial.dq));
+    CHECK(tg::testing::same_bits(all.dk, serial.dk));
+    CHECK(tg::testing::same_bits(all.dv, serial.dv));
 }
 
 }  // TEST_SUITE
