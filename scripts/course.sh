@@ -219,7 +219,7 @@ cmd_check() {
   local file
   while IFS= read -r file; do
     while IFS= read -r name; do
-      exercises "$root" | cut -f1 | grep -qx "$name" || { echo "course check: $file: exercise $name is not in $manifest"; bad=1; }
+      exercises "$root" | cut -f1 | grep -x "$name" > /dev/null || { echo "course check: $file: exercise $name is not in $manifest"; bad=1; }
     done < <(sed -n 's|^[[:space:]]*// BEGIN EXERCISE \([^[:space:]]*\).*|\1|p' "$file")
     begins=$(grep -c '^[[:space:]]*// BEGIN EXERCISE ' "$file" || true)
     ends=$(grep -c '^[[:space:]]*// END EXERCISE[[:space:]]*$' "$file" || true)

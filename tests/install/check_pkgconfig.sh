@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 DESTDIR="$stage" meson install -C "$build" --quiet --no-rebuild
-pc=$(find "$stage" -name tapegrad.pc | head -n 1)
+pc=$(find "$stage" -name tapegrad.pc -print -quit)
 [ -n "$pc" ] || { echo "check_pkgconfig: tapegrad.pc was not installed"; exit 1; }
 # The staged .pc still names the configured prefix; point it at the staged tree instead.
 prefix=$(sed -n 's/^prefix=//p' "$pc")
@@ -33,7 +33,7 @@ sed "s|^libdir=.*|libdir=$stage/static-only|" "$pc" > "$stage/static-only/pkgcon
 libs=$(PKG_CONFIG_PATH="$stage/static-only/pkgconfig" pkg-config --static --libs tapegrad)
 echo "check_pkgconfig: cc tg_c_example.c $libs"
 cc -std=c11 -O1 "$example" $cflags $libs -o "$stage/c-static"
-if ldd "$stage/c-static" | grep -q libtapegrad; then
+if ldd "$stage/c-static" | grep libtapegrad > /dev/null; then
   echo "check_pkgconfig: the statically linked C example still loads libtapegrad.so"; exit 1
 fi
 status=0; "$stage/c-static" > /dev/null 2>&1 || status=$?

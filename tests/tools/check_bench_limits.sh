@@ -20,5 +20,5 @@ refused() {  # refused "part of the message" args...
 refused "needs at least 12.0 EB of memory (A, B and C" gemm --m 1000000000
 refused "use smaller --m, --n, --k or --batch" gemm --batch 1000000000 --m 64
 refused "needs at least 2.0 PB of memory" allreduce --max-bytes 1000000000000000
-"$TG_BENCH" gemm --m 48 --json | grep -q '"m":48' || fail "a small gemm no longer runs"
+"$TG_BENCH" gemm --m 48 --json | grep '"m":48' > /dev/null || fail "a small gemm no longer runs"
 echo ok
