@@ -135,6 +135,37 @@ int check_case(const Case& c, std::uint32_t seed = 1) {
     return count_mismatches(c, got, want, tolerances(c, a, b, c0));
 }
 
+// Packing only moves values, so C from op(X) stored one way must be bit-identical to C from the same op(X)
+// stored transposed, where X is A (`a_side`: stored m×k or k×m) or B (stored k×n or n×k). Rows padded by 0
+// and 7 values.
+void check_layouts_give_same_bits(bool a_side, std::int64_t m, std::int64_t n, std::int64_t k) {
+    for (std::int64_t pad : {0, 7}) {
+        CAPTURE(a_side);
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(k);
+        CAPTURE(pad);
+        // X is rows × cols in its plain layout (A: m×k, B: k×n), cols × rows when transposed.
+        const std::int64_t rows = a_side ? m : k, cols = a_side ? k : n;
+        const std::int64_t ld = cols + pad, ld_t = rows + pad;
+        const auto x = random_values<float>(rows * ld, 21);
+        std::vector<float> x_t(cols * ld_t, 0.0f);
+        for (std::int64_t r = 0; r < rows; ++r) {
+            for (std::int64_t c = 0; c < cols; ++c) x_t[c * ld_t + r] = x[r * ld + c];
+        }
+        const auto other = random_values<float>(a_side ? k * n : m * k, 22);  // the other operand, plain
+        std::vector<float> c_plain(m * n), c_trans(m * n);
+        if (a_side) {
+            sgemm(false, false, m, n, k, 1.0f, x.data(), ld, other.data(), n, 0.0f, c_plain.data(), n);
+            sgemm(true, false, m, n, k, 1.0f, x_t.data(), ld_t, other.data(), n, 0.0f, c_trans.data(), n);
+        } else {
+            sgemm(false, false, m, n, k, 1.0f, other.data(), k, x.data(), ld, 0.0f, c_plain.data(), n);
+            sgemm(false, true, m, n, k, 1.0f, other.data(), k, x_t.data(), ld_t, 0.0f, c_trans.data(), n);
+        }
+        CHECK(c_plain == c_trans);
+    }
+}
+
 const bool k_bools[] = {false, true};
 
 }  // namespace
@@ -292,31 +323,21 @@ TEST_CASE("sgemm gives the same bits on 1 to 4 threads, whichever way the thread
 }
 
 TEST_CASE("sgemm packs a transposed B exactly: the same bits as B transposed by hand") {
-    // Packing only moves values, so op(B) = Bᵀ given transposed must give bit-identical C to the same op(B)
-    // stored k×n. Sizes cover the 16 × 16 register-transpose path of AVX-512 builds (kernels/transpose_block.h):
-    // full slivers of 64 columns, a partial last sliver, k steps left over after whole blocks of 16, two k
-    // blocks (KC = 512), and row lengths that are not multiples of 16 (unaligned rows).
+    // Sizes cover the 16 × 16 register-transpose path of AVX-512 builds (kernels/transpose_block.h): full
+    // slivers of 64 columns, a partial last sliver, k steps left over after whole blocks of 16, two k blocks
+    // (KC = 512), and row lengths that are not multiples of 16 (unaligned rows).
     const std::int64_t shapes[][3] = {{7, 64, 16}, {5, 130, 47}, {13, 197, 520}, {140, 70, 1100}, {3, 64, 15}};
-    for (const auto& s : shapes) {
-        const std::int64_t m = s[0], n = s[1], k = s[2];
-        for (std::int64_t pad : {0, 7}) {
-            CAPTURE(m);
-            CAPTURE(n);
-            CAPTURE(k);
-            CAPTURE(pad);
-            const std::int64_t ldb_t = k + pad, ldb = n + pad;
-            const auto a = random_values<float>(m * k, 21);
-            const auto bt = random_values<float>(n * ldb_t, 22);  // stored n×k
-            std::vector<float> b(k * ldb, 0.0f);                  // the same op(B), stored k×n
-            for (std::int64_t j = 0; j < n; ++j) {
-                for (std::int64_t p = 0; p < k; ++p) b[p * ldb + j] = bt[j * ldb_t + p];
-            }
-            std::vector<float> c_trans(m * n), c_plain(m * n);
-            sgemm(false, true, m, n, k, 1.0f, a.data(), k, bt.data(), ldb_t, 0.0f, c_trans.data(), n);
-            sgemm(false, false, m, n, k, 1.0f, a.data(), k, b.data(), ldb, 0.0f, c_plain.data(), n);
-            CHECK(c_trans == c_plain);
-        }
-    }
+    for (const auto& s : shapes) check_layouts_give_same_bits(false, s[0], s[1], s[2]);
+}
+
+TEST_CASE("sgemm packs a row-major A exactly: the same bits as A transposed by hand") {
+    // n > 128 makes the kernel pack a row-major A rather than read it in place (a transposed A is read in
+    // place). Sizes cover the register-interleave path of AVX-512 builds (kernels/interleave_rows.h): full
+    // slivers of 6 rows, a partial last sliver, k steps left over after whole blocks of 16, two k blocks
+    // (KC = 512), rows not a multiple of 16 long, few rows (m <= 256: all rows packed once per k block) and
+    // more (MC = 72 rows at a time).
+    const std::int64_t shapes[][3] = {{6, 200, 16}, {13, 197, 47}, {140, 300, 520}, {300, 130, 1100}, {7, 129, 15}};
+    for (const auto& s : shapes) check_layouts_give_same_bits(true, s[0], s[1], s[2]);
 }
 
 TEST_CASE("sgemm_batched matches per-matrix references, with broadcast operands") {
