@@ -508,7 +508,7 @@ struct BackwardHead {
 template <class T>
 struct KeyTileScratch {
     T* kt;   // (D, Bc)     K tileᵀ, for S = Q Kᵀ
-    T* kp;   // (Bc, Dp)    K tile, for dQ += dS K
+    T* kp;   // (Bc, Dp)    K tile, for dQ += dS K (when D is not a multiple of the SIMD width; see backward_key_tile)
     T* vt;   // (Dv, Bc)    V tileᵀ, for dP = dO Vᵀ
     T* s;    // (Br, Bc)    S, then P
     T* ds;   // (Br, Bc)    dP, then dS
@@ -517,10 +517,12 @@ struct KeyTileScratch {
 };
 
 // One query tile (qt) against the packed key tile [j0, j0 + nc): recomputes P, then adds its share to dVᵀ,
-// dKᵀ (the key tile's accumulators) and to the group's partial dQ.
+// dKᵀ (the key tile's accumulators) and to the group's partial dQ. kb: the key tile's rows for dQ += dS K, ldkb
+// apart (st.kp, or K itself).
 template <class T>
 void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const BackwardHead<T>& hd,
-                        const KeyTileScratch<T>& st, std::int64_t qt, std::int64_t j0, std::int64_t nc) {
+                        const KeyTileScratch<T>& st, const T* kb, std::int64_t ldkb, std::int64_t qt, std::int64_t j0,
+                        std::int64_t nc) {
     using Batch = vec::batch<T>;
     constexpr std::int64_t w = W<T>;
     const std::int64_t D = p.d, Dv = p.dv, Dp = round_up(D, w), ncp = round_up(nc, w);
@@ -572,7 +574,7 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
     tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka,
                                                         kBc);
     // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 2)
-    tile_product_causal<T, true, Triangle::KToRow>(diagonal, mq, Dp, nc, ds, kBc, 1, st.kp, Dp, T(1),
+    tile_product_causal<T, true, Triangle::KToRow>(diagonal, mq, Dp, nc, ds, kBc, 1, kb, ldkb, T(1),
                                                    hd.dq_group + i0 * hd.lddq, hd.lddq);
 }
 
@@ -587,7 +589,13 @@ void backward_key_tile(const AttentionProblem& p, const KeySet& ks, const Backwa
     // Only the first ncp columns of the key-tile operands and accumulators are read (products of width ncp).
     const std::int64_t ncp = round_up(nc, W<T>);
     pack_transposed(hd.k + j0 * hd.ldk, hd.ldk, nc, D, st.kt, kBc, ncp);
-    pack_rows(hd.k + j0 * hd.ldk, hd.ldk, nc, D, st.kp, plan.Dp);
+    // dQ += dS K reads the K tile's rows as its packed operand: in place when they are whole SIMD batches (D a
+    // multiple of the width, e.g. 16, 32, 64, 128 in float; the products load them unaligned), else copied and
+    // zero-padded to Dp. (The copy was ~1% of the backward at D = 32-64.)
+    const bool k_in_place = plan.Dp == D;
+    if (!k_in_place) pack_rows(hd.k + j0 * hd.ldk, hd.ldk, nc, D, st.kp, plan.Dp);
+    const T* kb = k_in_place ? hd.k + j0 * hd.ldk : st.kp;
+    const std::int64_t ldkb = k_in_place ? hd.ldk : plan.Dp;
     pack_transposed(hd.v + j0 * hd.ldv, hd.ldv, nc, Dv, st.vt, kBc, ncp);
     for (std::int64_t e = 0; e < D; ++e) std::fill(st.dka + e * kBc, st.dka + e * kBc + ncp, T(0));
     for (std::int64_t e = 0; e < Dv; ++e) std::fill(st.dva + e * kBc, st.dva + e * kBc + ncp, T(0));
@@ -598,7 +606,7 @@ void backward_key_tile(const AttentionProblem& p, const KeySet& ks, const Backwa
     for (std::int64_t qt = ks.causal ? j0 / kBr : 0; qt < plan.nqt; ++qt) {
         const std::int64_t pair_keys = qt * kBr > last_window_row ? std::min(nc, ks.sinks - j0) : nc;
         if (pair_keys <= 0) break;
-        backward_tile_pair(p, ks, hd, st, qt, j0, pair_keys);
+        backward_tile_pair(p, ks, hd, st, kb, ldkb, qt, j0, pair_keys);
     }
 
     store_transposed<T, Add>(st.dka, kBc, D, nc, dk + hd.b * dkl.batch + hd.h * dkl.head + j0 * dkl.row, dkl.row);

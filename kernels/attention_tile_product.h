@@ -4,8 +4,10 @@
 // triangles of those products a causal diagonal tile needs.
 //
 // Operands. A(r, p) = a[r·a_rs + p·a_ps] is broadcast element by element, so any strides work (a row-major tile,
-// or its transpose for Pᵀ dO and dSᵀ Q, or a caller's strided Q, K, V rows read in place); Bp is a packed tile
-// with 64-byte aligned rows, n a multiple of the SIMD width w; C has rows of ldc elements.
+// or its transpose for Pᵀ dO and dSᵀ Q, or a caller's strided Q, K, V rows read in place); Bp has rows of ldb
+// elements, n a multiple of the SIMD width w, every row readable up to n (a packed tile with zero-padded rows, or
+// a caller's K rows read in place when the head width is a multiple of w: rows need not be aligned); C has rows of
+// ldc elements.
 //
 // Causal diagonal tiles. A query tile and a key tile that start at the same position (both are 64 long and
 // aligned) form a diagonal tile pair: query r sees key c only when c <= r, counted from the tile's corner. Half
@@ -54,9 +56,9 @@ template <class T, int MR, int NV, int V0, int V1>
     for (std::int64_t p = p0; p < p1; ++p) {
         Batch bv[NV];
 #pragma GCC unroll 4
-        for (int v = V0; v < V1; ++v) bv[v] = Batch::load_aligned(b + p * ldb + v * w);
+        for (int v = V0; v < V1; ++v) bv[v] = Batch::load_unaligned(b + p * ldb + v * w);
         const T* ap = a + p * a_ps;
-#pragma GCC unroll 8
+#pragma GCC unroll 12
         for (int i = 0; i < MR; ++i) {
             const Batch ai(ap[i * a_rs]);
 #pragma GCC unroll 4
@@ -69,17 +71,17 @@ template <class T, int MR, int NV, int V0, int V1>
 //
 //     C[i][:] (= or +=) alpha · Σ_p A(i, p) · Bp[p][:]        i < MR,
 //
-// with MR·NV accumulators in registers over the whole p loop (6 × 4 = 24 of AVX-512's 32 registers), as in
-// kernels/gemm_microkernel.h. `batch0` is the index of the block's first column batch within the tile: with
-// KFromColumn / KToColumn the p loop runs in phases of w steps, each updating only the batches whose Bp
-// entries are not zero there (batch g contributes for p >= g·w, resp. p < (g + 1)·w).
+// with MR·NV accumulators in registers over the whole p loop (6 × 4 = 24 of AVX-512's 32 registers, or 12 × 1 for
+// tiles one batch wide), as in kernels/gemm_microkernel.h. `batch0` is the index of the block's first column
+// batch within the tile: with KFromColumn / KToColumn the p loop runs in phases of w steps, each updating only
+// the batches whose Bp entries are not zero there (batch g contributes for p >= g·w, resp. p < (g + 1)·w).
 template <class T, int MR, int NV, bool Accumulate, Triangle Tri>
 inline void micro_tile(std::int64_t kc, const T* a, std::int64_t a_rs, std::int64_t a_ps, const T* b,
                        std::int64_t ldb, T alpha, T* c, std::int64_t ldc, std::int64_t batch0) {
     using Batch = vec::batch<T>;
     constexpr std::int64_t w = kW<T>;
     Batch acc[MR][NV];
-#pragma GCC unroll 8
+#pragma GCC unroll 12
     for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[i][v] = Batch(T(0));
@@ -106,7 +108,7 @@ inline void micro_tile(std::int64_t kc, const T* a, std::int64_t a_rs, std::int6
         rank1_steps<T, MR, NV, 0, NV>(acc, 0, kc, a, a_rs, a_ps, b, ldb);
     }
     const Batch alpha_v(alpha);
-#pragma GCC unroll 8
+#pragma GCC unroll 12
     for (int i = 0; i < MR; ++i) {
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) {
@@ -133,6 +135,10 @@ template <class T, bool Accumulate, Triangle Tri>
 inline void micro_tile_mr(std::int64_t mr, int nv, std::int64_t kc, const T* a, std::int64_t a_rs,
                           std::int64_t a_ps, const T* b, std::int64_t ldb, T alpha, T* c, std::int64_t ldc,
                           std::int64_t batch0) {
+    if (mr == 12) {  // tall blocks for tiles one batch wide, see tile_product
+        micro_tile<T, 12, 1, Accumulate, Tri>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0);
+        return;
+    }
     switch (mr) {
         case 6: micro_tile_nv<T, 6, Accumulate, Tri>(nv, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0); break;
         case 5: micro_tile_nv<T, 5, Accumulate, Tri>(nv, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0); break;
@@ -144,24 +150,30 @@ inline void micro_tile_mr(std::int64_t mr, int nv, std::int64_t kc, const T* a, 
 }
 
 // C[m × n] (= or +=) alpha · A[m × kc] · Bp[kc × n] over the part Tri says is needed. For each column panel of
-// Bp (≤ 4 batches: kc × 64 floats, 16 KB, stays in L1) sweep the row blocks of A (6 rows, then the remainder).
+// Bp (≤ 4 batches: kc × 64 floats, 16 KB, stays in L1) sweep the row blocks of A: 6 rows, or 12 when the panel is
+// one batch wide (dQ += dS K at head width 16): a 6 × 1 block has only 6 independent sums for the two FMA pipes'
+// 2 × 4 cycles of latency (measured alone in L1: 165 GFLOP/s with 6 rows, 173 with 12, 200-215 for wider tiles;
+// 12 × 2 instead of 6 × 2 measured no faster). The remainder takes 6-row blocks, then what is left. Each entry of
+// C sums over p in the same order whatever the block: the same bits.
 template <class T, bool Accumulate, Triangle Tri = Triangle::Full>
 void tile_product(std::int64_t m, std::int64_t n, std::int64_t kc, const T* a, std::int64_t a_rs,
                   std::int64_t a_ps, const T* b, std::int64_t ldb, T alpha, T* c, std::int64_t ldc) {
     constexpr std::int64_t w = kW<T>;
-    constexpr std::int64_t MR = 6;
     const std::int64_t nb = n / w;
     for (std::int64_t j = 0; j < nb; j += 4) {
         const std::int64_t panel_end = std::min<std::int64_t>(nb, j + 4);
-        for (std::int64_t i = 0; i < m; i += MR) {
-            const std::int64_t mr = std::min(MR, m - i);
+        const std::int64_t tall = panel_end - j == 1 ? 12 : 6;
+        for (std::int64_t i = 0; i < m;) {
+            const std::int64_t mr = m - i >= tall ? tall : std::min<std::int64_t>(6, m - i);
             std::int64_t first = j, last = panel_end, k = kc;  // batches [first, last), p < k
             if constexpr (Tri == Triangle::ColumnsFromRow) first = std::max(j, i / w);
             if constexpr (Tri == Triangle::ColumnsToRow) last = std::min(last, (i + mr - 1) / w + 1);
             if constexpr (Tri == Triangle::KToRow) k = std::min(kc, i + mr);
-            if (first >= last) continue;
-            micro_tile_mr<T, Accumulate, Tri>(mr, static_cast<int>(last - first), k, a + i * a_rs, a_rs, a_ps,
-                                              b + first * w, ldb, alpha, c + i * ldc + first * w, ldc, first);
+            if (first < last) {
+                micro_tile_mr<T, Accumulate, Tri>(mr, static_cast<int>(last - first), k, a + i * a_rs, a_rs, a_ps,
+                                                  b + first * w, ldb, alpha, c + i * ldc + first * w, ldc, first);
+            }
+            i += mr;
         }
     }
 }

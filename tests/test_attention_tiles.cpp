@@ -49,19 +49,25 @@ struct Aligned {
 // Runs tile_product<T, Accumulate, Tri> on an m × kc × n problem with A read through strides (transposed when
 // `a_transposed`) and checks every entry of C: entries the mode must compute against the plain loop over the
 // whole k range (so the skipped terms must really be zero), the columns past n left as they were. Zeros are put into
-// A or Bp where the mode says they are zero (the causal diagonal's P = 0 for keys after the query).
+// A or Bp where the mode says they are zero (the causal diagonal's P = 0 for keys after the query). Bp starts
+// b_shift elements after an aligned address (K rows read in place need not be aligned).
 template <class T, bool Accumulate, Triangle Tri>
-void check_triangle(std::int64_t m, std::int64_t n, std::int64_t kc, bool a_transposed, unsigned seed) {
+void check_triangle(std::int64_t m, std::int64_t n, std::int64_t kc, bool a_transposed, unsigned seed,
+                    std::int64_t b_shift = 0) {
     CAPTURE(m);
     CAPTURE(n);
     CAPTURE(kc);
     CAPTURE(static_cast<int>(Tri));
     CAPTURE(Accumulate);
+    CAPTURE(b_shift);
     constexpr std::int64_t w = kernels::attention_tiles::kW<T>;
-    const std::int64_t ldb = n + 2 * w, ldc = n + 3;  // padded rows: Bp aligned, C not
+    const std::int64_t ldb = n + 2 * w, ldc = n + 3;  // padded rows: Bp aligned (unless shifted), C not
     std::vector<T> a = normal_values<T>(static_cast<std::size_t>(m * kc), seed);
     const std::int64_t a_rs = a_transposed ? 1 : kc, a_ps = a_transposed ? m : 1;
-    Aligned<T> b(static_cast<std::size_t>(kc * ldb));
+    Aligned<T> b_storage(static_cast<std::size_t>(kc * ldb + b_shift));
+    struct {
+        T* data;
+    } b{b_storage.data + b_shift};
     const std::vector<T> bvals = normal_values<T>(static_cast<std::size_t>(kc * ldb), seed + 1);
     std::copy(bvals.begin(), bvals.end(), b.data);
     // The zeros the mode relies on.
@@ -236,6 +242,18 @@ TEST_CASE("attention tile products: every triangle of a causal diagonal tile aga
     // Rectangular: a diagonal tile with fewer queries than keys and the other way round.
     check_all_triangles<float>(20, 64, 64, seed += 100);
     check_all_triangles<float>(64, 32, 30, seed += 100);
+    // One SIMD batch wide (dQ += dS K at head width 16 in float, 8 in double): 12-row blocks, then 6 and the rest.
+    check_all_triangles<float>(64, 16, 64, seed += 100);
+    check_all_triangles<float>(41, 16, 37, seed += 100);
+    check_all_triangles<double>(64, 8, 64, seed += 100);
+    check_all_triangles<double>(23, 8, 19, seed += 100);
+    // Bp not aligned: dQ += dS K reads the caller's K rows in place when D is a multiple of the SIMD width.
+    for (std::int64_t shift : {1, 3}) {
+        check_triangle<float, true, Triangle::KToRow>(64, 64, 64, false, seed += 100, shift);
+        check_triangle<float, true, Triangle::KToRow>(64, 16, 50, false, seed += 100, shift);
+        check_triangle<float, true, Triangle::Full>(33, 32, 64, false, seed += 100, shift);
+        check_triangle<double, true, Triangle::KToRow>(64, 24, 64, false, seed += 100, shift);
+    }
 }
 
 TEST_CASE("float32 attention kernels match the reference loops at head widths 16, 32, 64, 128") {
