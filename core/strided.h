@@ -24,6 +24,8 @@ namespace tg::detail {
 void copy_into(const Tensor& dst, const Tensor& src);
 // dst[...] += src[...]; src has dst's dtype, broadcasts to dst's shape and lives in another storage.
 void add_into(const Tensor& dst, const Tensor& src);
+// dst[...] *= factor rounded to dst's dtype (float32 or float64; dst not an expanded view).
+void scale_into(const Tensor& dst, double factor);
 
 // Below this many elements an op runs on the calling thread: waking workers costs more than it saves.
 inline constexpr std::int64_t kParallelGrain = 32768;

@@ -141,6 +141,19 @@ void add_into(const Tensor& dst, const Tensor& src) {
     });
 }
 
+void scale_into(const Tensor& dst, double factor) {
+    dispatch_floating(dst.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        T* out = dst.data<T>();
+        const T f = static_cast<T>(factor);
+        for_each_row<2>(dst.shape(), {dst.strides(), dst.strides()},
+                        [&](const auto& off, const auto& inner, std::int64_t n) {
+                            kernels::map1_row(out + off[0], inner[0], out + off[1], inner[1], n,
+                                              [f](auto x) { return x * f; });
+                        });
+    });
+}
+
 }  // namespace detail
 
 Tensor Tensor::clone() const {
@@ -230,6 +243,17 @@ Tensor& Tensor::add_(const Tensor& other, double alpha) {
 Tensor& Tensor::mul_(double factor) {
     check_inplace(*this, "mul_");
     NoGradGuard no_grad;
+    // Floating tensors (gradient clipping scales every gradient this way): multiply in our own memory, in one
+    // pass, by the factor rounded to our dtype -- the products mul(*this, scalar) would give, without its
+    // temporary and the copy back (four passes over the data instead of two). Not for an expanded view (copy_
+    // refuses those), nor integer tensors, whose rounding mul() defines.
+    bool expanded = false;
+    for (std::size_t d = 0; d < shape().size(); ++d) expanded = expanded || (strides()[d] == 0 && shape()[d] > 1);
+    if ((dtype() == kFloat32 || dtype() == kFloat64) && !expanded) {
+        detail::scale_into(*this, factor);
+        storage()->bump_version();
+        return *this;
+    }
     return copy_(mul(*this, scalar_tensor(factor, dtype())));
 }
 

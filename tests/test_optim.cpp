@@ -5,6 +5,7 @@
 #include "core/grad_mode.h"
 #include "core/ops.h"
 #include "core/random.h"
+#include "core/threading.h"
 #include "nn/activation.h"
 #include "nn/functional.h"
 #include "nn/optim.h"
@@ -356,6 +357,31 @@ TEST_CASE("clip_grad_norm_: total norm, scaling above max_norm, untouched below"
     CHECK(std::isnan(optim::clip_grad_norm_({a}, 1.0)));
     CHECK(std::isnan(a.grad().to_vector<float>()[1]));  // as in PyTorch, the NaN spreads
     check_throws<ValueError>([&] { optim::clip_grad_norm_({a}, -1.0); }, {"max_norm"});
+}
+
+TEST_CASE("clip_grad_norm_: the float64 norm of many gradients, the same bits at 1 to 4 threads") {
+    // Sizes around the 16-lane and 32768-element blocks of the sum of squares, float32 and float64.
+    std::vector<Tensor> params;
+    long double want = 0;
+    std::int64_t seed = 0;
+    for (const std::int64_t n : {1, 15, 17, 32768 + 5, 100003}) {
+        for (const DType dtype : {kFloat32, kFloat64}) {
+            Tensor p = zeros({n}, dtype).requires_grad_();
+            manual_seed(static_cast<std::uint64_t>(++seed));
+            p.set_grad(randn({n}).to(dtype));
+            for (const double g : p.grad().to_vector<double>()) want += static_cast<long double>(g) * g;
+            params.push_back(p);
+        }
+    }
+    const int threads_before = get_num_threads();
+    std::vector<double> norms;
+    for (const int threads : {1, 2, 3, 4}) {
+        set_num_threads(threads);
+        norms.push_back(optim::clip_grad_norm_(params, 1e9));  // above the norm: nothing is scaled
+    }
+    set_num_threads(threads_before);
+    CHECK(norms[0] == doctest::Approx(static_cast<double>(std::sqrt(want))).epsilon(1e-13));
+    for (const double norm : norms) CHECK(same_bits(std::vector<double>{norm}, std::vector<double>{norms[0]}));
 }
 
 // ---- schedules -------------------------------------------------------------------------------------------------

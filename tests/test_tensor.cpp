@@ -5,6 +5,7 @@
 
 #include "core/grad_mode.h"
 #include "core/ops.h"
+#include "core/random.h"
 #include "core/threading.h"
 
 #include <doctest/doctest.h>
@@ -278,6 +279,30 @@ TEST_CASE("add_ and mul_ in place") {
     i.mul_(2.0);
     CHECK(i.dtype() == kInt32);
     CHECK(i.to_vector<I32>() == std::vector<I32>{6, 8});
+}
+
+TEST_CASE("mul_ scales floating tensors in their own memory, bit for bit as mul by the factor in their dtype") {
+    // Sizes across the SIMD width and the threads' blocks; a transposed (non-contiguous) view; an expanded view
+    // is refused as copy_ refuses it.
+    for (const DType dtype : {kFloat32, kFloat64}) {
+        for (const std::int64_t n : {1, 17, 70001}) {
+            CAPTURE(n);
+            Tensor x = randn({n}).to(dtype);
+            const Tensor want = mul(x, scalar_tensor(0.1, dtype));
+            const void* memory = x.storage()->data();
+            x.mul_(0.1);
+            CHECK(x.storage()->data() == memory);
+            CHECK(x.to_vector<double>() == want.to_vector<double>());
+        }
+        Tensor m = randn({37, 41}).to(dtype);
+        Tensor t = m.t();  // (41, 37), strides (1, 41)
+        const Tensor want = mul(t, scalar_tensor(-3.7, dtype));
+        t.mul_(-3.7);
+        CHECK(t.to_vector<double>() == want.to_vector<double>());
+        CHECK(m.t().to_vector<double>() == want.to_vector<double>());  // written through the view
+        Tensor e = zeros({1}, dtype).expand({4});
+        CHECK_THROWS_WITH_AS(e.mul_(2.0), doctest::Contains("expanded view"), ValueError);
+    }
 }
 
 TEST_CASE("the version counter: every in-place write bumps it once, through any view; copies do not") {

@@ -3,8 +3,8 @@
 //   total = sqrt(Σ_p Σ_i grad_p[i]²),   coef = max_norm / (total + 1e-6),   grad_p ← grad_p · min(coef, 1)
 //
 // as torch.nn.utils.clip_grad_norm_ (the 1e-6 keeps coef finite when every gradient is zero). The sum of
-// squares accumulates in float64 over fixed blocks that are added in order, so the result is the same at any
-// thread count.
+// squares accumulates in float64 over fixed blocks (and fixed lanes inside each) that are added in order, so
+// the result is the same at any thread count.
 
 #include "nn/optim.h"
 
@@ -21,6 +21,31 @@
 namespace tg::optim {
 
 namespace {
+// Σ x_i² of one block, in float64, as kLanes partial sums: element k goes to sum k mod kLanes, and the sums are
+// added in lane order at the end. The order is fixed (the same bits at any thread count), and the lanes are
+// independent chains the compiler turns into SIMD registers: one running sum is a chain of dependent float64
+// additions, a few cycles per element, which made this pass take about as long as the AdamW step at GPT-2's
+// size (docs/performance.md, "Session 9").
+template <typename T>
+double block_sum_of_squares(const T* x, std::int64_t n) {
+    constexpr std::int64_t kLanes = 16;
+    double lanes[kLanes] = {};
+    std::int64_t k = 0;
+    for (; k + kLanes <= n; k += kLanes) {
+        for (std::int64_t j = 0; j < kLanes; ++j) {
+            const double v = static_cast<double>(x[k + j]);
+            lanes[j] += v * v;
+        }
+    }
+    for (std::int64_t j = 0; k + j < n; ++j) {
+        const double v = static_cast<double>(x[k + j]);
+        lanes[j] += v * v;
+    }
+    double s = 0.0;
+    for (double lane : lanes) s += lane;
+    return s;
+}
+
 // Σ x_i² of a contiguous array, in float64: blocks of kBlock elements (in parallel), then the block sums in
 // block order.
 template <typename T>
@@ -30,10 +55,7 @@ double sum_of_squares(const T* x, std::int64_t n) {
     std::vector<double> partial(static_cast<std::size_t>(blocks), 0.0);
     auto run = [&](std::int64_t first, std::int64_t last) {
         for (std::int64_t b = first; b < last; ++b) {
-            double s = 0.0;
-            const std::int64_t end = std::min(n, (b + 1) * kBlock);
-            for (std::int64_t k = b * kBlock; k < end; ++k) s += static_cast<double>(x[k]) * static_cast<double>(x[k]);
-            partial[b] = s;
+            partial[b] = block_sum_of_squares(x + b * kBlock, std::min(n, (b + 1) * kBlock) - b * kBlock);
         }
     };
     if (blocks <= 1) {
