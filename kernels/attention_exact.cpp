@@ -41,6 +41,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels/attention_band.h"
@@ -522,7 +523,7 @@ struct KeyTileScratch {
 template <class T>
 void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const BackwardHead<T>& hd,
                         const KeyTileScratch<T>& st, const T* kb, std::int64_t ldkb, std::int64_t qt, std::int64_t j0,
-                        std::int64_t nc) {
+                        std::int64_t nc, bool dq_first) {
     using Batch = vec::batch<T>;
     constexpr std::int64_t w = W<T>;
     const std::int64_t D = p.d, Dv = p.dv, Dp = round_up(D, w), ncp = round_up(nc, w);
@@ -573,17 +574,26 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
     // dKᵀ += s·Qᵀ dS
     tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka,
                                                         kBc);
-    // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 2)
-    tile_product_causal<T, true, Triangle::KToRow>(diagonal, mq, Dp, nc, ds, kBc, 1, kb, ldkb, T(1),
-                                                   hd.dq_group + i0 * hd.lddq, hd.lddq);
+    // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 2). The group's first key tile
+    // writes its rows instead (dq_first: no zero fill before it; see backward_keys).
+    T* dq_rows = hd.dq_group + i0 * hd.lddq;
+    if (dq_first)
+        tile_product_causal<T, false, Triangle::KToRow>(diagonal, mq, Dp, nc, ds, kBc, 1, kb, ldkb, T(1), dq_rows,
+                                                        hd.lddq);
+    else
+        tile_product_causal<T, true, Triangle::KToRow>(diagonal, mq, Dp, nc, ds, kBc, 1, kb, ldkb, T(1), dq_rows,
+                                                       hd.lddq);
 }
 
 // One key tile (index kt_index) of one head: packs its K and V, runs every query tile that sees it, and writes
-// (or with Add, adds to) its rows of dK and dV (no other task writes them).
+// (or with Add, adds to) its rows of dK and dV (no other task writes them). With dq_first its products write the
+// group's dQ rows instead of adding to them. Returns the query rows [first, last) it visited.
 template <class T, bool Add>
-void backward_key_tile(const AttentionProblem& p, const KeySet& ks, const BackwardPlan& plan,
-                       const BackwardHead<T>& hd, const KeyTileScratch<T>& st, std::int64_t kt_index, T* dk,
-                       AttentionLayout dkl, T* dv, AttentionLayout dvl) {
+std::pair<std::int64_t, std::int64_t> backward_key_tile(const AttentionProblem& p, const KeySet& ks,
+                                                        const BackwardPlan& plan, const BackwardHead<T>& hd,
+                                                        const KeyTileScratch<T>& st, std::int64_t kt_index, T* dk,
+                                                        AttentionLayout dkl, T* dv, AttentionLayout dvl,
+                                                        bool dq_first) {
     const std::int64_t D = p.d, Dv = p.dv;
     const std::int64_t j0 = kt_index * kBc, nc = std::min(kBc, p.tk - j0);
     // Only the first ncp columns of the key-tile operands and accumulators are read (products of width ncp).
@@ -603,14 +613,17 @@ void backward_key_tile(const AttentionProblem& p, const KeySet& ks, const Backwa
     // Causal: query tiles wholly above this key tile (every row i < j0) see none of it: skipped. Banded: rows
     // past j0 + nc − 1 + W − 1 see none of its window keys, only its sink keys (the first S − j0 columns), if any.
     const std::int64_t last_window_row = ks.banded ? j0 + nc + ks.window - 2 : p.tq;
-    for (std::int64_t qt = ks.causal ? j0 / kBr : 0; qt < plan.nqt; ++qt) {
+    const std::int64_t qt_first = ks.causal ? j0 / kBr : 0;
+    std::int64_t qt = qt_first;
+    for (; qt < plan.nqt; ++qt) {
         const std::int64_t pair_keys = qt * kBr > last_window_row ? std::min(nc, ks.sinks - j0) : nc;
         if (pair_keys <= 0) break;
-        backward_tile_pair(p, ks, hd, st, kb, ldkb, qt, j0, pair_keys);
+        backward_tile_pair(p, ks, hd, st, kb, ldkb, qt, j0, pair_keys, dq_first);
     }
 
     store_transposed<T, Add>(st.dka, kBc, D, nc, dk + hd.b * dkl.batch + hd.h * dkl.head + j0 * dkl.row, dkl.row);
     store_transposed<T, Add>(st.dva, kBc, Dv, nc, dv + hd.b * dvl.batch + hd.h * dvl.head + j0 * dvl.row, dvl.row);
+    return {std::min(p.tq, qt_first * kBr), std::min(p.tq, qt * kBr)};
 }
 
 // Pass 2: dQ = Σ_g dQ_g in the fixed order g = 0, 1, ..., G − 1 (zeros when there are no keys); with Add,
@@ -686,9 +699,9 @@ void backward_keys(const AttentionProblem& p, const KeySet& ks, const T* q, Atte
             hd.dq_group = dq_part + (head * G + g) * p.tq * Dp;
             hd.lddq = Dp;
         }
-        for (std::int64_t i = 0; i < p.tq; ++i) {
-            std::fill(hd.dq_group + i * hd.lddq, hd.dq_group + i * hd.lddq + Dp, T(0));
-        }
+        auto zero_dq_rows = [&](std::int64_t i0, std::int64_t i1) {
+            for (std::int64_t i = i0; i < i1; ++i) std::fill(hd.dq_group + i * hd.lddq, hd.dq_group + i * hd.lddq + Dp, T(0));
+        };
 
         const Scratch<T> scratch({D * kBc, kBc * Dp, Dv * kBc, kBr * kBc, kBr * kBc, D * kBc, Dv * kBc, p.tq});
         const KeyTileScratch<T> st{scratch[0], scratch[1], scratch[2], scratch[3],
@@ -700,8 +713,18 @@ void backward_keys(const AttentionProblem& p, const KeySet& ks, const T* q, Atte
         const T* oh = o + hd.b * ol.batch + hd.h * ol.head;
         for (std::int64_t i = 0; i < p.tq; ++i) drow[i] = vec::row_dot(hd.dout + i * hd.lddo, oh + i * ol.row, Dv);
         hd.drow = drow;
-        for (std::int64_t kt_index = g; kt_index < plan.nkt; kt_index += G)
-            backward_key_tile<T, Add>(p, ks, plan, hd, st, kt_index, dk, dkl, dv, dvl);
+        // The group's first key tile writes the dQ rows it visits (no zero fill and no load of zeros in its
+        // products: 0 + x = x, the same bits); the rows it does not visit (causal: the query tiles above it) are
+        // zeroed after it, before any other key tile adds to them.
+        if (g >= plan.nkt) {
+            zero_dq_rows(0, p.tq);
+            return;
+        }
+        const auto [first, last] = backward_key_tile<T, Add>(p, ks, plan, hd, st, g, dk, dkl, dv, dvl, true);
+        zero_dq_rows(0, first);
+        zero_dq_rows(last, p.tq);
+        for (std::int64_t kt_index = g + G; kt_index < plan.nkt; kt_index += G)
+            backward_key_tile<T, Add>(p, ks, plan, hd, st, kt_index, dk, dkl, dv, dvl, false);
     };
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, bh * G, 1),
                       [&](const tbb::blocked_range<std::int64_t>& range) {
