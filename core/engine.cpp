@@ -42,8 +42,34 @@ double l2_norm(const Tensor& t) {
 }
 
 std::atomic<bool> g_track_grad_norms{false};
+std::atomic<bool> g_gradient_targets{true};
+std::atomic<std::uint64_t> g_gradient_targets_taken{0};
+
+// For each input of `node` whose running sum a rule may add into (core/gradient_targets.h). Not for an input
+// node that appears twice among the inputs (both would be offered one buffer), and not under anomaly detection,
+// which checks each returned gradient on its own.
+GradientTargets offer_targets(const Node& node, std::unordered_map<Node*, GradientSum>& pending) {
+    GradientTargets targets(node.inputs.size());
+    if (!gradient_targets_enabled() || is_anomaly_enabled()) return targets;
+    for (std::size_t i = 0; i < node.inputs.size(); ++i) {
+        Node* input = node.inputs[i].node.get();
+        if (!input) continue;
+        bool repeated = false;
+        for (std::size_t j = 0; j < node.inputs.size(); ++j) {
+            repeated = repeated || (j != i && node.inputs[j].node.get() == input);
+        }
+        if (repeated) continue;
+        auto it = pending.find(input);
+        if (it != pending.end()) targets.offer(i, it->second.writable_sum());
+    }
+    return targets;
+}
 
 }  // namespace
+
+void set_gradient_targets(bool enabled) { g_gradient_targets = enabled; }
+bool gradient_targets_enabled() { return g_gradient_targets; }
+std::uint64_t gradient_targets_taken() { return g_gradient_targets_taken; }
 
 void set_track_grad_norms(bool track) { g_track_grad_norms = track; }
 bool tracking_grad_norms() { return g_track_grad_norms; }
@@ -85,14 +111,24 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
             else retained.set_grad(grad.clone());
         }
 
+        GradientTargets targets;
+        if (node->accepts_targets()) targets = offer_targets(*node, pending);
         profiler::charge_since_last_event("engine");
-        Grads input_grads = node->apply(grad);
+        Grads input_grads = node->apply_with_targets(grad, targets);
+        targets.release_buffers();  // the sums are the pending entries' own again (no second handle)
         if (!retain_graph) node->release_saved();
         if (profiler::enabled()) profiler::charge_since_last_event(node->name() + " backward");
 
         for (std::size_t i = 0; i < node->inputs.size() && i < input_grads.size(); ++i) {
             const Node::Input& input = node->inputs[i];
             Gradient g = std::move(input_grads[i]);  // moved: the engine's handle may then be g's only owner
+            if (targets.added(i)) {  // already in the input's sum
+                if (g.defined()) throw Error("autograd: the backward rule of '" + node->name() +
+                                             "' added input " + std::to_string(i) +
+                                             "'s gradient into its target and also returned one");
+                ++g_gradient_targets_taken;
+                continue;
+            }
             if (!input.node || !g.defined()) continue;
             detail::check_backward_gradient(node->name(), i, g.values());  // anomaly detection; off by default
             if (g.is_dense()) {

@@ -113,6 +113,14 @@ Tensor GradientSum::take() {
     return std::move(dense_);
 }
 
+Tensor GradientSum::writable_sum() {
+    if (!waiting_.empty() || !dense_.defined() || dense_.shape() != shape_ || dense_.dtype() != dtype_) return {};
+    if (!dense_is_ours_ && !is_sole_owner(dense_)) return {};  // a view, or shared: adding into it needs a copy
+    if (!dense_.is_contiguous() || dense_.offset() != 0) return {};
+    dense_is_ours_ = true;
+    return dense_;
+}
+
 void GradientSum::own_dense() {
     if (dense_is_ours_ || is_sole_owner(dense_)) {
         dense_is_ours_ = true;

@@ -30,6 +30,9 @@ public:
     void add(Gradient g, const Shape& shape, DType dtype);
     // The sum as one dense tensor of the input's shape; the sum is empty afterwards.
     Tensor take();
+    // The sum's buffer, for a backward rule to add into in place (core/gradient_targets.h): defined only when
+    // the sum is one dense tensor of the input's shape and dtype that nothing else can see (no pieces wait).
+    Tensor writable_sum();
 
 private:
     void own_dense();               // makes dense_ a buffer nothing else can see (copies it if needed)

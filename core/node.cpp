@@ -40,13 +40,25 @@ Node::~Node() {
     }  // `node` dies here, with no unique inputs left
 }
 
-Grads FunctionNode::apply(const Tensor& grad_output) {
-    if (!fn_) {
+void FunctionNode::check_not_released() const {
+    if (released_) {
         throw Error("autograd: trying to backward through the graph a second time (at node '" + name() +
                     "'): its saved tensors were freed after the first backward. Pass retain_graph=true to the "
                     "first backward() to keep them.");
     }
-    return fn_(grad_output);
+}
+
+Grads FunctionNode::apply(const Tensor& grad_output) {
+    check_not_released();
+    if (fn_) return fn_(grad_output);
+    GradientTargets none(inputs.size());  // nothing offered: the rule returns every gradient
+    return targeted_fn_(grad_output, none);
+}
+
+Grads FunctionNode::apply_with_targets(const Tensor& grad_output, GradientTargets& targets) {
+    check_not_released();
+    if (fn_) return fn_(grad_output);
+    return targeted_fn_(grad_output, targets);
 }
 
 AccumulateGrad::AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : Node("AccumulateGrad"), leaf_(leaf) {
@@ -127,6 +139,11 @@ void record_node(const std::shared_ptr<Node>& node, Tensor& out, const std::vect
 }
 
 void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn) {
+    if (!needs_grad(inputs)) return;
+    record_node(std::make_shared<FunctionNode>(name, std::move(fn)), out, inputs);
+}
+
+void record_with_targets(const char* name, Tensor& out, const std::vector<Tensor>& inputs, TargetedBackwardFn fn) {
     if (!needs_grad(inputs)) return;
     record_node(std::make_shared<FunctionNode>(name, std::move(fn)), out, inputs);
 }

@@ -20,6 +20,7 @@
 // ever writing the zeros out (core/gradient.h).
 
 #include "core/gradient.h"
+#include "core/gradient_targets.h"
 #include "core/tensor.h"
 
 #include <functional>
@@ -37,6 +38,8 @@ struct Grads : std::vector<Gradient> {
     Grads(const std::vector<Tensor>& dense) : std::vector<Gradient>(dense.begin(), dense.end()) {}  // NOLINT
 };
 using BackwardFn = std::function<Grads(const Tensor& grad_output)>;
+// A rule that may add some of its gradients into buffers the engine offers (core/gradient_targets.h).
+using TargetedBackwardFn = std::function<Grads(const Tensor& grad_output, GradientTargets& targets)>;
 
 // A tensor kept for backward, with the storage version it had when saved. get() refuses to return it if an
 // in-place op has changed it since: that would silently give wrong gradients.
@@ -67,6 +70,12 @@ public:
     const std::string& name() const { return name_; }
     // Gradients with respect to each input, given the gradient of this node's output.
     virtual Grads apply(const Tensor& grad_output) = 0;
+    // The same for a node that accepts_targets(): it may add input i's gradient into targets.target(i) instead
+    // of returning it (core/gradient_targets.h).
+    virtual Grads apply_with_targets(const Tensor& grad_output, GradientTargets& /*targets*/) {
+        return apply(grad_output);
+    }
+    virtual bool accepts_targets() const { return false; }
     // Frees what the node saved for backward (after a backward pass without retain_graph).
     virtual void release_saved() {}
     virtual bool is_accumulator() const { return false; }
@@ -85,11 +94,22 @@ private:
 class FunctionNode final : public Node {
 public:
     FunctionNode(std::string name, BackwardFn fn) : Node(std::move(name)), fn_(std::move(fn)) {}
+    FunctionNode(std::string name, TargetedBackwardFn fn) : Node(std::move(name)), targeted_fn_(std::move(fn)) {}
     Grads apply(const Tensor& grad_output) override;
-    void release_saved() override { fn_ = nullptr; }
+    Grads apply_with_targets(const Tensor& grad_output, GradientTargets& targets) override;
+    bool accepts_targets() const override { return static_cast<bool>(targeted_fn_); }
+    void release_saved() override {
+        fn_ = nullptr;
+        targeted_fn_ = nullptr;
+        released_ = true;
+    }
 
 private:
-    BackwardFn fn_;
+    void check_not_released() const;
+
+    BackwardFn fn_;                   // one of the two is set
+    TargetedBackwardFn targeted_fn_;
+    bool released_ = false;
 };
 
 // The node standing for a leaf that requires grad: adds the incoming gradient into leaf.grad.
@@ -117,6 +137,8 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 // otherwise does nothing. `out` then requires grad and out.grad_fn() is the node.
 void record(const char* name, Tensor& out, std::initializer_list<Tensor> inputs, BackwardFn fn);
 void record(const char* name, Tensor& out, const std::vector<Tensor>& inputs, BackwardFn fn);
+// The same with a rule that may add gradients into the engine's targets (core/gradient_targets.h).
+void record_with_targets(const char* name, Tensor& out, const std::vector<Tensor>& inputs, TargetedBackwardFn fn);
 // Same for a node type of your own (custom functions).
 void record_node(const std::shared_ptr<Node>& node, Tensor& out, const std::vector<Tensor>& inputs);
 

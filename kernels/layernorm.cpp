@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/vecmath.h"
@@ -63,8 +64,29 @@ void layernorm_forward(const T* x, const T* gamma, const T* beta, T* y, std::typ
 
 namespace {
 
-// One row of the backward pass: writes dx and adds this row's dy·x̂ and dy into dgamma_acc, dbeta_acc.
-template <class T>
+// v exactly as rounded to T, hidden from the optimiser: GCC contracts a product and a later sum into one fma
+// across statements (-ffp-contract=fast is its C++ default), which would round dx + r once instead of twice.
+// Through this, dx += r gives the same bits as writing dx and adding r in a separate pass.
+template <class V>
+inline V rounded(V v) {
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+    if constexpr (std::is_floating_point_v<V>) {
+        asm("" : "+v"(v));
+    } else {
+        typename V::register_type r = v;
+        asm("" : "+v"(r));
+        v = V(r);
+    }
+#else
+    volatile V keep = v;  // elsewhere a store and reload does the same, more slowly
+    v = keep;
+#endif
+    return v;
+}
+
+// One row of the backward pass: writes dx (or, with kAccumulate, adds it to what dx holds) and adds this
+// row's dy·x̂ and dy into dgamma_acc, dbeta_acc.
+template <bool kAccumulate, class T>
 void layernorm_backward_row(const T* xr, const T* gamma, T mu, T rs, const T* dyr, T* dxr, T* dgamma_acc,
                             T* dbeta_acc, std::int64_t cols) {
     using B = vec::batch<T>;
@@ -93,14 +115,17 @@ void layernorm_backward_row(const T* xr, const T* gamma, T mu, T rs, const T* dy
         const B xhat = (B::load_unaligned(xr + j) - mu_b) * rs_b;
         const B dyj = B::load_unaligned(dyr + j);
         const B g = dyj * B::load_unaligned(gamma + j);
-        (rs_b * (g - mean_g_b - xhat * mean_gx_b)).store_unaligned(dxr + j);
+        const B dx = rs_b * (g - mean_g_b - xhat * mean_gx_b);
+        if constexpr (kAccumulate) (B::load_unaligned(dxr + j) + rounded(dx)).store_unaligned(dxr + j);
+        else dx.store_unaligned(dxr + j);
         xsimd::fma(dyj, xhat, B::load_unaligned(dgamma_acc + j)).store_unaligned(dgamma_acc + j);
         (B::load_unaligned(dbeta_acc + j) + dyj).store_unaligned(dbeta_acc + j);
     }
     for (; j < cols; ++j) {
         const T xhat = (xr[j] - mu) * rs;
         const T g = dyr[j] * gamma[j];
-        dxr[j] = rs * (g - mean_g - xhat * mean_gx);
+        const T dx = rs * (g - mean_g - xhat * mean_gx);
+        dxr[j] = kAccumulate ? dxr[j] + rounded(dx) : dx;
         dgamma_acc[j] += dyr[j] * xhat;
         dbeta_acc[j] += dyr[j];
     }
@@ -111,7 +136,7 @@ void layernorm_backward_row(const T* xr, const T* gamma, T mu, T rs, const T* dy
 template <class T>
 void layernorm_backward(const T* x, const T* gamma, const T* mean, const T* rstd, const T* dy, T* dx, T* dgamma,
                         T* dbeta, std::int64_t rows, std::int64_t cols, std::int64_t xs, std::int64_t dys,
-                        std::int64_t dxs) {
+                        std::int64_t dxs, bool accumulate_dx) {
     assert(rows <= 1 || (xs >= cols && dys >= cols && dxs >= cols));
     std::fill(dgamma, dgamma + cols, T(0));
     std::fill(dbeta, dbeta + cols, T(0));
@@ -126,8 +151,13 @@ void layernorm_backward(const T* x, const T* gamma, const T* mean, const T* rstd
             T* dgamma_c = partial.data() + c * 2 * cols;
             T* dbeta_c = dgamma_c + cols;
             for (std::int64_t r = c * chunk_rows; r < std::min(rows, (c + 1) * chunk_rows); ++r) {
-                layernorm_backward_row(x + r * xs, gamma, mean[r], rstd[r], dy + r * dys, dx + r * dxs, dgamma_c,
-                                       dbeta_c, cols);
+                if (accumulate_dx) {
+                    layernorm_backward_row<true>(x + r * xs, gamma, mean[r], rstd[r], dy + r * dys, dx + r * dxs,
+                                                 dgamma_c, dbeta_c, cols);
+                } else {
+                    layernorm_backward_row<false>(x + r * xs, gamma, mean[r], rstd[r], dy + r * dys, dx + r * dxs,
+                                                  dgamma_c, dbeta_c, cols);
+                }
             }
         }
     });
@@ -207,10 +237,10 @@ template void layernorm_forward(const float*, const float*, const float*, float*
 template void layernorm_forward(const double*, const double*, const double*, double*, double*, double*, std::int64_t,
                                 std::int64_t, double, std::int64_t, std::int64_t);
 template void layernorm_backward(const float*, const float*, const float*, const float*, const float*, float*, float*,
-                                 float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t);
+                                 float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, bool);
 template void layernorm_backward(const double*, const double*, const double*, const double*, const double*, double*,
                                  double*, double*, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
-                                 std::int64_t);
+                                 std::int64_t, bool);
 template void layernorm_forward_reference(const float*, const float*, const float*, float*, float*, float*,
                                           std::int64_t, std::int64_t, double, std::int64_t, std::int64_t);
 template void layernorm_forward_reference(const double*, const double*, const double*, double*, double*, double*,

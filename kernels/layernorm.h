@@ -4,7 +4,8 @@
 //
 // Row r of a matrix `a` starts at a + r * a_row_stride (stride in elements, ≥ cols); entries inside a row
 // are contiguous; γ, β, dγ, dβ are contiguous vectors of `cols`; mean and rstd hold one value per row.
-// Outputs are written, never accumulated. T is float or double; each kernel has a plain `_reference` twin.
+// Outputs are written (dx may instead be accumulated, see layernorm_backward). T is float or double; each
+// kernel has a plain `_reference` twin.
 
 #include <cstdint>
 #include <type_traits>
@@ -37,6 +38,10 @@ void layernorm_forward(const T* x,                     // (rows, cols)
 // dγ and dβ are reduced deterministically: rows are cut into fixed chunks that depend only on `rows`, each
 // chunk sums its rows in order, and the chunk sums are added in chunk order, so the result is the same bit
 // for bit for any number of threads. dx may alias dy when the strides are equal.
+// With accumulate_dx, dx is added to what dx already holds (dx[r, j] += ..., one rounding for the product and
+// one for the sum, so the bits are those of writing dx and adding it in a separate pass): where the input of
+// a LayerNorm also feeds a residual connection, its gradient lands on the residual stream's gradient in the
+// same pass (the autograd engine's gradient targets, core/node.h). dx may then not alias dy.
 template <class T>
 void layernorm_backward(const T* x,      // (rows, cols)
                         const T* gamma,  // (cols)
@@ -47,7 +52,7 @@ void layernorm_backward(const T* x,      // (rows, cols)
                         T* dgamma,       // (cols)
                         T* dbeta,        // (cols)
                         std::int64_t rows, std::int64_t cols, std::int64_t x_row_stride,
-                        std::int64_t dy_row_stride, std::int64_t dx_row_stride);
+                        std::int64_t dy_row_stride, std::int64_t dx_row_stride, bool accumulate_dx = false);
 
 // Plain scalar references of the same equations (serial; dγ and dβ summed over rows in order).
 template <class T>

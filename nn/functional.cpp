@@ -212,22 +212,30 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
                                    eps, C, C);
     });
 
-    autograd::record(
+    autograd::record_with_targets(
         "layer_norm", y, {x, weight, bias},
         [sx = autograd::SavedTensor(xc), sgamma = autograd::SavedTensor(gamma), smu = autograd::SavedTensor(mu),
          srstd = autograd::SavedTensor(rstd), R, C, normalized_shape, has_weight = weight.defined(),
-         has_bias = bias.defined()](const Tensor& dout) {
+         has_bias = bias.defined()](const Tensor& dout, autograd::GradientTargets& targets) {
             const Tensor xs = sx.get(), g = sgamma.get(), m = smu.get(), rs = srstd.get();
             const Tensor dy = contiguous_as(dout, xs.dtype());   // (R, C)
-            Tensor dx = empty(dout.shape(), xs.dtype());        // (R, C)
+            // Where x also feeds a residual connection, the engine offers the sum of the gradients that already
+            // reached x (the residual stream's): dx is added into it in the kernel's one pass, instead of being
+            // written here and added by the engine in a second pass (core/gradient_targets.h).
+            const Tensor into = targets.target(0);
+            const bool accumulate = into.defined() && into.shape() == dout.shape() && into.dtype() == xs.dtype();
+            Tensor dx = accumulate ? into : empty(dout.shape(), xs.dtype());  // (R, C)
             Tensor dgamma = empty(normalized_shape, xs.dtype());  // (C)
             Tensor dbeta = empty(normalized_shape, xs.dtype());   // (C)
             dispatch_floating(xs.dtype(), [&](auto tag) {
                 using T = decltype(tag);
                 kernels::layernorm_backward(xs.data<T>(), g.data<T>(), m.data<T>(), rs.data<T>(), dy.data<T>(),
-                                            dx.data<T>(), dgamma.data<T>(), dbeta.data<T>(), R, C, C, C, C);
+                                            dx.data<T>(), dgamma.data<T>(), dbeta.data<T>(), R, C, C, C, C,
+                                            accumulate);
             });
-            return autograd::Grads{dx, has_weight ? dgamma : Tensor(), has_bias ? dbeta : Tensor()};
+            if (accumulate) targets.mark_added(0);
+            return autograd::Grads{accumulate ? Tensor() : dx, has_weight ? dgamma : Tensor(),
+                                   has_bias ? dbeta : Tensor()};
         });
     return y;
 }
