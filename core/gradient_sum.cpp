@@ -68,6 +68,39 @@ void zero_uncovered(Tensor& dst, const std::vector<Gradient>& blocks) {
     if (next < dst.size(d)) dst.narrow(d, next, dst.size(d) - next).zero_();
 }
 
+// The buffer the pieces already fill, each at its place, when a backward rule wrote them side by side into one
+// storage of the input's shape that only they hold; else an undefined tensor.
+Tensor buffer_the_pieces_fill(const std::vector<Gradient>& pieces, const Shape& shape, DType dtype) {
+    if (pieces.empty() || !pieces[0].values().defined()) return {};
+    const std::shared_ptr<Storage>& storage = pieces[0].values().storage();
+    const std::size_t bytes = static_cast<std::size_t>(numel(shape)) * element_size(dtype);
+    if (storage->is_borrowed() || storage->nbytes() != bytes ||
+        storage.use_count() != static_cast<long>(pieces.size())) {
+        return {};  // borrowed, another size, or seen by someone else (each piece's view holds one reference)
+    }
+    std::int64_t covered = 0;
+    for (const Gradient& p : pieces) {
+        if (p.kind() != Gradient::Kind::Block || p.values().storage() != storage ||
+            p.values().impl_ptr().use_count() != 1) {
+            return {};
+        }
+        covered += p.covered();
+    }
+    if (covered != numel(shape) || !pairwise_disjoint(pieces)) return {};
+    // Each piece's values must be the very view of `whole` that copy_to would write (blocks along one dim).
+    Tensor whole = make_tensor(storage, shape, contiguous_strides(shape), 0, dtype);
+    for (const Gradient& p : pieces) {
+        std::int64_t d = 0, begin = 0, end = 0;
+        if (!p.spans_one_dim(shape, d, begin, end)) return {};
+        const Tensor region = whole.narrow(d, begin, end - begin);
+        const Tensor& v = p.values();
+        if (v.shape() != region.shape() || v.offset() != region.offset()) return {};
+        for (std::size_t k = 0; k < region.shape().size(); ++k)
+            if (region.shape()[k] > 1 && region.strides()[k] != v.strides()[k]) return {};
+    }
+    return whole;
+}
+
 }  // namespace
 
 void set_gradient_pieces(bool enabled) { g_gradient_pieces = enabled; }
@@ -131,6 +164,10 @@ void GradientSum::own_dense() {
 }
 
 Tensor GradientSum::materialise_pieces() {
+    if (Tensor placed = buffer_the_pieces_fill(waiting_, shape_, dtype_); placed.defined()) {
+        waiting_.clear();  // the pieces' views go; `placed` is the buffer's one owner now
+        return placed;
+    }
     Tensor out = empty(shape_, dtype_);
     if (waiting_.size() == 1 && waiting_[0].kind() == Gradient::Kind::Rows) {
         waiting_[0].copy_to(out);  // the whole table in one pass

@@ -5,6 +5,9 @@
 // new tensor. A piece (core/gradient.h) is added in place into the dense sum when there is one; otherwise it
 // waits, and take() materialises all waiting pieces at once, when the node is about to run:
 //
+//   - blocks that a backward rule already wrote side by side into one buffer of the input's shape, each at its
+//     own place, that nothing else sees (exact attention's dq, dk, dv when q, k, v are views of one fused
+//     projection, nn/attention.cpp): that buffer is the sum — no copy at all;
 //   - blocks that tile the input exactly (q, k, v's three row blocks of one fused weight): allocate and copy
 //     each block in — no zero fill, no additions;
 //   - disjoint blocks that leave gaps: zero only the gaps (when the blocks differ from the input in one dim,

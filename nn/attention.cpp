@@ -14,9 +14,13 @@
 #include "core/ops.h"
 #include "nn/attention_detail.h"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tg::nn::functional {
 
@@ -94,6 +98,54 @@ Tensor empty_heads_like(const Tensor& like, std::int64_t t, std::int64_t e, DTyp
     return empty({B, H, t, e}, dtype);
 }
 
+// A view's memory as `rows` runs of `run` contiguous elements, `row_stride` apart (dims of size 1 ignored, the
+// others merged where one nests inside the next); false when it is not of that form or its runs overlap.
+bool as_runs(const Tensor& t, std::int64_t& rows, std::int64_t& run, std::int64_t& row_stride) {
+    std::vector<std::pair<std::int64_t, std::int64_t>> dims;  // (stride, size) of the dims longer than 1
+    for (std::int64_t d = 0; d < t.dim(); ++d)
+        if (t.size(d) > 1) dims.emplace_back(t.stride(d), t.size(d));
+    std::sort(dims.begin(), dims.end());  // innermost first
+    std::vector<std::pair<std::int64_t, std::int64_t>> merged;
+    for (const auto& [stride, size] : dims) {
+        if (!merged.empty() && stride == merged.back().first * merged.back().second) merged.back().second *= size;
+        else merged.emplace_back(stride, size);
+    }
+    if (merged.empty() || merged.size() > 2 || merged[0].first != 1) return false;
+    run = merged[0].second;
+    rows = merged.size() == 2 ? merged[1].second : 1;
+    row_stride = merged.size() == 2 ? merged[1].first : run;
+    return row_stride >= run;
+}
+
+bool gradients_side_by_side(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& dq, Tensor& dk, Tensor& dv) {
+    if (q.storage() != k.storage() || q.storage() != v.storage() || q.dtype() != k.dtype() ||
+        q.dtype() != v.dtype()) {
+        return false;
+    }
+    std::array<std::int64_t, 3> rows{}, run{}, stride{};
+    const std::array<const Tensor*, 3> views = {&q, &k, &v};
+    for (std::size_t i = 0; i < 3; ++i)
+        if (!as_runs(*views[i], rows[i], run[i], stride[i])) return false;
+    if (rows[1] != rows[0] || rows[2] != rows[0] || run[1] != run[0] || run[2] != run[0] || stride[1] != stride[0] ||
+        stride[2] != stride[0]) {
+        return false;
+    }
+    std::array<std::int64_t, 3> start = {q.offset(), k.offset(), v.offset()};
+    std::sort(start.begin(), start.end());
+    // Side by side: the three runs of each row follow one another, and the rows follow one another.
+    if (start[1] - start[0] != run[0] || start[2] - start[1] != run[0] || (rows[0] > 1 && stride[0] != 3 * run[0])) {
+        return false;
+    }
+    const Tensor buffer = empty({3 * rows[0] * run[0]}, q.dtype());
+    auto like = [&](const Tensor& x) {
+        return make_tensor(buffer.storage(), x.shape(), x.strides(), x.offset() - start[0], x.dtype());
+    };
+    dq = like(q);
+    dk = like(k);
+    dv = like(v);
+    return true;
+}
+
 double scale_of(const Tensor& q, const AttentionOptions& options) { return options.scale_for(q.size(3)); }
 
 kernels::AttentionProblem exact_problem(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -124,9 +176,12 @@ void exact_forward(const kernels::AttentionProblem& p, const Tensor& q, const Te
 std::vector<Tensor> exact_backward(const kernels::AttentionProblem& p, const Tensor& q, const Tensor& k,
                                    const Tensor& v, const Tensor& o, const Tensor& lse, const Tensor& dout_in) {
     const Tensor dout = prepare(dout_in, o.dtype());
-    Tensor dq = empty_heads_like(q, p.tq, p.d, q.dtype());
-    Tensor dk = empty_heads_like(k, p.tk, p.d, k.dtype());
-    Tensor dv = empty_heads_like(v, p.tk, p.dv, v.dtype());
+    Tensor dq, dk, dv;
+    if (!gradients_side_by_side(q, k, v, dq, dk, dv)) {
+        dq = empty_heads_like(q, p.tq, p.d, q.dtype());
+        dk = empty_heads_like(k, p.tk, p.d, k.dtype());
+        dv = empty_heads_like(v, p.tk, p.dv, v.dtype());
+    }
     // Row sums D_i and partial dQ buffers, O(B·H·Tq·D): a tensor, so the framework's allocator (memory_stats)
     // accounts for them.
     Tensor workspace = empty({kernels::attention_backward_workspace(p, element_size(q.dtype()))}, q.dtype());

@@ -31,6 +31,12 @@ Tensor prepare(const Tensor& x, DType dtype);
 // is free instead of a copy; otherwise it is contiguous. The kernels write any layout.
 Tensor empty_heads_like(const Tensor& like, std::int64_t t, std::int64_t e, DType dtype);
 
+// When q, k and v are views that tile one buffer side by side (the fused projection's [q k v] columns,
+// nn/multihead_attention.cpp), makes dq, dk, dv views of one new buffer at the same places and returns true:
+// the engine then finds their three gradient pieces already in place and copies nothing (core/gradient_sum.h).
+// Otherwise returns false and leaves them alone.
+bool gradients_side_by_side(const Tensor& q, const Tensor& k, const Tensor& v, Tensor& dq, Tensor& dk, Tensor& dv);
+
 inline kernels::AttentionLayout layout_of(const Tensor& t) { return {t.stride(0), t.stride(1), t.stride(2)}; }
 
 double scale_of(const Tensor& q, const AttentionOptions& options);  // options.scale or 1/sqrt(D)

@@ -85,9 +85,10 @@ void MultiHeadAttention::check_input(const Tensor& x) const {
 std::array<Tensor, 3> MultiHeadAttention::project(const Tensor& x, std::int64_t start) {
     const std::int64_t B = x.size(0), T = x.size(1), C = embed_dim, H = num_heads, D = head_dim;
     // [q k v] = x W_qkvᵀ + b_qkv (B, T, 3C): one product with the fused weight [3C, C], then q, k, v as views of
-    // its three C-wide column blocks, heads by a view. In backward, dq, dk, dv come back as three gradient
-    // pieces that tile the (B, T, 3C) gradient exactly (core/gradient.h): the engine copies them in side by
-    // side, with no zero fill, and one product gives dW_qkv, written once.
+    // its three C-wide column blocks, heads by a view. In backward, the attention writes dq, dk, dv side by side
+    // into one (B, T, 3C) buffer laid out like `fused` (nn/attention_detail.h), so their three gradient pieces
+    // already tile it (core/gradient.h) and the engine takes it as it is: no zero fill, no copy. One product
+    // gives dW_qkv, written once.
     const Tensor fused = functional::linear(x, qkv->weight, qkv->bias);  // (B, T, 3C)
     auto head_view = [&](std::int64_t i) {  // i = 0, 1, 2 for q, k, v
         return fused.narrow(2, i * C, C).view({B, T, H, D});  // (B, T, C) of row stride 3C seen as (B, T, H, D)
