@@ -10,6 +10,7 @@
 #include "core/threading.h"
 #include "nn/models/gpt.h"
 #include "nn/models/vit.h"
+#include "test_models.h"
 #include "test_util.h"
 
 #include <doctest/doctest.h>
@@ -24,19 +25,13 @@ namespace {
 
 using namespace tg;
 using tg::testing::uniform_tensor;
+using tg::testing::same_bits;
 
 // Turns gradient pieces off for one scope.
 struct PiecesOff {
     PiecesOff() { autograd::set_gradient_pieces(false); }
     ~PiecesOff() { autograd::set_gradient_pieces(true); }
 };
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-    if (!a.defined() || !b.defined()) return a.defined() == b.defined();
-    if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-    const Tensor ac = a.contiguous(), bc = b.contiguous();
-    return std::memcmp(ac.raw_data(), bc.raw_data(), static_cast<std::size_t>(a.numel()) * element_size(a.dtype())) == 0;
-}
 
 // Runs `loss_of(leaves)` forward and backward twice — pieces on, then off — from the same leaf values, and
 // returns both sets of leaf gradients.
@@ -242,46 +237,7 @@ TEST_SUITE("gradient pieces") {
     }
 
     TEST_CASE("GPT and ViT gradients: the same bits with pieces as without, on 1 and 2 threads") {
-        const int threads_before = get_num_threads();
-        for (int threads : {1, 2}) {
-            set_num_threads(threads);
-            nn::GPTConfig gc;
-            gc.vocab_size = 37;
-            gc.block_size = 16;
-            gc.n_layer = 2;
-            gc.n_head = 2;
-            gc.n_embd = 16;
-            manual_seed(5);
-            nn::GPT gpt(gc);
-            const Tensor idx = randint(0, 37, {3, 9}), targets = randint(0, 37, {3, 9});
-            nn::ViTConfig vc;
-            vc.n_layer = 2;
-            vc.n_embd = 16;
-            vc.n_head = 2;
-            vc.mlp_hidden = 32;
-            nn::ViT vit(vc);
-            const Tensor images = rand({4, 1, 28, 28}), labels = randint(0, 10, {4});
-            for (nn::Module* model : {static_cast<nn::Module*>(&gpt), static_cast<nn::Module*>(&vit)}) {
-                std::vector<Tensor> with_pieces;
-                for (bool pieces : {true, false}) {
-                    autograd::set_gradient_pieces(pieces);
-                    model->zero_grad();
-                    (model == &gpt ? gpt.loss(idx, targets) : vit.loss(images, labels)).backward();
-                    std::size_t i = 0;
-                    for (const auto& [name, p] : model->named_parameters()) {
-                        if (pieces) {
-                            with_pieces.push_back(p.grad());
-                        } else {
-                            CHECK_MESSAGE(same_bits(with_pieces[i], p.grad()), model->name() << " " << name << " on "
-                                                                                              << threads << " threads");
-                        }
-                        ++i;
-                    }
-                }
-                autograd::set_gradient_pieces(true);
-            }
-        }
-        set_num_threads(threads_before);
+        tg::testing::check_same_gradients_either_way(autograd::set_gradient_pieces);
     }
 
     TEST_CASE("add_ into its own memory: broadcast, views, and an operand sharing the storage") {

@@ -14,6 +14,7 @@
 #include "nn/functional.h"
 #include "nn/models/gpt.h"
 #include "nn/models/vit.h"
+#include "test_models.h"
 #include "test_util.h"
 
 #include <doctest/doctest.h>
@@ -26,13 +27,7 @@ namespace {
 
 using namespace tg;
 namespace F = tg::nn::functional;
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-    if (!a.defined() || !b.defined()) return a.defined() == b.defined();
-    if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-    const Tensor ac = a.contiguous(), bc = b.contiguous();
-    return std::memcmp(ac.raw_data(), bc.raw_data(), static_cast<std::size_t>(a.numel()) * element_size(a.dtype())) == 0;
-}
+using tg::testing::same_bits;
 
 struct TargetsOff {
     TargetsOff() { autograd::set_gradient_targets(false); }
@@ -179,48 +174,11 @@ TEST_SUITE("gradient_targets") {
     }
 
     TEST_CASE("GPT and ViT gradients: the same bits with targets as without, on 1 and 2 threads") {
-        const int threads_before = get_num_threads();
-        for (int threads : {1, 2}) {
-            set_num_threads(threads);
-            nn::GPTConfig gc;
-            gc.vocab_size = 37;
-            gc.block_size = 16;
-            gc.n_layer = 2;
-            gc.n_head = 2;
-            gc.n_embd = 16;
-            manual_seed(5);
-            nn::GPT gpt(gc);
-            const Tensor idx = randint(0, 37, {3, 9}), labels_gpt = randint(0, 37, {3, 9});
-            nn::ViTConfig vc;
-            vc.n_layer = 2;
-            vc.n_embd = 16;
-            vc.n_head = 2;
-            vc.mlp_hidden = 32;
-            nn::ViT vit(vc);
-            const Tensor images = rand({4, 1, 28, 28}), labels = randint(0, 10, {4});
-            for (nn::Module* model : {static_cast<nn::Module*>(&gpt), static_cast<nn::Module*>(&vit)}) {
-                std::vector<Tensor> with_targets;
-                for (bool on : {true, false}) {
-                    autograd::set_gradient_targets(on);
-                    const std::uint64_t taken = autograd::gradient_targets_taken();
-                    model->zero_grad();
-                    (model == &gpt ? gpt.loss(idx, labels_gpt) : vit.loss(images, labels)).backward();
-                    // Each of the 2 blocks: both LayerNorms' inputs also feed a residual connection.
-                    CHECK(autograd::gradient_targets_taken() - taken == (on ? 4u : 0u));
-                    std::size_t i = 0;
-                    for (const auto& [name, p] : model->named_parameters()) {
-                        if (on) {
-                            with_targets.push_back(p.grad());
-                        } else {
-                            CHECK_MESSAGE(same_bits(with_targets[i], p.grad()),
-                                          model->name() << " " << name << " on " << threads << " threads");
-                        }
-                        ++i;
-                    }
-                }
-                autograd::set_gradient_targets(true);
-            }
-        }
-        set_num_threads(threads_before);
+        tg::testing::check_same_gradients_either_way(autograd::set_gradient_targets, [](bool on, const auto& backward) {
+            const std::uint64_t taken = autograd::gradient_targets_taken();
+            backward();
+            // Each of the 2 blocks: both LayerNorms' inputs also feed a residual connection.
+            CHECK(autograd::gradient_targets_taken() - taken == (on ? 4u : 0u));
+        });
     }
 }

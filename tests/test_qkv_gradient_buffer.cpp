@@ -24,13 +24,7 @@ using namespace tg;
 namespace F = tg::nn::functional;
 using autograd::Gradient;
 using autograd::GradientSum;
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-    if (!a.defined() || !b.defined()) return a.defined() == b.defined();
-    if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-    const Tensor ac = a.contiguous(), bc = b.contiguous();
-    return std::memcmp(ac.raw_data(), bc.raw_data(), static_cast<std::size_t>(a.numel()) * element_size(a.dtype())) == 0;
-}
+using tg::testing::same_bits;
 
 // q, k, v (B, H, T, D) as MultiHeadAttention::project makes them: views of one (B, T, 3C) tensor.
 std::vector<Tensor> heads_of(const Tensor& fused, std::int64_t H) {

@@ -62,6 +62,14 @@ bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
     return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
 }
 
+// Bit-for-bit equality of two tensors of any layout (undefined equals undefined): the switch-on/off tests.
+inline bool same_bits(const Tensor& a, const Tensor& b) {
+    if (!a.defined() || !b.defined()) return a.defined() == b.defined();
+    if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+    const Tensor ac = a.contiguous(), bc = b.contiguous();
+    return std::memcmp(ac.raw_data(), bc.raw_data(), static_cast<std::size_t>(a.numel()) * element_size(a.dtype())) == 0;
+}
+
 // Checks that fn throws an E whose message contains every one of `parts`.
 template <typename E, typename Fn>
 void check_throws(Fn&& fn, const std::vector<std::string>& parts) {
