@@ -22,9 +22,11 @@
 // Parallelism: with few threads C is cut into one rectangle per thread, and each thread runs the loop nest
 // above on its rectangle for all of k, packing its own operands (gemm_rectangles). Otherwise, for each
 // (jc, pc) block the threads first pack B together, then split the (ic, jr) loops into tasks that each own a
-// rectangle of C (gemm_blocks). Either way every C element is summed over k in the same order (pc blocks in
-// sequence, p in sequence inside the micro-kernel), so the result does not depend on which thread ran which
-// task nor on how many threads there were.
+// rectangle of C (gemm_blocks). A small C with a long k (the weight gradient of a small layer) is cut along k
+// instead: each thread takes whole k blocks, and the blocks' partial products are added in order
+// (gemm_k_split). Every way, every C element is summed over k in the same order (pc blocks in sequence, p in
+// sequence inside the micro-kernel), so the result does not depend on which thread ran which task nor on how
+// many threads there were.
 
 #include "kernels/gemm.h"
 
@@ -597,6 +599,91 @@ void gemm_rectangles(ThreadGrid grid, bool trans_a, bool trans_b, std::int64_t m
     });
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// Threads: k blocks side by side, for a small C and a long k.
+//
+// The weight gradients dW = dYᵀ·X of a small layer have a small C and a long k (S: 128×128 .. 512×128 outputs,
+// k = 2048 tokens). Cut into rectangles, every thread still reads all k rows of the operand its rectangle
+// shares (all of dYᵀ for a column split, all of X, packed, for a row split), from memory; on two threads these
+// products took 1.2-1.4x half their one-thread time inside S's step. Instead each thread takes a range of
+// whole k blocks and computes all of C over it, reading only its share of both operands.
+//
+// The bits stay those of the serial product. There, C is updated once per KC block in order: the first block
+// stores alpha·acc₀ (+ beta·C, + bias), every later one C + alpha·acc_b, each rounded once (the micro-kernel's
+// store with beta = 1). Here the thread of the first range runs that same serial product on its blocks,
+// straight into C; every later block b is computed alone (beta = 0: its partial P_b = alpha·acc_b, rounded
+// the same way) into a buffer of its own, and once all threads are done, C = (…(C + P_h) + P_h+1 …) + P_last,
+// element by element in block order: the same additions as the serial product, in the same order.
+
+// Whether to split k: enough KC blocks for an even share per thread (no thread more than 1.25× the mean
+// share of k), a small C (up to S's largest weight gradient, 512×128: where rectangles share the work
+// without reading much twice, a C 2.25× that size, M's 384×384×2048, lost nothing on two threads) and
+// partial products that fit in a few MB (one m×n buffer per block after the first thread's).
+constexpr std::int64_t k_split_max_c_elements = 512 * 128;
+constexpr std::int64_t k_split_max_partial_elements = 1024 * 1024;
+
+// The first k block of thread t's range when nb blocks are shared by `threads` threads as evenly as the
+// lengths of the blocks allow (the last one may be short).
+template <class T>
+std::int64_t k_split_first_block(std::int64_t t, std::int64_t k, int threads) {
+    const std::int64_t kc = Blocking<T>::KC;
+    if (t >= threads) return ceil_div(k, kc);
+    return (2 * t * k / threads + kc) / (2 * kc);  // round(t·k / threads / KC)
+}
+
+template <class T>
+bool k_split_pays(std::int64_t m, std::int64_t n, std::int64_t k, int threads) {
+    if (threads < 2 || m * n > k_split_max_c_elements) return false;
+    const std::int64_t kc = Blocking<T>::KC;
+    const std::int64_t partials = ceil_div(k, kc) - k_split_first_block<T>(1, k, threads);
+    if (partials * m * n > k_split_max_partial_elements) return false;
+    for (int t = 0; t < threads; ++t) {
+        const std::int64_t first = k_split_first_block<T>(t, k, threads);
+        const std::int64_t end = k_split_first_block<T>(t + 1, k, threads);
+        const std::int64_t share = std::min(k, end * kc) - first * kc;  // this thread's k
+        if (share <= 0 || 4 * share * threads > 5 * k) return false;
+    }
+    return true;
+}
+
+template <class T>
+void gemm_k_split(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
+                  std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads,
+                  const T* bias) {
+    constexpr std::int64_t KC = Blocking<T>::KC;
+    const std::int64_t blocks = ceil_div(k, KC);
+    const std::int64_t first_own = k_split_first_block<T>(1, k, threads);  // blocks [0, first_own) go into C
+    BorrowedBuffer<T> partials_buffer((blocks - first_own) * m * n);
+    T* const partials = partials_buffer.data();  // P_b at partials + (b - first_own)·m·n, row length n
+    for_each_chunk(threads, threads, [&](std::int64_t t_begin, std::int64_t t_end) {
+        for (std::int64_t t = t_begin; t < t_end; ++t) {
+            const std::int64_t b_begin = k_split_first_block<T>(t, k, threads);
+            const std::int64_t b_end = k_split_first_block<T>(t + 1, k, threads);
+            if (t == 0) {
+                gemm_serial<T>(trans_a, trans_b, m, n, std::min(k, b_end * KC), alpha, a, lda, b, ldb, beta, c, ldc,
+                               bias);
+                continue;
+            }
+            for (std::int64_t blk = b_begin; blk < b_end; ++blk) {
+                const std::int64_t p0 = blk * KC, kc = std::min(KC, k - p0);
+                gemm_serial<T>(trans_a, trans_b, m, n, kc, alpha, trans_a ? a + p0 * lda : a + p0, lda,
+                               trans_b ? b + p0 : b + p0 * ldb, ldb, T(0), partials + (blk - first_own) * m * n, n,
+                               nullptr);
+            }
+        }
+    });
+    // C += P_b in block order, rows shared by the threads.
+    for_each_chunk(m, m * n >= 16 * 1024 ? threads : 1, [&](std::int64_t i_begin, std::int64_t i_end) {
+        for (std::int64_t i = i_begin; i < i_end; ++i) {
+            T* c_row = c + i * ldc;
+            for (std::int64_t blk = first_own; blk < blocks; ++blk) {
+                const T* p_row = partials + (blk - first_own) * m * n + i * n;
+                for (std::int64_t j = 0; j < n; ++j) c_row[j] = c_row[j] + p_row[j];
+            }
+        }
+    });
+}
+
 // One product C = alpha · op(A) · op(B) + beta · C (+ bias on every row, when bias is not null) on up to
 // `threads` threads: serial when small, else one rectangle per thread when a grid packs little, else the
 // threads share every block.
@@ -615,6 +702,8 @@ void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
     const ThreadGrid grid = threads > 1 ? rectangle_grid<T>(m, n, threads) : ThreadGrid{};
     if (threads == 1) {
         gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+    } else if (k_split_pays<T>(m, n, k, threads)) {
+        gemm_k_split(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias);
     } else if (grid.rows > 0) {
         gemm_rectangles(grid, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
     } else {

@@ -304,6 +304,11 @@ TEST_CASE("sgemm gives the same bits on 1 to 4 threads, whichever way the thread
         {true, false, 131, 515, 1100, 1.0, 1.0, 5},  {true, true, 700, 97, 300, 1.0, -2.0, 1},
         {false, true, 390, 410, 260, 1.0, 0.0, 0},   {false, false, 5, 50, 3000, 1.0, 0.0, 0},
         {true, false, 7, 65, 2100, 1.5, 0.5, 2},     {false, true, 13, 4100, 70, 1.0, 0.0, 0},
+        // A small C and a long k (a weight gradient dW = dYᵀ·X): where the k blocks (KC = 512) share out
+        // evenly (2 and 4 threads; 3 only for k = 1300) each thread takes a range of whole blocks and the
+        // partial products are added in block order. A short last block, beta and bias on the first block.
+        {true, false, 128, 128, 2048, 1.0, 0.0, 0},  {true, false, 100, 70, 1300, 0.5, 2.0, 3},
+        {false, true, 64, 96, 2100, 1.0, 0.0, 1},
     };
     for (const Case& c : shapes) {
         for (bool bias : k_bools) {
@@ -317,9 +322,13 @@ TEST_CASE("sgemm gives the same bits on 1 to 4 threads, whichever way the thread
             }
         }
     }
-    const Case doubles{true, false, 200, 150, 600, 1.0, 0.5, 1};  // KC = 256 doubles
-    const Matrix<double> one = product_on_threads<double>(1, doubles, false, 31);
-    for (int threads : {2, 3, 4}) CHECK(product_on_threads<double>(threads, doubles, false, 31).data == one.data);
+    // KC = 256 doubles: rectangles, and k blocks side by side (a small C, k = 4 blocks).
+    const Case double_shapes[] = {{true, false, 200, 150, 600, 1.0, 0.5, 1}, {true, false, 60, 50, 1000, 1.0, 0.5, 2}};
+    for (const Case& doubles : double_shapes) {
+        CAPTURE(describe(doubles));
+        const Matrix<double> one = product_on_threads<double>(1, doubles, false, 31);
+        for (int threads : {2, 3, 4}) CHECK(product_on_threads<double>(threads, doubles, false, 31).data == one.data);
+    }
 }
 
 TEST_CASE("sgemm packs a transposed B exactly: the same bits as B transposed by hand") {
