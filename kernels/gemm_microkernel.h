@@ -14,6 +14,8 @@
 //
 // Internal header (not installed): only gemm.cpp includes it.
 
+#include "kernels/spread_prefetch.h"
+
 #include <xsimd/xsimd.hpp>
 
 #include <cstdint>
@@ -53,9 +55,14 @@ struct TileShape {
 //      row-major B read in place (b_step = ldb, unaligned loads).
 // bias (may be null): NR values added to every row of the tile as it is stored (a Linear layer's + b):
 //   C = alpha·acc + bias, or with beta ≠ 0, beta·C + alpha·acc + bias.
-template <class T, int MR, int NV, bool kRowsA = false, bool kRowsB = false>
+//
+// spread (read only with kSpread): cache lines of other data (the next B sliver, the next tile's A) to ask for
+// while the tile computes, one request every few steps of the k loop (kernels/spread_prefetch.h). Without
+// kSpread the k loop has no prefetch bookkeeping at all.
+template <class T, int MR, int NV, bool kRowsA = false, bool kRowsB = false, bool kSpread = false>
 void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* c, std::int64_t ldc,
-                 std::int64_t a_step = MR, const T* bias = nullptr, std::int64_t b_step = 0) {
+                 std::int64_t a_step = MR, const T* bias = nullptr, std::int64_t b_step = 0,
+                 const SpreadPrefetch& spread = {}) {
     using Batch = xsimd::batch<T>;
     constexpr int W = static_cast<int>(Batch::size);
     constexpr int NR = NV * W;
@@ -75,7 +82,9 @@ void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
         for (int v = 0; v < NV; ++v) acc[i][v] = Batch(T(0));
     }
 
+    SpreadCursor<> next_line(spread, kc);  // (unused, and compiled away, without kSpread)
     for (std::int64_t p = 0; p < kc; ++p) {
+        if constexpr (kSpread) next_line.at_step(p);
         Batch b[NV];
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) {
@@ -90,6 +99,8 @@ void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
         ap += kRowsA ? 1 : a_step;
         bp += kRowsB ? b_step : NR;
     }
+
+    if constexpr (kSpread) next_line.finish();
 
     const Batch alpha_v(alpha);
     const Batch beta_v(beta);

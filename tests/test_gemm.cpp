@@ -4,6 +4,7 @@
 // combinations, alpha/beta, submatrix views, batches with broadcast operands, and the float64 path.
 
 #include "kernels/gemm.h"
+#include "kernels/spread_prefetch.h"
 
 #include <doctest/doctest.h>
 #include <tbb/global_control.h>
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <set>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -347,6 +349,63 @@ TEST_CASE("sgemm packs a row-major A exactly: the same bits as A transposed by h
     // more (MC = 72 rows at a time).
     const std::int64_t shapes[][3] = {{6, 200, 16}, {13, 197, 47}, {140, 300, 520}, {300, 130, 1100}, {7, 129, 15}};
     for (const auto& s : shapes) check_layouts_give_same_bits(true, s[0], s[1], s[2]);
+}
+
+// The lines a SpreadCursor asks for over a k loop of kc steps: (step, address) pairs, step kc for the ones
+// finish() asks for after the loop.
+std::vector<std::pair<std::int64_t, const char*>> spread_requests(const tg::kernels::gemm_detail::SpreadPrefetch& s,
+                                                                  std::int64_t kc) {
+    std::vector<std::pair<std::int64_t, const char*>> out;
+    std::int64_t step = 0;
+    auto record = [&](const char* p) { out.emplace_back(step, p); };
+    tg::kernels::gemm_detail::SpreadCursor<decltype(record)> cursor(s, kc, record);
+    for (; step < kc; ++step) cursor.at_step(step);
+    cursor.finish();
+    return out;
+}
+
+TEST_CASE("the GEMM's spread prefetch asks for every line of its rows, nothing outside them, spread over k") {
+    // Rows of B slivers (row-major: 64 floats, rows 768 apart; transposed: 512 floats) and columns of dY
+    // (one float per row), rows starting on and off a 64-byte line, fewer and more lines than k steps.
+    struct Case {
+        std::int64_t offset, stride, row_bytes, rows, kc;
+    };
+    const Case cases[] = {{0, 3072, 256, 12, 512}, {4, 3072, 256, 12, 512}, {0, 3072, 2048, 2, 512},
+                          {36, 3000, 2048, 3, 256}, {8, 1024, 4, 256, 256}, {60, 200, 4, 300, 100},
+                          {0, 3072, 256, 1, 7},     {12, 640, 130, 5, 1}};
+    alignas(64) static char buffer[1 << 20];
+    for (const Case& c : cases) {
+        CAPTURE(c.offset);
+        CAPTURE(c.row_bytes);
+        CAPTURE(c.rows);
+        CAPTURE(c.kc);
+        const tg::kernels::gemm_detail::SpreadPrefetch region{buffer + c.offset, c.stride, c.row_bytes, c.rows};
+        const auto requests = spread_requests(region, c.kc);
+        const auto line = [](const char* p) { return reinterpret_cast<std::uintptr_t>(p) / 64; };
+        std::set<std::uintptr_t> asked;
+        std::int64_t in_loop = 0, last_step = -1;
+        bool inside = true, one_per_step = true;
+        for (const auto& [step, p] : requests) {
+            const std::int64_t at = p - region.first, r = at / c.stride;
+            inside = inside && at >= 0 && r < c.rows && at - r * c.stride < c.row_bytes;
+            asked.insert(line(p));
+            if (step < c.kc) {
+                one_per_step = one_per_step && step > last_step;
+                last_step = step;
+                ++in_loop;
+            }
+        }
+        CHECK(inside);
+        CHECK(one_per_step);
+        bool all_lines = true;
+        for (std::int64_t r = 0; r < c.rows; ++r) {
+            for (std::int64_t b = 0; b < c.row_bytes; ++b) all_lines = all_lines && asked.count(line(region.first + r * c.stride + b)) == 1;
+        }
+        CHECK(all_lines);
+        // Spread: with at least as many steps as requests, all of them are made inside the loop.
+        if (c.kc >= static_cast<std::int64_t>(requests.size())) CHECK(in_loop == static_cast<std::int64_t>(requests.size()));
+    }
+    CHECK(spread_requests(tg::kernels::gemm_detail::SpreadPrefetch{buffer, 64, 64, 0}, 100).empty());  // no rows
 }
 
 TEST_CASE("sgemm_batched matches per-matrix references, with broadcast operands") {
