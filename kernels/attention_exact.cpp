@@ -77,6 +77,12 @@ constexpr T kNegInf = -std::numeric_limits<T>::infinity();
 template <class T>
 constexpr std::int64_t W = vec::width<T>;
 
+// The kernels exponentiate in base 2 (vec::exp2_softmax): scores are computed as S₂ = log2(e)·S, so that
+// e^(S − m) = 2^(S₂ − m₂) with every running max and normaliser in the same base-2 units. Only the lse the
+// kernels exchange with their callers is in natural units: L = ln 2 · L₂.
+constexpr double kLog2e = 1.44269504088896340736;
+constexpr double kLn2 = 0.69314718055994530942;
+
 std::int64_t round_up(std::int64_t x, std::int64_t m) { return (x + m - 1) / m * m; }
 std::int64_t ceil_div(std::int64_t x, std::int64_t m) { return (x + m - 1) / m; }
 
@@ -232,7 +238,7 @@ void mask_tile(T* s, std::int64_t mq, std::int64_t ncp, const KeySet& ks, std::i
 // One step of the online softmax over a key tile of nc keys, a batch of queries at a time, down the columns of
 // Sᵀ (st, Bc × Br; mqp query columns):
 //   m' = max(m, max_c S),  Pᵀ = exp(Sᵀ − m') in place,  l' = e^(m − m') l + Σ_c P,  alpha = e^(m − m')
-// (the caller rescales O' by alpha). Causal, with the key tile starting `offset` = j0 − i0 keys after the query
+// (the caller rescales O' by alpha), with S and m in base-2 units and every e^x computed as 2^x (kLog2e). Causal, with the key tile starting `offset` = j0 − i0 keys after the query
 // tile: key c is hidden from every query of the batch r..r+W−1 once c > r + W − 1 − offset (its whole column
 // of Sᵀ is −∞); for those keys P = 0 is stored without computing exp(−∞) — half of a diagonal tile's work.
 //
@@ -267,7 +273,7 @@ template <class T, int NB>
         for (std::int64_t c = Q == 0 ? 0 : seen[Q - 1]; c < seen[Q]; ++c) {
 #pragma GCC unroll 4
             for (int b = Q; b < NB; ++b) {
-                const Batch e = vec::exp_softmax<T>(Batch::load_aligned(st + c * kBr + b * w) - shift[b]);
+                const Batch e = vec::exp2_softmax<T>(Batch::load_aligned(st + c * kBr + b * w) - shift[b]);
                 e.store_aligned(st + c * kBr + b * w);
                 sum[b] += e;
             }
@@ -275,7 +281,7 @@ template <class T, int NB>
     });
     for (int b = 0; b < NB; ++b) {
         for (std::int64_t c = seen[b]; c < nc; ++c) Batch(T(0)).store_aligned(st + c * kBr + b * w);
-        const Batch a = vec::exp_softmax<T>(Batch::load_aligned(m + b * w) - shift[b]);
+        const Batch a = vec::exp2_softmax<T>(Batch::load_aligned(m + b * w) - shift[b]);
         xsimd::fma(a, Batch::load_aligned(l + b * w), sum[b]).store_aligned(l + b * w);
         mx[b].store_aligned(m + b * w);
         a.store_aligned(alpha + b * w);
@@ -315,7 +321,7 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
     const std::int64_t nqt = ceil_div(p.tq, kBr);
     if (bh == 0 || nqt == 0) return;
     const std::int64_t D = p.d, Dv = p.dv;
-    const T scale = static_cast<T>(p.scale);
+    const T scale2 = static_cast<T>(p.scale * kLog2e);  // base-2 scores S₂ = log2(e)·s·Q Kᵀ (see kLog2e)
 
     auto task = [&](std::int64_t index) {
         const std::int64_t b = index / (p.heads * nqt), h = (index / nqt) % p.heads;
@@ -342,12 +348,12 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
         if (acc_live) zero_acc();
         std::fill(m, m + kBr, kNegInf<T>);
         std::fill(l, l + kBr, T(0));
-        // The prior term as the starting state: m = log z0, l = e^(log z0 − m) = 1, O' = O0 (attention_band.h)
+        // The prior term as the starting state: m = log2 z0 (base 2), l = 1, O' = O0 (attention_band.h)
         for (std::int64_t r = 0; r < mq; ++r) {
             const std::int64_t t = i0 + r - prior.first_row;
             if (t < 0 || t >= prior.rows) continue;
             const T* o0 = prior.o + b * prior.o_layout.batch + h * prior.o_layout.head + t * prior.o_layout.row;
-            m[r] = std::log(prior.z[(b * p.heads + h) * prior.rows + t]);
+            m[r] = std::log2(prior.z[(b * p.heads + h) * prior.rows + t]);
             l[r] = T(1);
             for (std::int64_t e = 0; e < Dv; ++e) acc[e * kBr + r] = o0[e];
         }
@@ -367,11 +373,11 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
                     continue;
                 }
             }
-            // Sᵀ = s·K Qᵀ   (A = K rows read in place). On the causal diagonal (j0 = i0) only the batches of
+            // Sᵀ = s·K Qᵀ, in base-2 units (A = K rows read in place). On the causal diagonal (j0 = i0) only the batches of
             // queries at or after each key are computed; the rest is masked to −∞ just below.
             const bool diagonal = ks.causal && j0 == i0;
             tile_product_causal<T, false, Triangle::ColumnsFromRow>(diagonal, nc, mqp, D, kh + j0 * kl.row, kl.row, 1,
-                                                                    qtp, kBr, scale, st, kBr);
+                                                                    qtp, kBr, scale2, st, kBr);
             // + M: key j0 + c is hidden from query i0 + r when j0 + c > i0 + r (only tiles on the diagonal),
             // and, banded, a window key (j0 + c >= S) also when i0 + r >= j0 + c + W
             if (ks.banded) {
@@ -410,16 +416,17 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
         }
         if (!acc_live) zero_acc();  // no key tile at all (Tk = 0): O = 0
 
-        // O = O'/l, L = m + log l; a row that saw no key: O = 0, L = −∞. Oᵀ is scaled column by column
+        // O = O'/l, L = ln 2 · (m + log2 l) (m in base-2 units); a row that saw no key: O = 0, L = −∞. Oᵀ is scaled column by column
         // (one vector multiply per row of Oᵀ, 1/l of each query in its lane), then stored transposed.
         T* oi = o + b * ol.batch + h * ol.head + i0 * ol.row;
         T* li = lse + (b * p.heads + h) * p.tq + i0;
         T* inv = alpha;  // (Br) reused: the last step's rescaling is applied
         for (std::int64_t r = 0; r < mqp; ++r) inv[r] = r < mq && l[r] != T(0) ? T(1) / l[r] : T(0);
-        // L = m + log l, a batch of queries at a time, into m (xsimd's log: one scalar logf call per query was
-        // a few percent of the forward at 17 tokens). Rows with l = 0 are set to −∞ below.
+        // L, a batch of queries at a time, into m (xsimd's log2: one scalar logf call per query was a few
+        // percent of the forward at 17 tokens). Rows with l = 0 are set to −∞ below.
         for (std::int64_t r = 0; r < mqp; r += w) {
-            (Batch::load_aligned(m + r) + xsimd::log(Batch::load_aligned(l + r))).store_aligned(m + r);
+            ((Batch::load_aligned(m + r) + xsimd::log2(Batch::load_aligned(l + r))) * Batch(T(kLn2)))
+                .store_aligned(m + r);
         }
         for (std::int64_t e = 0; e < Dv; ++e) {
             T* ae = acc + e * kBr;
@@ -528,16 +535,18 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
     constexpr std::int64_t w = W<T>;
     const std::int64_t D = p.d, Dv = p.dv, Dp = round_up(D, w), ncp = round_up(nc, w);
     const T scale = static_cast<T>(p.scale);
+    const T scale2 = static_cast<T>(p.scale * kLog2e);  // S in base-2 units, as in the forward
     const std::int64_t i0 = qt * kBr, mq = std::min(kBr, p.tq - i0);
     const T* qi = hd.q + i0 * hd.ldq;      // (mq, D)
     const T* doi = hd.dout + i0 * hd.lddo;  // (mq, Dv)
     T *s = st.s, *ds = st.ds;
 
-    // S = s·Q Kᵀ + M;  P = exp(S − L)   (recomputed: exact, since L is the softmax's normaliser). On the causal
+    // S = s·Q Kᵀ + M;  P = exp(S − L) = 2^(S₂ − L₂)   (recomputed: exact, since L is the softmax's normaliser;
+    // base 2 as in the forward: S₂ = log2(e)·S, L₂ = log2(e)·L). On the causal
     // diagonal (j0 = i0: query r sees key c <= r) every product below skips what is masked or multiplied by
     // P = 0 (kernels/attention_tile_product.h).
     const bool diagonal = ks.causal && j0 == i0;
-    tile_product_causal<T, false, Triangle::ColumnsToRow>(diagonal, mq, ncp, D, qi, hd.ldq, 1, st.kt, kBc, scale, s,
+    tile_product_causal<T, false, Triangle::ColumnsToRow>(diagonal, mq, ncp, D, qi, hd.ldq, 1, st.kt, kBc, scale2, s,
                                                           kBc);
     if (diagonal || ncp != nc || ks.banded) mask_tile(s, mq, ncp, ks, i0, j0, nc);
     // dP = dO Vᵀ
@@ -558,10 +567,10 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
             continue;
         }
         const std::int64_t seen = round_up(row_keys(ks, i0 + r, j0, nc).end, w);
-        const Batch Lb(L);
+        const Batch Lb(static_cast<T>(static_cast<double>(L) * kLog2e));
         const Batch Db(hd.drow[i0 + r]);
         for (std::int64_t c = 0; c < seen; c += w) {
-            const Batch pc = vec::exp_softmax<T>(Batch::load_aligned(sr + c) - Lb);
+            const Batch pc = vec::exp2_softmax<T>(Batch::load_aligned(sr + c) - Lb);
             pc.store_aligned(sr + c);
             (sb * pc * (Batch::load_aligned(dsr + c) - Db)).store_aligned(dsr + c);
         }

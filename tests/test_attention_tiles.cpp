@@ -2,7 +2,7 @@
 // them: every Triangle mode of tile_product against a plain triple loop over the entries the causal diagonal
 // needs from it (with the zeros the mode relies on put into A or Bp); then the float32 kernels
 // against the plain reference loops at the head widths 16, 32, 64, 128, sequence lengths that are and are not
-// multiples of the 64-row tile, causal and not, Tq != Tk, on strided (interleaved) rows; vec::exp_softmax's
+// multiples of the 64-row tile, causal and not, Tq != Tk, on strided (interleaved) rows; vec::exp2_softmax's
 // accuracy; bitwise determinism across thread counts when dQ is accumulated in place.
 
 #include "core/threading.h"
@@ -181,26 +181,27 @@ void compare_with_reference(std::int64_t B, std::int64_t H, std::int64_t Tq, std
 
 TEST_SUITE("attention") {
 
-TEST_CASE("vecmath: exp_softmax meets its documented accuracy and keeps -inf, 0 and NaN") {
-    // Dense grid over [−87, 0] plus the points near every multiple of ln2/2 (the ends of the reduced range).
+TEST_CASE("vecmath: exp2_softmax meets its documented accuracy and keeps -inf, 0 and NaN") {
+    // Dense grid over [−126, 0] plus the points next to every half-integer (the ends of the reduced range).
     using B = kernels::vec::batch<float>;
     constexpr std::int64_t w = kernels::vec::width<float>;
     std::vector<float> xs;
-    for (double x = -87.0; x <= 0.0; x += 1.0 / 4096) xs.push_back(static_cast<float>(x));
-    for (int k = -250; k <= 0; ++k) {
-        const float x = static_cast<float>(k * 0.34657359027997264);
-        xs.push_back(std::nextafter(x, -100.0f));
+    for (double x = -126.0; x <= 0.0; x += 1.0 / 4096) xs.push_back(static_cast<float>(x));
+    for (int k = -252; k <= 0; ++k) {
+        const float x = static_cast<float>(k * 0.5);
+        xs.push_back(std::nextafter(x, -200.0f));
         xs.push_back(x);
-        xs.push_back(std::nextafter(x, 100.0f));
+        xs.push_back(std::nextafter(x, 200.0f));
     }
     while (xs.size() % w != 0) xs.push_back(0.0f);
     double worst = 0;
     float worst_x = 0;
     for (std::size_t i = 0; i < xs.size(); i += w) {
         alignas(64) float out[64];
-        kernels::vec::exp_softmax<float>(B::load_unaligned(xs.data() + i)).store_unaligned(out);
+        kernels::vec::exp2_softmax<float>(B::load_unaligned(xs.data() + i)).store_unaligned(out);
         for (std::int64_t j = 0; j < w; ++j) {
-            const long double want = std::exp(static_cast<long double>(xs[i + j]));
+            if (xs[i + j] < -126.0f) continue;  // below the smallest normal float: flushed to 0 (checked below)
+            const long double want = std::exp2(static_cast<long double>(xs[i + j]));
             const double rel = static_cast<double>(std::abs((out[j] - want) / want));
             if (rel > worst) {
                 worst = rel;
@@ -209,26 +210,35 @@ TEST_CASE("vecmath: exp_softmax meets its documented accuracy and keeps -inf, 0 
         }
     }
     CAPTURE(worst_x);
-    // The header says 8.3e-8 with fused multiply-add in the optimised build and 1.05e-7 in CI's -O1 sanitizer
-    // build (both under 1 ulp, 1.19e-7); a build without FMA (the portable SSE2 one) rounds twice per Horner
-    // step, as vec::exp does there, and gets a looser bound.
+    // The header says 7.2e-8 with fused multiply-add in the optimised build (under 1 ulp, 1.19e-7); a build
+    // without FMA (the portable SSE2 one) rounds twice per Horner step and gets a looser bound.
 #if defined(__FMA__)
     CHECK(worst < 1.1e-7);
 #else
     CHECK(worst < 2e-7);
 #endif
-    MESSAGE("exp_softmax max relative error over [-87, 0]: " << worst);
-    // exp(−∞) = 0 (masked scores), exp(0) = 1 exactly, tiny results flush to 0, NaN stays NaN.
+    MESSAGE("exp2_softmax max relative error over [-126, 0]: " << worst);
+    // 2^(−∞) = 0 (masked scores), 2^0 = 1 exactly, tiny results flush to 0, NaN stays NaN.
     alignas(64) float in[64] = {}, out[64];
     in[0] = -std::numeric_limits<float>::infinity();
     in[1] = 0.0f;
-    in[2] = -100.0f;
+    in[2] = -150.0f;
     in[3] = std::numeric_limits<float>::quiet_NaN();
-    kernels::vec::exp_softmax<float>(B::load_aligned(in)).store_aligned(out);
+    in[4] = -126.9f;
+    kernels::vec::exp2_softmax<float>(B::load_aligned(in)).store_aligned(out);
     CHECK(out[0] == 0.0f);
     CHECK(out[1] == 1.0f);
     CHECK(out[2] == 0.0f);
     CHECK(std::isnan(out[3]));
+    CHECK(out[4] == 0.0f);
+    // float64 goes through vec::exp on x·ln 2
+    using Bd = kernels::vec::batch<double>;
+    alignas(64) double ind[32] = {}, outd[32];
+    ind[0] = -3.0;
+    ind[1] = -std::numeric_limits<double>::infinity();
+    kernels::vec::exp2_softmax<double>(Bd::load_aligned(ind)).store_aligned(outd);
+    CHECK(outd[0] == doctest::Approx(0.125).epsilon(1e-15));
+    CHECK(outd[1] == 0.0);
 }
 
 TEST_CASE("attention tile products: every triangle of a causal diagonal tile against a plain loop") {
