@@ -416,23 +416,39 @@ void prefetch_b_sliver_l2(const BlockProduct<T>& bk, bool trans_b, std::int64_t 
 // (256 × 512 floats, 512 KB), stay in L2 next to one packed B sliver (128 KB).
 constexpr std::int64_t k_few_rows_max = 256;
 
+// gemm_few_rows takes the k blocks of one B sliver back to back (see there) when op(A) packed for all of k
+// takes at most this many bytes: the size of L2 on Zen 4/5.
+constexpr std::int64_t k_few_rows_all_of_a_bytes = 1 << 20;
+
 // One product with few rows (m <= k_few_rows_max), m, n, k > 0, serial, op(B) always packed (gemm_serial
-// says when this pays). Per k block, all rows of op(A) are packed once (or read in place when transposed),
-// then op(B) is packed one sliver at a time, right before the tiles of all rows use it. Each packed B value is
-// written once and read m / MR times from L2, where gemm_blocks packs a KC × NC block of B into L3 and streams
-// it once per MC rows. While the tiles of one sliver compute, the next sliver's rows of B are asked into L2:
-// the weights of X·Wᵀ come from memory.
+// says when this pays). All rows of op(A) are packed once per k block (or read in place when transposed), and
+// op(B) one sliver at a time, right before the tiles of all rows use it. Each packed B value is written once
+// and read m / MR times from L2, where gemm_blocks packs a KC × NC block of B into L3 and streams it once per
+// MC rows. While the tiles of one sliver compute, the next sliver's rows of B are asked into L2: the weights
+// of X·Wᵀ come from memory.
+//
+// The order of the (k block, sliver) pairs: when op(A) packed for all of k fits k_few_rows_all_of_a_bytes, A
+// is packed once for every k block and each sliver runs its k blocks back to back, so its 256 × 64 column of C
+// stays in cache from one k block to the next and goes to memory once; else the k blocks run one after the
+// other over all slivers, and C is read and written again per k block (with k = 768 and n = 50,257, the LM
+// head's logits: 51 MB twice). Every C element still sums its k blocks in order: the same bits either way.
 template <class T>
 void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                    std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const T* bias) {
     using Blk = Blocking<T>;
     constexpr std::int64_t MR = Blk::MR, NR = Blk::NR, KC = Blk::KC;
-    BorrowedBuffer<T> a_buffer(ceil_div(m, MR) * MR * std::min(KC, k));
-    BorrowedBuffer<T> b_buffer(NR * std::min(KC, k));
-    T* const ap = a_buffer.data();
     const std::int64_t col_slivers = ceil_div(n, NR);
     const std::int64_t row_tiles = ceil_div(m, MR);
-    for (std::int64_t pc = 0; pc < k; pc += KC) {
+    const std::int64_t k_blocks = ceil_div(k, KC);
+    const bool slivers_outer =
+        k_blocks > 1 && row_tiles * MR * k * static_cast<std::int64_t>(sizeof(T)) <= k_few_rows_all_of_a_bytes;
+    BorrowedBuffer<T> a_buffer(row_tiles * MR * (slivers_outer ? k : std::min(KC, k)));
+    BorrowedBuffer<T> b_buffer(NR * std::min(KC, k));
+    const std::int64_t full = trans_a ? m / MR * MR : 0;  // a transposed A's full slivers are read in place
+
+    // k block j: what its tiles share, and where its packed A starts.
+    const auto block = [&](std::int64_t j) {
+        const std::int64_t pc = j * KC;
         BlockProduct<T> bk;
         bk.nc = n;
         bk.kc = std::min(KC, k - pc);
@@ -448,20 +464,39 @@ void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, s
         bk.a_block = trans_a ? a + pc * lda : a + pc;
         bk.lda = lda;
         bk.a_in_place = trans_a;
-        const std::int64_t kc = bk.kc;
-        const std::int64_t full = trans_a ? m / MR * MR : 0;  // a transposed A's full slivers are read in place
+        return bk;
+    };
+    const auto packed_a = [&](std::int64_t j) { return a_buffer.data() + (slivers_outer ? row_tiles * MR * j * KC : 0); };
+    const auto pack_a_block = [&](const BlockProduct<T>& bk, T* ap) {
         if (full < m) {
-            pack_a<T, MR>(trans_a, trans_a ? bk.a_block + full : bk.a_block + full * lda, lda, m - full, kc,
-                          ap + full * kc);
+            pack_a<T, MR>(trans_a, trans_a ? bk.a_block + full : bk.a_block + full * lda, lda, m - full, bk.kc,
+                          ap + full * bk.kc);
         }
-        for (std::int64_t s = 0; s < col_slivers; ++s) {
-            const T* src = trans_b ? bk.b_block + s * NR * ldb : bk.b_block + s * NR;
-            pack_b<T, NR>(trans_b, src, ldb, kc, n - s * NR, 0, 1, b_buffer.data());
-            bk.bp_first = s;
-            for (std::int64_t ir = 0; ir < m; ir += MR) {
-                prefetch_b_sliver_l2(bk, trans_b, s + 1, ir / MR, row_tiles);
-                block_tile(bk, ap, full, false, 0, m, ir, s);
-            }
+    };
+    if (slivers_outer) {
+        for (std::int64_t j = 0; j < k_blocks; ++j) pack_a_block(block(j), packed_a(j));
+    }
+
+    // Step t of the walk is (k block j, sliver s): sliver-major when slivers_outer, else block-major.
+    const std::int64_t steps = k_blocks * col_slivers;
+    const auto pair_at = [&](std::int64_t t) {
+        return slivers_outer ? std::pair{t % k_blocks, t / k_blocks} : std::pair{t / col_slivers, t % col_slivers};
+    };
+    BlockProduct<T> bk = block(0);
+    for (std::int64_t t = 0; t < steps; ++t) {
+        const auto [j, s] = pair_at(t);
+        if (t == 0 || j != pair_at(t - 1).first) bk = block(j);
+        if (!slivers_outer && s == 0) pack_a_block(bk, packed_a(j));
+        const T* src = trans_b ? bk.b_block + s * NR * ldb : bk.b_block + s * NR;
+        pack_b<T, NR>(trans_b, src, ldb, bk.kc, n - s * NR, 0, 1, b_buffer.data());
+        bk.bp_first = s;
+        // The sliver of the next step, asked into L2 a share per tile (nothing after the last step).
+        const bool last = t + 1 == steps;
+        const auto [j_next, s_next] = last ? std::pair{j, col_slivers} : pair_at(t + 1);
+        const BlockProduct<T> bk_next = j_next == j ? bk : block(j_next);
+        for (std::int64_t ir = 0; ir < m; ir += MR) {
+            prefetch_b_sliver_l2(bk_next, trans_b, s_next, ir / MR, row_tiles);
+            block_tile(bk, packed_a(j), full, false, 0, m, ir, s);
         }
     }
 }

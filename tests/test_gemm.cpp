@@ -204,6 +204,19 @@ TEST_CASE("sgemm matches the reference across cache-block boundaries and on the 
     }
 }
 
+TEST_CASE("sgemm with few rows, the k blocks of each B sliver back to back or one k block after the other") {
+    // m <= 256 rows and more than two B slivers: gemm_few_rows. A packed for all of k within 1 MB (the first
+    // three) walks sliver by sliver, every k block of a sliver in turn; larger (the last two) k block by k
+    // block. Three k blocks with a short last one, a partial last sliver, partial row slivers, beta.
+    const std::int64_t shapes[][3] = {{100, 197, 1100}, {7, 300, 520}, {250, 130, 1000}, {250, 200, 1100},
+                                      {256, 129, 1300}};
+    for (bool ta : k_bools) {
+        for (bool tb : k_bools) {
+            for (const auto& s : shapes) CHECK(check_case<float>({ta, tb, s[0], s[1], s[2], 1.0, 0.5}) == 0);
+        }
+    }
+}
+
 TEST_CASE("sgemm applies alpha and beta") {
     for (double alpha : {1.0, -1.5, 0.0}) {
         for (double beta : {0.0, 1.0, 0.5, -2.0}) {
@@ -311,6 +324,10 @@ TEST_CASE("sgemm gives the same bits on 1 to 4 threads, whichever way the thread
         // partial products are added in block order. A short last block, beta and bias on the first block.
         {true, false, 128, 128, 2048, 1.0, 0.0, 0},  {true, false, 100, 70, 1300, 0.5, 2.0, 3},
         {false, true, 64, 96, 2100, 1.0, 0.0, 1},
+        // Few rows (m <= 256) take each B sliver's k blocks back to back when A packed for all of k fits 1 MB,
+        // else the k blocks one after the other: 400 rows run as 2 × 200 on 2 threads (slivers first) and as
+        // one block product on 1; 256 × 1300 runs k blocks first on 1 and 2 threads, slivers first on 4.
+        {false, true, 400, 300, 1100, 1.0, 0.0, 0},  {false, true, 256, 300, 1300, 1.0, 0.5, 2},
     };
     for (const Case& c : shapes) {
         for (bool bias : k_bools) {
