@@ -213,6 +213,29 @@ struct RowKeys {
     return r;
 }
 
+// Lanes [lo, hi) of the SIMD batch at p (aligned) set to −∞, the others kept: one select instead of a fill.
+template <class T>
+[[gnu::always_inline]] inline void mask_lanes(T* p, std::int64_t lo, std::int64_t hi) {
+    using Batch = vec::batch<T>;
+    alignas(64) static constexpr T lane[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    static_assert(W<T> <= 16);
+    const Batch index = Batch::load_aligned(lane);
+    const auto hidden = (index >= Batch(static_cast<T>(lo))) && (index < Batch(static_cast<T>(hi)));
+    xsimd::select(hidden, Batch(kNegInf<T>), Batch::load_aligned(p)).store_aligned(p);
+}
+
+// The causal mask of a diagonal (or cut) tile of S as far as the backward reads it: the P/dS sweep computes only
+// the batches of keys a row sees and writes P = dS = 0 after them, so of the keys past row r's last one only
+// those in the same batch as it need −∞ (one select per row, instead of a fill to the tile's end).
+template <class T>
+void mask_tile_causal(T* s, std::int64_t mq, const KeySet& ks, std::int64_t i0, std::int64_t j0, std::int64_t nc) {
+    constexpr std::int64_t w = W<T>;
+    for (std::int64_t r = 0; r < mq; ++r) {
+        const std::int64_t end = row_keys(ks, i0 + r, j0, nc).end;
+        if (end % w != 0) mask_lanes(s + r * kBc + end / w * w, end % w, w);
+    }
+}
+
 // S[r][c] = −∞ for the keys row r cannot see (between its sink and window keys, and after its last visible key
 // up to the padded width ncp).
 template <class T>
@@ -389,9 +412,12 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
                     std::fill(st + c * kBr + hi, st + c * kBr + mqp, kNegInf<T>);
                 }
             } else if (ks.causal && j0 + nc > i0 + 1) {
+                // Only the batch of queries holding key c's diagonal needs −∞ (its queries before the key): the
+                // online softmax reads no key past a batch's last query (online_softmax_step), so the batches
+                // wholly before the key are never read for it.
                 for (std::int64_t c = 0; c < nc; ++c) {
                     const std::int64_t hidden = std::clamp<std::int64_t>(j0 + c - i0, 0, mqp);
-                    std::fill(st + c * kBr, st + c * kBr + hidden, kNegInf<T>);
+                    if (hidden % w != 0) mask_lanes(st + c * kBr + hidden / w * w, 0, hidden % w);
                 }
             }
             // m', l' and Pᵀ in place, then O' = e^(m − m') O: rescale what was summed with the old max
@@ -548,7 +574,10 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
     const bool diagonal = ks.causal && j0 == i0;
     tile_product_causal<T, false, Triangle::ColumnsToRow>(diagonal, mq, ncp, D, qi, hd.ldq, 1, st.kt, kBc, scale2, s,
                                                           kBc);
-    if (diagonal || ncp != nc || ks.banded) mask_tile(s, mq, ncp, ks, i0, j0, nc);
+    if (ks.banded)
+        mask_tile(s, mq, ncp, ks, i0, j0, nc);
+    else if (diagonal || ncp != nc)
+        mask_tile_causal(s, mq, ks, i0, j0, nc);
     // dP = dO Vᵀ
     tile_product_causal<T, false, Triangle::ColumnsToRow>(diagonal, mq, ncp, Dv, doi, hd.lddo, 1, st.vt, kBc, T(1), ds,
                                                           kBc);
