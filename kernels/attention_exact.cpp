@@ -749,7 +749,25 @@ void backward_keys(const AttentionProblem& p, const KeySet& ks, const T* q, Atte
         // no workspace for it.
         T* drow = scratch[7];
         const T* oh = o + hd.b * ol.batch + hd.h * ol.head;
-        for (std::int64_t i = 0; i < p.tq; ++i) drow[i] = vec::row_dot(hd.dout + i * hd.lddo, oh + i * ol.row, Dv);
+        // These rows are the backward's first reads of O and dO (in a training step O was written long before:
+        // it comes from memory), and the loop has nothing else to overlap their latency with. So each row asks
+        // for the lines of the row kAhead further on, as kernels/gemm.cpp's prefetch_rows does (the last line too,
+        // for rows that do not start on a line). Measured: S's backward 0.95x the time, M's 0.99x.
+        constexpr std::int64_t kAhead = 16;  // rows
+        const std::int64_t line = 64 / static_cast<std::int64_t>(sizeof(T));  // elements per cache line
+        for (std::int64_t i = 0; i < p.tq; ++i) {
+            if (i + kAhead < p.tq) {
+                const T* dout_ahead = hd.dout + (i + kAhead) * hd.lddo;
+                const T* o_ahead = oh + (i + kAhead) * ol.row;
+                for (std::int64_t e = 0; e < Dv; e += line) {
+                    __builtin_prefetch(dout_ahead + e);
+                    __builtin_prefetch(o_ahead + e);
+                }
+                __builtin_prefetch(dout_ahead + Dv - 1);
+                __builtin_prefetch(o_ahead + Dv - 1);
+            }
+            drow[i] = vec::row_dot(hd.dout + i * hd.lddo, oh + i * ol.row, Dv);
+        }
         hd.drow = drow;
         // The group's first key tile writes the dQ rows it visits (no zero fill and no load of zeros in its
         // products: 0 + x = x, the same bits); the rows it does not visit (causal: the query tiles above it) are
