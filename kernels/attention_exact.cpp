@@ -546,17 +546,36 @@ struct KeyTileScratch {
     T* vt;   // (Dv, Bc)    V tileᵀ, for dP = dO Vᵀ
     T* s;    // (Br, Bc)    S, then P
     T* ds;   // (Br, Bc)    dP, then dS
-    T* dka;  // (D, Bc)     dK tileᵀ accumulator
-    T* dva;  // (Dv, Bc)    dV tileᵀ accumulator
+    T* dka;  // (D, Bc)     dK tileᵀ accumulator (when dK's rows are not accumulated in place, see KeyTileRows)
+    T* dva;  // (Dv, Bc)    dV tileᵀ accumulator (likewise for dV)
 };
 
-// One query tile (qt) against the packed key tile [j0, j0 + nc): recomputes P, then adds its share to dVᵀ,
-// dKᵀ (the key tile's accumulators) and to the group's partial dQ. kb: the key tile's rows for dQ += dS K, ldkb
-// apart (st.kp, or K itself).
+// Where a key tile's dK and dV rows are summed. dV = Pᵀ dO and dK = s·dSᵀ Q are (keys × width) products: with
+// the keys as the micro-kernel's rows, dO's and Q's rows are its packed operand (read in place) and the sums go
+// straight into the output rows, with no transposed accumulator to zero, and no 16 × 16 transposes to store it.
+// That needs the width to be whole SIMD batches (the products write whole batches: a ragged width would write
+// into the next head's columns) and at least two of them: one batch wide, the products run in 12 × 1 blocks
+// (one broadcast per multiply-add), slower than the transposed orientation's 6 × 4 (kernels/attention_tile_product.h).
+// Otherwise (dk or dv null) the product runs transposed, into st.dka / st.dva: dKᵀ += s·Qᵀ dS, dVᵀ += dOᵀ P.
+template <class T>
+struct KeyTileRows {
+    T* dk = nullptr;  // row 0 of the key tile's dK rows, lddk apart, or null
+    T* dv = nullptr;  // likewise for dV
+    std::int64_t lddk = 0, lddv = 0;
+};
+
+template <class T>
+bool rows_in_place(std::int64_t width) {
+    return width % W<T> == 0 && width >= 2 * W<T>;
+}
+
+// One query tile (qt) against the packed key tile [j0, j0 + nc): recomputes P, then adds its share to the key
+// tile's dV and dK (their rows, written instead when kv_first, or the transposed accumulators: see KeyTileRows)
+// and to the group's partial dQ. kb: the key tile's rows for dQ += dS K, ldkb apart (st.kp, or K itself).
 template <class T>
 void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const BackwardHead<T>& hd,
-                        const KeyTileScratch<T>& st, const T* kb, std::int64_t ldkb, std::int64_t qt, std::int64_t j0,
-                        std::int64_t nc, bool dq_first) {
+                        const KeyTileScratch<T>& st, const KeyTileRows<T>& rows, const T* kb, std::int64_t ldkb,
+                        std::int64_t qt, std::int64_t j0, std::int64_t nc, bool dq_first, bool kv_first) {
     using Batch = vec::batch<T>;
     constexpr std::int64_t w = W<T>;
     const std::int64_t D = p.d, Dv = p.dv, Dp = round_up(D, w), ncp = round_up(nc, w);
@@ -606,12 +625,29 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
         std::fill(sr + seen, sr + ncp, T(0));
         std::fill(dsr + seen, dsr + ncp, T(0));
     }
-    // dVᵀ += dOᵀ P         (A(e, i) = dO[i][e]: the transpose is just swapped strides)
-    tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, Dv, ncp, mq, doi, 1, hd.lddo, s, kBc, T(1), st.dva,
-                                                        kBc);
-    // dKᵀ += s·Qᵀ dS
-    tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka,
-                                                        kBc);
+    // dV += Pᵀ dO into the output rows (A(c, i) = P[i][c]: swapped strides; dO's rows read in place; the key tile's
+    // first pair writes them: kv_first), or dVᵀ += dOᵀ P into the transposed accumulator (A(e, i) = dO[i][e]).
+    // On the diagonal P[i][c] = 0 for queries i < c: row c's sum starts at query c (KFromRow), resp. a batch of
+    // keys at its first query (KFromColumn).
+    if (rows.dv && kv_first)
+        tile_product_causal<T, false, Triangle::KFromRow>(diagonal, nc, Dv, mq, s, 1, kBc, doi, hd.lddo, T(1), rows.dv,
+                                                          rows.lddv);
+    else if (rows.dv)
+        tile_product_causal<T, true, Triangle::KFromRow>(diagonal, nc, Dv, mq, s, 1, kBc, doi, hd.lddo, T(1), rows.dv,
+                                                         rows.lddv);
+    else
+        tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, Dv, ncp, mq, doi, 1, hd.lddo, s, kBc, T(1),
+                                                            st.dva, kBc);
+    // dK += s·dSᵀ Q, likewise (s is folded into dS)
+    if (rows.dk && kv_first)
+        tile_product_causal<T, false, Triangle::KFromRow>(diagonal, nc, D, mq, ds, 1, kBc, qi, hd.ldq, T(1), rows.dk,
+                                                          rows.lddk);
+    else if (rows.dk)
+        tile_product_causal<T, true, Triangle::KFromRow>(diagonal, nc, D, mq, ds, 1, kBc, qi, hd.ldq, T(1), rows.dk,
+                                                         rows.lddk);
+    else
+        tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka,
+                                                            kBc);
     // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 2). The group's first key tile
     // writes its rows instead (dq_first: no zero fill before it; see backward_keys).
     T* dq_rows = hd.dq_group + i0 * hd.lddq;
@@ -645,8 +681,29 @@ std::pair<std::int64_t, std::int64_t> backward_key_tile(const AttentionProblem& 
     const T* kb = k_in_place ? hd.k + j0 * hd.ldk : st.kp;
     const std::int64_t ldkb = k_in_place ? hd.ldk : plan.Dp;
     pack_transposed(hd.v + j0 * hd.ldv, hd.ldv, nc, Dv, st.vt, kBc, ncp);
-    for (std::int64_t e = 0; e < D; ++e) std::fill(st.dka + e * kBc, st.dka + e * kBc + ncp, T(0));
-    for (std::int64_t e = 0; e < Dv; ++e) std::fill(st.dva + e * kBc, st.dva + e * kBc + ncp, T(0));
+    T* dk_rows = dk + hd.b * dkl.batch + hd.h * dkl.head + j0 * dkl.row;
+    T* dv_rows = dv + hd.b * dvl.batch + hd.h * dvl.head + j0 * dvl.row;
+    KeyTileRows<T> rows;  // see KeyTileRows: in place, or transposed accumulators zeroed here
+    if (rows_in_place<T>(D))
+        rows = {dk_rows, nullptr, dkl.row, 0};
+    else
+        for (std::int64_t e = 0; e < D; ++e) std::fill(st.dka + e * kBc, st.dka + e * kBc + ncp, T(0));
+    if (rows_in_place<T>(Dv)) {
+        rows.dv = dv_rows;
+        rows.lddv = dvl.row;
+    } else {
+        for (std::int64_t e = 0; e < Dv; ++e) std::fill(st.dva + e * kBc, st.dva + e * kBc + ncp, T(0));
+    }
+    // Rows summed in place are written by the tile's first pair (without Add), unless that pair sees only some
+    // of the keys (banded sinks) or there is none: then they are zeroed first, resp. instead.
+    bool kv_first = !Add;
+    auto zero_rows = [&] {
+        for (std::int64_t c = 0; c < nc; ++c) {
+            if (rows.dk) std::fill(rows.dk + c * rows.lddk, rows.dk + c * rows.lddk + D, T(0));
+            if (rows.dv) std::fill(rows.dv + c * rows.lddv, rows.dv + c * rows.lddv + Dv, T(0));
+        }
+        kv_first = false;
+    };
 
     // Causal: query tiles wholly above this key tile (every row i < j0) see none of it: skipped. Banded: rows
     // past j0 + nc − 1 + W − 1 see none of its window keys, only its sink keys (the first S − j0 columns), if any.
@@ -656,11 +713,14 @@ std::pair<std::int64_t, std::int64_t> backward_key_tile(const AttentionProblem& 
     for (; qt < plan.nqt; ++qt) {
         const std::int64_t pair_keys = qt * kBr > last_window_row ? std::min(nc, ks.sinks - j0) : nc;
         if (pair_keys <= 0) break;
-        backward_tile_pair(p, ks, hd, st, kb, ldkb, qt, j0, pair_keys, dq_first);
+        if (kv_first && pair_keys < nc) zero_rows();
+        backward_tile_pair(p, ks, hd, st, rows, kb, ldkb, qt, j0, pair_keys, dq_first, kv_first);
+        kv_first = false;
     }
+    if (kv_first) zero_rows();
 
-    store_transposed<T, Add>(st.dka, kBc, D, nc, dk + hd.b * dkl.batch + hd.h * dkl.head + j0 * dkl.row, dkl.row);
-    store_transposed<T, Add>(st.dva, kBc, Dv, nc, dv + hd.b * dvl.batch + hd.h * dvl.head + j0 * dvl.row, dvl.row);
+    if (!rows.dk) store_transposed<T, Add>(st.dka, kBc, D, nc, dk_rows, dkl.row);
+    if (!rows.dv) store_transposed<T, Add>(st.dva, kBc, Dv, nc, dv_rows, dvl.row);
     return {std::min(p.tq, qt_first * kBr), std::min(p.tq, qt * kBr)};
 }
 

@@ -20,9 +20,11 @@
 //   KFromColumn      Bp[p][j] = 0 for p < j                dVᵀ += dOᵀ P, dKᵀ += s·Qᵀ dS (k runs over queries)
 //   KToColumn        Bp[p][j] = 0 for p > j                Oᵀ += Vᵀ Pᵀ (forward; k runs over keys)
 //   KToRow           A(i, p) = 0 for p > i                 dQ += dS K (k runs over keys)
+//   KFromRow         A(i, p) = 0 for p < i                 dV += Pᵀ dO, dK += s·dSᵀ Q (keys × D; k runs over queries)
 //
 // Columns that are not computed keep whatever C held: the callers mask them (−∞ before the softmax) or never
-// read them. On a 64 × 64 tile with w = 16 this does about 5/8 of the full tile's multiply-adds.
+// read them. On a 64 × 64 tile with w = 16 this does about 5/8 of the full tile's multiply-adds. KToRow and
+// KFromRow cut the k loop per block of rows (6 or 12), not per SIMD batch: closer to the triangle's half.
 
 #include <algorithm>
 #include <cstdint>
@@ -32,7 +34,7 @@
 
 namespace tg::kernels::attention_tiles {
 
-enum class Triangle { Full, ColumnsFromRow, ColumnsToRow, KFromColumn, KToColumn, KToRow };
+enum class Triangle { Full, ColumnsFromRow, ColumnsToRow, KFromColumn, KToColumn, KToRow, KFromRow };
 
 template <class T>
 constexpr std::int64_t kW = vec::width<T>;
@@ -165,13 +167,15 @@ void tile_product(std::int64_t m, std::int64_t n, std::int64_t kc, const T* a, s
         const std::int64_t tall = panel_end - j == 1 ? 12 : 6;
         for (std::int64_t i = 0; i < m;) {
             const std::int64_t mr = m - i >= tall ? tall : std::min<std::int64_t>(6, m - i);
-            std::int64_t first = j, last = panel_end, k = kc;  // batches [first, last), p < k
+            std::int64_t first = j, last = panel_end, k0 = 0, k = kc;  // batches [first, last), k0 <= p < k
             if constexpr (Tri == Triangle::ColumnsFromRow) first = std::max(j, i / w);
             if constexpr (Tri == Triangle::ColumnsToRow) last = std::min(last, (i + mr - 1) / w + 1);
             if constexpr (Tri == Triangle::KToRow) k = std::min(kc, i + mr);
+            if constexpr (Tri == Triangle::KFromRow) k0 = std::min(kc, i);  // an empty k range writes zeros
             if (first < last) {
-                micro_tile_mr<T, Accumulate, Tri>(mr, static_cast<int>(last - first), k, a + i * a_rs, a_rs, a_ps,
-                                                  b + first * w, ldb, alpha, c + i * ldc + first * w, ldc, first);
+                micro_tile_mr<T, Accumulate, Tri>(mr, static_cast<int>(last - first), k - k0,
+                                                  a + i * a_rs + k0 * a_ps, a_rs, a_ps, b + k0 * ldb + first * w, ldb,
+                                                  alpha, c + i * ldc + first * w, ldc, first);
             }
             i += mr;
         }

@@ -238,6 +238,9 @@ TEST_CASE("kernels: forward and gradients equal the dense reference (float64, od
         // and not, the last tile partial, and W = 0 with sinks only.
         {{1, 2, 301, 5, 3}, 64, 4, 64, 2}, {{1, 1, 301, 5, 3}, 100, 70, 32, 2}, {{2, 1, 200, 3, 4}, 0, 67, 16, 2},
         {{1, 1, 257, 4, 4}, 1, 0, 64, 2},  {{1, 1, 257, 4, 4}, 200, 1, 64, 2}, {{1, 1, 193, 6, 2}, 128, 0, 20, 2},
+        // Widths of whole SIMD batches (two and three of float64's 8): the exact kernels' backward sums dK and dV
+        // straight into the output rows (kernels/attention_exact.cpp, KeyTileRows); with Dv = 8 only dK does.
+        {{1, 2, 301, 16, 24}, 64, 4, 64, 2}, {{1, 1, 301, 16, 16}, 100, 70, 32, 2}, {{1, 1, 200, 16, 8}, 0, 67, 16, 2},
     };
     for (const Config& cf : configs) {
         for (bool interleaved : {false, true}) {

@@ -78,6 +78,7 @@ void check_triangle(std::int64_t m, std::int64_t n, std::int64_t kc, bool a_tran
         }
         for (std::int64_t i = 0; i < m; ++i) {
             if (Tri == Triangle::KToRow && p > i) a[static_cast<std::size_t>(i * a_rs + p * a_ps)] = T(0);
+            if (Tri == Triangle::KFromRow && p < i) a[static_cast<std::size_t>(i * a_rs + p * a_ps)] = T(0);
         }
     }
     const T alpha = T(0.75);
@@ -122,6 +123,8 @@ void check_all_triangles(std::int64_t m, std::int64_t n, std::int64_t kc, unsign
     check_triangle<T, true, Triangle::KFromColumn>(m, n, kc, true, seed + 40);
     check_triangle<T, true, Triangle::KToColumn>(m, n, kc, true, seed + 50);
     check_triangle<T, true, Triangle::KToRow>(m, n, kc, false, seed + 60);
+    check_triangle<T, false, Triangle::KFromRow>(m, n, kc, true, seed + 70);
+    check_triangle<T, true, Triangle::KFromRow>(m, n, kc, true, seed + 80);
 }
 
 // The float32 kernels against the plain reference loops on interleaved rows (row stride > width).
@@ -263,6 +266,9 @@ TEST_CASE("attention tile products: every triangle of a causal diagonal tile aga
         check_triangle<float, true, Triangle::KToRow>(64, 16, 50, false, seed += 100, shift);
         check_triangle<float, true, Triangle::Full>(33, 32, 64, false, seed += 100, shift);
         check_triangle<double, true, Triangle::KToRow>(64, 24, 64, false, seed += 100, shift);
+        // dV += Pᵀ dO and dK += s·dSᵀ Q read dO's and Q's rows in place (kernels/attention_exact.cpp)
+        check_triangle<float, false, Triangle::KFromRow>(64, 32, 64, true, seed += 100, shift);
+        check_triangle<float, true, Triangle::KFromRow>(64, 64, 37, true, seed += 100, shift);
     }
 }
 
