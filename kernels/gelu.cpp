@@ -32,6 +32,16 @@ template <class T>
 vec::batch<T> min_any(const vec::batch<T>& a, T b) { return xsimd::min(a, vec::batch<T>(b)); }
 inline float min_any(float a, float b) { return std::min(a, b); }
 inline double min_any(double a, double b) { return std::min(a, b); }
+template <class T>
+vec::batch<T> exp2_any(const vec::batch<T>& x) { return vec::exp2<T>(x); }
+inline float exp2_any(float x) { return std::exp2(x); }
+inline double exp2_any(double x) { return std::exp2(x); }
+template <class T>
+vec::batch<T> fma_any(const vec::batch<T>& a, const vec::batch<T>& b, const vec::batch<T>& c) {
+    return xsimd::fma(a, b, c);
+}
+inline float fma_any(float a, float b, float c) { return std::fma(a, b, c); }
+inline double fma_any(double a, double b, double c) { return std::fma(a, b, c); }
 
 // out[i] = f(a[i]) and out[i] = f(a[i], b[i]) over contiguous arrays: the SIMD-plus-tail row loops of
 // kernels/elementwise.h, run over fixed element blocks in parallel.
@@ -51,37 +61,46 @@ void map_binary(const T* a, const T* b, T* out, std::int64_t n, const F& f) {
 
 // The tanh form through the logistic function: since tanh(u) = (1 − e^(−2u)) / (1 + e^(−2u)),
 //   ½ (1 + tanh(u)) = 1 / (1 + e^(−2u)) =: s(u).
-// One exp and one division instead of a tanh, and no cancellation in 1 + tanh(u) for x ≪ 0 (where tanh → −1);
-// the result equals the textbook ½x(1 + tanh u) up to rounding.
-// e^(−2u) is computed as exp(min(−2u, kExpCap)): the cap (e^80 or e^700) keeps e finite, so that
-// s(1 − s) = e·s² below never meets inf·0; where it applies s < 1e-34, and gelu(x) = x·s and its
-// derivative are that small too.
+// One exponential and one division instead of a tanh, and no cancellation in 1 + tanh(u) for x ≪ 0 (where
+// tanh → −1); the result equals the textbook ½x(1 + tanh u) up to rounding.
+// The exponential is taken in base 2 with the constants folded into the cubic:
+//   e^(−2u) = 2^t,   t = −2u·log2(e) = x·(a + b·x²),   a = −2√(2/π)·log2(e),   b = 0.044715·a,
+// so t costs one multiplication, one multiply-add and one multiplication, and vec::exp2 needs no Cody–Waite
+// reduction (it is about half the vector operations of vec::exp). t is capped at kExp2Cap (2^126 or 2^1000):
+// e stays finite, so that e·s² in the backward pass never meets inf·0; where the cap applies s < 1e-37, and
+// gelu(x) = x·s and its derivative are that small too.
+constexpr double kExp2A = -2 * kSqrt2OverPi * 1.44269504088896340736;  // −2√(2/π)·log2(e)
+constexpr double kExp2B = kCubic * kExp2A;
 template <class T>
-constexpr T kExpCap = sizeof(T) == 4 ? T(80) : T(700);
+constexpr T kExp2Cap = sizeof(T) == 4 ? T(126) : T(1000);
 
-// y = x · s(u),  u = √(2/π)(x + 0.044715 x³)
+template <class V, class T>
+V gelu_tanh_exponent(V x, V x2) {  // t = x·(a + b·x²) = −2u·log2(e)
+    return x * fma_any(V(T(kExp2B)), x2, V(T(kExp2A)));
+}
+
+// y = x · s(u) = x / (1 + 2^t)
 template <class T>
 struct GeluTanh {
     template <class V>
     V operator()(V x) const {
-        const V u = T(kSqrt2OverPi) * (x + T(kCubic) * x * x * x);
-        const V e = exp_any(min_any(T(-2) * u, kExpCap<T>));
+        const V e = exp2_any(min_any(gelu_tanh_exponent<V, T>(x, x * x), kExp2Cap<T>));
         return x / (T(1) + e);
     }
 };
 
 // dy/dx = ½(1 + t) + ½x(1 − t²)·u′(x)  with t = tanh(u), u′ = √(2/π)(1 + 3·0.044715 x²);
-// in terms of s = ½(1 + t):  ½(1 − t²) = 2s(1 − s) = 2e·s²,  so  dy/dx = s + 2x·u′·e·s².
+// in terms of s = ½(1 + t):  ½(1 − t²) = 2s(1 − s) = 2e·s²,  so  dy/dx = s + x·(2u′)·e·s²,
+// with 2u′ = c + d·x²,  c = 2√(2/π),  d = 6·0.044715·√(2/π).
 template <class T>
 struct GeluTanhBackward {
     template <class V>
     V operator()(V x, V dy) const {
         const V x2 = x * x;
-        const V u = T(kSqrt2OverPi) * (x + T(kCubic) * x2 * x);
-        const V du_dx = T(kSqrt2OverPi) * (T(1) + T(3 * kCubic) * x2);
-        const V e = exp_any(min_any(T(-2) * u, kExpCap<T>));
+        const V e = exp2_any(min_any(gelu_tanh_exponent<V, T>(x, x2), kExp2Cap<T>));
         const V s = T(1) / (T(1) + e);
-        return dy * (s + T(2) * x * du_dx * e * s * s);
+        const V two_du_dx = fma_any(V(T(6 * kCubic * kSqrt2OverPi)), x2, V(T(2 * kSqrt2OverPi)));
+        return dy * fma_any(x * two_du_dx * e, s * s, s);
     }
 };
 

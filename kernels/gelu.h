@@ -10,7 +10,10 @@ namespace tg::kernels {
 
 // Tanh form (GPT-2's):
 //   y = ½ x (1 + tanh(u)),   u = √(2/π) (x + 0.044715 x³)
-// computed as x / (1 + exp(−2u)), the same function without the cancellation in 1 + tanh(u) for x ≪ 0.
+// computed as x / (1 + 2^t), t = −2u·log2(e), the same function without the cancellation in 1 + tanh(u)
+// for x ≪ 0. Accuracy in float32 against the float64 function on [−10, 10] (tests/test_gelu_accuracy.cpp):
+// |error| ≤ ε·(|y| + |x|) (max absolute error 5.2e-7, relative error under 1e-6 on [−3, 3]); the backward
+// |error| ≤ ε·(|dx| + |dy|·(1 + |x|·(1 + 0.14x²))) (max 2e-7 for |dy| ≤ 1). ε = 2^−23.
 template <class T>
 void gelu_tanh_forward(const T* x,  // (n)
                        T* y,        // (n)
