@@ -42,6 +42,43 @@ struct TileShape {
     static constexpr int NR = NV * W;
 };
 
+// When the micro-kernel asks for its C tile: this many steps of the k loop before the end. C is usually far
+// from L1 (a product with several KC blocks reads and writes all of C once per block, and M's C, 2048×384 or
+// 1536×384 floats, is 2.4-3 MB: beyond L2). Asked at the start of the loop, as before, the lines were evicted
+// again from L1 by the B sliver streaming through it (KC × NR floats, 128 KB, against a 48 KB L1) before the
+// tile was stored, so the loads of C with beta = 1 waited for L2 or L3 (and without a prefetch, for memory).
+// 64 steps of 24 FMAs take about 800 cycles, longer than a load from DRAM. One thread, warm operands, old/new
+// alternating (docs/performance.md, "Session 11"): products with several k blocks 0.95-0.97× the time.
+inline constexpr std::int64_t k_c_prefetch_steps = 64;
+
+// Asks for every cache line of an MR × NR tile of C (row i at c + i·ldc), for writing.
+template <class T, int MR, int NR>
+inline void prefetch_tile_for_writing(const T* c, std::int64_t ldc) {
+    constexpr int row_bytes = NR * static_cast<int>(sizeof(T));
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+        const char* row = reinterpret_cast<const char*>(c + i * ldc);
+#pragma GCC unroll 16
+        for (int offset = 0; offset < row_bytes; offset += 64) __builtin_prefetch(row + offset, 1);
+        __builtin_prefetch(row + row_bytes - 1, 1);  // the last line, when the row does not start on a line
+    }
+}
+
+// Makes v, as computed so far, the value the code after it sees: the compiler can no longer fuse the
+// multiplication that produced v into a later addition. xsimd 8.1's fma is x·y + z on AVX-512 (a fused
+// multiply-add only because the compiler contracts it), so in alpha·acc + beta·C the compiler may fuse either
+// product, and its choice changed with unrelated edits of this kernel (session 11: moving the C prefetch made
+// it fuse alpha·acc, and results with alpha ≠ 1 then differed between the full tiles and the scalar edge path,
+// hence between thread counts). With alpha·acc rounded here, beta·C + r has one product left to fuse.
+template <class Batch>
+inline void rounded_here(Batch& v) {
+#if defined(__AVX512F__)
+    asm("" : "+v"(v.data));
+#elif defined(__SSE2__)
+    asm("" : "+x"(v.data));
+#endif
+}
+
 // How the finished tile is written to C:  C = alpha·acc + beta·C, and with beta == 0 C is never read (it may
 // hold NaN from an uninitialised buffer, and 0·NaN would be NaN). The same rounding (alpha·acc first, then
 // one fused multiply-add with beta·C) is used by the scalar edge path, so a C element gets bit-identical
@@ -67,13 +104,9 @@ void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
     constexpr int W = static_cast<int>(Batch::size);
     constexpr int NR = NV * W;
 
-    // Ask for the C tile now, so the cache lines arrive during the k loop instead of stalling the stores at
-    // the end (C is usually far from L1: it is touched once per KC block of k).
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
-        __builtin_prefetch(c + i * ldc, 1);
-        __builtin_prefetch(c + i * ldc + NR - 1, 1);
-    }
+    // The C tile is asked for k_c_prefetch_steps steps before the end of the k loop (see there), so its lines
+    // arrive while the last steps compute instead of stalling the loads and stores at the end.
+    const std::int64_t p_prefetch_c = kc > k_c_prefetch_steps ? kc - k_c_prefetch_steps : 0;
 
     Batch acc[MR][NV];
 #pragma GCC unroll 32
@@ -84,6 +117,7 @@ void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
 
     SpreadCursor<> next_line(spread, kc);  // (unused, and compiled away, without kSpread)
     for (std::int64_t p = 0; p < kc; ++p) {
+        if (p == p_prefetch_c) prefetch_tile_for_writing<T, MR, NR>(c, ldc);
         if constexpr (kSpread) next_line.at_step(p);
         Batch b[NV];
 #pragma GCC unroll 8
@@ -110,6 +144,7 @@ void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) {
             Batch r = alpha_v * acc[i][v];
+            rounded_here(r);
             if (beta != T(0)) r = xsimd::fma(beta_v, Batch::load_unaligned(c_row + v * W), r);
             if (bias != nullptr) r = r + Batch::load_unaligned(bias + v * W);
             r.store_unaligned(c_row + v * W);
