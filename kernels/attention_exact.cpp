@@ -248,6 +248,17 @@ void mask_tile(T* s, std::int64_t mq, std::int64_t ncp, const KeySet& ks, std::i
     }
 }
 
+// Whether a product whose result is rows of `width` (O += P V in the forward, dV += Pᵀ dO and dK += s·dSᵀ Q in the
+// backward) is summed straight into the caller's output rows. The products write whole SIMD batches, so the width
+// must be whole batches (a ragged one would write into the next head's columns), and at least two of them: one
+// batch wide, the products run in 12 × 1 blocks (one broadcast per multiply-add), slower than the transposed
+// orientation's 6 × 4 (kernels/attention_tile_product.h). Otherwise the kernels sum the transpose in a tile and
+// store it through 16 × 16 transposes.
+template <class T>
+bool rows_in_place(std::int64_t width) {
+    return width % W<T> == 0 && width >= 2 * W<T>;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Forward: one task = one tile of queries of one (b, h).
 //
@@ -256,7 +267,10 @@ void mask_tile(T* s, std::int64_t mq, std::int64_t ncp, const KeySet& ks, std::i
 // per task while K and V are read in place (no per-tile packing at all); the online softmax, which works per
 // query, runs down the columns of Sᵀ as plain vertical SIMD max/exp/sum with no horizontal reductions; the
 // rescaling by e^(m − m') is one vector multiply per row of Oᵀ; and the product's wide side is the query tile
-// (64) even when Dv is narrow (16).
+// (64) even when Dv is narrow (16). When Dv is two SIMD batches or more (rows_in_place), the output is summed
+// the other way round, O += P V (queries × Dv, Pᵀ read through swapped strides), straight into the task's rows
+// of O: no transposed store, and on the causal diagonal each block of 6 rows stops at its last key (KToRow)
+// instead of each batch of 16 queries.
 // ---------------------------------------------------------------------------------------------------------
 // One step of the online softmax over a key tile of nc keys, a batch of queries at a time, down the columns of
 // Sᵀ (st, Bc × Br; mqp query columns):
@@ -356,17 +370,25 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
         const Scratch<T> scratch({D * kBr, kBc * kBr, Dv * kBr, kBr, kBr, kBr});
         T* qtp = scratch[0];    // (D, Br)     Q tileᵀ
         T* st = scratch[1];     // (Bc, Br)    Sᵀ, then Pᵀ, in place
-        T* acc = scratch[2];    // (Dv, Br)    unnormalised Oᵀ
+        T* acc = scratch[2];    // (Dv, Br)    unnormalised Oᵀ (unless o_rows)
         T* m = scratch[3];      // (Br)        running max
         T* l = scratch[4];      // (Br)        running sum
         T* alpha = scratch[5];  // (Br)        e^(m − m'), the rescaling of this step
         pack_transposed(q + b * ql.batch + h * ql.head + i0 * ql.row, ql.row, mq, D, qtp, kBr, mqp);
+        // O' is summed either in the task's own rows of O (o_rows: O' += P V, queries × Dv, with Pᵀ read through
+        // swapped strides and V's rows as the packed operand; no transposed store at the end), or transposed in
+        // acc (Oᵀ += Vᵀ Pᵀ, then stored through 16 × 16 transposes). See rows_in_place.
+        T* oi = o + b * ol.batch + h * ol.head + i0 * ol.row;
+        const bool o_rows = rows_in_place<T>(Dv);
         // O'ᵀ holds no sum yet: the first key tile's product writes it, instead of adding to zeros that the
         // online softmax has just rescaled by e^(−∞) = 0 (at a ViT's 17 tokens, one key tile, that zero fill and
         // rescaling were a pass over O'ᵀ each for nothing). A prior term starts it with O0 instead.
         bool acc_live = prior.rows > 0;
         auto zero_acc = [&] {
-            for (std::int64_t e = 0; e < Dv; ++e) std::fill(acc + e * kBr, acc + e * kBr + mqp, T(0));
+            if (o_rows)
+                for (std::int64_t r = 0; r < mq; ++r) std::fill(oi + r * ol.row, oi + r * ol.row + Dv, T(0));
+            else
+                for (std::int64_t e = 0; e < Dv; ++e) std::fill(acc + e * kBr, acc + e * kBr + mqp, T(0));
         };
         if (acc_live) zero_acc();
         std::fill(m, m + kBr, kNegInf<T>);
@@ -378,7 +400,10 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
             const T* o0 = prior.o + b * prior.o_layout.batch + h * prior.o_layout.head + t * prior.o_layout.row;
             m[r] = std::log2(prior.z[(b * p.heads + h) * prior.rows + t]);
             l[r] = T(1);
-            for (std::int64_t e = 0; e < Dv; ++e) acc[e * kBr + r] = o0[e];
+            if (o_rows)
+                std::copy(o0, o0 + Dv, oi + r * ol.row);
+            else
+                for (std::int64_t e = 0; e < Dv; ++e) acc[e * kBr + r] = o0[e];
         }
 
         // Keys past the tile's last query are invisible to every row (causal): skip those tiles entirely.
@@ -422,9 +447,26 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
             }
             // m', l' and Pᵀ in place, then O' = e^(m − m') O: rescale what was summed with the old max
             online_softmax_step(st, nc, mqp, m, l, alpha, ks.causal, j0 - i0);
-            // O'ᵀ += Vᵀ Pᵀ       (A(e, c) = V[c][e], read in place with swapped strides: no transpose). On the
-            // diagonal, Pᵀ[c][r] = 0 for keys c > r: a batch of queries stops at its last key.
-            if (acc_live) {
+            // O' += P V in O's rows (A(r, c) = Pᵀ[c][r], swapped strides; V's rows read in place), or O'ᵀ += Vᵀ Pᵀ
+            // in acc (A(e, c) = V[c][e], read in place with swapped strides: no transpose). On the diagonal,
+            // P[r][c] = 0 for keys c > r: a block of rows (KToRow), resp. a batch of queries (KToColumn), stops
+            // at its last key.
+            if (o_rows) {
+                if (acc_live) {
+                    for (std::int64_t r = 0; r < mq; ++r) {
+                        const Batch a(alpha[r]);
+                        T* orow = oi + r * ol.row;
+                        for (std::int64_t e = 0; e < Dv; e += w)
+                            (Batch::load_unaligned(orow + e) * a).store_unaligned(orow + e);
+                    }
+                    tile_product_causal<T, true, Triangle::KToRow>(diagonal, mq, Dv, nc, st, 1, kBr, vh + j0 * vl.row,
+                                                                   vl.row, T(1), oi, ol.row);
+                } else {
+                    tile_product_causal<T, false, Triangle::KToRow>(diagonal, mq, Dv, nc, st, 1, kBr, vh + j0 * vl.row,
+                                                                    vl.row, T(1), oi, ol.row);
+                    acc_live = true;
+                }
+            } else if (acc_live) {
                 for (std::int64_t e = 0; e < Dv; ++e) {
                     T* ae = acc + e * kBr;
                     for (std::int64_t r = 0; r < mqp; r += w) {
@@ -442,9 +484,9 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
         }
         if (!acc_live) zero_acc();  // no key tile at all (Tk = 0): O = 0
 
-        // O = O'/l, L = ln 2 · (m + log2 l) (m in base-2 units); a row that saw no key: O = 0, L = −∞. Oᵀ is scaled column by column
-        // (one vector multiply per row of Oᵀ, 1/l of each query in its lane), then stored transposed.
-        T* oi = o + b * ol.batch + h * ol.head + i0 * ol.row;
+        // O = O'/l, L = ln 2 · (m + log2 l) (m in base-2 units); a row that saw no key: O = 0, L = −∞. O's rows are
+        // scaled in place (o_rows), or Oᵀ column by column (one vector multiply per row of Oᵀ, 1/l of each query in
+        // its lane), then stored transposed.
         T* li = lse + (b * p.heads + h) * p.tq + i0;
         T* inv = alpha;  // (Br) reused: the last step's rescaling is applied
         for (std::int64_t r = 0; r < mqp; ++r) inv[r] = r < mq && l[r] != T(0) ? T(1) / l[r] : T(0);
@@ -454,13 +496,22 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
             ((Batch::load_aligned(m + r) + xsimd::log2(Batch::load_aligned(l + r))) * Batch(T(kLn2)))
                 .store_aligned(m + r);
         }
-        for (std::int64_t e = 0; e < Dv; ++e) {
-            T* ae = acc + e * kBr;
-            for (std::int64_t r = 0; r < mqp; r += w) {
-                (Batch::load_aligned(ae + r) * Batch::load_aligned(inv + r)).store_aligned(ae + r);
+        if (o_rows) {
+            for (std::int64_t r = 0; r < mq; ++r) {
+                const Batch inv_r(inv[r]);
+                T* orow = oi + r * ol.row;
+                for (std::int64_t e = 0; e < Dv; e += w)
+                    (Batch::load_unaligned(orow + e) * inv_r).store_unaligned(orow + e);
             }
+        } else {
+            for (std::int64_t e = 0; e < Dv; ++e) {
+                T* ae = acc + e * kBr;
+                for (std::int64_t r = 0; r < mqp; r += w) {
+                    (Batch::load_aligned(ae + r) * Batch::load_aligned(inv + r)).store_aligned(ae + r);
+                }
+            }
+            store_transposed(acc, kBr, Dv, mq, oi, ol.row);
         }
-        store_transposed(acc, kBr, Dv, mq, oi, ol.row);
         for (std::int64_t r = 0; r < mq; ++r) {
             if (l[r] == T(0)) {
                 std::fill(oi + r * ol.row, oi + r * ol.row + Dv, T(0));
@@ -552,11 +603,9 @@ struct KeyTileScratch {
 
 // Where a key tile's dK and dV rows are summed. dV = Pᵀ dO and dK = s·dSᵀ Q are (keys × width) products: with
 // the keys as the micro-kernel's rows, dO's and Q's rows are its packed operand (read in place) and the sums go
-// straight into the output rows, with no transposed accumulator to zero, and no 16 × 16 transposes to store it.
-// That needs the width to be whole SIMD batches (the products write whole batches: a ragged width would write
-// into the next head's columns) and at least two of them: one batch wide, the products run in 12 × 1 blocks
-// (one broadcast per multiply-add), slower than the transposed orientation's 6 × 4 (kernels/attention_tile_product.h).
-// Otherwise (dk or dv null) the product runs transposed, into st.dka / st.dva: dKᵀ += s·Qᵀ dS, dVᵀ += dOᵀ P.
+// straight into the output rows (rows_in_place), with no transposed accumulator to zero, and no 16 × 16
+// transposes to store it. Otherwise (dk or dv null) the product runs transposed, into st.dka / st.dva:
+// dKᵀ += s·Qᵀ dS, dVᵀ += dOᵀ P.
 template <class T>
 struct KeyTileRows {
     T* dk = nullptr;  // row 0 of the key tile's dK rows, lddk apart, or null
@@ -564,10 +613,6 @@ struct KeyTileRows {
     std::int64_t lddk = 0, lddv = 0;
 };
 
-template <class T>
-bool rows_in_place(std::int64_t width) {
-    return width % W<T> == 0 && width >= 2 * W<T>;
-}
 
 // One query tile (qt) against the packed key tile [j0, j0 + nc): recomputes P, then adds its share to the key
 // tile's dV and dK (their rows, written instead when kv_first, or the transposed accumulators: see KeyTileRows)
