@@ -175,6 +175,42 @@ TEST_CASE("each layout path: inner rows, outer columns, middle block, general pe
     }
 }
 
+TEST_CASE("column sums and maxima: each column combines its rows in order, in chunks of 256 rows combined pairwise") {
+    // The order the header of core/ops/reduce.cpp documents, computed by a plain loop in float32: a column
+    // reduction (sum over dim 0 of [R, K]) must give exactly these bits. Widths cross the 4-vector column
+    // blocks, the single vectors and the scalar tail; R crosses the 256-row chunks.
+    for (std::int64_t K : {2, 3, 16, 17, 63, 64, 65, 100, 129, 1030}) {  // K = 1 would be a row reduction
+        for (std::int64_t R : {1, 5, 256, 600}) {
+            CAPTURE(K);
+            CAPTURE(R);
+            const Tensor x = uniform_tensor({R, K}, kFloat32, static_cast<std::uint64_t>(R * 1000 + K));
+            const std::vector<float> v = x.to_vector<float>();
+            const std::int64_t chunks = (R + 255) / 256;
+            std::vector<float> want_sum(static_cast<std::size_t>(K)), want_max(static_cast<std::size_t>(K));
+            for (std::int64_t k = 0; k < K; ++k) {
+                std::vector<float> sums(static_cast<std::size_t>(chunks), 0.0f),
+                    maxes(static_cast<std::size_t>(chunks), -std::numeric_limits<float>::infinity());
+                for (std::int64_t r = 0; r < R; ++r) {
+                    const float e = v[static_cast<std::size_t>(r * K + k)];
+                    sums[static_cast<std::size_t>(r / 256)] += e;
+                    maxes[static_cast<std::size_t>(r / 256)] = std::max(maxes[static_cast<std::size_t>(r / 256)], e);
+                }
+                for (std::int64_t step = 1; step < chunks; step *= 2)  // pairwise: ((c0 + c1) + (c2 + c3)) + ...
+                    for (std::int64_t i = 0; i + step < chunks; i += 2 * step) {
+                        sums[static_cast<std::size_t>(i)] += sums[static_cast<std::size_t>(i + step)];
+                        maxes[static_cast<std::size_t>(i)] =
+                            std::max(maxes[static_cast<std::size_t>(i)], maxes[static_cast<std::size_t>(i + step)]);
+                    }
+                want_sum[static_cast<std::size_t>(k)] = sums[0];
+                want_max[static_cast<std::size_t>(k)] = maxes[0];
+            }
+            const std::vector<float> got_sum = sum(x, {0}).to_vector<float>(), got_max = max(x, {0}).to_vector<float>();
+            CHECK(std::memcmp(got_sum.data(), want_sum.data(), want_sum.size() * sizeof(float)) == 0);
+            CHECK(got_max == want_max);
+        }
+    }
+}
+
 TEST_CASE("non-contiguous inputs: transpose, strided slice, permute, expand") {
     const Tensor base = uniform_tensor({6, 7, 8}, kFloat64, 3);
     const Tensor views[] = {
