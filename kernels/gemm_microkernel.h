@@ -18,6 +18,7 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <type_traits>
 
@@ -42,26 +43,26 @@ struct TileShape {
     static constexpr int NR = NV * W;
 };
 
-// When the micro-kernel asks for its C tile: this many steps of the k loop before the end. C is usually far
-// from L1 (a product with several KC blocks reads and writes all of C once per block, and M's C, 2048×384 or
-// 1536×384 floats, is 2.4-3 MB: beyond L2). Asked at the start of the loop, as before, the lines were evicted
-// again from L1 by the B sliver streaming through it (KC × NR floats, 128 KB, against a 48 KB L1) before the
-// tile was stored, so the loads of C with beta = 1 waited for L2 or L3 (and without a prefetch, for memory).
-// 64 steps of 24 FMAs take about 800 cycles, longer than a load from DRAM. One thread, warm operands, old/new
-// alternating (docs/performance.md, "Session 11"): products with several k blocks 0.95-0.97× the time.
+// When the micro-kernel asks for its C tile: from this many steps of the k loop before the end, one row of the
+// tile every k_c_prefetch_gap steps. C is usually far from L1 (a product with several KC blocks reads and
+// writes all of C once per block, and M's C, 2048×384 or 1536×384 floats, is 2.4-3 MB: beyond L2). Asked at
+// the start of the loop, as before, the lines were evicted again from L1 by the B sliver streaming through it
+// (KC × NR floats, 128 KB, against a 48 KB L1) before the tile was stored, so the loads of C with beta = 1
+// waited for L2 or L3. 64 steps of 24 FMAs take about 800 cycles, longer than a load from DRAM; one row at a
+// time (4-5 lines) rather than all 24-30 lines at once leaves the miss buffers to the B sliver's stream. One
+// thread, warm operands, old/new alternating (docs/performance.md, "Session 11"): products with several k
+// blocks 0.92-0.97× the time, one-block products 0.98-1.00×.
 inline constexpr std::int64_t k_c_prefetch_steps = 64;
+inline constexpr std::int64_t k_c_prefetch_gap = 8;
 
-// Asks for every cache line of an MR × NR tile of C (row i at c + i·ldc), for writing.
-template <class T, int MR, int NR>
-inline void prefetch_tile_for_writing(const T* c, std::int64_t ldc) {
+// Asks for every cache line of one row of NR values of C, for writing.
+template <class T, int NR>
+inline void prefetch_row_for_writing(const T* row) {
     constexpr int row_bytes = NR * static_cast<int>(sizeof(T));
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
-        const char* row = reinterpret_cast<const char*>(c + i * ldc);
+    const char* bytes = reinterpret_cast<const char*>(row);
 #pragma GCC unroll 16
-        for (int offset = 0; offset < row_bytes; offset += 64) __builtin_prefetch(row + offset, 1);
-        __builtin_prefetch(row + row_bytes - 1, 1);  // the last line, when the row does not start on a line
-    }
+    for (int offset = 0; offset < row_bytes; offset += 64) __builtin_prefetch(bytes + offset, 1);
+    __builtin_prefetch(bytes + row_bytes - 1, 1);  // the last line, when the row does not start on a line
 }
 
 // Makes v, as computed so far, the value the code after it sees: the compiler can no longer fuse the
@@ -104,9 +105,13 @@ void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
     constexpr int W = static_cast<int>(Batch::size);
     constexpr int NR = NV * W;
 
-    // The C tile is asked for k_c_prefetch_steps steps before the end of the k loop (see there), so its lines
-    // arrive while the last steps compute instead of stalling the loads and stores at the end.
-    const std::int64_t p_prefetch_c = kc > k_c_prefetch_steps ? kc - k_c_prefetch_steps : 0;
+    // The C tile is asked for row by row near the end of the k loop (see k_c_prefetch_steps), so its lines
+    // arrive while the last steps compute instead of stalling the loads and stores at the end. Row c_row is
+    // asked at step p_c_row (-1: all rows asked).
+    const std::int64_t p_c_first = kc > k_c_prefetch_steps ? kc - k_c_prefetch_steps : 0;
+    const std::int64_t c_gap = std::clamp<std::int64_t>((kc - p_c_first) / MR, 1, k_c_prefetch_gap);
+    int c_row = 0;
+    std::int64_t p_c_row = p_c_first;
 
     Batch acc[MR][NV];
 #pragma GCC unroll 32
@@ -117,7 +122,11 @@ void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
 
     SpreadCursor<> next_line(spread, kc);  // (unused, and compiled away, without kSpread)
     for (std::int64_t p = 0; p < kc; ++p) {
-        if (p == p_prefetch_c) prefetch_tile_for_writing<T, MR, NR>(c, ldc);
+        if (p == p_c_row) {
+            prefetch_row_for_writing<T, NR>(c + c_row * ldc);
+            ++c_row;
+            p_c_row = c_row < MR ? p_c_row + c_gap : -1;
+        }
         if constexpr (kSpread) next_line.at_step(p);
         Batch b[NV];
 #pragma GCC unroll 8
