@@ -100,7 +100,10 @@ struct GeluTanhBackward {
         const V e = exp2_any(min_any(gelu_tanh_exponent<V, T>(x, x2), kExp2Cap<T>));
         const V s = T(1) / (T(1) + e);
         const V two_du_dx = fma_any(V(T(6 * kCubic * kSqrt2OverPi)), x2, V(T(2 * kSqrt2OverPi)));
-        return dy * fma_any(x * two_du_dx * e, s * s, s);
+        // e·s² is taken as (e·s)·s: e·s = e/(1 + e) ≤ 1, so no partial product overflows. (x·2u′·e first
+        // overflows to ∞ for x below about −9.7 in float32 while s² has already underflowed to 0: ∞·0 = NaN.)
+        const V e_s = e * s;
+        return dy * fma_any(x * two_du_dx * e_s, s, s);
     }
 };
 

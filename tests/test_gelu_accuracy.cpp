@@ -83,3 +83,38 @@ TEST_CASE("gelu tanh form: float32 kernel within its stated bound of the float64
         REQUIRE(std::abs(y[i] - yd[i]) <= 1e-6 * std::abs(yd[i]));
     }
 }
+
+// Training reaches pre-activations far outside [−10, 10]: up to |x| = 1e6 (beyond float32's x² overflow at about
+// 1.8e19 the cubic itself is not finite) the kernels must stay finite and tend to their limits
+// (gelu(x) → 0 and gelu′(x) → 0 for x → −∞; gelu(x) → x and gelu′(x) → 1 for x → +∞) over the whole range,
+// in the SIMD body and the scalar tail. (A backward that formed x·2u′·e before multiplying by s² gave NaN below
+// x ≈ −9.7 in float32, found by a training run.)
+template <class T>
+void check_gelu_tanh_extremes() {
+    const std::vector<T> grid = {T(-1e6), T(-1e4), T(-200), T(-100), T(-30), T(-20), T(-15), T(-12), T(-11), T(-10.5), T(-9.7),
+                                 T(-9), T(-8), T(8), T(9), T(12), T(30), T(100), T(1e4), T(1e6), T(-0.0), T(0)};
+    std::vector<T> x;
+    for (int copy = 0; copy < 3; ++copy) x.insert(x.end(), grid.begin(), grid.end());  // SIMD body and tail
+    const std::int64_t n = static_cast<std::int64_t>(x.size());
+    std::vector<T> y(x.size()), dx(x.size()), dy(x.size(), T(1));
+    k::gelu_tanh_forward(x.data(), y.data(), n);
+    k::gelu_tanh_backward(x.data(), dy.data(), dx.data(), n);
+    for (std::int64_t i = 0; i < n; ++i) {
+        INFO("x = " << x[i] << ", gelu = " << y[i] << ", gelu' = " << dx[i]);
+        REQUIRE(std::isfinite(y[i]));
+        REQUIRE(std::isfinite(dx[i]));
+        if (x[i] <= T(-12)) {
+            CHECK(std::abs(y[i]) <= T(1e-30));
+            CHECK(std::abs(dx[i]) <= T(1e-20));
+        }
+        if (x[i] >= T(8)) {
+            CHECK(y[i] == doctest::Approx(static_cast<double>(x[i])).epsilon(1e-6));
+            CHECK(dx[i] == doctest::Approx(1.0).epsilon(1e-6));
+        }
+    }
+}
+
+TEST_CASE("gelu tanh form: finite values and gradients, with the right limits, far outside [-10, 10]") {
+    check_gelu_tanh_extremes<float>();
+    check_gelu_tanh_extremes<double>();
+}
