@@ -670,29 +670,25 @@ void backward_tile_pair(const AttentionProblem& p, const KeySet& ks, const Backw
         std::fill(sr + seen, sr + ncp, T(0));
         std::fill(dsr + seen, dsr + ncp, T(0));
     }
-    // dV += Pᵀ dO into the output rows (A(c, i) = P[i][c]: swapped strides; dO's rows read in place; the key tile's
-    // first pair writes them: kv_first), or dVᵀ += dOᵀ P into the transposed accumulator (A(e, i) = dO[i][e]).
-    // On the diagonal P[i][c] = 0 for queries i < c: row c's sum starts at query c (KFromRow), resp. a batch of
-    // keys at its first query (KFromColumn).
-    if (rows.dv && kv_first)
-        tile_product_causal<T, false, Triangle::KFromRow>(diagonal, nc, Dv, mq, s, 1, kBc, doi, hd.lddo, T(1), rows.dv,
-                                                          rows.lddv);
-    else if (rows.dv)
-        tile_product_causal<T, true, Triangle::KFromRow>(diagonal, nc, Dv, mq, s, 1, kBc, doi, hd.lddo, T(1), rows.dv,
-                                                         rows.lddv);
-    else
-        tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, Dv, ncp, mq, doi, 1, hd.lddo, s, kBc, T(1),
-                                                            st.dva, kBc);
-    // dK += s·dSᵀ Q, likewise (s is folded into dS)
-    if (rows.dk && kv_first)
-        tile_product_causal<T, false, Triangle::KFromRow>(diagonal, nc, D, mq, ds, 1, kBc, qi, hd.ldq, T(1), rows.dk,
-                                                          rows.lddk);
-    else if (rows.dk)
-        tile_product_causal<T, true, Triangle::KFromRow>(diagonal, nc, D, mq, ds, 1, kBc, qi, hd.ldq, T(1), rows.dk,
-                                                         rows.lddk);
-    else
-        tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, D, ncp, mq, qi, 1, hd.ldq, ds, kBc, T(1), st.dka,
-                                                            kBc);
+    // dV += Pᵀ dO and dK += s·dSᵀ Q (s is folded into dS) have one shape: a key tile's rows += (its columns of a
+    // score tile)ᵀ · (an operand's query rows). Into the output rows (A(c, i) = P[i][c]: swapped strides; the
+    // operand's rows read in place; the key tile's first pair writes them: kv_first), or into the transposed
+    // accumulator (A(e, i) = operand[i][e]). On the diagonal P[i][c] = 0 for queries i < c: row c's sum starts at
+    // query c (KFromRow), resp. a batch of keys at its first query (KFromColumn).
+    const auto add_to_key_rows = [&](const T* scores, const T* operand, std::int64_t ld_operand, std::int64_t width,
+                                     T* out_rows, std::int64_t ld_out, T* transposed_acc) {
+        if (out_rows && kv_first)
+            tile_product_causal<T, false, Triangle::KFromRow>(diagonal, nc, width, mq, scores, 1, kBc, operand,
+                                                              ld_operand, T(1), out_rows, ld_out);
+        else if (out_rows)
+            tile_product_causal<T, true, Triangle::KFromRow>(diagonal, nc, width, mq, scores, 1, kBc, operand,
+                                                             ld_operand, T(1), out_rows, ld_out);
+        else
+            tile_product_causal<T, true, Triangle::KFromColumn>(diagonal, width, ncp, mq, operand, 1, ld_operand,
+                                                                scores, kBc, T(1), transposed_acc, kBc);
+    };
+    add_to_key_rows(s, doi, hd.lddo, Dv, rows.dv, rows.lddv, st.dva);  // dV += Pᵀ dO
+    add_to_key_rows(ds, qi, hd.ldq, D, rows.dk, rows.lddk, st.dka);    // dK += s·dSᵀ Q
     // dQ_g += s·dS K      (partial sum of group g; summed over groups in pass 2). The group's first key tile
     // writes its rows instead (dq_first: no zero fill before it; see backward_keys).
     T* dq_rows = hd.dq_group + i0 * hd.lddq;
