@@ -406,6 +406,25 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
                 for (std::int64_t e = 0; e < Dv; ++e) acc[e * kBr + r] = o0[e];
         }
 
+        // O' (its rows in O, or Oᵀ in acc) times a factor per query: the online softmax's rescaling e^(m − m') and
+        // the final 1/l.
+        const auto scale_queries = [&](const T* factor) {
+            if (o_rows) {
+                for (std::int64_t r = 0; r < mq; ++r) {
+                    const Batch f(factor[r]);
+                    T* orow = oi + r * ol.row;
+                    for (std::int64_t e = 0; e < Dv; e += w)
+                        (Batch::load_unaligned(orow + e) * f).store_unaligned(orow + e);
+                }
+            } else {
+                for (std::int64_t e = 0; e < Dv; ++e) {
+                    T* ae = acc + e * kBr;
+                    for (std::int64_t r = 0; r < mqp; r += w)
+                        (Batch::load_aligned(ae + r) * Batch::load_aligned(factor + r)).store_aligned(ae + r);
+                }
+            }
+        };
+
         // Keys past the tile's last query are invisible to every row (causal): skip those tiles entirely.
         const std::int64_t keys = ks.causal ? std::min(p.tk, i0 + mq) : p.tk;
         // Banded: no row of the tile sees a window key before i0 − W + 1; tiles wholly before it hold only sinks.
@@ -453,12 +472,7 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
             // at its last key.
             if (o_rows) {
                 if (acc_live) {
-                    for (std::int64_t r = 0; r < mq; ++r) {
-                        const Batch a(alpha[r]);
-                        T* orow = oi + r * ol.row;
-                        for (std::int64_t e = 0; e < Dv; e += w)
-                            (Batch::load_unaligned(orow + e) * a).store_unaligned(orow + e);
-                    }
+                    scale_queries(alpha);
                     tile_product_causal<T, true, Triangle::KToRow>(diagonal, mq, Dv, nc, st, 1, kBr, vh + j0 * vl.row,
                                                                    vl.row, T(1), oi, ol.row);
                 } else {
@@ -467,12 +481,7 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
                     acc_live = true;
                 }
             } else if (acc_live) {
-                for (std::int64_t e = 0; e < Dv; ++e) {
-                    T* ae = acc + e * kBr;
-                    for (std::int64_t r = 0; r < mqp; r += w) {
-                        (Batch::load_aligned(ae + r) * Batch::load_aligned(alpha + r)).store_aligned(ae + r);
-                    }
-                }
+                scale_queries(alpha);
                 tile_product_causal<T, true, Triangle::KToColumn>(diagonal, Dv, mqp, nc, vh + j0 * vl.row, 1, vl.row,
                                                                   st, kBr, T(1), acc, kBr);
             } else {
@@ -496,22 +505,8 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
             ((Batch::load_aligned(m + r) + xsimd::log2(Batch::load_aligned(l + r))) * Batch(T(kLn2)))
                 .store_aligned(m + r);
         }
-        if (o_rows) {
-            for (std::int64_t r = 0; r < mq; ++r) {
-                const Batch inv_r(inv[r]);
-                T* orow = oi + r * ol.row;
-                for (std::int64_t e = 0; e < Dv; e += w)
-                    (Batch::load_unaligned(orow + e) * inv_r).store_unaligned(orow + e);
-            }
-        } else {
-            for (std::int64_t e = 0; e < Dv; ++e) {
-                T* ae = acc + e * kBr;
-                for (std::int64_t r = 0; r < mqp; r += w) {
-                    (Batch::load_aligned(ae + r) * Batch::load_aligned(inv + r)).store_aligned(ae + r);
-                }
-            }
-            store_transposed(acc, kBr, Dv, mq, oi, ol.row);
-        }
+        scale_queries(inv);
+        if (!o_rows) store_transposed(acc, kBr, Dv, mq, oi, ol.row);
         for (std::int64_t r = 0; r < mq; ++r) {
             if (l[r] == T(0)) {
                 std::fill(oi + r * ol.row, oi + r * ol.row + Dv, T(0));
