@@ -37,6 +37,17 @@ Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator*
 // computes in x's dtype (weight and bias are converted to it).
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
+// A residual sum and the LayerNorm of it, as add_layer_norm returns them.
+struct SumAndNorm {
+    Tensor sum;   // x + y
+    Tensor norm;  // layer_norm(x + y)
+};
+// h = x + y and layer_norm(h, ...) together: the residual add of a transformer block and the LayerNorm that
+// reads its result. The same values, bits and tape nodes ("add", then "layer_norm" over h) as the two ops
+// one after the other; for contiguous x and y of one shape and floating dtype, one pass over memory computes
+// both (kernels::add_layernorm_forward), otherwise the two ops run.
+SumAndNorm add_layer_norm(const Tensor& x, const Tensor& y, const Shape& normalized_shape,
+                          const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), double eps = 1e-5);
 // The same, composed from mean, square, rsqrt, mul and add (many nodes; autograd differentiates each).
 Tensor layer_norm_reference(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                             const Tensor& bias = Tensor(), double eps = 1e-5);

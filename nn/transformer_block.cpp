@@ -24,19 +24,36 @@ TransformerBlock::TransformerBlock(const TransformerBlockConfig& config, DType d
                                                        dtype));
 }
 
+// h = x + attn(ln1(x)) and ln2(h) come out of one pass (LayerNorm::forward_sum).
 Tensor TransformerBlock::forward(const Tensor& x) {
-    const Tensor h = x + attn->forward(ln1->forward(x));  // (B, T, C)
-    return h + mlp->forward(ln2->forward(h));             // (B, T, C)
+    const auto [h, h_normed] = ln2->forward_sum(x, attn->forward(ln1->forward(x)));  // (B, T, C) each
+    return h + mlp->forward(h_normed);                                                 // (B, T, C)
+}
+
+functional::SumAndNorm TransformerBlock::forward_normed(const Tensor& x, const Tensor& x_normed, LayerNorm& next) {
+    const auto [h, h_normed] = ln2->forward_sum(x, attn->forward(x_normed));  // (B, T, C) each
+    return next.forward_sum(h, mlp->forward(h_normed));                         // (B, T, C) each
 }
 
 Tensor TransformerBlock::forward_cached(const Tensor& x, Tensor& keys, Tensor& values, std::int64_t start) {
-    const Tensor h = x + attn->forward_cached(ln1->forward(x), keys, values, start);
-    return h + mlp->forward(ln2->forward(h));
+    const auto [h, h_normed] = ln2->forward_sum(x, attn->forward_cached(ln1->forward(x), keys, values, start));
+    return h + mlp->forward(h_normed);
 }
 
 Tensor TransformerBlock::attention_probabilities(const Tensor& x) {
     NoGradGuard no_grad;
     return attn->attention_probabilities(ln1->forward(x));
+}
+
+Tensor forward_blocks(const std::vector<std::shared_ptr<TransformerBlock>>& blocks, const Tensor& x,
+                      LayerNorm& final_norm) {
+    if (blocks.empty()) return final_norm.forward(x);
+    functional::SumAndNorm stream{x, blocks.front()->ln1->forward(x)};  // the input and ln1 of it
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+        LayerNorm& next = i + 1 < blocks.size() ? *blocks[i + 1]->ln1 : final_norm;
+        stream = blocks[i]->forward_normed(stream.sum, stream.norm, next);
+    }
+    return stream.norm;
 }
 
 }  // namespace tg::nn

@@ -176,16 +176,13 @@ Tensor ViT::embed(const Tensor& images) {
     return cat({cls_token.expand({B, 1, E}), tokens}, 1) + pos_embed;  // (B, N+1, E)
 }
 
-Tensor ViT::classify(const Tensor& x) {
-    const Tensor h = ln_f->forward(x);                                          // (B, N+1, E)
+Tensor ViT::classify(const Tensor& h) {
     const Tensor pooled = config.pool == "cls" ? h.select(1, 0) : mean(h, {1});  // (B, E)
     return head->forward(pooled);                                               // (B, classes)
 }
 
 Tensor ViT::forward(const Tensor& images) {
-    Tensor x = embed(images);
-    for (const auto& block : blocks) x = block->forward(x);
-    return classify(x);
+    return classify(forward_blocks(blocks, embed(images), *ln_f));  // the blocks, then ln_f
 }
 
 Tensor ViT::loss(const Tensor& images, const Tensor& labels) {
