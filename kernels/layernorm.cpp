@@ -22,89 +22,42 @@ constexpr std::int64_t kMinChunkRows = 8;
 
 }  // namespace
 
-namespace {
-
-// The rest of one row of the forward pass, given Σx: y = (x − μ)·rstd·γ + β over `cols` entries; μ and rstd
-// are returned through mu_out, rs_out. Shared by layernorm_forward and add_layernorm_forward, so the two give
-// the same bits.
-template <class T>
-void layernorm_forward_row(const T* xr, T sum_x, const T* gamma, const T* beta, T* yr, T& mu_out, T& rs_out,
-                           std::int64_t cols, T epsilon) {
-    using B = vec::batch<T>;
-    constexpr std::int64_t W = vec::width<T>;
-    const T n = static_cast<T>(cols);
-    // μ = Σx / C
-    const T mu = sum_x / n;
-    const B mu_b(mu);
-    // σ² = Σ(x − μ)² / C
-    const T sum_sq = vec::sum_terms<T>(
-        cols,
-        [&](std::int64_t j) {
-            const B d = B::load_unaligned(xr + j) - mu_b;
-            return d * d;
-        },
-        [&](std::int64_t j) { return (xr[j] - mu) * (xr[j] - mu); });
-    const T var = sum_sq / n;
-    const T rs = T(1) / std::sqrt(var + epsilon);
-    mu_out = mu;
-    rs_out = rs;
-    // y = (x − μ)·rstd·γ + β
-    const B rs_b(rs);
-    std::int64_t j = 0;
-    for (; j + W <= cols; j += W) {
-        const B xhat = (B::load_unaligned(xr + j) - mu_b) * rs_b;
-        xsimd::fma(xhat, B::load_unaligned(gamma + j), B::load_unaligned(beta + j)).store_unaligned(yr + j);
-    }
-    for (; j < cols; ++j) yr[j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
-}
-
-}  // namespace
-
 template <class T>
 void layernorm_forward(const T* x, const T* gamma, const T* beta, T* y, std::type_identity_t<T>* mean,
                        std::type_identity_t<T>* rstd, std::int64_t rows, std::int64_t cols, double eps, std::int64_t xs,
                        std::int64_t ys) {
+    using B = vec::batch<T>;
+    constexpr std::int64_t W = vec::width<T>;
+    const T n = static_cast<T>(cols);
     const T epsilon = static_cast<T>(eps);
     assert(rows <= 1 || (xs >= cols && ys >= cols));
     vec::parallel_rows(rows, 3 * cols, [&](std::int64_t r0, std::int64_t r1) {
         for (std::int64_t r = r0; r < r1; ++r) {
-            T mu, rs;
             const T* xr = x + r * xs;
-            layernorm_forward_row(xr, vec::row_sum(xr, cols), gamma, beta, y + r * ys, mu, rs, cols, epsilon);
-            if (mean != nullptr) mean[r] = mu;
-            if (rstd != nullptr) rstd[r] = rs;
-        }
-    });
-}
-
-template <class T>
-void add_layernorm_forward(const T* a, const T* b, T* h, const T* gamma, const T* beta, T* y,
-                           std::type_identity_t<T>* mean, std::type_identity_t<T>* rstd, std::int64_t rows,
-                           std::int64_t cols, double eps, std::int64_t as, std::int64_t bs, std::int64_t hs,
-                           std::int64_t ys) {
-    using B = vec::batch<T>;
-    const T epsilon = static_cast<T>(eps);
-    assert(rows <= 1 || (as >= cols && bs >= cols && hs >= cols && ys >= cols));
-    vec::parallel_rows(rows, 5 * cols, [&](std::int64_t r0, std::int64_t r1) {
-        for (std::int64_t r = r0; r < r1; ++r) {
-            const T* ar = a + r * as;
-            const T* br = b + r * bs;
-            T* hr = h + r * hs;
-            // h = a + b (one rounding per entry, as the elementwise add), stored while Σh is summed in the order
-            // of vec::row_sum(h): the same bits as adding, then normalising.
-            const T sum_h = vec::sum_terms<T>(
+            T* yr = y + r * ys;
+            // μ = Σx / C
+            const T mu = vec::row_sum(xr, cols) / n;
+            const B mu_b(mu);
+            // σ² = Σ(x − μ)² / C
+            const T sum_sq = vec::sum_terms<T>(
                 cols,
                 [&](std::int64_t j) {
-                    const B hj = B::load_unaligned(ar + j) + B::load_unaligned(br + j);
-                    hj.store_unaligned(hr + j);
-                    return hj;
+                    const B d = B::load_unaligned(xr + j) - mu_b;
+                    return d * d;
                 },
-                [&](std::int64_t j) { return hr[j] = ar[j] + br[j]; });
-            // y = LayerNorm(h), reading h back from L1 (a row of 4096 floats is 16 KB)
-            T mu, rs;
-            layernorm_forward_row<T>(hr, sum_h, gamma, beta, y + r * ys, mu, rs, cols, epsilon);
+                [&](std::int64_t j) { return (xr[j] - mu) * (xr[j] - mu); });
+            const T var = sum_sq / n;
+            const T rs = T(1) / std::sqrt(var + epsilon);
             if (mean != nullptr) mean[r] = mu;
             if (rstd != nullptr) rstd[r] = rs;
+            // y = (x − μ)·rstd·γ + β
+            const B rs_b(rs);
+            std::int64_t j = 0;
+            for (; j + W <= cols; j += W) {
+                const B xhat = (B::load_unaligned(xr + j) - mu_b) * rs_b;
+                xsimd::fma(xhat, B::load_unaligned(gamma + j), B::load_unaligned(beta + j)).store_unaligned(yr + j);
+            }
+            for (; j < cols; ++j) yr[j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
         }
     });
 }
@@ -283,12 +236,6 @@ template void layernorm_forward(const float*, const float*, const float*, float*
                                 std::int64_t, double, std::int64_t, std::int64_t);
 template void layernorm_forward(const double*, const double*, const double*, double*, double*, double*, std::int64_t,
                                 std::int64_t, double, std::int64_t, std::int64_t);
-template void add_layernorm_forward(const float*, const float*, float*, const float*, const float*, float*, float*,
-                                    float*, std::int64_t, std::int64_t, double, std::int64_t, std::int64_t,
-                                    std::int64_t, std::int64_t);
-template void add_layernorm_forward(const double*, const double*, double*, const double*, const double*, double*,
-                                    double*, double*, std::int64_t, std::int64_t, double, std::int64_t,
-                                    std::int64_t, std::int64_t, std::int64_t);
 template void layernorm_backward(const float*, const float*, const float*, const float*, const float*, float*, float*,
                                  float*, std::int64_t, std::int64_t, std::int64_t, std::int64_t, std::int64_t, bool);
 template void layernorm_backward(const double*, const double*, const double*, const double*, const double*, double*,

@@ -30,25 +30,6 @@ void layernorm_forward(const T* x,                     // (rows, cols)
                        std::int64_t rows, std::int64_t cols, double eps, std::int64_t x_row_stride,
                        std::int64_t y_row_stride);
 
-// The residual add and the LayerNorm after it, in one pass over the rows (a transformer block's
-// h = x + f(x) followed by LayerNorm(h)): per row r,
-//   h[r, j] = a[r, j] + b[r, j]
-//   y[r]    = layernorm_forward of h[r]     (μ_r, rstd_r saved as there)
-// Each row of h is normalised while it is still in L1, so h is written once and never read back from
-// memory. The bits of h and y are those of an elementwise add followed by layernorm_forward: the same
-// operations in the same order. h may alias a or b (in place) when the strides are equal; y may not alias h.
-template <class T>
-void add_layernorm_forward(const T* a,                     // (rows, cols)
-                           const T* b,                     // (rows, cols)
-                           T* h,                           // (rows, cols) a + b
-                           const T* gamma,                 // (cols)
-                           const T* beta,                  // (cols)
-                           T* y,                           // (rows, cols) LayerNorm(a + b)
-                           std::type_identity_t<T>* mean,  // (rows) or null
-                           std::type_identity_t<T>* rstd,  // (rows) or null
-                           std::int64_t rows, std::int64_t cols, double eps, std::int64_t a_row_stride,
-                           std::int64_t b_row_stride, std::int64_t h_row_stride, std::int64_t y_row_stride);
-
 // Backward of the forward above, given dy = ∂L/∂y and the saved mean and rstd. With x̂ = (x − μ)·rstd and
 // g = dy ∘ γ (the gradient reaching x̂), differentiating through μ and rstd gives, per row:
 //   dx[r, j] = rstd_r · (g[j] − mean_k g[k] − x̂[r, j] · mean_k (g[k]·x̂[r, k]))

@@ -42,7 +42,34 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
     }
 }
 
+// Whether the sum x + branch may be written into branch's memory: branch is the only handle on its tensor and
+// its storage (the caller handed it over; no view, saved tensor or other handle can see the memory), covers that
+// storage contiguously, is ours (not borrowed), and is not a leaf that requires grad (a parameter's values).
+bool may_take_memory(const Tensor& branch, const Tensor& x) {
+    return branch.impl_ptr().use_count() == 1 && branch.storage().use_count() == 1 &&
+           !branch.storage()->is_borrowed() && branch.offset() == 0 && branch.is_contiguous() &&
+           static_cast<std::size_t>(branch.numel()) * element_size(branch.dtype()) == branch.storage()->nbytes() &&
+           !(branch.is_leaf() && branch.requires_grad()) && branch.shape() == x.shape() &&
+           branch.dtype() == x.dtype() && is_floating(x.dtype());
+}
+
 }  // namespace
+
+// x + branch. When branch's memory may be taken (above), the sum is added into it in place: one pass that
+// reads x and branch and writes where branch was, which the branch's last op has just written, so it is in
+// cache; a fresh output buffer's lines would first be fetched from memory only to be overwritten. Otherwise
+// x + branch as it is. Either way the tape gets the node of x + branch: "add", d(x + b) = dx + db.
+Tensor residual_add(const Tensor& x, Tensor branch) {
+    if (!x.defined() || !branch.defined()) throw ValueError("residual_add: an operand is an undefined tensor");
+    if (!may_take_memory(branch, x)) return x + branch;
+    Tensor sum = branch.detach();  // a second handle on branch's storage, without its history
+    {
+        NoGradGuard no_grad;
+        sum.add_(x);  // branch + x: addition commutes exactly, so these are the bits of x + branch
+    }
+    autograd::record("add", sum, {x, branch}, [](const Tensor& dout) { return autograd::Grads{dout, dout}; });
+    return sum;
+}
 
 // y = x Wᵀ + b. x [..., in] @ Wᵀ [in, out] -> [..., out]; b [out] broadcasts over the leading dims.
 //
@@ -190,26 +217,33 @@ Tensor contiguous_as(const Tensor& t, DType dtype) {
 //   dx[r, j] = rstd_r · (g[r, j] − mean_k g[r, k] − x̂[r, j] · mean_k g[r, k] x̂[r, k])
 //   dγ[j] = Σ_r dy[r, j] x̂[r, j],   dβ[j] = Σ_r dy[r, j]
 // A missing weight / bias is run as γ = 1 / β = 0, and gets no gradient.
-namespace {
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+    check_layer_norm_args(x, normalized_shape, weight, bias);
+    const DType dtype = x.dtype();
+    const std::int64_t C = numel(normalized_shape);
+    if (x.numel() == 0) return layer_norm_reference(x, normalized_shape, weight, bias, eps);  // nothing to fuse
+    const std::int64_t R = x.numel() / C;
 
-// What layer_norm's backward needs, saved by the forward of layer_norm and of add_layer_norm.
-struct LayerNormSaved {
-    Tensor x;      // (R, C) the normalised input, contiguous
-    Tensor gamma;  // (C)
-    Tensor mu;     // (R)
-    Tensor rstd;   // (R)
-};
+    const Tensor xc = contiguous_as(x, dtype);  // (R, C) in memory
+    const Tensor gamma = weight.defined() ? contiguous_as(weight, dtype) : ones(normalized_shape, dtype);  // (C)
+    const Tensor beta = bias.defined() ? contiguous_as(bias, dtype) : zeros(normalized_shape, dtype);      // (C)
+    const bool want_grad = autograd::needs_grad({x, weight, bias});
+    Tensor y = empty(x.shape(), dtype);                          // (R, C)
+    Tensor mu = want_grad ? empty({R}, dtype) : Tensor();        // (R) saved for backward
+    Tensor rstd = want_grad ? empty({R}, dtype) : Tensor();      // (R) saved for backward
+    dispatch_floating(dtype, [&](auto tag) {
+        using T = decltype(tag);
+        kernels::layernorm_forward(xc.data<T>(), gamma.data<T>(), beta.data<T>(), y.data<T>(),
+                                   want_grad ? mu.data<T>() : nullptr, want_grad ? rstd.data<T>() : nullptr, R, C,
+                                   eps, C, C);
+    });
 
-// Makes y the output of a "layer_norm" node over (x, weight, bias) with the backward rule below.
-void record_layer_norm(Tensor& y, const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
-                       const Tensor& bias, const LayerNormSaved& saved) {
-    const std::int64_t C = numel(normalized_shape), R = saved.x.numel() / C;
     autograd::record_with_targets(
         "layer_norm", y, {x, weight, bias},
-        [sx = autograd::SavedTensor(saved.x), sgamma = autograd::SavedTensor(saved.gamma),
-         smu = autograd::SavedTensor(saved.mu), srstd = autograd::SavedTensor(saved.rstd), R, C, normalized_shape,
-         has_weight = weight.defined(), has_bias = bias.defined()](const Tensor& dout,
-                                                                    autograd::GradientTargets& targets) {
+        [sx = autograd::SavedTensor(xc), sgamma = autograd::SavedTensor(gamma), smu = autograd::SavedTensor(mu),
+         srstd = autograd::SavedTensor(rstd), R, C, normalized_shape, has_weight = weight.defined(),
+         has_bias = bias.defined()](const Tensor& dout, autograd::GradientTargets& targets) {
             const Tensor xs = sx.get(), g = sgamma.get(), m = smu.get(), rs = srstd.get();
             const Tensor dy = contiguous_as(dout, xs.dtype());   // (R, C)
             // Where x also feeds a residual connection, the engine offers the sum of the gradients that already
@@ -230,77 +264,7 @@ void record_layer_norm(Tensor& y, const Tensor& x, const Shape& normalized_shape
             return autograd::Grads{accumulate ? Tensor() : dx, has_weight ? dgamma : Tensor(),
                                    has_bias ? dbeta : Tensor()};
         });
-}
-
-// γ and β as the kernels read them: contiguous in `dtype`, 1 and 0 where the LayerNorm has none.
-Tensor gamma_of(const Tensor& weight, const Shape& normalized_shape, DType dtype) {
-    return weight.defined() ? contiguous_as(weight, dtype) : ones(normalized_shape, dtype);
-}
-Tensor beta_of(const Tensor& bias, const Shape& normalized_shape, DType dtype) {
-    return bias.defined() ? contiguous_as(bias, dtype) : zeros(normalized_shape, dtype);
-}
-
-}  // namespace
-
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
-                  double eps) {
-    check_layer_norm_args(x, normalized_shape, weight, bias);
-    const DType dtype = x.dtype();
-    const std::int64_t C = numel(normalized_shape);
-    if (x.numel() == 0) return layer_norm_reference(x, normalized_shape, weight, bias, eps);  // nothing to fuse
-    const std::int64_t R = x.numel() / C;
-
-    const Tensor xc = contiguous_as(x, dtype);                          // (R, C) in memory
-    const Tensor gamma = gamma_of(weight, normalized_shape, dtype);     // (C)
-    const Tensor beta = beta_of(bias, normalized_shape, dtype);         // (C)
-    const bool want_grad = autograd::needs_grad({x, weight, bias});
-    Tensor y = empty(x.shape(), dtype);                          // (R, C)
-    Tensor mu = want_grad ? empty({R}, dtype) : Tensor();        // (R) saved for backward
-    Tensor rstd = want_grad ? empty({R}, dtype) : Tensor();      // (R) saved for backward
-    dispatch_floating(dtype, [&](auto tag) {
-        using T = decltype(tag);
-        kernels::layernorm_forward(xc.data<T>(), gamma.data<T>(), beta.data<T>(), y.data<T>(),
-                                   want_grad ? mu.data<T>() : nullptr, want_grad ? rstd.data<T>() : nullptr, R, C,
-                                   eps, C, C);
-    });
-    if (want_grad) record_layer_norm(y, x, normalized_shape, weight, bias, {xc, gamma, mu, rstd});
     return y;
-}
-
-// h = x + y, then out = layer_norm(h): when x and y are contiguous tensors of one floating dtype and shape,
-// one kernel pass (kernels::add_layernorm_forward) writes both, so the LayerNorm does not read h back from
-// memory. The tape gets the same two nodes as `x + y` followed by layer_norm: an "add" (rule d(x + y) = dx + dy,
-// as core/ops/binary.cpp) and a "layer_norm" over h, so the backward pass is the one of the unfused ops.
-// Anything else (broadcasting, mixed dtypes, strided views, empty tensors) runs as those two ops.
-SumAndNorm add_layer_norm(const Tensor& x, const Tensor& y, const Shape& normalized_shape, const Tensor& weight,
-                          const Tensor& bias, double eps) {
-    if (!x.defined() || !y.defined()) throw ValueError("add_layer_norm: an operand is an undefined tensor");
-    const bool fusable = x.shape() == y.shape() && x.dtype() == y.dtype() && is_floating(x.dtype()) &&
-                         x.numel() > 0 && x.is_contiguous() && y.is_contiguous();
-    if (!fusable) {
-        Tensor h = x + y;
-        return {h, layer_norm(h, normalized_shape, weight, bias, eps)};
-    }
-    check_layer_norm_args(x, normalized_shape, weight, bias);
-    const DType dtype = x.dtype();
-    const std::int64_t C = numel(normalized_shape), R = x.numel() / C;
-    const Tensor gamma = gamma_of(weight, normalized_shape, dtype);  // (C)
-    const Tensor beta = beta_of(bias, normalized_shape, dtype);      // (C)
-    const bool want_grad = autograd::needs_grad({x, y, weight, bias});
-    Tensor h = empty(x.shape(), dtype);                          // (R, C) x + y
-    Tensor out = empty(x.shape(), dtype);                        // (R, C) layer_norm(h)
-    Tensor mu = want_grad ? empty({R}, dtype) : Tensor();        // (R) saved for backward
-    Tensor rstd = want_grad ? empty({R}, dtype) : Tensor();      // (R) saved for backward
-    dispatch_floating(dtype, [&](auto tag) {
-        using T = decltype(tag);
-        kernels::add_layernorm_forward(x.data<T>(), y.data<T>(), h.data<T>(), gamma.data<T>(), beta.data<T>(),
-                                       out.data<T>(), want_grad ? mu.data<T>() : nullptr,
-                                       want_grad ? rstd.data<T>() : nullptr, R, C, eps, C, C, C, C);
-    });
-    // d(x + y) = dx + dy (the engine sums each back to its input's shape, as for any add).
-    autograd::record("add", h, {x, y}, [](const Tensor& dout) { return autograd::Grads{dout, dout}; });
-    if (want_grad) record_layer_norm(out, h, normalized_shape, weight, bias, {h.detach(), gamma, mu, rstd});
-    return {h, out};
 }
 
 // Composed reference, per normalised group (the last k = normalized_shape.size() dims):

@@ -8,7 +8,7 @@
 // with a hand-written backward. Their composed versions,
 // layer_norm_reference and cross_entropy_reference, compute the same thing from primitive ops; tests compare
 // the two, and they show the math step by step.
-// linear, dropout and layer_norm are in nn/functional.cpp; the losses in nn/loss.cpp.
+// linear, residual_add, dropout and layer_norm are in nn/functional.cpp; the losses in nn/loss.cpp.
 
 #include "core/random.h"
 #include "core/tensor.h"
@@ -30,6 +30,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // p = 1. The mask comes from `gen` (nullptr: the global generator). Throws ValueError unless 0 <= p <= 1.
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
 
+// x + branch, for a residual connection (x + attn(ln1(x)) in a transformer block): the same values, bits and
+// tape node ("add") as x + branch. branch is taken by value so that the sum may reuse its memory: when the
+// caller hands it over (a temporary, as in residual_add(x, attn(ln1(x))), or std::move) and nothing else can
+// see that memory, the sum is added into it in place instead of into a new buffer; otherwise it is x + branch.
+// A tensor the caller keeps (an lvalue) is copied into the parameter, so it is never overwritten.
+Tensor residual_add(const Tensor& x, Tensor branch);
+
 // Layer normalisation over the last normalized_shape.size() dims of x, which must equal normalized_shape:
 //   y = (x − E[x]) / sqrt(Var[x] + eps) · weight + bias
 // with the biased variance (divide by the count, as PyTorch). weight and bias have shape normalized_shape
@@ -37,17 +44,6 @@ Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator*
 // computes in x's dtype (weight and bias are converted to it).
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
-// A residual sum and the LayerNorm of it, as add_layer_norm returns them.
-struct SumAndNorm {
-    Tensor sum;   // x + y
-    Tensor norm;  // layer_norm(x + y)
-};
-// h = x + y and layer_norm(h, ...) together: the residual add of a transformer block and the LayerNorm that
-// reads its result. The same values, bits and tape nodes ("add", then "layer_norm" over h) as the two ops
-// one after the other; for contiguous x and y of one shape and floating dtype, one pass over memory computes
-// both (kernels::add_layernorm_forward), otherwise the two ops run.
-SumAndNorm add_layer_norm(const Tensor& x, const Tensor& y, const Shape& normalized_shape,
-                          const Tensor& weight = Tensor(), const Tensor& bias = Tensor(), double eps = 1e-5);
 // The same, composed from mean, square, rsqrt, mul and add (many nodes; autograd differentiates each).
 Tensor layer_norm_reference(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                             const Tensor& bias = Tensor(), double eps = 1e-5);

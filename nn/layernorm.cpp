@@ -33,8 +33,4 @@ Tensor LayerNorm::forward(const Tensor& x) {
     return functional::layer_norm(x, normalized_shape, weight, bias, eps);
 }
 
-functional::SumAndNorm LayerNorm::forward_sum(const Tensor& x, const Tensor& y) {
-    return functional::add_layer_norm(x, y, normalized_shape, weight, bias, eps);
-}
-
 }  // namespace tg::nn

@@ -3,7 +3,6 @@
 // variance, then applies a learned per-element scale (weight, init 1) and shift (bias, init 0):
 //   y = (x − E[x]) / sqrt(Var[x] + eps) · weight + bias      (biased variance)
 
-#include "nn/functional.h"
 #include "nn/module.h"
 
 #include <cstdint>
@@ -19,9 +18,6 @@ public:
     std::string name() const override { return "LayerNorm"; }
     std::string extra_repr() const override;
     Tensor forward(const Tensor& x) override;  // x [..., normalized_shape] -> same shape
-    // {x + y, forward(x + y)}: a residual add and this LayerNorm of its result, in one pass over memory where
-    // functional::add_layer_norm can (the same values and tape nodes as the add and forward one after the other).
-    functional::SumAndNorm forward_sum(const Tensor& x, const Tensor& y);
 
     Shape normalized_shape;
     double eps;

@@ -4,6 +4,7 @@
 
 #include "core/grad_mode.h"
 #include "core/ops.h"
+#include "nn/functional.h"
 
 namespace tg::nn {
 
@@ -24,36 +25,21 @@ TransformerBlock::TransformerBlock(const TransformerBlockConfig& config, DType d
                                                        dtype));
 }
 
-// h = x + attn(ln1(x)) and ln2(h) come out of one pass (LayerNorm::forward_sum).
+// x + attn(ln1(x)), then h + mlp(ln2(h)); residual_add writes each sum into the branch's output, which only it
+// holds (the output of the branch's last Linear, just written and still in cache), instead of a new buffer.
 Tensor TransformerBlock::forward(const Tensor& x) {
-    const auto [h, h_normed] = ln2->forward_sum(x, attn->forward(ln1->forward(x)));  // (B, T, C) each
-    return h + mlp->forward(h_normed);                                                 // (B, T, C)
-}
-
-functional::SumAndNorm TransformerBlock::forward_normed(const Tensor& x, const Tensor& x_normed, LayerNorm& next) {
-    const auto [h, h_normed] = ln2->forward_sum(x, attn->forward(x_normed));  // (B, T, C) each
-    return next.forward_sum(h, mlp->forward(h_normed));                         // (B, T, C) each
+    const Tensor h = functional::residual_add(x, attn->forward(ln1->forward(x)));  // (B, T, C)
+    return functional::residual_add(h, mlp->forward(ln2->forward(h)));             // (B, T, C)
 }
 
 Tensor TransformerBlock::forward_cached(const Tensor& x, Tensor& keys, Tensor& values, std::int64_t start) {
-    const auto [h, h_normed] = ln2->forward_sum(x, attn->forward_cached(ln1->forward(x), keys, values, start));
-    return h + mlp->forward(h_normed);
+    const Tensor h = functional::residual_add(x, attn->forward_cached(ln1->forward(x), keys, values, start));
+    return functional::residual_add(h, mlp->forward(ln2->forward(h)));
 }
 
 Tensor TransformerBlock::attention_probabilities(const Tensor& x) {
     NoGradGuard no_grad;
     return attn->attention_probabilities(ln1->forward(x));
-}
-
-Tensor forward_blocks(const std::vector<std::shared_ptr<TransformerBlock>>& blocks, const Tensor& x,
-                      LayerNorm& final_norm) {
-    if (blocks.empty()) return final_norm.forward(x);
-    functional::SumAndNorm stream{x, blocks.front()->ln1->forward(x)};  // the input and ln1 of it
-    for (std::size_t i = 0; i < blocks.size(); ++i) {
-        LayerNorm& next = i + 1 < blocks.size() ? *blocks[i + 1]->ln1 : final_norm;
-        stream = blocks[i]->forward_normed(stream.sum, stream.norm, next);
-    }
-    return stream.norm;
 }
 
 }  // namespace tg::nn

@@ -16,7 +16,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <vector>
 
 namespace tg::nn {
 
@@ -33,11 +32,6 @@ public:
 
     std::string name() const override { return "TransformerBlock"; }
     Tensor forward(const Tensor& x) override;  // (B, T, C) -> (B, T, C)
-    // The block inside a stack: x with ln1(x) already computed, and `next`, the LayerNorm that reads the
-    // block's output (the next block's ln1, or the model's final LayerNorm). Returns {output, next(output)}:
-    // each residual add runs in one pass with the LayerNorm that reads its result (LayerNorm::forward_sum),
-    // with the same values and tape nodes as forward(x) followed by next.forward.
-    functional::SumAndNorm forward_normed(const Tensor& x, const Tensor& x_normed, LayerNorm& next);
     // The same for new positions start.. of a sequence whose earlier keys/values are in the cache
     // (MultiHeadAttention::forward_cached).
     Tensor forward_cached(const Tensor& x, Tensor& keys, Tensor& values, std::int64_t start);
@@ -50,13 +44,6 @@ public:
     std::shared_ptr<LayerNorm> ln2;
     std::shared_ptr<FeedForward> mlp;
 };
-
-// final_norm(x after every block in turn), the stack of GPT and ViT: the same as
-//   for (block : blocks) x = block->forward(x);  return final_norm.forward(x);
-// with each block's output and the LayerNorm that reads it (the next block's ln1, then final_norm) computed
-// in one pass (TransformerBlock::forward_normed).
-Tensor forward_blocks(const std::vector<std::shared_ptr<TransformerBlock>>& blocks, const Tensor& x,
-                      LayerNorm& final_norm);
 
 // LayerNorm over C as the blocks use it (and GPT's ln_f, ViT's ln_f): weight 1 and bias 0, or, with bias off,
 // a weight only (nanoGPT's LayerNorm(bias=False)).

@@ -345,7 +345,8 @@ Tensor GPT::forward(const Tensor& idx) {
     // Learned positions 0..T−1: the first T rows of wpe, a view that broadcasts over the batch.
     if (wpe) x = x + wpe->weight.narrow(0, 0, T);  // (B, T, C) + (T, C)
     x = drop->forward(x);
-    x = forward_blocks(blocks, x, *ln_f);  // (B, T, C) the blocks, then ln_f
+    for (const auto& block : blocks) x = block->forward(x);  // (B, T, C)
+    x = ln_f->forward(x);
     // LM head tied to the token embedding: logits = x · wteᵀ, as a bias-free linear layer with weight wte, so
     // its backward writes dW in wte's own (V, C) layout (a matmul with wte.t() would give a transposed view).
     // wte.weight feeds two nodes (embedding and this one); the engine adds both gradients into wte.weight.grad.

@@ -176,13 +176,16 @@ Tensor ViT::embed(const Tensor& images) {
     return cat({cls_token.expand({B, 1, E}), tokens}, 1) + pos_embed;  // (B, N+1, E)
 }
 
-Tensor ViT::classify(const Tensor& h) {
+Tensor ViT::classify(const Tensor& x) {
+    const Tensor h = ln_f->forward(x);                                          // (B, N+1, E)
     const Tensor pooled = config.pool == "cls" ? h.select(1, 0) : mean(h, {1});  // (B, E)
     return head->forward(pooled);                                               // (B, classes)
 }
 
 Tensor ViT::forward(const Tensor& images) {
-    return classify(forward_blocks(blocks, embed(images), *ln_f));  // the blocks, then ln_f
+    Tensor x = embed(images);
+    for (const auto& block : blocks) x = block->forward(x);
+    return classify(x);
 }
 
 Tensor ViT::loss(const Tensor& images, const Tensor& labels) {

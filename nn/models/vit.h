@@ -98,7 +98,7 @@ public:
 
 private:
     Tensor embed(const Tensor& images);          // -> (B, N+1, E) tokens before the blocks
-    Tensor classify(const Tensor& h);            // (B, N+1, E) ln_f of the blocks' output -> logits
+    Tensor classify(const Tensor& x);            // (B, N+1, E) after the blocks -> logits
     Tensor as_batch(const Tensor& images) const;  // checks the shape; (B, H, W) -> (B, 1, H, W)
 };
 
