@@ -13,6 +13,7 @@
 #include "core/random.h"
 #include "core/storage.h"
 #include "core/threading.h"
+#include "kernels/gelu.h"
 #include "nn/embedding.h"
 #include "nn/functional.h"
 #include "nn/models/gpt.h"
@@ -235,5 +236,66 @@ TEST_SUITE("residual_add") {
             CHECK_MESSAGE(parameter_grads[0][i].defined(), "parameter " << i);
             CHECK_MESSAGE(same_bits(parameter_grads[0][i], parameter_grads[1][i]), "parameter " << i);
         }
+    }
+}
+
+TEST_SUITE("gelu_backward_in_place") {
+    // x.grad of sum(gelu(x) · c) is the kernel's backward of dy = c, bit for bit; the rule may write it over the
+    // engine's gradient (mul's fresh c · 1), which allocates one storage fewer than writing a new one.
+    TEST_CASE("dx over the incoming gradient: the kernel's bits, tanh and erf forms, float32 and float64") {
+        for (GeluApproximation form : {GeluApproximation::Tanh, GeluApproximation::None}) {
+            for (DType dtype : {kFloat32, kFloat64}) {
+                const Tensor x = uniform_tensor({37, 29}, dtype, 20, -4.0, 4.0).requires_grad_();
+                const Tensor c = uniform_tensor({37, 29}, dtype, 21);
+                sum(gelu(x, form) * c).backward();
+                Tensor expected = empty({37, 29}, dtype);
+                const Tensor xd = x.detach();
+                if (dtype == kFloat32) {
+                    if (form == GeluApproximation::Tanh) {
+                        kernels::gelu_tanh_backward(xd.data<float>(), c.data<float>(), expected.data<float>(), x.numel());
+                    } else {
+                        kernels::gelu_erf_backward(xd.data<float>(), c.data<float>(), expected.data<float>(), x.numel());
+                    }
+                } else if (form == GeluApproximation::Tanh) {
+                    kernels::gelu_tanh_backward(xd.data<double>(), c.data<double>(), expected.data<double>(), x.numel());
+                } else {
+                    kernels::gelu_erf_backward(xd.data<double>(), c.data<double>(), expected.data<double>(), x.numel());
+                }
+                CHECK(same_bits(x.grad(), expected));
+            }
+        }
+    }
+
+    TEST_CASE("the incoming gradient is overwritten only when nothing else sees it") {
+        const Tensor c = uniform_tensor({16, 24}, kFloat32, 22);
+        for (bool keep : {false, true}) {
+            // An identity after the GELU whose backward hands on a new gradient c (and, with keep, holds a second
+            // handle on it, so the GELU's rule must not overwrite it).
+            Tensor kept;
+            const void* handed = nullptr;
+            const Tensor x = uniform_tensor({16, 24}, kFloat32, 23).requires_grad_();
+            Tensor y = gelu(x, GeluApproximation::Tanh).detach();
+            autograd::record("probe", y, {gelu(x, GeluApproximation::Tanh)}, [&](const Tensor&) {
+                Tensor g = c.clone();
+                handed = g.raw_data();
+                if (keep) kept = g;
+                return autograd::Grads{g};
+            });
+            sum(y).backward();
+            Tensor expected = empty({16, 24}, kFloat32);
+            kernels::gelu_tanh_backward(x.detach().data<float>(), c.data<float>(), expected.data<float>(), x.numel());
+            CHECK(same_bits(x.grad(), expected));
+            CHECK_MESSAGE((x.grad().raw_data() == handed) == !keep, "keep " << keep);  // dx in g's memory
+            if (keep) CHECK(same_bits(kept, c));  // the kept gradient is unchanged
+        }
+    }
+
+    TEST_CASE("float64 gradcheck through the overwriting path") {
+        auto f = [](const std::vector<Tensor>& in) {
+            return sum(gelu(in[0], GeluApproximation::Tanh) * in[1]) + sum(gelu(in[0] * 0.7) * in[1]);
+        };
+        const auto r = autograd::gradcheck(f, {uniform_tensor({3, 7}, kFloat64, 27, -3.0, 3.0).requires_grad_(),
+                                               uniform_tensor({3, 7}, kFloat64, 28).requires_grad_()});
+        CHECK_MESSAGE(r.ok, r.message);
     }
 }
