@@ -42,7 +42,34 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
     }
 }
 
+// Whether the sum x + branch may be written into branch's memory: branch is the only handle on its tensor and
+// its storage (the caller handed it over; no view, saved tensor or other handle can see the memory), covers that
+// storage contiguously, is ours (not borrowed), and is not a leaf that requires grad (a parameter's values).
+bool may_take_memory(const Tensor& branch, const Tensor& x) {
+    return branch.impl_ptr().use_count() == 1 && branch.storage().use_count() == 1 &&
+           !branch.storage()->is_borrowed() && branch.offset() == 0 && branch.is_contiguous() &&
+           static_cast<std::size_t>(branch.numel()) * element_size(branch.dtype()) == branch.storage()->nbytes() &&
+           !(branch.is_leaf() && branch.requires_grad()) && branch.shape() == x.shape() &&
+           branch.dtype() == x.dtype() && is_floating(x.dtype());
+}
+
 }  // namespace
+
+// x + branch. When branch's memory may be taken (above), the sum is added into it in place: one pass that
+// reads x and branch and writes where branch was, which the branch's last op has just written, so it is in
+// cache; a fresh output buffer's lines would first be fetched from memory only to be overwritten. Otherwise
+// x + branch as it is. Either way the tape gets the node of x + branch: "add", d(x + b) = dx + db.
+Tensor residual_add(const Tensor& x, Tensor branch) {
+    if (!x.defined() || !branch.defined()) throw ValueError("residual_add: an operand is an undefined tensor");
+    if (!may_take_memory(branch, x)) return x + branch;
+    Tensor sum = branch.detach();  // a second handle on branch's storage, without its history
+    {
+        NoGradGuard no_grad;
+        sum.add_(x);  // branch + x: addition commutes exactly, so these are the bits of x + branch
+    }
+    autograd::record("add", sum, {x, branch}, [](const Tensor& dout) { return autograd::Grads{dout, dout}; });
+    return sum;
+}
 
 // y = x Wᵀ + b. x [..., in] @ Wᵀ [in, out] -> [..., out]; b [out] broadcasts over the leading dims.
 //

@@ -8,7 +8,7 @@
 // with a hand-written backward. Their composed versions,
 // layer_norm_reference and cross_entropy_reference, compute the same thing from primitive ops; tests compare
 // the two, and they show the math step by step.
-// linear, dropout and layer_norm are in nn/functional.cpp; the losses in nn/loss.cpp.
+// linear, residual_add, dropout and layer_norm are in nn/functional.cpp; the losses in nn/loss.cpp.
 
 #include "core/random.h"
 #include "core/tensor.h"
@@ -29,6 +29,13 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // 1/(1 - p), so E[y] = x and evaluation needs no rescaling. Identity when !training or p = 0; all zeros when
 // p = 1. The mask comes from `gen` (nullptr: the global generator). Throws ValueError unless 0 <= p <= 1.
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true, Generator* gen = nullptr);
+
+// x + branch, for a residual connection (x + attn(ln1(x)) in a transformer block): the same values, bits and
+// tape node ("add") as x + branch. branch is taken by value so that the sum may reuse its memory: when the
+// caller hands it over (a temporary, as in residual_add(x, attn(ln1(x))), or std::move) and nothing else can
+// see that memory, the sum is added into it in place instead of into a new buffer; otherwise it is x + branch.
+// A tensor the caller keeps (an lvalue) is copied into the parameter, so it is never overwritten.
+Tensor residual_add(const Tensor& x, Tensor branch);
 
 // Layer normalisation over the last normalized_shape.size() dims of x, which must equal normalized_shape:
 //   y = (x − E[x]) / sqrt(Var[x] + eps) · weight + bias

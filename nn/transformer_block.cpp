@@ -4,6 +4,7 @@
 
 #include "core/grad_mode.h"
 #include "core/ops.h"
+#include "nn/functional.h"
 
 namespace tg::nn {
 
@@ -24,14 +25,16 @@ TransformerBlock::TransformerBlock(const TransformerBlockConfig& config, DType d
                                                        dtype));
 }
 
+// x + attn(ln1(x)), then h + mlp(ln2(h)); residual_add writes each sum into the branch's output, which only it
+// holds (the output of the branch's last Linear, just written and still in cache), instead of a new buffer.
 Tensor TransformerBlock::forward(const Tensor& x) {
-    const Tensor h = x + attn->forward(ln1->forward(x));  // (B, T, C)
-    return h + mlp->forward(ln2->forward(h));             // (B, T, C)
+    const Tensor h = functional::residual_add(x, attn->forward(ln1->forward(x)));  // (B, T, C)
+    return functional::residual_add(h, mlp->forward(ln2->forward(h)));             // (B, T, C)
 }
 
 Tensor TransformerBlock::forward_cached(const Tensor& x, Tensor& keys, Tensor& values, std::int64_t start) {
-    const Tensor h = x + attn->forward_cached(ln1->forward(x), keys, values, start);
-    return h + mlp->forward(ln2->forward(h));
+    const Tensor h = functional::residual_add(x, attn->forward_cached(ln1->forward(x), keys, values, start));
+    return functional::residual_add(h, mlp->forward(ln2->forward(h)));
 }
 
 Tensor TransformerBlock::attention_probabilities(const Tensor& x) {

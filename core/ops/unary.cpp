@@ -144,11 +144,15 @@ Tensor gelu(const Tensor& x, GeluApproximation approximate) {
         if (use_tanh) kernels::gelu_tanh_forward(xc.data<T>(), out.data<T>(), xc.numel());
         else kernels::gelu_erf_forward(xc.data<T>(), out.data<T>(), xc.numel());
     });
-    // dx = dy · gelu′(x), the kernel's backward
+    // dx = dy · gelu′(x), the kernel's backward. dx is written over dy when nothing else can see dy's memory
+    // (autograd::is_sole_owner: the engine's sum of this node's gradient, e.g. the dx a Linear's backward just
+    // made, which the engine drops after this rule): the kernel allows dx = dy, and a new buffer's lines would
+    // first be fetched from memory only to be overwritten. Same arithmetic, same bits.
     autograd::record("gelu", out, {x}, [sx = SavedTensor(x), use_tanh](const Tensor& dout) {
         const Tensor x = sx.get().contiguous();
+        const bool overwrite_dy = dout.dtype() == x.dtype() && autograd::is_sole_owner(dout);
         const Tensor dy = (dout.dtype() == x.dtype() ? dout : dout.to(x.dtype())).contiguous();
-        Tensor dx = empty(x.shape(), x.dtype());
+        Tensor dx = overwrite_dy ? dy : empty(x.shape(), x.dtype());
         dispatch_floating(x.dtype(), [&](auto tag) {
             using T = decltype(tag);
             if (use_tanh) kernels::gelu_tanh_backward(x.data<T>(), dy.data<T>(), dx.data<T>(), x.numel());
