@@ -38,6 +38,7 @@
 #include <tbb/parallel_for.h>
 #include <tbb/partitioner.h>
 #include <tbb/task_arena.h>
+#include <xsimd/xsimd.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -245,7 +246,112 @@ struct BlockProduct {
     std::int64_t ldc = 0;
     const T* bias = nullptr;      // bias + jc on the first k block, else null
     std::int64_t bp_first = 0;    // the first sliver bp holds (gemm_few_rows packs one sliver at a time)
+    T* a_sums = nullptr;          // the row sums of op(A) to extend by this k block (see add_block_row_sums)
+    bool a_sums_started = false;  // a_sums already holds the earlier k blocks' sums (false on the first block)
 };
+
+// ---------------------------------------------------------------------------------------------------------
+// The row sums of op(A), s[i] = Σ_p op(A)[i][p] (sgemm_a_sums: a Linear layer's bias gradient db = Σ_r dY_r
+// from the dW = dYᵀ·X it already computes, op(A) = dYᵀ).
+//
+// They are summed per KC block, in a plain pass over the block's values of op(A) right before the tiles that
+// read the same values: the pass brings them into the cache for the tiles rather than reading them again from
+// memory afterwards. Block b's partial sum of row i, s_b[i] = op(A)[i][p₀] + op(A)[i][p₀+1] + … (added left to
+// right from 0 over the block's p), is computed by add_block_row_sums whichever path and thread runs block b,
+// and the partials are added in block order, s[i] = (…(s_0[i] + s_1[i]) + …) + s_last[i]; so, like C, the
+// sums have the same bits on any number of threads. Accuracy: recursive summation of KC terms and then of the
+// ⌈k / KC⌉ partials, |error| <= (KC - 1 + ⌈k / KC⌉ - 1)·u·Σ_p |op(A)[i][p]| (Higham, "Accuracy and Stability
+// of Numerical Algorithms", eq. 4.4; u = 2^-24 for floats, KC = 512: about 3.1e-5 relative to Σ|x| at
+// k = 2048, and ~sqrt(KC)·u ≈ 1.4e-6 typically).
+
+// out[i] = s_b[i] (started = false) or out[i] + s_b[i] for `rows` rows of a transposed op(A) (stored k×m):
+// step p of the block holds the rows' values side by side at a + p·lda, so SIMD lanes take columns and every
+// lane adds its column's values in p order. Columns not a multiple of the vector width are taken by one more
+// vector that ends at the last column and overlaps the previous one: a column's lane computes the same sum
+// whichever vector holds it, so the overlap only writes the same values twice.
+template <class T>
+void add_row_sums_transposed(const T* a, std::int64_t lda, std::int64_t kc, std::int64_t rows, bool started, T* out) {
+    using Batch = xsimd::batch<T>;
+    constexpr std::int64_t W = Batch::size;
+    constexpr std::int64_t V = 4;  // vectors of accumulators held in registers while the block's rows go by
+    const auto store = [&](const Batch& s, std::int64_t i) {
+        (started ? Batch::load_unaligned(out + i) + s : s).store_unaligned(out + i);
+    };
+    std::int64_t i = 0;
+    for (; i + V * W <= rows; i += V * W) {
+        Batch acc[V];
+        for (auto& v : acc) v = Batch(T(0));
+        for (std::int64_t p = 0; p < kc; ++p) {
+            const T* row = a + p * lda + i;
+#pragma GCC unroll 4
+            for (std::int64_t v = 0; v < V; ++v) acc[v] = acc[v] + Batch::load_unaligned(row + v * W);
+        }
+        for (std::int64_t v = 0; v < V; ++v) store(acc[v], i + v * W);
+    }
+    if (i < rows && rows >= W) {  // whole vectors, the last one ending at the last column
+        for (; i < rows; i += W) {
+            const std::int64_t i0 = std::min(i, rows - W);
+            Batch acc(T(0));
+            for (std::int64_t p = 0; p < kc; ++p) acc = acc + Batch::load_unaligned(a + p * lda + i0);
+            if (i0 < i) {  // overlaps columns already written: write only the new ones
+                alignas(64) T lanes[W];
+                acc.store_aligned(lanes);
+                for (std::int64_t j = i; j < rows; ++j) out[j] = started ? out[j] + lanes[j - i0] : lanes[j - i0];
+            } else {
+                store(acc, i0);
+            }
+        }
+    }
+    for (; i < rows; ++i) {  // fewer columns than a vector: one at a time
+        T acc = T(0);
+        for (std::int64_t p = 0; p < kc; ++p) acc = acc + a[p * lda + i];
+        out[i] = started ? out[i] + acc : acc;
+    }
+}
+
+// The same for a row-major op(A) (row i at a + i·lda): each row is one left-to-right chain, eight rows at a
+// time so eight chains are in flight. (No product of the framework asks for this layout; it is here so that
+// every layout has the sums, with the same bits as the transposed one.)
+template <class T>
+void add_row_sums_rows(const T* a, std::int64_t lda, std::int64_t kc, std::int64_t rows, bool started, T* out) {
+    constexpr std::int64_t R = 8;
+    std::int64_t i = 0;
+    for (; i + R <= rows; i += R) {
+        T acc[R] = {};
+        for (std::int64_t p = 0; p < kc; ++p) {
+#pragma GCC unroll 8
+            for (std::int64_t r = 0; r < R; ++r) acc[r] = acc[r] + a[(i + r) * lda + p];
+        }
+        for (std::int64_t r = 0; r < R; ++r) out[i + r] = started ? out[i + r] + acc[r] : acc[r];
+    }
+    for (; i < rows; ++i) {
+        T acc = T(0);
+        for (std::int64_t p = 0; p < kc; ++p) acc = acc + a[i * lda + p];
+        out[i] = started ? out[i] + acc : acc;
+    }
+}
+
+// One k block's partial sums of rows [i, i + rows) of op(A), added to sums[0, rows) (or stored there when
+// !started); a_block is op(A)'s column pc, as in BlockProduct.
+template <class T>
+void add_block_row_sums(bool trans_a, const T* a_block, std::int64_t lda, std::int64_t kc, std::int64_t i,
+                        std::int64_t rows, bool started, T* sums) {
+    if (trans_a) {
+        add_row_sums_transposed(a_block + i, lda, kc, rows, started, sums);
+    } else {
+        add_row_sums_rows(a_block + i * lda, lda, kc, rows, started, sums);
+    }
+}
+
+// All of op(A)'s row sums, block after block (for the products that run no tiles: n == 0 or alpha == 0).
+template <class T>
+void row_sums_by_blocks(bool trans_a, std::int64_t m, std::int64_t k, const T* a, std::int64_t lda, T* sums) {
+    constexpr std::int64_t KC = Blocking<T>::KC;
+    if (k == 0) std::fill(sums, sums + m, T(0));
+    for (std::int64_t pc = 0; pc < k; pc += KC) {
+        add_block_row_sums(trans_a, trans_a ? a + pc * lda : a + pc, lda, std::min(KC, k - pc), 0, m, pc > 0, sums);
+    }
+}
 
 // The MR×NR tile of C at rows ic + ir, sliver s of the block: picks where the kernel reads A and B (packed or
 // in place) and runs it; `spread`: lines to ask for while it computes (none by default).
@@ -343,6 +449,11 @@ void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_
     T* const ap = a_buffer.data();
     for (std::int64_t ic = i_begin; ic < i_end; ic += MC) {
         const std::int64_t mc = std::min(MC, i_end - ic);
+        // This k block's sums of the rows: the pass brings the rows' values of A into L2 for the tiles below
+        // (the task with the first slivers does it; the others have the same rows).
+        if (bk.a_sums != nullptr && s_begin == 0) {
+            add_block_row_sums(bk.trans_a, bk.a_block, bk.lda, kc, ic, mc, bk.a_sums_started, bk.a_sums + ic);
+        }
         // A transposed (stored k×m) already holds each step's MR values side by side, rows lda apart: the
         // kernel reads full slivers in place and only a partial last sliver is packed (zero-padded). Packing
         // cost 5-15% of the product when n is small (dW = dYᵀ·X with n = in_features: each A value is used
@@ -434,7 +545,8 @@ constexpr std::int64_t k_few_rows_all_of_a_bytes = 1 << 20;
 // head's logits: 51 MB twice). Every C element still sums its k blocks in order: the same bits either way.
 template <class T>
 void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                   std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const T* bias) {
+                   std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const T* bias,
+                   T* a_sums) {
     using Blk = Blocking<T>;
     constexpr std::int64_t MR = Blk::MR, NR = Blk::NR, KC = Blk::KC;
     const std::int64_t col_slivers = ceil_div(n, NR);
@@ -467,14 +579,16 @@ void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, s
         return bk;
     };
     const auto packed_a = [&](std::int64_t j) { return a_buffer.data() + (slivers_outer ? row_tiles * MR * j * KC : 0); };
-    const auto pack_a_block = [&](const BlockProduct<T>& bk, T* ap) {
+    // Packs k block j's rows of op(A) (only a partial last sliver when transposed) and adds its row sums.
+    const auto pack_a_block = [&](std::int64_t j, const BlockProduct<T>& bk, T* ap) {
+        if (a_sums != nullptr) add_block_row_sums(trans_a, bk.a_block, lda, bk.kc, 0, m, j > 0, a_sums);
         if (full < m) {
             pack_a<T, MR>(trans_a, trans_a ? bk.a_block + full : bk.a_block + full * lda, lda, m - full, bk.kc,
                           ap + full * bk.kc);
         }
     };
     if (slivers_outer) {
-        for (std::int64_t j = 0; j < k_blocks; ++j) pack_a_block(block(j), packed_a(j));
+        for (std::int64_t j = 0; j < k_blocks; ++j) pack_a_block(j, block(j), packed_a(j));
     }
 
     // Step t of the walk is (k block j, sliver s): sliver-major when slivers_outer, else block-major.
@@ -486,7 +600,7 @@ void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, s
     for (std::int64_t t = 0; t < steps; ++t) {
         const auto [j, s] = pair_at(t);
         if (t == 0 || j != pair_at(t - 1).first) bk = block(j);
-        if (!slivers_outer && s == 0) pack_a_block(bk, packed_a(j));
+        if (!slivers_outer && s == 0) pack_a_block(j, bk, packed_a(j));
         const T* src = trans_b ? bk.b_block + s * NR * ldb : bk.b_block + s * NR;
         pack_b<T, NR>(trans_b, src, ldb, bk.kc, n - s * NR, 0, 1, b_buffer.data());
         bk.bp_first = s;
@@ -507,7 +621,7 @@ void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, s
 template <class T>
 void gemm_blocks(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                  std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads,
-                 const T* bias) {
+                 const T* bias, T* a_sums) {
     using Blk = Blocking<T>;
     constexpr std::int64_t MR = Blk::MR, NR = Blk::NR, KC = Blk::KC, NC = Blk::NC;
 
@@ -567,6 +681,9 @@ void gemm_blocks(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std
             // 512×64×2048 0.65-0.75×, 2048×128×2048 0.82×, 512×256×1024 0.91-0.95×, wide products (n >= 384)
             // 0.97-1.02×.
             bk.a_in_place = trans_a;
+            // The row sums come with the first column block's tiles (each k block once).
+            bk.a_sums = jc == 0 ? a_sums : nullptr;
+            bk.a_sums_started = pc > 0;
 
             auto task = [&](std::int64_t t) {
                 const std::int64_t rt = t / col_tasks, ct = t % col_tasks;
@@ -612,12 +729,13 @@ void gemm_blocks(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std
 // its prefetches win.
 template <class T>
 void gemm_serial(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                 std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const T* bias) {
+                 std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const T* bias,
+                 T* a_sums) {
     const bool b_packed = trans_b || m > k_b_in_place_max_rows;
     if (m <= k_few_rows_max && n > 2 * Blocking<T>::NR && b_packed) {
-        gemm_few_rows(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+        gemm_few_rows(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, a_sums);
     } else {
-        gemm_blocks(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1, bias);
+        gemm_blocks(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1, bias, a_sums);
     }
 }
 
@@ -647,11 +765,12 @@ ThreadGrid rectangle_grid(std::int64_t m, std::int64_t n, int threads) {
 }
 
 // The product on a grid of rectangles, one task each, every task the serial gemm_blocks on its part of C
-// (rows [i0, i1) take the same rows of op(A), columns [j0, j1) the same columns of op(B) and of bias).
+// (rows [i0, i1) take the same rows of op(A), columns [j0, j1) the same columns of op(B) and of bias). The
+// rectangles of the first column band also sum their rows of op(A), when asked.
 template <class T>
 void gemm_rectangles(ThreadGrid grid, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
                      T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
-                     std::int64_t ldc, const T* bias) {
+                     std::int64_t ldc, const T* bias, T* a_sums) {
     constexpr std::int64_t MR = Blocking<T>::MR, NR = Blocking<T>::NR;
     const std::int64_t row_slivers = ceil_div(m, MR), col_slivers = ceil_div(n, NR);
     const std::int64_t tasks = grid.rows * grid.cols;
@@ -665,7 +784,8 @@ void gemm_rectangles(ThreadGrid grid, bool trans_a, bool trans_b, std::int64_t m
             const T* a_rows = trans_a ? a + i0 : a + i0 * lda;
             const T* b_cols = trans_b ? b + j0 * ldb : b + j0;
             gemm_serial<T>(trans_a, trans_b, i1 - i0, j1 - j0, k, alpha, a_rows, lda, b_cols, ldb, beta,
-                           c + i0 * ldc + j0, ldc, bias != nullptr ? bias + j0 : nullptr);
+                           c + i0 * ldc + j0, ldc, bias != nullptr ? bias + j0 : nullptr,
+                           a_sums != nullptr && q == 0 ? a_sums + i0 : nullptr);  // rows' sums: first column
         }
     });
 }
@@ -720,26 +840,29 @@ bool k_split_pays(std::int64_t m, std::int64_t n, std::int64_t k, int threads) {
 template <class T>
 void gemm_k_split(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                   std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads,
-                  const T* bias) {
+                  const T* bias, T* a_sums) {
     constexpr std::int64_t KC = Blocking<T>::KC;
     const std::int64_t blocks = ceil_div(k, KC);
     const std::int64_t first_own = k_split_first_block<T>(1, k, threads);  // blocks [0, first_own) go into C
-    BorrowedBuffer<T> partials_buffer((blocks - first_own) * m * n);
+    const std::int64_t sums_per_block = a_sums != nullptr ? m : 0;
+    BorrowedBuffer<T> partials_buffer((blocks - first_own) * (m * n + sums_per_block));
     T* const partials = partials_buffer.data();  // P_b at partials + (b - first_own)·m·n, row length n
+    // The row sums of op(A) the same way: blocks [0, first_own) into a_sums, block b's own s_b after the P_b.
+    T* const partial_sums = partials + (blocks - first_own) * m * n;
     for_each_chunk(threads, threads, [&](std::int64_t t_begin, std::int64_t t_end) {
         for (std::int64_t t = t_begin; t < t_end; ++t) {
             const std::int64_t b_begin = k_split_first_block<T>(t, k, threads);
             const std::int64_t b_end = k_split_first_block<T>(t + 1, k, threads);
             if (t == 0) {
                 gemm_serial<T>(trans_a, trans_b, m, n, std::min(k, b_end * KC), alpha, a, lda, b, ldb, beta, c, ldc,
-                               bias);
+                               bias, a_sums);
                 continue;
             }
             for (std::int64_t blk = b_begin; blk < b_end; ++blk) {
                 const std::int64_t p0 = blk * KC, kc = std::min(KC, k - p0);
                 gemm_serial<T>(trans_a, trans_b, m, n, kc, alpha, trans_a ? a + p0 * lda : a + p0, lda,
                                trans_b ? b + p0 : b + p0 * ldb, ldb, T(0), partials + (blk - first_own) * m * n, n,
-                               nullptr);
+                               nullptr, a_sums != nullptr ? partial_sums + (blk - first_own) * m : nullptr);
             }
         }
     });
@@ -753,18 +876,25 @@ void gemm_k_split(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
             }
         }
     });
+    if (a_sums != nullptr) {  // s += s_b in block order
+        for (std::int64_t blk = first_own; blk < blocks; ++blk) {
+            const T* s_b = partial_sums + (blk - first_own) * m;
+            for (std::int64_t i = 0; i < m; ++i) a_sums[i] = a_sums[i] + s_b[i];
+        }
+    }
 }
 
-// One product C = alpha · op(A) · op(B) + beta · C (+ bias on every row, when bias is not null) on up to
-// `threads` threads: serial when small, else one rectangle per thread when a grid packs little, else the
-// threads share every block.
+// One product C = alpha · op(A) · op(B) + beta · C (+ bias on every row, when bias is not null; and the row
+// sums of op(A) into a_sums[m], when a_sums is not null) on up to `threads` threads: serial when small, else
+// one rectangle per thread when a grid packs little, else the threads share every block.
 template <class T>
 void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                   std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads,
-                  const T* bias = nullptr) {
-    if (m == 0 || n == 0) return;
-    if (k == 0 || alpha == T(0)) {
-        scale_c_add_bias(m, n, beta, c, ldc, bias);
+                  const T* bias = nullptr, T* a_sums = nullptr) {
+    if (m == 0) return;
+    if (n == 0 || k == 0 || alpha == T(0)) {  // no tiles to run: the sums (if asked) in a pass of their own
+        if (a_sums != nullptr) row_sums_by_blocks(trans_a, m, k, a, lda, a_sums);
+        if (n > 0) scale_c_add_bias(m, n, beta, c, ldc, bias);
         return;
     }
     if (2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < k_parallel_min_flops) {
@@ -772,13 +902,13 @@ void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
     }
     const ThreadGrid grid = threads > 1 ? rectangle_grid<T>(m, n, threads) : ThreadGrid{};
     if (threads == 1) {
-        gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+        gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, a_sums);
     } else if (k_split_pays<T>(m, n, k, threads)) {
-        gemm_k_split(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias);
+        gemm_k_split(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias, a_sums);
     } else if (grid.rows > 0) {
-        gemm_rectangles(grid, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+        gemm_rectangles(grid, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, a_sums);
     } else {
-        gemm_blocks(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias);
+        gemm_blocks(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias, a_sums);
     }
 }
 
@@ -849,6 +979,22 @@ void dgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
            std::int64_t ldc) {
     check_sizes("dgemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
     gemm_blocked<double>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, available_threads());
+}
+
+void sgemm_a_sums(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                  const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                  std::int64_t ldc, float* a_sums) {
+    check_sizes("sgemm_a_sums", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    gemm_blocked<float>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, available_threads(), nullptr,
+                        a_sums);
+}
+
+void dgemm_a_sums(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
+                  const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
+                  std::int64_t ldc, double* a_sums) {
+    check_sizes("dgemm_a_sums", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    gemm_blocked<double>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, available_threads(),
+                         nullptr, a_sums);
 }
 
 void sgemm_bias(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
