@@ -48,6 +48,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -182,30 +183,48 @@ void scale_c(std::int64_t m, std::int64_t n, T beta, T* c, std::int64_t ldc) {
 
 // One MR×NR tile of C. Full tiles go straight to C; edge tiles (the last rows or columns when m or n is not
 // a multiple of the tile) are computed into a local tile and only the valid part is written, with the same
-// rounding as the micro-kernel's own store.
+// rounding as the micro-kernel's own store. sums (may be null; a column-major A sliver, packed or in place):
+// where the kernel puts the row sums of this k block of the sliver's `rows` rows (see SliverSums).
 template <class T, bool kRowsA = false, bool kRowsB = false>
 void compute_tile(std::int64_t kc, const T* ap, std::int64_t a_step, const T* bp, std::int64_t b_step, T alpha,
                   T beta, T* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, const T* bias,
-                  const SpreadPrefetch& spread) {
+                  const SpreadPrefetch& spread, T* sums = nullptr, bool sums_started = false) {
     constexpr int MR = TileShape<T>::MR;
     constexpr int NV = TileShape<T>::NV;
     constexpr int NR = TileShape<T>::NR;
     const bool spreads = spread.rows > 0;
-    if (rows == MR && cols == NR) {
-        if (spreads) {
-            microkernel<T, MR, NV, kRowsA, kRowsB, true>(kc, ap, bp, alpha, beta, c, ldc, a_step, bias, b_step, spread);
-        } else {
-            microkernel<T, MR, NV, kRowsA, kRowsB>(kc, ap, bp, alpha, beta, c, ldc, a_step, bias, b_step);
+    // The kernel with or without the spread prefetch and the sums (each a template flag: without them its
+    // k loop has no trace of either), storing into c_out.
+    const auto run = [&](T beta_out, T* c_out, std::int64_t ldc_out, const T* bias_out) {
+        const auto with = [&](auto spread_flag, auto sums_flag) {
+            microkernel<T, MR, NV, kRowsA, kRowsB, decltype(spread_flag)::value, decltype(sums_flag)::value>(
+                kc, ap, bp, alpha, beta_out, c_out, ldc_out, a_step, bias_out, b_step, spread, sums, sums_started,
+                static_cast<int>(rows));
+        };
+        using yes = std::true_type;
+        using no = std::false_type;
+        if constexpr (!kRowsA) {
+            if (sums != nullptr) {
+                if (spreads) {
+                    with(yes{}, yes{});
+                } else {
+                    with(no{}, yes{});
+                }
+                return;
+            }
         }
+        if (spreads) {
+            with(yes{}, no{});
+        } else {
+            with(no{}, no{});
+        }
+    };
+    if (rows == MR && cols == NR) {
+        run(beta, c, ldc, bias);
         return;
     }
     alignas(64) T tile[MR * NR];
-    if (spreads) {
-        microkernel<T, MR, NV, kRowsA, kRowsB, true>(kc, ap, bp, alpha, T(0), tile, NR, a_step, nullptr, b_step,
-                                                     spread);
-    } else {
-        microkernel<T, MR, NV, kRowsA, kRowsB>(kc, ap, bp, alpha, T(0), tile, NR, a_step, nullptr, b_step);
-    }
+    run(T(0), tile, NR, nullptr);
     for (std::int64_t i = 0; i < rows; ++i) {
         for (std::int64_t j = 0; j < cols; ++j) {
             T& out = c[i * ldc + j];
@@ -302,10 +321,12 @@ void add_row_sums_transposed(const T* a, std::int64_t lda, std::int64_t kc, std:
             }
         }
     }
-    for (; i < rows; ++i) {  // fewer columns than a vector: one at a time
-        T acc = T(0);
-        for (std::int64_t p = 0; p < kc; ++p) acc = acc + a[p * lda + i];
-        out[i] = started ? out[i] + acc : acc;
+    if (i < rows) {  // fewer columns than a vector: scalars, the columns' chains interleaved
+        T acc[W] = {};
+        for (std::int64_t p = 0; p < kc; ++p) {
+            for (std::int64_t j = 0; j < rows; ++j) acc[j] = acc[j] + a[p * lda + j];
+        }
+        for (std::int64_t j = 0; j < rows; ++j) out[j] = started ? out[j] + acc[j] : acc[j];
     }
 }
 
@@ -354,10 +375,12 @@ void row_sums_by_blocks(bool trans_a, std::int64_t m, std::int64_t k, const T* a
 }
 
 // The MR×NR tile of C at rows ic + ir, sliver s of the block: picks where the kernel reads A and B (packed or
-// in place) and runs it; `spread`: lines to ask for while it computes (none by default).
+// in place) and runs it; `spread`: lines to ask for while it computes (none by default); `sums` (null, or a
+// sliver of a transposed A, in place or packed): where the kernel adds this k block's row sums of the sliver.
 template <class T>
 void block_tile(const BlockProduct<T>& bk, const T* ap, std::int64_t full, bool a_rows_in_place, std::int64_t ic,
-                std::int64_t mc, std::int64_t ir, std::int64_t s, const SpreadPrefetch& spread = {}) {
+                std::int64_t mc, std::int64_t ir, std::int64_t s, const SpreadPrefetch& spread = {},
+                T* sums = nullptr) {
     constexpr std::int64_t MR = Blocking<T>::MR, NR = Blocking<T>::NR;
     const std::int64_t kc = bk.kc, jr = s * NR, cols = std::min(NR, bk.nc - jr);
     const bool b_direct = s < bk.b_full;
@@ -381,10 +404,10 @@ void block_tile(const BlockProduct<T>& bk, const T* ap, std::int64_t full, bool 
                                      bias_tile, spread);
     } else if (b_direct) {
         compute_tile<T, false, true>(kc, a_sliver, a_step, b_sliver, b_step, alpha, beta, c_tile, ldc, rows, cols,
-                                     bias_tile, spread);
+                                     bias_tile, spread, sums, bk.a_sums_started);
     } else {
         compute_tile<T, false, false>(kc, a_sliver, a_step, b_sliver, b_step, alpha, beta, c_tile, ldc, rows, cols,
-                                      bias_tile, spread);
+                                      bias_tile, spread, sums, bk.a_sums_started);
     }
 }
 
@@ -449,11 +472,6 @@ void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_
     T* const ap = a_buffer.data();
     for (std::int64_t ic = i_begin; ic < i_end; ic += MC) {
         const std::int64_t mc = std::min(MC, i_end - ic);
-        // This k block's sums of the rows: the pass brings the rows' values of A into L2 for the tiles below
-        // (the task with the first slivers does it; the others have the same rows).
-        if (bk.a_sums != nullptr && s_begin == 0) {
-            add_block_row_sums(bk.trans_a, bk.a_block, bk.lda, kc, ic, mc, bk.a_sums_started, bk.a_sums + ic);
-        }
         // A transposed (stored k×m) already holds each step's MR values side by side, rows lda apart: the
         // kernel reads full slivers in place and only a partial last sliver is packed (zero-padded). Packing
         // cost 5-15% of the product when n is small (dW = dYᵀ·X with n = in_features: each A value is used
@@ -462,6 +480,17 @@ void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_
         if (full < mc) {
             const T* a_rows = bk.trans_a ? bk.a_block + ic + full : bk.a_block + (ic + full) * bk.lda;
             pack_a<T, MR>(bk.trans_a, a_rows, bk.lda, mc - full, kc, ap + full * kc);
+        }
+        // This k block's row sums, by the task with the first slivers (the others have the same rows): with a
+        // transposed A the tiles of the first sliver take them as they read A (in place, or the packed partial
+        // last sliver); a row-major A gets the plain pass, which adds the same values in the same order. A
+        // plain pass over the rows of a transposed A before its tiles cost 1.05-1.10× the product's time with
+        // A cold (in cache 1.00-1.01×; the pass reads A with a stride of lda, line by line from memory).
+        const bool sums_here = bk.a_sums != nullptr && s_begin == 0;
+        const std::int64_t sums_in_tiles = sums_here && bk.a_in_place ? mc : 0;
+        if (sums_here && sums_in_tiles < mc) {
+            add_block_row_sums(bk.trans_a, bk.a_block, bk.lda, kc, ic + sums_in_tiles, mc - sums_in_tiles,
+                               bk.a_sums_started, bk.a_sums + ic + sums_in_tiles);
         }
         for (std::int64_t s = s_begin; s < s_end; ++s) {
             // A B sliver read in place (kc rows of NR values, ldb apart) comes from L3 or DRAM on its first
@@ -490,7 +519,8 @@ void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_
                     prefetch_rows(bk.a_block + next * bk.lda, bk.lda, std::min(MR, i_end - next), kc);
                 }
                 block_tile(bk, ap, full, a_rows_in_place, ic, mc, ir, s,
-                           bk.a_in_place && s == s_begin ? next_a_line(bk, ic + ir, i_end) : SpreadPrefetch{});
+                           bk.a_in_place && s == s_begin ? next_a_line(bk, ic + ir, i_end) : SpreadPrefetch{},
+                           s == s_begin && ir < sums_in_tiles ? bk.a_sums + ic + ir : nullptr);
             }
         }
     }
