@@ -482,10 +482,12 @@ void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_
             pack_a<T, MR>(bk.trans_a, a_rows, bk.lda, mc - full, kc, ap + full * kc);
         }
         // This k block's row sums, by the task with the first slivers (the others have the same rows): with a
-        // transposed A the tiles of the first sliver take them as they read A (in place, or the packed partial
-        // last sliver); a row-major A gets the plain pass, which adds the same values in the same order. A
-        // plain pass over the rows of a transposed A before its tiles cost 1.05-1.10× the product's time with
-        // A cold (in cache 1.00-1.01×; the pass reads A with a stride of lda, line by line from memory).
+        // transposed A the tiles of the task's last sliver take them as they read A (in place, or the packed
+        // partial last sliver), when A is in L2 from the earlier slivers (the first sliver's tiles, which read
+        // A from memory, measured the same within the noise); a row-major A gets the plain pass, which adds
+        // the same values in the same order. A plain pass over the rows of a transposed A before its tiles
+        // cost 1.05-1.10× the product's time with A cold (in cache 1.00-1.01×; it reads A with a stride of
+        // lda, line by line from memory).
         const bool sums_here = bk.a_sums != nullptr && s_begin == 0;
         const std::int64_t sums_in_tiles = sums_here && bk.a_in_place ? mc : 0;
         if (sums_here && sums_in_tiles < mc) {
@@ -520,7 +522,7 @@ void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_
                 }
                 block_tile(bk, ap, full, a_rows_in_place, ic, mc, ir, s,
                            bk.a_in_place && s == s_begin ? next_a_line(bk, ic + ir, i_end) : SpreadPrefetch{},
-                           s == s_begin && ir < sums_in_tiles ? bk.a_sums + ic + ir : nullptr);
+                           s + 1 == s_end && ir < sums_in_tiles ? bk.a_sums + ic + ir : nullptr);
             }
         }
     }
