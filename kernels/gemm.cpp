@@ -608,12 +608,15 @@ void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, s
         bk.a_block = trans_a ? a + pc * lda : a + pc;
         bk.lda = lda;
         bk.a_in_place = trans_a;
+        bk.a_sums = a_sums;
+        bk.a_sums_started = j > 0;
         return bk;
     };
     const auto packed_a = [&](std::int64_t j) { return a_buffer.data() + (slivers_outer ? row_tiles * MR * j * KC : 0); };
-    // Packs k block j's rows of op(A) (only a partial last sliver when transposed) and adds its row sums.
+    // Packs k block j's rows of op(A) (only a partial last sliver when transposed). The row sums: the tiles of
+    // the last sliver take them for a transposed A (block_task says why the last), else a plain pass here.
     const auto pack_a_block = [&](std::int64_t j, const BlockProduct<T>& bk, T* ap) {
-        if (a_sums != nullptr) add_block_row_sums(trans_a, bk.a_block, lda, bk.kc, 0, m, j > 0, a_sums);
+        if (a_sums != nullptr && !trans_a) add_block_row_sums(trans_a, bk.a_block, lda, bk.kc, 0, m, j > 0, a_sums);
         if (full < m) {
             pack_a<T, MR>(trans_a, trans_a ? bk.a_block + full : bk.a_block + full * lda, lda, m - full, bk.kc,
                           ap + full * bk.kc);
@@ -642,7 +645,8 @@ void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, s
         const BlockProduct<T> bk_next = j_next == j ? bk : block(j_next);
         for (std::int64_t ir = 0; ir < m; ir += MR) {
             prefetch_b_sliver_l2(bk_next, trans_b, s_next, ir / MR, row_tiles);
-            block_tile(bk, packed_a(j), full, false, 0, m, ir, s);
+            block_tile(bk, packed_a(j), full, false, 0, m, ir, s, SpreadPrefetch{},
+                       trans_a && a_sums != nullptr && s + 1 == col_slivers ? a_sums + ir : nullptr);
         }
     }
 }
