@@ -273,17 +273,19 @@ struct BlockProduct {
 // The row sums of op(A), s[i] = Σ_p op(A)[i][p] (sgemm_a_sums: a Linear layer's bias gradient db = Σ_r dY_r
 // from the dW = dYᵀ·X it already computes, op(A) = dYᵀ).
 //
-// They are summed per KC block, in a plain pass over the block's values of op(A) right before the tiles that
-// read the same values: the pass brings them into the cache for the tiles rather than reading them again from
-// memory afterwards. Block b's partial sum of row i, s_b[i] = op(A)[i][p₀] + op(A)[i][p₀+1] + … (added left to
-// right from 0 over the block's p), is computed by add_block_row_sums whichever path and thread runs block b,
-// and the partials are added in block order, s[i] = (…(s_0[i] + s_1[i]) + …) + s_last[i]; so, like C, the
-// sums have the same bits on any number of threads. Accuracy: recursive summation of KC terms and then of the
+// They are summed per KC block while the product reads the block: block b's partial sum of row i,
+// s_b[i] = op(A)[i][p₀] + op(A)[i][p₀+1] + … (added left to right from 0 over the block's p), and the partials
+// added in block order, s[i] = (…(s_0[i] + s_1[i]) + …) + s_last[i]. For a transposed A (the Linear case) the
+// micro-kernel takes s_b as its tiles read A (SliverSums in kernels/gemm_microkernel.h; block_task and
+// gemm_few_rows say which tiles); for a row-major A, and for the products that run no tiles (n == 0,
+// alpha == 0), the plain passes below. Both add the same values in the same order, so whichever path, thread
+// or code takes a row, like C the sums have the same bits on any number of threads. Accuracy: recursive summation of KC terms and then of the
 // ⌈k / KC⌉ partials, |error| <= (KC - 1 + ⌈k / KC⌉ - 1)·u·Σ_p |op(A)[i][p]| (Higham, "Accuracy and Stability
 // of Numerical Algorithms", eq. 4.4; u = 2^-24 for floats, KC = 512: about 3.1e-5 relative to Σ|x| at
 // k = 2048, and ~sqrt(KC)·u ≈ 1.4e-6 typically).
 
-// out[i] = s_b[i] (started = false) or out[i] + s_b[i] for `rows` rows of a transposed op(A) (stored k×m):
+// The plain passes. out[i] = s_b[i] (started = false) or out[i] + s_b[i] for `rows` rows of a transposed op(A)
+// (stored k×m; only for the products without tiles, see above):
 // step p of the block holds the rows' values side by side at a + p·lda, so SIMD lanes take columns and every
 // lane adds its column's values in p order. Columns not a multiple of the vector width are taken by one more
 // vector that ends at the last column and overlaps the previous one: a column's lane computes the same sum
