@@ -91,44 +91,41 @@ inline void rounded_here(Batch& v) {
 // MR = 6; lanes 0-1 of `high` repeat values 2-3 and are not used). Each is one addition with its load folded
 // in, on the FP-add pipes beside the FMAs, and the two registers fit beside the 24 accumulators and 4 B
 // vectors. Nothing past the sliver is read. (A masked 16-lane load of the MR values measured 1.2-1.4× the
-// product's time on cold operands; MR scalar sums spilled registers: 1.05×.)
+// product's time on cold operands; MR scalar sums, six more registers beside the 29 the tile keeps live: 1.05×.)
+#if defined(__AVX__)
+// Four lanes of T: the sums of four rows (SSE for floats, AVX for doubles), one addition per step with its
+// load folded in.
+template <class T>
+struct FourSums;
+template <>
+struct FourSums<float> {
+    __m128 v = _mm_setzero_ps();
+    void add(const float* a) { v = _mm_add_ps(v, _mm_loadu_ps(a)); }
+    void store(float* out) const { _mm_storeu_ps(out, v); }
+};
+template <>
+struct FourSums<double> {
+    __m256d v = _mm256_setzero_pd();
+    void add(const double* a) { v = _mm256_add_pd(v, _mm256_loadu_pd(a)); }
+    void store(double* out) const { _mm256_storeu_pd(out, v); }
+};
+#endif
+
 template <class T, int MR>
 struct SliverSums {
 #if defined(__AVX__)
     static_assert(MR >= 4 && MR <= 8, "two 4-lane vectors hold the MR sums");
-    using V = std::conditional_t<std::is_same_v<T, float>, __m128, __m256d>;
-    V low = zero(), high = zero();
-    static V zero() {
-        if constexpr (std::is_same_v<T, float>) {
-            return _mm_setzero_ps();
-        } else {
-            return _mm256_setzero_pd();
-        }
-    }
-    static V add(V acc, const T* a) {
-        if constexpr (std::is_same_v<T, float>) {
-            return _mm_add_ps(acc, _mm_loadu_ps(a));
-        } else {
-            return _mm256_add_pd(acc, _mm256_loadu_pd(a));
-        }
-    }
-    static void store(T* out, V v) {
-        if constexpr (std::is_same_v<T, float>) {
-            _mm_storeu_ps(out, v);
-        } else {
-            _mm256_storeu_pd(out, v);
-        }
-    }
+    FourSums<T> low, high;
     void add(const T* a) {
-        low = add(low, a);
-        high = add(high, a + MR - 4);
+        low.add(a);
+        high.add(a + MR - 4);
     }
     // out[i] = sum_i, or out[i] + sum_i when `started` (the sums of earlier k blocks are there), i < rows
     // (a partial sliver, packed with zeros after its `rows` rows, has only those).
     void finish(T* out, bool started, int rows) const {
-        T lanes[MR + 4];
-        store(lanes, low);
-        store(lanes + 4, high);  // lane j of high is row MR - 4 + j, stored at lanes[4 + j]
+        T lanes[8];
+        low.store(lanes);
+        high.store(lanes + 4);  // lane j of high is row MR - 4 + j, stored at lanes[4 + j]
         for (int i = 0; i < rows; ++i) {
             const T s = i < 4 ? lanes[i] : lanes[4 + i - (MR - 4)];
             out[i] = started ? out[i] + s : s;
