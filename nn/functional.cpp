@@ -42,7 +42,7 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, cons
     }
 }
 
-// C[m×n] = op(A)ᵀ·B with A stored k×m (the weight gradient dyᵀ·x), and a_sums[m] = the row sums of Aᵀ (the
+// C[m×n] = Aᵀ·B with A stored k×m (the weight gradient dyᵀ·x), and a_sums[m] = the row sums of Aᵀ (the
 // bias gradient Σ_r dy_r), summed by the GEMM per k block as its tiles read dy (kernels/gemm.h).
 template <class T>
 void gemm_a_sums(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std::int64_t lda, const T* b,
@@ -66,7 +66,8 @@ void gemm_a_sums(std::int64_t m, std::int64_t n, std::int64_t k, const T* a, std
 //   dW = dyᵀ · x       [out, R] · [R, in]     one product over all R rows (Σ_r dy_rᵀ x_r)
 //   db = Σ_r dy_r      column sums of dy = the row sums of dyᵀ: when dW is computed too, the GEMM of dW sums
 //                      them per k block as it reads dy (kernels::sgemm_a_sums), instead of a second pass over
-//                      dy; bits: each 512-row block of dy summed left to right, then the blocks in order
+//                      dy; bits: each block of 512 rows of dy (256 in float64) summed left to right, then
+//                      the blocks in order
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     if (weight.dim() != 2) {
         throw ShapeError("linear: weight must be 2-D [out_features, in_features], got " + to_string(weight.shape()));
