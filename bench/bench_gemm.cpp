@@ -1,8 +1,9 @@
 // The `gemm` suite: C = A·B (alpha 1, beta 0) through tg::kernels::sgemm / dgemm / *_batched.
 //
-//   tg-bench gemm --m M --n N --k K [--trans-a] [--trans-b] [--batch B] [--dtype f32|f64]
+//   tg-bench gemm --m M --n N --k K [--trans-a] [--trans-b] [--batch B] [--dtype f32|f64] [--a-sums]
 //
-// measures one shape (n defaults to m, k to n); without --m/--n/--k it runs the default sweep below. GFLOP/s
+// measures one shape (--a-sums: through sgemm_a_sums / dgemm_a_sums, the product plus the row sums of op(A),
+// batch 1 only) (n defaults to m, k to n); without --m/--n/--k it runs the default sweep below. GFLOP/s
 // counts 2·m·n·k flops per matrix (one multiply and one add per term).
 
 #include "bench/bench.h"
@@ -24,6 +25,7 @@ namespace {
 struct Shape {
     std::int64_t batch, m, n, k;
     bool trans_a, trans_b;
+    bool a_sums = false;
 };
 
 // The default sweep: square sizes from latency-bound to compute-bound, the two matmuls of a transformer MLP
@@ -51,10 +53,14 @@ Record measure(const Shape& s, int threads) {
     const auto b = random_matrix<T>(s.batch * b_size, 2);
     std::vector<T> c(static_cast<std::size_t>(s.batch * c_size));
     const std::int64_t lda = s.trans_a ? s.m : s.k, ldb = s.trans_b ? s.k : s.n;
+    std::vector<T> sums(static_cast<std::size_t>(s.m));
 
     auto run = [&] {
         if constexpr (std::is_same_v<T, float>) {
-            if (s.batch == 1) {
+            if (s.a_sums) {
+                kernels::sgemm_a_sums(s.trans_a, s.trans_b, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f,
+                                      c.data(), s.n, sums.data());
+            } else if (s.batch == 1) {
                 kernels::sgemm(s.trans_a, s.trans_b, s.m, s.n, s.k, 1.0f, a.data(), lda, b.data(), ldb, 0.0f,
                                c.data(), s.n);
             } else {
@@ -62,7 +68,10 @@ Record measure(const Shape& s, int threads) {
                                        b.data(), ldb, b_size, 0.0f, c.data(), s.n, c_size);
             }
         } else {
-            if (s.batch == 1) {
+            if (s.a_sums) {
+                kernels::dgemm_a_sums(s.trans_a, s.trans_b, s.m, s.n, s.k, 1.0, a.data(), lda, b.data(), ldb, 0.0,
+                                      c.data(), s.n, sums.data());
+            } else if (s.batch == 1) {
                 kernels::dgemm(s.trans_a, s.trans_b, s.m, s.n, s.k, 1.0, a.data(), lda, b.data(), ldb, 0.0, c.data(),
                                s.n);
             } else {
@@ -86,6 +95,7 @@ Record measure(const Shape& s, int threads) {
     r.set("ms", t.ms);
     r.set("gflops", flops / (t.ms * 1e-3) / 1e9);
     if (s.batch != 1) r.set("batch", s.batch);
+    if (s.a_sums) r.set("a_sums", true);
     if (!std::is_same_v<T, float>) r.set("dtype", "f64");
     // On a shared machine: the rate per unit of CPU time our threads actually got (see Timing).
     r.set("cpu_ms", t.cpu_ms);
@@ -104,12 +114,14 @@ int run_gemm(const Args& args, bool json, int threads) {
     one.batch = args.get_int("batch", 1);
     one.trans_a = args.flag("trans-a");
     one.trans_b = args.flag("trans-b");
+    one.a_sums = args.flag("a-sums");
     const std::string dtype = args.get("dtype", "f32");
     if (report_unused(args, "gemm")) return 2;
     if (dtype != "f32" && dtype != "f64") throw tg::ValueError("--dtype must be f32 or f64, got " + dtype);
     if (!sweep && (one.m < 1 || one.n < 1 || one.k < 1 || one.batch < 1)) {
         throw tg::ValueError("--m, --n, --k and --batch must be at least 1");
     }
+    if (one.a_sums && one.batch != 1) throw tg::ValueError("--a-sums takes one matrix (--batch 1)");
 
     if (!sweep) {  // A, B and C, before they are allocated: --m 1000000000 is refused with its size
         const auto product = [](std::int64_t x, std::int64_t y) {

@@ -250,7 +250,7 @@ void usage(std::ostream& out) {
     out << "usage: tg-bench SUITE [options] [--json] [--threads P]\n"
            "suites:\n"
            "  peak                          FP32 FMA peak and stream triad bandwidth\n"
-           "  gemm [--m M --n N --k K] [--trans-a] [--trans-b] [--batch B] [--dtype f32|f64]\n"
+           "  gemm [--m M --n N --k K] [--trans-a] [--trans-b] [--batch B] [--dtype f32|f64] [--a-sums]\n"
            "                                one product (n defaults to m, k to n), or a default sweep\n"
            "  kernels                       the fused nn kernels\n"
            "  attention                     exact and approximate attention (see interfaces.md)\n"

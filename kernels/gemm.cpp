@@ -38,6 +38,7 @@
 #include <tbb/parallel_for.h>
 #include <tbb/partitioner.h>
 #include <tbb/task_arena.h>
+#include <xsimd/xsimd.hpp>
 
 #include <algorithm>
 #include <cmath>
@@ -47,6 +48,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -181,30 +183,48 @@ void scale_c(std::int64_t m, std::int64_t n, T beta, T* c, std::int64_t ldc) {
 
 // One MR×NR tile of C. Full tiles go straight to C; edge tiles (the last rows or columns when m or n is not
 // a multiple of the tile) are computed into a local tile and only the valid part is written, with the same
-// rounding as the micro-kernel's own store.
+// rounding as the micro-kernel's own store. sums (may be null; a column-major A sliver, packed or in place):
+// where the kernel puts the row sums of this k block of the sliver's `rows` rows (see SliverSums).
 template <class T, bool kRowsA = false, bool kRowsB = false>
 void compute_tile(std::int64_t kc, const T* ap, std::int64_t a_step, const T* bp, std::int64_t b_step, T alpha,
                   T beta, T* c, std::int64_t ldc, std::int64_t rows, std::int64_t cols, const T* bias,
-                  const SpreadPrefetch& spread) {
+                  const SpreadPrefetch& spread, T* sums = nullptr, bool sums_started = false) {
     constexpr int MR = TileShape<T>::MR;
     constexpr int NV = TileShape<T>::NV;
     constexpr int NR = TileShape<T>::NR;
     const bool spreads = spread.rows > 0;
-    if (rows == MR && cols == NR) {
-        if (spreads) {
-            microkernel<T, MR, NV, kRowsA, kRowsB, true>(kc, ap, bp, alpha, beta, c, ldc, a_step, bias, b_step, spread);
-        } else {
-            microkernel<T, MR, NV, kRowsA, kRowsB>(kc, ap, bp, alpha, beta, c, ldc, a_step, bias, b_step);
+    // The kernel with or without the spread prefetch and the sums (each a template flag: without them its
+    // k loop has no trace of either), storing into c_out.
+    const auto run = [&](T beta_out, T* c_out, std::int64_t ldc_out, const T* bias_out) {
+        const auto with = [&](auto spread_flag, auto sums_flag) {
+            microkernel<T, MR, NV, kRowsA, kRowsB, decltype(spread_flag)::value, decltype(sums_flag)::value>(
+                kc, ap, bp, alpha, beta_out, c_out, ldc_out, a_step, bias_out, b_step, spread, sums, sums_started,
+                static_cast<int>(rows));
+        };
+        using yes = std::true_type;
+        using no = std::false_type;
+        if constexpr (!kRowsA) {
+            if (sums != nullptr) {
+                if (spreads) {
+                    with(yes{}, yes{});
+                } else {
+                    with(no{}, yes{});
+                }
+                return;
+            }
         }
+        if (spreads) {
+            with(yes{}, no{});
+        } else {
+            with(no{}, no{});
+        }
+    };
+    if (rows == MR && cols == NR) {
+        run(beta, c, ldc, bias);
         return;
     }
     alignas(64) T tile[MR * NR];
-    if (spreads) {
-        microkernel<T, MR, NV, kRowsA, kRowsB, true>(kc, ap, bp, alpha, T(0), tile, NR, a_step, nullptr, b_step,
-                                                     spread);
-    } else {
-        microkernel<T, MR, NV, kRowsA, kRowsB>(kc, ap, bp, alpha, T(0), tile, NR, a_step, nullptr, b_step);
-    }
+    run(T(0), tile, NR, nullptr);
     for (std::int64_t i = 0; i < rows; ++i) {
         for (std::int64_t j = 0; j < cols; ++j) {
             T& out = c[i * ldc + j];
@@ -245,13 +265,124 @@ struct BlockProduct {
     std::int64_t ldc = 0;
     const T* bias = nullptr;      // bias + jc on the first k block, else null
     std::int64_t bp_first = 0;    // the first sliver bp holds (gemm_few_rows packs one sliver at a time)
+    T* a_sums = nullptr;          // the row sums of op(A) to extend by this k block (see add_block_row_sums)
+    bool a_sums_started = false;  // a_sums already holds the earlier k blocks' sums (false on the first block)
 };
 
+// ---------------------------------------------------------------------------------------------------------
+// The row sums of op(A), s[i] = Σ_p op(A)[i][p] (sgemm_a_sums: a Linear layer's bias gradient db = Σ_r dY_r
+// from the dW = dYᵀ·X it already computes, op(A) = dYᵀ).
+//
+// They are summed per KC block while the product reads the block: block b's partial sum of row i,
+// s_b[i] = op(A)[i][p₀] + op(A)[i][p₀+1] + … (added left to right from 0 over the block's p), and the partials
+// added in block order, s[i] = (…(s_0[i] + s_1[i]) + …) + s_last[i]. For a transposed A (the Linear case) the
+// micro-kernel takes s_b as its tiles read A (SliverSums in kernels/gemm_microkernel.h; block_task and
+// gemm_few_rows say which tiles); for a row-major A, and for the products that run no tiles (n == 0,
+// alpha == 0), the plain passes below. Both add the same values in the same order, so whichever path, thread
+// or code takes a row, like C the sums have the same bits on any number of threads. Accuracy: recursive summation of KC terms and then of the
+// ⌈k / KC⌉ partials, |error| <= (KC - 1 + ⌈k / KC⌉ - 1)·u·Σ_p |op(A)[i][p]| (Higham, "Accuracy and Stability
+// of Numerical Algorithms", eq. 4.4; u = 2^-24 for floats, KC = 512: about 3.1e-5 relative to Σ|x| at
+// k = 2048, and ~sqrt(KC)·u ≈ 1.4e-6 typically).
+
+// The plain passes. out[i] = s_b[i] (started = false) or out[i] + s_b[i] for `rows` rows of a transposed op(A)
+// (stored k×m; only for the products without tiles, see above):
+// step p of the block holds the rows' values side by side at a + p·lda, so SIMD lanes take columns and every
+// lane adds its column's values in p order. Columns not a multiple of the vector width are taken by one more
+// vector that ends at the last column and overlaps the previous one: a column's lane computes the same sum
+// whichever vector holds it, so the overlap only writes the same values twice.
+template <class T>
+void add_row_sums_transposed(const T* a, std::int64_t lda, std::int64_t kc, std::int64_t rows, bool started, T* out) {
+    using Batch = xsimd::batch<T>;
+    constexpr std::int64_t W = Batch::size;
+    constexpr std::int64_t V = 4;  // vectors of accumulators held in registers while the block's rows go by
+    const auto store = [&](const Batch& s, std::int64_t i) {
+        (started ? Batch::load_unaligned(out + i) + s : s).store_unaligned(out + i);
+    };
+    std::int64_t i = 0;
+    for (; i + V * W <= rows; i += V * W) {
+        Batch acc[V];
+        for (auto& v : acc) v = Batch(T(0));
+        for (std::int64_t p = 0; p < kc; ++p) {
+            const T* row = a + p * lda + i;
+#pragma GCC unroll 4
+            for (std::int64_t v = 0; v < V; ++v) acc[v] = acc[v] + Batch::load_unaligned(row + v * W);
+        }
+        for (std::int64_t v = 0; v < V; ++v) store(acc[v], i + v * W);
+    }
+    if (i < rows && rows >= W) {  // whole vectors, the last one ending at the last column
+        for (; i < rows; i += W) {
+            const std::int64_t i0 = std::min(i, rows - W);
+            Batch acc(T(0));
+            for (std::int64_t p = 0; p < kc; ++p) acc = acc + Batch::load_unaligned(a + p * lda + i0);
+            if (i0 < i) {  // overlaps columns already written: write only the new ones
+                alignas(64) T lanes[W];
+                acc.store_aligned(lanes);
+                for (std::int64_t j = i; j < rows; ++j) out[j] = started ? out[j] + lanes[j - i0] : lanes[j - i0];
+            } else {
+                store(acc, i0);
+            }
+        }
+    }
+    if (i < rows) {  // fewer columns than a vector: scalars, the columns' chains interleaved
+        T acc[W] = {};
+        for (std::int64_t p = 0; p < kc; ++p) {
+            for (std::int64_t j = 0; j < rows; ++j) acc[j] = acc[j] + a[p * lda + j];
+        }
+        for (std::int64_t j = 0; j < rows; ++j) out[j] = started ? out[j] + acc[j] : acc[j];
+    }
+}
+
+// The same for a row-major op(A) (row i at a + i·lda): each row is one left-to-right chain, eight rows at a
+// time so eight chains are in flight. (No product of the framework asks for this layout; it is here so that
+// every layout has the sums, with the same bits as the transposed one.)
+template <class T>
+void add_row_sums_rows(const T* a, std::int64_t lda, std::int64_t kc, std::int64_t rows, bool started, T* out) {
+    constexpr std::int64_t R = 8;
+    std::int64_t i = 0;
+    for (; i + R <= rows; i += R) {
+        T acc[R] = {};
+        for (std::int64_t p = 0; p < kc; ++p) {
+#pragma GCC unroll 8
+            for (std::int64_t r = 0; r < R; ++r) acc[r] = acc[r] + a[(i + r) * lda + p];
+        }
+        for (std::int64_t r = 0; r < R; ++r) out[i + r] = started ? out[i + r] + acc[r] : acc[r];
+    }
+    for (; i < rows; ++i) {
+        T acc = T(0);
+        for (std::int64_t p = 0; p < kc; ++p) acc = acc + a[i * lda + p];
+        out[i] = started ? out[i] + acc : acc;
+    }
+}
+
+// One k block's partial sums of rows [i, i + rows) of op(A), added to sums[0, rows) (or stored there when
+// !started); a_block is op(A)'s column pc, as in BlockProduct.
+template <class T>
+void add_block_row_sums(bool trans_a, const T* a_block, std::int64_t lda, std::int64_t kc, std::int64_t i,
+                        std::int64_t rows, bool started, T* sums) {
+    if (trans_a) {
+        add_row_sums_transposed(a_block + i, lda, kc, rows, started, sums);
+    } else {
+        add_row_sums_rows(a_block + i * lda, lda, kc, rows, started, sums);
+    }
+}
+
+// All of op(A)'s row sums, block after block (for the products that run no tiles: n == 0 or alpha == 0).
+template <class T>
+void row_sums_by_blocks(bool trans_a, std::int64_t m, std::int64_t k, const T* a, std::int64_t lda, T* sums) {
+    constexpr std::int64_t KC = Blocking<T>::KC;
+    if (k == 0) std::fill(sums, sums + m, T(0));
+    for (std::int64_t pc = 0; pc < k; pc += KC) {
+        add_block_row_sums(trans_a, trans_a ? a + pc * lda : a + pc, lda, std::min(KC, k - pc), 0, m, pc > 0, sums);
+    }
+}
+
 // The MR×NR tile of C at rows ic + ir, sliver s of the block: picks where the kernel reads A and B (packed or
-// in place) and runs it; `spread`: lines to ask for while it computes (none by default).
+// in place) and runs it; `spread`: lines to ask for while it computes (none by default); `sums` (null, or a
+// sliver of a transposed A, in place or packed): where the kernel adds this k block's row sums of the sliver.
 template <class T>
 void block_tile(const BlockProduct<T>& bk, const T* ap, std::int64_t full, bool a_rows_in_place, std::int64_t ic,
-                std::int64_t mc, std::int64_t ir, std::int64_t s, const SpreadPrefetch& spread = {}) {
+                std::int64_t mc, std::int64_t ir, std::int64_t s, const SpreadPrefetch& spread = {},
+                T* sums = nullptr) {
     constexpr std::int64_t MR = Blocking<T>::MR, NR = Blocking<T>::NR;
     const std::int64_t kc = bk.kc, jr = s * NR, cols = std::min(NR, bk.nc - jr);
     const bool b_direct = s < bk.b_full;
@@ -275,10 +406,10 @@ void block_tile(const BlockProduct<T>& bk, const T* ap, std::int64_t full, bool 
                                      bias_tile, spread);
     } else if (b_direct) {
         compute_tile<T, false, true>(kc, a_sliver, a_step, b_sliver, b_step, alpha, beta, c_tile, ldc, rows, cols,
-                                     bias_tile, spread);
+                                     bias_tile, spread, sums, bk.a_sums_started);
     } else {
         compute_tile<T, false, false>(kc, a_sliver, a_step, b_sliver, b_step, alpha, beta, c_tile, ldc, rows, cols,
-                                      bias_tile, spread);
+                                      bias_tile, spread, sums, bk.a_sums_started);
     }
 }
 
@@ -352,6 +483,19 @@ void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_
             const T* a_rows = bk.trans_a ? bk.a_block + ic + full : bk.a_block + (ic + full) * bk.lda;
             pack_a<T, MR>(bk.trans_a, a_rows, bk.lda, mc - full, kc, ap + full * kc);
         }
+        // This k block's row sums, by the task with the first slivers (the others have the same rows): with a
+        // transposed A the tiles of the task's last sliver take them as they read A (in place, or the packed
+        // partial last sliver), when A is in L2 from the earlier slivers (the first sliver's tiles, which read
+        // A from memory, measured the same within the noise); a row-major A gets the plain pass, which adds
+        // the same values in the same order. A plain pass over the rows of a transposed A before its tiles
+        // cost 1.07-1.11× the product's time (S's 384 and 512 × 128 × 2048, operands in cache; it reads A
+        // with a stride of lda and nothing overlaps it with the FMAs).
+        const bool sums_here = bk.a_sums != nullptr && s_begin == 0;
+        const std::int64_t sums_in_tiles = sums_here && bk.a_in_place ? mc : 0;
+        if (sums_here && sums_in_tiles < mc) {
+            add_block_row_sums(bk.trans_a, bk.a_block, bk.lda, kc, ic + sums_in_tiles, mc - sums_in_tiles,
+                               bk.a_sums_started, bk.a_sums + ic + sums_in_tiles);
+        }
         for (std::int64_t s = s_begin; s < s_end; ++s) {
             // A B sliver read in place (kc rows of NR values, ldb apart) comes from L3 or DRAM on its first
             // use, and the tile that reads it first waited for all of it: the rows are too short and too far
@@ -379,7 +523,8 @@ void block_task(const BlockProduct<T>& bk, std::int64_t i_begin, std::int64_t i_
                     prefetch_rows(bk.a_block + next * bk.lda, bk.lda, std::min(MR, i_end - next), kc);
                 }
                 block_tile(bk, ap, full, a_rows_in_place, ic, mc, ir, s,
-                           bk.a_in_place && s == s_begin ? next_a_line(bk, ic + ir, i_end) : SpreadPrefetch{});
+                           bk.a_in_place && s == s_begin ? next_a_line(bk, ic + ir, i_end) : SpreadPrefetch{},
+                           s + 1 == s_end && ir < sums_in_tiles ? bk.a_sums + ic + ir : nullptr);
             }
         }
     }
@@ -434,7 +579,8 @@ constexpr std::int64_t k_few_rows_all_of_a_bytes = 1 << 20;
 // head's logits: 51 MB twice). Every C element still sums its k blocks in order: the same bits either way.
 template <class T>
 void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                   std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const T* bias) {
+                   std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const T* bias,
+                   T* a_sums) {
     using Blk = Blocking<T>;
     constexpr std::int64_t MR = Blk::MR, NR = Blk::NR, KC = Blk::KC;
     const std::int64_t col_slivers = ceil_div(n, NR);
@@ -464,17 +610,22 @@ void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, s
         bk.a_block = trans_a ? a + pc * lda : a + pc;
         bk.lda = lda;
         bk.a_in_place = trans_a;
+        bk.a_sums = a_sums;
+        bk.a_sums_started = j > 0;
         return bk;
     };
     const auto packed_a = [&](std::int64_t j) { return a_buffer.data() + (slivers_outer ? row_tiles * MR * j * KC : 0); };
-    const auto pack_a_block = [&](const BlockProduct<T>& bk, T* ap) {
+    // Packs k block j's rows of op(A) (only a partial last sliver when transposed). The row sums: the tiles of
+    // the last sliver take them for a transposed A (block_task says why the last), else a plain pass here.
+    const auto pack_a_block = [&](std::int64_t j, const BlockProduct<T>& bk, T* ap) {
+        if (a_sums != nullptr && !trans_a) add_block_row_sums(trans_a, bk.a_block, lda, bk.kc, 0, m, j > 0, a_sums);
         if (full < m) {
             pack_a<T, MR>(trans_a, trans_a ? bk.a_block + full : bk.a_block + full * lda, lda, m - full, bk.kc,
                           ap + full * bk.kc);
         }
     };
     if (slivers_outer) {
-        for (std::int64_t j = 0; j < k_blocks; ++j) pack_a_block(block(j), packed_a(j));
+        for (std::int64_t j = 0; j < k_blocks; ++j) pack_a_block(j, block(j), packed_a(j));
     }
 
     // Step t of the walk is (k block j, sliver s): sliver-major when slivers_outer, else block-major.
@@ -486,7 +637,7 @@ void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, s
     for (std::int64_t t = 0; t < steps; ++t) {
         const auto [j, s] = pair_at(t);
         if (t == 0 || j != pair_at(t - 1).first) bk = block(j);
-        if (!slivers_outer && s == 0) pack_a_block(bk, packed_a(j));
+        if (!slivers_outer && s == 0) pack_a_block(j, bk, packed_a(j));
         const T* src = trans_b ? bk.b_block + s * NR * ldb : bk.b_block + s * NR;
         pack_b<T, NR>(trans_b, src, ldb, bk.kc, n - s * NR, 0, 1, b_buffer.data());
         bk.bp_first = s;
@@ -496,7 +647,8 @@ void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, s
         const BlockProduct<T> bk_next = j_next == j ? bk : block(j_next);
         for (std::int64_t ir = 0; ir < m; ir += MR) {
             prefetch_b_sliver_l2(bk_next, trans_b, s_next, ir / MR, row_tiles);
-            block_tile(bk, packed_a(j), full, false, 0, m, ir, s);
+            block_tile(bk, packed_a(j), full, false, 0, m, ir, s, SpreadPrefetch{},
+                       trans_a && a_sums != nullptr && s + 1 == col_slivers ? a_sums + ir : nullptr);
         }
     }
 }
@@ -507,7 +659,7 @@ void gemm_few_rows(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, s
 template <class T>
 void gemm_blocks(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                  std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads,
-                 const T* bias) {
+                 const T* bias, T* a_sums) {
     using Blk = Blocking<T>;
     constexpr std::int64_t MR = Blk::MR, NR = Blk::NR, KC = Blk::KC, NC = Blk::NC;
 
@@ -567,6 +719,9 @@ void gemm_blocks(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std
             // 512×64×2048 0.65-0.75×, 2048×128×2048 0.82×, 512×256×1024 0.91-0.95×, wide products (n >= 384)
             // 0.97-1.02×.
             bk.a_in_place = trans_a;
+            // The row sums come with the first column block's tiles (each k block once).
+            bk.a_sums = jc == 0 ? a_sums : nullptr;
+            bk.a_sums_started = pc > 0;
 
             auto task = [&](std::int64_t t) {
                 const std::int64_t rt = t / col_tasks, ct = t % col_tasks;
@@ -612,12 +767,13 @@ void gemm_blocks(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std
 // its prefetches win.
 template <class T>
 void gemm_serial(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
-                 std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const T* bias) {
+                 std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, const T* bias,
+                 T* a_sums) {
     const bool b_packed = trans_b || m > k_b_in_place_max_rows;
     if (m <= k_few_rows_max && n > 2 * Blocking<T>::NR && b_packed) {
-        gemm_few_rows(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+        gemm_few_rows(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, a_sums);
     } else {
-        gemm_blocks(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1, bias);
+        gemm_blocks(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 1, bias, a_sums);
     }
 }
 
@@ -647,11 +803,12 @@ ThreadGrid rectangle_grid(std::int64_t m, std::int64_t n, int threads) {
 }
 
 // The product on a grid of rectangles, one task each, every task the serial gemm_blocks on its part of C
-// (rows [i0, i1) take the same rows of op(A), columns [j0, j1) the same columns of op(B) and of bias).
+// (rows [i0, i1) take the same rows of op(A), columns [j0, j1) the same columns of op(B) and of bias). The
+// rectangles of the first column band also sum their rows of op(A), when asked.
 template <class T>
 void gemm_rectangles(ThreadGrid grid, bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
                      T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
-                     std::int64_t ldc, const T* bias) {
+                     std::int64_t ldc, const T* bias, T* a_sums) {
     constexpr std::int64_t MR = Blocking<T>::MR, NR = Blocking<T>::NR;
     const std::int64_t row_slivers = ceil_div(m, MR), col_slivers = ceil_div(n, NR);
     const std::int64_t tasks = grid.rows * grid.cols;
@@ -665,7 +822,8 @@ void gemm_rectangles(ThreadGrid grid, bool trans_a, bool trans_b, std::int64_t m
             const T* a_rows = trans_a ? a + i0 : a + i0 * lda;
             const T* b_cols = trans_b ? b + j0 * ldb : b + j0;
             gemm_serial<T>(trans_a, trans_b, i1 - i0, j1 - j0, k, alpha, a_rows, lda, b_cols, ldb, beta,
-                           c + i0 * ldc + j0, ldc, bias != nullptr ? bias + j0 : nullptr);
+                           c + i0 * ldc + j0, ldc, bias != nullptr ? bias + j0 : nullptr,
+                           a_sums != nullptr && q == 0 ? a_sums + i0 : nullptr);  // rows' sums: first column
         }
     });
 }
@@ -720,26 +878,29 @@ bool k_split_pays(std::int64_t m, std::int64_t n, std::int64_t k, int threads) {
 template <class T>
 void gemm_k_split(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                   std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads,
-                  const T* bias) {
+                  const T* bias, T* a_sums) {
     constexpr std::int64_t KC = Blocking<T>::KC;
     const std::int64_t blocks = ceil_div(k, KC);
     const std::int64_t first_own = k_split_first_block<T>(1, k, threads);  // blocks [0, first_own) go into C
-    BorrowedBuffer<T> partials_buffer((blocks - first_own) * m * n);
+    const std::int64_t sums_per_block = a_sums != nullptr ? m : 0;
+    BorrowedBuffer<T> partials_buffer((blocks - first_own) * (m * n + sums_per_block));
     T* const partials = partials_buffer.data();  // P_b at partials + (b - first_own)·m·n, row length n
+    // The row sums of op(A) the same way: blocks [0, first_own) into a_sums, block b's own s_b after the P_b.
+    T* const partial_sums = partials + (blocks - first_own) * m * n;
     for_each_chunk(threads, threads, [&](std::int64_t t_begin, std::int64_t t_end) {
         for (std::int64_t t = t_begin; t < t_end; ++t) {
             const std::int64_t b_begin = k_split_first_block<T>(t, k, threads);
             const std::int64_t b_end = k_split_first_block<T>(t + 1, k, threads);
             if (t == 0) {
                 gemm_serial<T>(trans_a, trans_b, m, n, std::min(k, b_end * KC), alpha, a, lda, b, ldb, beta, c, ldc,
-                               bias);
+                               bias, a_sums);
                 continue;
             }
             for (std::int64_t blk = b_begin; blk < b_end; ++blk) {
                 const std::int64_t p0 = blk * KC, kc = std::min(KC, k - p0);
                 gemm_serial<T>(trans_a, trans_b, m, n, kc, alpha, trans_a ? a + p0 * lda : a + p0, lda,
                                trans_b ? b + p0 : b + p0 * ldb, ldb, T(0), partials + (blk - first_own) * m * n, n,
-                               nullptr);
+                               nullptr, a_sums != nullptr ? partial_sums + (blk - first_own) * m : nullptr);
             }
         }
     });
@@ -753,18 +914,25 @@ void gemm_k_split(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
             }
         }
     });
+    if (a_sums != nullptr) {  // s += s_b in block order
+        for (std::int64_t blk = first_own; blk < blocks; ++blk) {
+            const T* s_b = partial_sums + (blk - first_own) * m;
+            for (std::int64_t i = 0; i < m; ++i) a_sums[i] = a_sums[i] + s_b[i];
+        }
+    }
 }
 
-// One product C = alpha · op(A) · op(B) + beta · C (+ bias on every row, when bias is not null) on up to
-// `threads` threads: serial when small, else one rectangle per thread when a grid packs little, else the
-// threads share every block.
+// One product C = alpha · op(A) · op(B) + beta · C (+ bias on every row, when bias is not null; and the row
+// sums of op(A) into a_sums[m], when a_sums is not null) on up to `threads` threads: serial when small, else
+// one rectangle per thread when a grid packs little, else the threads share every block.
 template <class T>
 void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, T alpha, const T* a,
                   std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc, int threads,
-                  const T* bias = nullptr) {
-    if (m == 0 || n == 0) return;
-    if (k == 0 || alpha == T(0)) {
-        scale_c_add_bias(m, n, beta, c, ldc, bias);
+                  const T* bias = nullptr, T* a_sums = nullptr) {
+    if (m == 0) return;
+    if (n == 0 || k == 0 || alpha == T(0)) {  // no tiles to run: the sums (if asked) in a pass of their own
+        if (a_sums != nullptr) row_sums_by_blocks(trans_a, m, k, a, lda, a_sums);
+        if (n > 0) scale_c_add_bias(m, n, beta, c, ldc, bias);
         return;
     }
     if (2.0 * static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k) < k_parallel_min_flops) {
@@ -772,13 +940,13 @@ void gemm_blocked(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, st
     }
     const ThreadGrid grid = threads > 1 ? rectangle_grid<T>(m, n, threads) : ThreadGrid{};
     if (threads == 1) {
-        gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+        gemm_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, a_sums);
     } else if (k_split_pays<T>(m, n, k, threads)) {
-        gemm_k_split(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias);
+        gemm_k_split(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias, a_sums);
     } else if (grid.rows > 0) {
-        gemm_rectangles(grid, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias);
+        gemm_rectangles(grid, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, a_sums);
     } else {
-        gemm_blocks(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias);
+        gemm_blocks(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads, bias, a_sums);
     }
 }
 
@@ -849,6 +1017,22 @@ void dgemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int6
            std::int64_t ldc) {
     check_sizes("dgemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
     gemm_blocked<double>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, available_threads());
+}
+
+void sgemm_a_sums(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                  const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                  std::int64_t ldc, float* a_sums) {
+    check_sizes("sgemm_a_sums", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    gemm_blocked<float>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, available_threads(), nullptr,
+                        a_sums);
+}
+
+void dgemm_a_sums(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
+                  const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
+                  std::int64_t ldc, double* a_sums) {
+    check_sizes("dgemm_a_sums", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+    gemm_blocked<double>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, available_threads(),
+                         nullptr, a_sums);
 }
 
 void sgemm_bias(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k, const float* a,

@@ -17,6 +17,9 @@
 #include "kernels/spread_prefetch.h"
 
 #include <xsimd/xsimd.hpp>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
 #include <cstdint>
@@ -80,6 +83,65 @@ inline void rounded_here(Batch& v) {
 #endif
 }
 
+// The row sums of the A sliver (sgemm_a_sums), taken by the micro-kernel as it reads A: sum i adds A's value
+// of row i at every step, left to right from 0 — the same additions in the same order as the plain pass of
+// kernels/gemm.cpp (add_row_sums_transposed), so the bits do not depend on which of the two took a row.
+//
+// With AVX, two 4-lane vectors: `low` adds the step's values 0-3, `high` its values MR-4 .. MR-1 (2-5 for
+// MR = 6; lanes 0-1 of `high` repeat values 2-3 and are not used). Each is one addition with its load folded
+// in, on the FP-add pipes beside the FMAs, and the two registers fit beside the 24 accumulators and 4 B
+// vectors. Nothing past the sliver is read. (A masked 16-lane load of the MR values measured 1.2-1.4× the
+// product's time on cold operands; MR scalar sums, six more registers beside the 29 the tile keeps live: 1.05×.)
+#if defined(__AVX__)
+// Four lanes of T: the sums of four rows (SSE for floats, AVX for doubles), one addition per step with its
+// load folded in.
+template <class T>
+struct FourSums;
+template <>
+struct FourSums<float> {
+    __m128 v = _mm_setzero_ps();
+    void add(const float* a) { v = _mm_add_ps(v, _mm_loadu_ps(a)); }
+    void store(float* out) const { _mm_storeu_ps(out, v); }
+};
+template <>
+struct FourSums<double> {
+    __m256d v = _mm256_setzero_pd();
+    void add(const double* a) { v = _mm256_add_pd(v, _mm256_loadu_pd(a)); }
+    void store(double* out) const { _mm256_storeu_pd(out, v); }
+};
+#endif
+
+template <class T, int MR>
+struct SliverSums {
+#if defined(__AVX__)
+    static_assert(MR >= 4 && MR <= 8, "two 4-lane vectors hold the MR sums");
+    FourSums<T> low, high;
+    void add(const T* a) {
+        low.add(a);
+        high.add(a + MR - 4);
+    }
+    // out[i] = sum_i, or out[i] + sum_i when `started` (the sums of earlier k blocks are there), i < rows
+    // (a partial sliver, packed with zeros after its `rows` rows, has only those).
+    void finish(T* out, bool started, int rows) const {
+        T lanes[8];
+        low.store(lanes);
+        high.store(lanes + 4);  // lane j of high is row MR - 4 + j, stored at lanes[4 + j]
+        for (int i = 0; i < rows; ++i) {
+            const T s = i < 4 ? lanes[i] : lanes[4 + i - (MR - 4)];
+            out[i] = started ? out[i] + s : s;
+        }
+    }
+#else
+    T sum[MR] = {};
+    void add(const T* a) {
+        for (int i = 0; i < MR; ++i) sum[i] = sum[i] + a[i];
+    }
+    void finish(T* out, bool started, int rows) const {
+        for (int i = 0; i < rows; ++i) out[i] = started ? out[i] + sum[i] : sum[i];
+    }
+#endif
+};
+
 // How the finished tile is written to C:  C = alpha·acc + beta·C, and with beta == 0 C is never read (it may
 // hold NaN from an uninitialised buffer, and 0·NaN would be NaN). The same rounding (alpha·acc first, then
 // one fused multiply-add with beta·C) is used by the scalar edge path, so a C element gets bit-identical
@@ -94,13 +156,20 @@ inline void rounded_here(Batch& v) {
 // bias (may be null): NR values added to every row of the tile as it is stored (a Linear layer's + b):
 //   C = alpha·acc + bias, or with beta ≠ 0, beta·C + alpha·acc + bias.
 //
+// sums (read only with kSums, which needs a column-major A: packed or transposed in place): where the row sums
+// of this k block of the sliver's first sums_rows rows go (SliverSums::finish; sums_started: add to what is
+// there).
+//
 // spread (read only with kSpread): cache lines of other data (the next B sliver, the next tile's A) to ask for
 // while the tile computes, one request every few steps of the k loop (kernels/spread_prefetch.h). Without
 // kSpread the k loop has no prefetch bookkeeping at all.
-template <class T, int MR, int NV, bool kRowsA = false, bool kRowsB = false, bool kSpread = false>
+template <class T, int MR, int NV, bool kRowsA = false, bool kRowsB = false, bool kSpread = false,
+          bool kSums = false>
 void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* c, std::int64_t ldc,
                  std::int64_t a_step = MR, const T* bias = nullptr, std::int64_t b_step = 0,
-                 const SpreadPrefetch& spread = {}) {
+                 const SpreadPrefetch& spread = {}, T* sums = nullptr, bool sums_started = false,
+                 int sums_rows = MR) {
+    static_assert(!(kSums && kRowsA), "the sums read A's MR values of a step side by side");
     using Batch = xsimd::batch<T>;
     constexpr int W = static_cast<int>(Batch::size);
     constexpr int NR = NV * W;
@@ -121,6 +190,7 @@ void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
     }
 
     SpreadCursor<> next_line(spread, kc);  // (unused, and compiled away, without kSpread)
+    SliverSums<T, MR> a_sums;                // (unused, and compiled away, without kSums)
     for (std::int64_t p = 0; p < kc; ++p) {
         if (p == p_c_row) {
             prefetch_row_for_writing<T, NR>(c + c_row * ldc);
@@ -139,11 +209,13 @@ void microkernel(std::int64_t kc, const T* ap, const T* bp, T alpha, T beta, T* 
 #pragma GCC unroll 8
             for (int v = 0; v < NV; ++v) acc[i][v] = xsimd::fma(a, b[v], acc[i][v]);
         }
+        if constexpr (kSums) a_sums.add(ap);
         ap += kRowsA ? 1 : a_step;
         bp += kRowsB ? b_step : NR;
     }
 
     if constexpr (kSpread) next_line.finish();
+    if constexpr (kSums) a_sums.finish(sums, sums_started, sums_rows);
 
     const Batch alpha_v(alpha);
     const Batch beta_v(beta);
