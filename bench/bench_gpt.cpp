@@ -2,6 +2,7 @@
 //
 //   tg-bench gpt --config S|M|L|gpt2 [--attention exact|approx_backward|approx] [--degree G] [--steps K] [--threads P]
 //                [--grad consistent|plugin] [--window W --sinks S] [--batch B] [--seq T] [--vocab V] [--profile]
+//                [--peak] [--rounds R]
 //
 //   config S:    vocab 256, T = 256, 4 layers, 4 heads, C = 128, batch 8
 //   config M:    vocab 256, T = 512, 6 layers, 6 heads, C = 384, batch 4
@@ -26,6 +27,10 @@
 // peak_rss_bytes is getrusage's ru_maxrss: the process maximum, so run one config per process.
 // --profile: after the timed steps, K more steps with the op profiler on (core/profiler.h), printed per op
 // kind and per op (bench/step_profile.h); the timed steps above are not affected.
+// --peak: the FMA peak on `threads` threads is measured right before and right after the timed steps, and the
+// line gets "round", "peak_gflops" (the larger), "peak_gflops_before", "peak_gflops_after" and
+// "peak_fraction" = gflops / peak_gflops (bench/step_rounds.h says why in the same process). --rounds R: R such
+// measurements in one process, one line each, then a "gpt_rounds" line with the median, min and max.
 //
 // FLOP count (multiply-adds count 2), N = B·T tokens, per step:
 //   linear layers + LM head: 2·N·(L·12·C² + C·V) forward, twice that backward (dX and dW)
@@ -39,15 +44,14 @@
 
 #include "bench/bench.h"
 #include "bench/step_profile.h"
+#include "bench/step_rounds.h"
 
 #include "core/ops.h"
 #include "core/random.h"
-#include "core/storage.h"
 #include "core/tensor.h"
 #include "nn/models/gpt.h"
 #include "nn/optim.h"
 
-#include <sys/resource.h>
 
 #include <algorithm>
 #include <iostream>
@@ -84,6 +88,8 @@ int run_gpt(const Args& args, bool json, int threads) {
     const std::string grad = args.get("grad", "consistent");
     const std::int64_t window = args.get_int("window", 0), sinks = args.get_int("sinks", 0);
     const bool profile = args.flag("profile");
+    const bool with_peak = args.flag("peak");
+    const std::int64_t rounds = args.get_int("rounds", 1);
     if (report_unused(args, "gpt")) return 2;
 
     GptBenchConfig c{};
@@ -116,6 +122,10 @@ int run_gpt(const Args& args, bool json, int threads) {
     if (seq > 0) c.T = seq;
     if (steps < 1) {
         std::cerr << "tg-bench gpt: --steps must be at least 1, got " << steps << "\n";
+        return 2;
+    }
+    if (rounds < 1) {
+        std::cerr << "tg-bench gpt: --rounds must be at least 1, got " << rounds << "\n";
         return 2;
     }
     F::AttentionOptions options;
@@ -161,40 +171,33 @@ int run_gpt(const Args& args, bool json, int threads) {
         last_loss = training_step(opt, [&] { return model.loss(idx, targets); });
     };
 
-    // Two warm-up steps, then exactly `steps` timed ones.
-    const Timing timing = median_timing(step, threads, 2, static_cast<int>(steps), 0.0, static_cast<int>(steps));
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-
-    const double step_ms = timing.ms, cpu_ms = timing.cpu_ms;
+    // Per round: two warm-up steps, then exactly `steps` timed ones (between two peaks with --peak).
     const double flops = step_flops(c);
-    Record r;
-    r.set("suite", "gpt");
-    r.set("config", config_name);
-    r.set("attention", attention);
-    if (options.mode != F::AttentionMode::Exact) {
-        r.set("degree", degree);
-        r.set("grad", grad);
-        r.set("window", window);
-        r.set("sinks", sinks);
-    }
-    r.set("threads", threads);
-    r.set("vocab", c.vocab);
-    r.set("batch", c.batch);
-    r.set("seq", c.T);
-    r.set("parameters", model.num_parameters());
-    r.set("step_ms", step_ms);
-    r.set("tokens_per_s", static_cast<double>(c.batch * c.T) / (step_ms * 1e-3));
-    r.set("peak_rss_bytes", static_cast<std::int64_t>(usage.ru_maxrss) * 1024);
-    r.set("steps", steps);
-    r.set("cpu_ms", cpu_ms);
-    r.set("min_step_ms", timing.min_ms);
-    r.set("gflop", flops * 1e-9);
-    r.set("gflops", flops * 1e-6 / step_ms);
-    r.set("gflops_cpu", flops * 1e-6 / cpu_ms);
-    r.set("framework_peak_bytes", memory_stats().peak_bytes);
-    r.set("loss", last_loss);
-    emit(r, json);
+    const auto report = [&](const StepRound& round, int index) {
+        const double step_ms = round.timing.ms;
+        Record r;
+        r.set("suite", "gpt");
+        r.set("config", config_name);
+        r.set("attention", attention);
+        if (options.mode != F::AttentionMode::Exact) {
+            r.set("degree", degree);
+            r.set("grad", grad);
+            r.set("window", window);
+            r.set("sinks", sinks);
+        }
+        r.set("threads", threads);
+        r.set("vocab", c.vocab);
+        r.set("batch", c.batch);
+        r.set("seq", c.T);
+        r.set("parameters", model.num_parameters());
+        r.set("step_ms", step_ms);
+        r.set("tokens_per_s", static_cast<double>(c.batch * c.T) / (step_ms * 1e-3));
+        set_step_fields(r, round, index, steps, flops * 1e-9, last_loss);
+        emit(r, json);
+    };
+    const std::vector<StepRound> measured =
+        time_step_rounds(step, threads, static_cast<int>(steps), static_cast<int>(rounds), with_peak, report);
+    if (rounds > 1) emit_rounds_summary(measured, "gpt", config_name, threads, flops * 1e-9, json);
     if (profile) profile_steps(step, steps, "gpt", config_name, threads, json);
     return 0;
 }

@@ -10,6 +10,7 @@
 // scheduler's. One record for a single thread and one for all `threads`.
 
 #include "bench/bench.h"
+#include "bench/step_rounds.h"
 
 #include <xsimd/xsimd.hpp>
 
@@ -90,6 +91,8 @@ double measure_triad_gbs(int threads) {
 }
 
 }  // namespace
+
+double peak_fma_gflops(int threads) { return measure_fma_gflops(threads).first; }
 
 int run_peak(const Args& args, bool json, int threads) {
     if (report_unused(args, "peak")) return 2;

@@ -2,7 +2,7 @@
 // tg-vit trains by default (nn/models/vit.h: 28×28 images, 7×7 patches, 16 patches + a class token,
 // 4 layers, 4 heads, E = 64, MLP 128, 10 classes) at tg-vit's default batch of 128.
 //
-//   tg-bench vit [--batch B] [--dim E] [--layers L] [--heads H] [--mlp M] [--steps K] [--profile]
+//   tg-bench vit [--batch B] [--dim E] [--layers L] [--heads H] [--mlp M] [--steps K] [--profile] [--peak] [--rounds R]
 //
 // Output: {"suite":"vit","threads":2,"batch":128,"step_ms":..,"images_per_s":..,"cpu_ms":..,"gflop":..,
 // "gflops":..,"gflops_cpu":..,"peak_rss_bytes":..,"loss":..}, timed like the gpt suite (two warm-up steps,
@@ -15,15 +15,14 @@
 
 #include "bench/bench.h"
 #include "bench/step_profile.h"
+#include "bench/step_rounds.h"
 
 #include "core/ops.h"
 #include "core/random.h"
-#include "core/storage.h"
 #include "core/tensor.h"
 #include "nn/models/vit.h"
 #include "nn/optim.h"
 
-#include <sys/resource.h>
 
 #include <iostream>
 #include <string>
@@ -55,9 +54,11 @@ int run_vit(const Args& args, bool json, int threads) {
     config.mlp_hidden = args.get_int("mlp", config.mlp_hidden);
     const std::int64_t steps = args.get_int("steps", 10);
     const bool profile = args.flag("profile");
+    const bool with_peak = args.flag("peak");
+    const std::int64_t rounds = args.get_int("rounds", 1);
     if (report_unused(args, "vit")) return 2;
-    if (batch < 1 || steps < 1) {
-        std::cerr << "tg-bench vit: --batch and --steps must be at least 1\n";
+    if (batch < 1 || steps < 1 || rounds < 1) {
+        std::cerr << "tg-bench vit: --batch, --steps and --rounds must be at least 1\n";
         return 2;
     }
     try {
@@ -77,31 +78,25 @@ int run_vit(const Args& args, bool json, int threads) {
         const Tensor labels = randint(0, config.num_classes, {batch}, kInt64, &gen);
         last_loss = training_step(opt, [&] { return model.loss(images, labels); });
     };
-    const Timing timing = median_timing(step, threads, 2, static_cast<int>(steps), 0.0, static_cast<int>(steps));
-    rusage usage{};
-    getrusage(RUSAGE_SELF, &usage);
-
     const double flops = vit_step_flops(config, batch);
-    Record r;
-    r.set("suite", "vit");
-    r.set("threads", threads);
-    r.set("batch", batch);
-    r.set("tokens", config.num_tokens());
-    r.set("dim", config.n_embd);
-    r.set("layers", config.n_layer);
-    r.set("parameters", model.num_parameters());
-    r.set("step_ms", timing.ms);
-    r.set("images_per_s", static_cast<double>(batch) / (timing.ms * 1e-3));
-    r.set("peak_rss_bytes", static_cast<std::int64_t>(usage.ru_maxrss) * 1024);
-    r.set("steps", steps);
-    r.set("cpu_ms", timing.cpu_ms);
-    r.set("min_step_ms", timing.min_ms);
-    r.set("gflop", flops * 1e-9);
-    r.set("gflops", flops * 1e-6 / timing.ms);
-    r.set("gflops_cpu", flops * 1e-6 / timing.cpu_ms);
-    r.set("framework_peak_bytes", memory_stats().peak_bytes);
-    r.set("loss", last_loss);
-    emit(r, json);
+    const auto report = [&](const StepRound& round, int index) {
+        const Timing& timing = round.timing;
+        Record r;
+        r.set("suite", "vit");
+        r.set("threads", threads);
+        r.set("batch", batch);
+        r.set("tokens", config.num_tokens());
+        r.set("dim", config.n_embd);
+        r.set("layers", config.n_layer);
+        r.set("parameters", model.num_parameters());
+        r.set("step_ms", timing.ms);
+        r.set("images_per_s", static_cast<double>(batch) / (timing.ms * 1e-3));
+        set_step_fields(r, round, index, steps, flops * 1e-9, last_loss);
+        emit(r, json);
+    };
+    const std::vector<StepRound> measured =
+        time_step_rounds(step, threads, static_cast<int>(steps), static_cast<int>(rounds), with_peak, report);
+    if (rounds > 1) emit_rounds_summary(measured, "vit", "default", threads, flops * 1e-9, json);
     if (profile) profile_steps(step, steps, "vit", "default", threads, json);
     return 0;
 }
