@@ -66,13 +66,19 @@ struct GptBenchConfig {
     std::int64_t vocab, T, layers, heads, C, batch;
 };
 
-double step_flops(const GptBenchConfig& c) {
+// The step's work split as the profile's kinds are: the linear layers and LM head (kind gemm), attention.
+struct StepFlops {
+    double linear = 0, attention = 0;
+    double total() const { return linear + attention; }
+};
+
+StepFlops step_flops(const GptBenchConfig& c) {
     const double N = static_cast<double>(c.batch * c.T), C = static_cast<double>(c.C);
     const double linear = 3.0 * 2.0 * N * (static_cast<double>(c.layers) * 12.0 * C * C + C * static_cast<double>(c.vocab));
     const double pairs = 0.5 * static_cast<double>(c.T) * static_cast<double>(c.T + 1);
     const double D = C / static_cast<double>(c.heads);
     const double attention = 14.0 * pairs * D * static_cast<double>(c.batch * c.heads * c.layers);
-    return linear + attention;
+    return {linear, attention};
 }
 
 }  // namespace
@@ -172,7 +178,8 @@ int run_gpt(const Args& args, bool json, int threads) {
     };
 
     // Per round: two warm-up steps, then exactly `steps` timed ones (between two peaks with --peak).
-    const double flops = step_flops(c);
+    const StepFlops work = step_flops(c);
+    const double flops = work.total();
     const auto report = [&](const StepRound& round, int index) {
         const double step_ms = round.timing.ms;
         Record r;
@@ -198,7 +205,13 @@ int run_gpt(const Args& args, bool json, int threads) {
     const std::vector<StepRound> measured =
         time_step_rounds(step, threads, static_cast<int>(steps), static_cast<int>(rounds), with_peak, report);
     if (rounds > 1) emit_rounds_summary(measured, "gpt", config_name, threads, flops * 1e-9, json);
-    if (profile) profile_steps(step, steps, "gpt", config_name, threads, json);
+    if (profile) {
+        KindWork kinds;
+        kinds.gflop["gemm"] = work.linear * 1e-9;
+        if (options.mode == F::AttentionMode::Exact) kinds.gflop["attention"] = work.attention * 1e-9;
+        kinds.peak_gflops = measured.back().peak();  // 0 without --peak
+        profile_steps(step, steps, "gpt", config_name, threads, json, kinds);
+    }
     return 0;
 }
 

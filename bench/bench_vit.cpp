@@ -31,7 +31,13 @@ namespace tg::bench {
 
 namespace {
 
-double vit_step_flops(const nn::ViTConfig& c, std::int64_t batch) {
+// The step's work split as the profile's kinds are: the linear layers (kind gemm), attention.
+struct VitFlops {
+    double linear = 0, attention = 0;
+    double total() const { return linear + attention; }
+};
+
+VitFlops vit_step_flops(const nn::ViTConfig& c, std::int64_t batch) {
     const double B = static_cast<double>(batch), T = static_cast<double>(c.num_tokens());
     const double patches = static_cast<double>(c.num_patches()), E = static_cast<double>(c.n_embd);
     const double M = static_cast<double>(c.mlp_hidden), L = static_cast<double>(c.n_layer);
@@ -40,7 +46,7 @@ double vit_step_flops(const nn::ViTConfig& c, std::int64_t batch) {
     const double linear = 3.0 * 2.0 * (B * patches * patch_in * E + B * T * L * (4.0 * E * E + 2.0 * E * M) +
                                        B * E * static_cast<double>(c.num_classes));
     const double attention = 14.0 * T * T * D * B * H * L;
-    return linear + attention;
+    return {linear, attention};
 }
 
 }  // namespace
@@ -78,7 +84,8 @@ int run_vit(const Args& args, bool json, int threads) {
         const Tensor labels = randint(0, config.num_classes, {batch}, kInt64, &gen);
         last_loss = training_step(opt, [&] { return model.loss(images, labels); });
     };
-    const double flops = vit_step_flops(config, batch);
+    const VitFlops work = vit_step_flops(config, batch);
+    const double flops = work.total();
     const auto report = [&](const StepRound& round, int index) {
         const Timing& timing = round.timing;
         Record r;
@@ -97,7 +104,13 @@ int run_vit(const Args& args, bool json, int threads) {
     const std::vector<StepRound> measured =
         time_step_rounds(step, threads, static_cast<int>(steps), static_cast<int>(rounds), with_peak, report);
     if (rounds > 1) emit_rounds_summary(measured, "vit", "default", threads, flops * 1e-9, json);
-    if (profile) profile_steps(step, steps, "vit", "default", threads, json);
+    if (profile) {
+        KindWork kinds;
+        kinds.gflop["gemm"] = work.linear * 1e-9;
+        kinds.gflop["attention"] = work.attention * 1e-9;
+        kinds.peak_gflops = measured.back().peak();  // 0 without --peak
+        profile_steps(step, steps, "vit", "default", threads, json, kinds);
+    }
     return 0;
 }
 

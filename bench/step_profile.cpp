@@ -70,7 +70,7 @@ std::string op_kind(const std::string& op_name) {
 }
 
 void profile_steps(const std::function<void()>& step, std::int64_t steps, const std::string& suite,
-                   const std::string& config, int threads, bool json) {
+                   const std::string& config, int threads, bool json, const KindWork& work) {
     profiler::enable(true);
     profiler::reset();
     for (std::int64_t i = 0; i < steps; ++i) step();
@@ -99,6 +99,13 @@ void profile_steps(const std::function<void()>& step, std::int64_t steps, const 
         r.set("forward_ms", t.forward * per_step_ms).set("backward_ms", t.backward * per_step_ms);
         r.set("ms", (t.forward + t.backward) * per_step_ms);
         r.set("percent", total > 0 ? 100.0 * (t.forward + t.backward) / total : 0.0);
+        const auto counted = work.gflop.find(kind);
+        const double kind_ms = (t.forward + t.backward) * per_step_ms;
+        if (counted != work.gflop.end() && kind_ms > 0) {
+            const double gflops = counted->second * 1e3 / kind_ms;
+            r.set("gflop", counted->second).set("gflops", gflops);
+            if (work.peak_gflops > 0) r.set("peak_fraction", gflops / work.peak_gflops);
+        }
         emit(r, json);
     }
     for (const auto& e : entries) {

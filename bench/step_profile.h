@@ -6,6 +6,9 @@
 // Output: a table on stdout, or with --json one line per kind
 //   {"suite":"gpt_profile","config":"S","kind":"gemm","forward_ms":..,"backward_ms":..,"ms":..,"percent":..}
 // then one line per op name ("suite":"gpt_profile_op": op, kind, ms, calls per step), largest first.
+// The kinds whose work the suite counts (GEMM, and exact attention) also get "gflop" (per step) and "gflops"
+// (gflop over the kind's time), and with --peak "peak_fraction" against the last round's peak: how close each
+// kind runs to the machine, e.g. the GEMMs at 92% and attention at 60% of a step that runs at 75% overall.
 
 #include "bench/bench.h"
 #include "core/profiler.h"
@@ -13,6 +16,7 @@
 #include "nn/optim.h"
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,7 +31,13 @@ std::string op_kind(const std::string& op_name);
 
 // Runs `step` `steps` times with the profiler on and prints the breakdown per step; the lines are named
 // SUITE_profile and SUITE_profile_op and carry `config` and `threads`.
+// The floating-point work of one step per kind (GFLOP, as the suite counts it) and the peak to compare with (0:
+// none measured).
+struct KindWork {
+    std::map<std::string, double> gflop;
+    double peak_gflops = 0.0;
+};
 void profile_steps(const std::function<void()>& step, std::int64_t steps, const std::string& suite,
-                   const std::string& config, int threads, bool json);
+                   const std::string& config, int threads, bool json, const KindWork& work = {});
 
 }  // namespace tg::bench

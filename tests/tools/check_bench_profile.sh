@@ -10,6 +10,8 @@ for kind in gemm attention layernorm gelu softmax/cross-entropy embedding adamw 
   grep -q "\"suite\":\"gpt_profile\".*\"kind\":\"${kind//\//\\/}\"" <<<"$out" || fail "no line for kind $kind"
 done
 grep -q '"suite":"gpt_profile_op".*"op":"linear backward".*"kind":"gemm"' <<<"$out" || fail "no linear backward op line"
+grep -q '"suite":"gpt_profile".*"kind":"gemm".*"gflop":[0-9.]*,"gflops":[0-9.]*}' <<<"$out" || fail "the gemm kind has no gflop/gflops"
+if grep -q 'peak_fraction' <<<"$out"; then fail "peak_fraction without --peak"; fi
 grep '"suite":"gpt_profile"' <<<"$out" | sed 's/.*"percent":\([-0-9.eE+]*\).*/\1/' \
   | awk '{ s += $1 } END { printf "kinds add up to %.4f%%\n", s; exit !(s > 99.99 && s < 100.01) }' \
   || fail "the kinds' percentages do not add up to 100"
