@@ -52,7 +52,6 @@
 #include "nn/models/gpt.h"
 #include "nn/optim.h"
 
-
 #include <algorithm>
 #include <iostream>
 #include <string>
@@ -66,13 +65,7 @@ struct GptBenchConfig {
     std::int64_t vocab, T, layers, heads, C, batch;
 };
 
-// The step's work split as the profile's kinds are: the linear layers and LM head (kind gemm), attention.
-struct StepFlops {
-    double linear = 0, attention = 0;
-    double total() const { return linear + attention; }
-};
-
-StepFlops step_flops(const GptBenchConfig& c) {
+StepWork step_flops(const GptBenchConfig& c) {
     const double N = static_cast<double>(c.batch * c.T), C = static_cast<double>(c.C);
     const double linear = 3.0 * 2.0 * N * (static_cast<double>(c.layers) * 12.0 * C * C + C * static_cast<double>(c.vocab));
     const double pairs = 0.5 * static_cast<double>(c.T) * static_cast<double>(c.T + 1);
@@ -178,7 +171,7 @@ int run_gpt(const Args& args, bool json, int threads) {
     };
 
     // Per round: two warm-up steps, then exactly `steps` timed ones (between two peaks with --peak).
-    const StepFlops work = step_flops(c);
+    const StepWork work = step_flops(c);
     const double flops = work.total();
     const auto report = [&](const StepRound& round, int index) {
         const double step_ms = round.timing.ms;

@@ -2,7 +2,8 @@
 // tg-vit trains by default (nn/models/vit.h: 28×28 images, 7×7 patches, 16 patches + a class token,
 // 4 layers, 4 heads, E = 64, MLP 128, 10 classes) at tg-vit's default batch of 128.
 //
-//   tg-bench vit [--batch B] [--dim E] [--layers L] [--heads H] [--mlp M] [--steps K] [--profile] [--peak] [--rounds R]
+//   tg-bench vit [--batch B] [--dim E] [--layers L] [--heads H] [--mlp M] [--steps K] [--profile]
+//                [--peak] [--rounds R]
 //
 // Output: {"suite":"vit","threads":2,"batch":128,"step_ms":..,"images_per_s":..,"cpu_ms":..,"gflop":..,
 // "gflops":..,"gflops_cpu":..,"peak_rss_bytes":..,"loss":..}, timed like the gpt suite (two warm-up steps,
@@ -23,7 +24,6 @@
 #include "nn/models/vit.h"
 #include "nn/optim.h"
 
-
 #include <iostream>
 #include <string>
 
@@ -31,13 +31,7 @@ namespace tg::bench {
 
 namespace {
 
-// The step's work split as the profile's kinds are: the linear layers (kind gemm), attention.
-struct VitFlops {
-    double linear = 0, attention = 0;
-    double total() const { return linear + attention; }
-};
-
-VitFlops vit_step_flops(const nn::ViTConfig& c, std::int64_t batch) {
+StepWork vit_step_flops(const nn::ViTConfig& c, std::int64_t batch) {
     const double B = static_cast<double>(batch), T = static_cast<double>(c.num_tokens());
     const double patches = static_cast<double>(c.num_patches()), E = static_cast<double>(c.n_embd);
     const double M = static_cast<double>(c.mlp_hidden), L = static_cast<double>(c.n_layer);
@@ -84,7 +78,7 @@ int run_vit(const Args& args, bool json, int threads) {
         const Tensor labels = randint(0, config.num_classes, {batch}, kInt64, &gen);
         last_loss = training_step(opt, [&] { return model.loss(images, labels); });
     };
-    const VitFlops work = vit_step_flops(config, batch);
+    const StepWork work = vit_step_flops(config, batch);
     const double flops = work.total();
     const auto report = [&](const StepRound& round, int index) {
         const Timing& timing = round.timing;

@@ -31,6 +31,13 @@ std::string op_kind(const std::string& op_name);
 
 // Runs `step` `steps` times with the profiler on and prints the breakdown per step; the lines are named
 // SUITE_profile and SUITE_profile_op and carry `config` and `threads`.
+// A step's floating-point work (FLOP) as a suite counts it, split as the profile's kinds are: the linear layers
+// (kind gemm) and attention.
+struct StepWork {
+    double linear = 0, attention = 0;
+    double total() const { return linear + attention; }
+};
+
 // The floating-point work of one step per kind (GFLOP, as the suite counts it) and the peak to compare with (0:
 // none measured).
 struct KindWork {
