@@ -5,6 +5,7 @@
 
 #include "kernels/gemm.h"
 #include "kernels/spread_prefetch.h"
+#include "test_util.h"
 
 #include <doctest/doctest.h>
 #include <tbb/global_control.h>
@@ -28,14 +29,7 @@ using tg::kernels::sgemm;
 using tg::kernels::sgemm_batched;
 using tg::kernels::sgemm_reference;
 
-template <class T>
-std::vector<T> random_values(std::size_t count, std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<double> dist(-1.0, 1.0);
-    std::vector<T> v(count);
-    for (auto& x : v) x = static_cast<T>(dist(rng));
-    return v;
-}
+using tg::testing::random_values;
 
 // A stored matrix of `rows` × `cols` with row length ld >= cols, filled with random values (padding included,
 // so a kernel that reads past the view picks up noise and fails).

@@ -29,14 +29,7 @@
 
 namespace {
 
-template <class T>
-std::vector<T> random_values(std::int64_t count, std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<double> dist(-1.0, 1.0);
-    std::vector<T> v(static_cast<std::size_t>(count));
-    for (auto& x : v) x = static_cast<T>(dist(rng));
-    return v;
-}
+using tg::testing::random_values;
 
 // The k block of the kernels (kernels/gemm.cpp, Blocking<T>::KC): 2 KB of T.
 template <class T>

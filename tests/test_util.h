@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -104,6 +105,16 @@ double rel_err(const A& got, const B& want) {
         den += static_cast<double>(want[i]) * static_cast<double>(want[i]);
     }
     return std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
+}
+
+// `count` values uniform in [−1, 1) as T, from a fixed seed (std::mt19937): the GEMM tests' operands.
+template <class T>
+std::vector<T> random_values(std::size_t count, std::uint32_t seed) {
+    std::mt19937 rng(seed);
+    std::uniform_real_distribution<double> dist(-1.0, 1.0);
+    std::vector<T> v(count);
+    for (auto& x : v) x = static_cast<T>(dist(rng));
+    return v;
 }
 
 // n values from N(0, std_dev²), fixed seed.
