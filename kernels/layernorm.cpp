@@ -1,6 +1,6 @@
 // LayerNorm forward and backward. Each row is read from memory once and then revisited from cache
 // (a 4096-float row is 16 KB), so the traffic is one read of x and one write of y (forward), or one read of
-// x and dy and one write of dx (backward).
+// x (or y) and dy and one write of dx (backward).
 
 #include "kernels/layernorm.h"
 
@@ -84,26 +84,52 @@ inline V rounded(V v) {
     return v;
 }
 
+// Where a row of the backward pass gets x̂ from. Either from the input, x̂ = (x − μ)·rstd with the saved mean μ
+// (XhatFromInput), or from the output y = γ∘x̂ + β, x̂ = (y − β)·(1/γ) (XhatFromOutput; see
+// layernorm_backward_from_output). batch(j) gives x̂ at columns j .. j + W − 1, scalar(j) at column j.
+template <class T>
+struct XhatFromInput {
+    const T* x;  // the row of x
+    T mu, rs;
+    vec::batch<T> batch(std::int64_t j) const {
+        using B = vec::batch<T>;
+        return (B::load_unaligned(x + j) - B(mu)) * B(rs);
+    }
+    T scalar(std::int64_t j) const { return (x[j] - mu) * rs; }
+};
+
+template <class T>
+struct XhatFromOutput {
+    const T* y;  // the row of y
+    const T* beta;
+    const T* inv_gamma;  // 1/γ, once per call
+    vec::batch<T> batch(std::int64_t j) const {
+        using B = vec::batch<T>;
+        return (B::load_unaligned(y + j) - B::load_unaligned(beta + j)) * B::load_unaligned(inv_gamma + j);
+    }
+    T scalar(std::int64_t j) const { return (y[j] - beta[j]) * inv_gamma[j]; }
+};
+
 // One row of the backward pass: writes dx (or, with kAccumulate, adds it to what dx holds) and adds this
 // row's dy·x̂ and dy into dgamma_acc, dbeta_acc.
-template <bool kAccumulate, class T>
-void layernorm_backward_row(const T* xr, const T* gamma, T mu, T rs, const T* dyr, T* dxr, T* dgamma_acc,
+template <bool kAccumulate, class T, class Xhat>
+void layernorm_backward_row(const Xhat& xhat_of, const T* gamma, T rs, const T* dyr, T* dxr, T* dgamma_acc,
                             T* dbeta_acc, std::int64_t cols) {
     using B = vec::batch<T>;
     constexpr std::int64_t W = vec::width<T>;
-    const B mu_b(mu), rs_b(rs);
-    // Pass 1: Σ g and Σ g·x̂, with g = dy·γ and x̂ = (x − μ)·rstd. (Two accumulator chains side by side.)
+    const B rs_b(rs);
+    // Pass 1: Σ g and Σ g·x̂, with g = dy·γ. (Two accumulator chains side by side.)
     B sum_g_b(T(0)), sum_gx_b(T(0));
     std::int64_t j = 0;
     for (; j + W <= cols; j += W) {
-        const B xhat = (B::load_unaligned(xr + j) - mu_b) * rs_b;
+        const B xhat = xhat_of.batch(j);
         const B g = B::load_unaligned(dyr + j) * B::load_unaligned(gamma + j);
         sum_g_b += g;
         sum_gx_b = xsimd::fma(g, xhat, sum_gx_b);
     }
     T sum_g = xsimd::hadd(sum_g_b), sum_gx = xsimd::hadd(sum_gx_b);
     for (; j < cols; ++j) {
-        const T xhat = (xr[j] - mu) * rs;
+        const T xhat = xhat_of.scalar(j);
         const T g = dyr[j] * gamma[j];
         sum_g += g;
         sum_gx += g * xhat;
@@ -112,7 +138,7 @@ void layernorm_backward_row(const T* xr, const T* gamma, T mu, T rs, const T* dy
     // Pass 2: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)); dγ += dy·x̂; dβ += dy.
     const B mean_g_b(mean_g), mean_gx_b(mean_gx);
     for (j = 0; j + W <= cols; j += W) {
-        const B xhat = (B::load_unaligned(xr + j) - mu_b) * rs_b;
+        const B xhat = xhat_of.batch(j);
         const B dyj = B::load_unaligned(dyr + j);
         const B g = dyj * B::load_unaligned(gamma + j);
         const B dx = rs_b * (g - mean_g_b - xhat * mean_gx_b);
@@ -122,7 +148,7 @@ void layernorm_backward_row(const T* xr, const T* gamma, T mu, T rs, const T* dy
         (B::load_unaligned(dbeta_acc + j) + dyj).store_unaligned(dbeta_acc + j);
     }
     for (; j < cols; ++j) {
-        const T xhat = (xr[j] - mu) * rs;
+        const T xhat = xhat_of.scalar(j);
         const T g = dyr[j] * gamma[j];
         const T dx = rs * (g - mean_g - xhat * mean_gx);
         dxr[j] = kAccumulate ? dxr[j] + rounded(dx) : dx;
@@ -131,18 +157,17 @@ void layernorm_backward_row(const T* xr, const T* gamma, T mu, T rs, const T* dy
     }
 }
 
-}  // namespace
-
-template <class T>
-void layernorm_backward(const T* x, const T* gamma, const T* mean, const T* rstd, const T* dy, T* dx, T* dgamma,
-                        T* dbeta, std::int64_t rows, std::int64_t cols, std::int64_t xs, std::int64_t dys,
-                        std::int64_t dxs, bool accumulate_dx) {
-    assert(rows <= 1 || (xs >= cols && dys >= cols && dxs >= cols));
+// The backward pass over all rows, x̂ of row r from xhat_of_row(r). dγ and dβ are reduced deterministically:
+// fixed chunks of rows, chunk c accumulating its rows in order into partial[c] = [dγ_c | dβ_c], and the chunks
+// added in order.
+template <class T, class XhatOfRow>
+void layernorm_backward_rows(const XhatOfRow& xhat_of_row, const T* gamma, const T* rstd, const T* dy, T* dx,
+                             T* dgamma, T* dbeta, std::int64_t rows, std::int64_t cols, std::int64_t dys,
+                             std::int64_t dxs, bool accumulate_dx) {
     std::fill(dgamma, dgamma + cols, T(0));
     std::fill(dbeta, dbeta + cols, T(0));
     if (rows <= 0 || cols <= 0) return;
 
-    // Fixed chunks of rows; chunk c accumulates its rows, in order, into partial[c] = [dγ_c | dβ_c].
     const std::int64_t chunk_rows = std::max(kMinChunkRows, (rows + kMaxChunks - 1) / kMaxChunks);
     const std::int64_t chunks = (rows + chunk_rows - 1) / chunk_rows;
     std::vector<T> partial(static_cast<std::size_t>(chunks * 2 * cols), T(0));
@@ -152,10 +177,10 @@ void layernorm_backward(const T* x, const T* gamma, const T* mean, const T* rstd
             T* dbeta_c = dgamma_c + cols;
             for (std::int64_t r = c * chunk_rows; r < std::min(rows, (c + 1) * chunk_rows); ++r) {
                 if (accumulate_dx) {
-                    layernorm_backward_row<true>(x + r * xs, gamma, mean[r], rstd[r], dy + r * dys, dx + r * dxs,
+                    layernorm_backward_row<true>(xhat_of_row(r), gamma, rstd[r], dy + r * dys, dx + r * dxs,
                                                  dgamma_c, dbeta_c, cols);
                 } else {
-                    layernorm_backward_row<false>(x + r * xs, gamma, mean[r], rstd[r], dy + r * dys, dx + r * dxs,
+                    layernorm_backward_row<false>(xhat_of_row(r), gamma, rstd[r], dy + r * dys, dx + r * dxs,
                                                   dgamma_c, dbeta_c, cols);
                 }
             }
@@ -178,6 +203,29 @@ void layernorm_backward(const T* x, const T* gamma, const T* mean, const T* rstd
             dbeta[j] += dbeta_c[j];
         }
     }
+}
+
+}  // namespace
+
+template <class T>
+void layernorm_backward(const T* x, const T* gamma, const T* mean, const T* rstd, const T* dy, T* dx, T* dgamma,
+                        T* dbeta, std::int64_t rows, std::int64_t cols, std::int64_t xs, std::int64_t dys,
+                        std::int64_t dxs, bool accumulate_dx) {
+    assert(rows <= 1 || (xs >= cols && dys >= cols && dxs >= cols));
+    const auto xhat_of_row = [&](std::int64_t r) { return XhatFromInput<T>{x + r * xs, mean[r], rstd[r]}; };
+    layernorm_backward_rows(xhat_of_row, gamma, rstd, dy, dx, dgamma, dbeta, rows, cols, dys, dxs, accumulate_dx);
+}
+
+template <class T>
+void layernorm_backward_from_output(const T* y, const T* gamma, const T* beta, const T* rstd, const T* dy, T* dx,
+                                    T* dgamma, T* dbeta, std::int64_t rows, std::int64_t cols, std::int64_t ys,
+                                    std::int64_t dys, std::int64_t dxs, bool accumulate_dx) {
+    assert(rows <= 1 || (ys >= cols && dys >= cols && dxs >= cols));
+    // One division per column instead of one per element: x̂ = (y − β)·(1/γ) rounds once more than (y − β)/γ.
+    std::vector<T> inv_gamma(static_cast<std::size_t>(cols));
+    for (std::int64_t j = 0; j < cols; ++j) inv_gamma[static_cast<std::size_t>(j)] = T(1) / gamma[j];
+    const auto xhat_of_row = [&](std::int64_t r) { return XhatFromOutput<T>{y + r * ys, beta, inv_gamma.data()}; };
+    layernorm_backward_rows(xhat_of_row, gamma, rstd, dy, dx, dgamma, dbeta, rows, cols, dys, dxs, accumulate_dx);
 }
 
 // ----- references ------------------------------------------------------------------------------------------
@@ -241,6 +289,12 @@ template void layernorm_backward(const float*, const float*, const float*, const
 template void layernorm_backward(const double*, const double*, const double*, const double*, const double*, double*,
                                  double*, double*, std::int64_t, std::int64_t, std::int64_t, std::int64_t,
                                  std::int64_t, bool);
+template void layernorm_backward_from_output(const float*, const float*, const float*, const float*, const float*,
+                                             float*, float*, float*, std::int64_t, std::int64_t, std::int64_t,
+                                             std::int64_t, std::int64_t, bool);
+template void layernorm_backward_from_output(const double*, const double*, const double*, const double*,
+                                             const double*, double*, double*, double*, std::int64_t, std::int64_t,
+                                             std::int64_t, std::int64_t, std::int64_t, bool);
 template void layernorm_forward_reference(const float*, const float*, const float*, float*, float*, float*,
                                           std::int64_t, std::int64_t, double, std::int64_t, std::int64_t);
 template void layernorm_forward_reference(const double*, const double*, const double*, double*, double*, double*,

@@ -54,6 +54,23 @@ void layernorm_backward(const T* x,      // (rows, cols)
                         std::int64_t rows, std::int64_t cols, std::int64_t x_row_stride,
                         std::int64_t dy_row_stride, std::int64_t dx_row_stride, bool accumulate_dx = false);
 
+// The same backward pass from the output y = γ∘x̂ + β instead of the input: x̂ = (y − β)/γ, so a LayerNorm whose
+// output is kept anyway (a Linear after it saves its input for dW = dyᵀ·x) need not also keep x and the mean
+// (the "memory-efficient" LayerNorm of NVIDIA Apex). Every γ_j must be nonzero; the caller decides when the
+// division is accurate enough (x̂'s error grows with |β_j/γ_j|; see nn::functional::layer_norm). Otherwise as
+// layernorm_backward, with y's rows y_row_stride apart.
+template <class T>
+void layernorm_backward_from_output(const T* y,      // (rows, cols)
+                                    const T* gamma,  // (cols)
+                                    const T* beta,   // (cols)
+                                    const T* rstd,   // (rows)
+                                    const T* dy,     // (rows, cols)
+                                    T* dx,           // (rows, cols)
+                                    T* dgamma,       // (cols)
+                                    T* dbeta,        // (cols)
+                                    std::int64_t rows, std::int64_t cols, std::int64_t y_row_stride,
+                                    std::int64_t dy_row_stride, std::int64_t dx_row_stride, bool accumulate_dx = false);
+
 // Plain scalar references of the same equations (serial; dγ and dβ summed over rows in order).
 template <class T>
 void layernorm_forward_reference(const T* x, const T* gamma, const T* beta, T* y, std::type_identity_t<T>* mean,

@@ -11,6 +11,7 @@
 #include "kernels/layernorm.h"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -237,6 +238,32 @@ Tensor contiguous_as(const Tensor& t, DType dtype) {
 // (the kernel's comment derives it):
 //   dx[r, j] = rstd_r · (g[r, j] − mean_k g[r, k] − x̂[r, j] · mean_k g[r, k] x̂[r, k])
 //   dγ[j] = Σ_r dy[r, j] x̂[r, j],   dβ[j] = Σ_r dy[r, j]
+namespace {
+
+// Whether layer_norm's backward may recompute x̂ from its output, x̂ = (y − β)/γ: every γ_j nonzero and
+// |β_j| <= kMaxBetaOverGamma·|γ_j| (all finite). y carries y's rounding error ε·|y| <= ε·(|γ_j x̂| + |β_j|), and
+// the division turns it into an error of ε·(|x̂| + |β_j/γ_j|) in x̂ (plus two roundings): at most about 16ε
+// more than x̂'s own where |x̂| is small. A LayerNorm whose γ has an entry near zero, or a β much larger than
+// its γ, keeps its input instead. γ = 1, β = 0 (a new LayerNorm, or none given) always qualifies.
+constexpr double kMaxBetaOverGamma = 16.0;
+
+// γ and β: contiguous vectors of one floating dtype.
+bool xhat_from_output_is_accurate(const Tensor& gamma, const Tensor& beta) {
+    bool accurate = true;
+    dispatch_floating(gamma.dtype(), [&](auto tag) {
+        using T = decltype(tag);
+        const T* g = gamma.data<T>();
+        const T* b = beta.data<T>();
+        for (std::int64_t j = 0; j < gamma.numel() && accurate; ++j) {
+            const double a = std::abs(static_cast<double>(g[j]));
+            accurate = a > 0.0 && std::isfinite(a) && std::abs(static_cast<double>(b[j])) <= kMaxBetaOverGamma * a;
+        }
+    });
+    return accurate;
+}
+
+}  // namespace
+
 // A missing weight / bias is run as γ = 1 / β = 0, and gets no gradient.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
@@ -250,36 +277,50 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     const Tensor gamma = weight.defined() ? contiguous_as(weight, dtype) : ones(normalized_shape, dtype);  // (C)
     const Tensor beta = bias.defined() ? contiguous_as(bias, dtype) : zeros(normalized_shape, dtype);      // (C)
     const bool want_grad = autograd::needs_grad({x, weight, bias});
-    Tensor y = empty(x.shape(), dtype);                          // (R, C)
-    Tensor mu = want_grad ? empty({R}, dtype) : Tensor();        // (R) saved for backward
-    Tensor rstd = want_grad ? empty({R}, dtype) : Tensor();      // (R) saved for backward
+    // The backward needs x̂ = (x − μ)·rstd. It is recomputed from the output y = γ∘x̂ + β when γ allows it
+    // (x̂ = (y − β)/γ, kernels/layernorm.h): y is kept anyway by what reads it next (a Linear saves its input for
+    // dW), so the input x and the mean need not be kept too — the residual stream a transformer block's
+    // LayerNorm reads is then freed after the forward (at the GPT's config S, 9 of its 84 MB), and the backward
+    // reads rows the Linear's dW has just brought into cache instead of rows saved long before.
+    const bool from_output = want_grad && xhat_from_output_is_accurate(gamma, beta);
+    Tensor y = empty(x.shape(), dtype);                                  // (R, C)
+    Tensor mu = want_grad && !from_output ? empty({R}, dtype) : Tensor();  // (R) saved for backward
+    Tensor rstd = want_grad ? empty({R}, dtype) : Tensor();              // (R) saved for backward
     dispatch_floating(dtype, [&](auto tag) {
         using T = decltype(tag);
         kernels::layernorm_forward(xc.data<T>(), gamma.data<T>(), beta.data<T>(), y.data<T>(),
-                                   want_grad ? mu.data<T>() : nullptr, want_grad ? rstd.data<T>() : nullptr, R, C,
+                                   mu.defined() ? mu.data<T>() : nullptr, want_grad ? rstd.data<T>() : nullptr, R, C,
                                    eps, C, C);
     });
 
     autograd::record_with_targets(
         "layer_norm", y, {x, weight, bias},
-        [sx = autograd::SavedTensor(xc), sgamma = autograd::SavedTensor(gamma), smu = autograd::SavedTensor(mu),
-         srstd = autograd::SavedTensor(rstd), R, C, normalized_shape, has_weight = weight.defined(),
+        [sxy = autograd::SavedTensor(from_output ? y : xc), sgamma = autograd::SavedTensor(gamma),
+         sbeta = autograd::SavedTensor(from_output ? beta : Tensor()), smu = autograd::SavedTensor(mu),
+         srstd = autograd::SavedTensor(rstd), from_output, R, C, normalized_shape, has_weight = weight.defined(),
          has_bias = bias.defined()](const Tensor& dout, autograd::GradientTargets& targets) {
-            const Tensor xs = sx.get(), g = sgamma.get(), m = smu.get(), rs = srstd.get();
-            const Tensor dy = contiguous_as(dout, xs.dtype());   // (R, C)
+            const Tensor xy = sxy.get(), g = sgamma.get(), rs = srstd.get();  // xy: x, or y when from_output
+            const Tensor dy = contiguous_as(dout, xy.dtype());   // (R, C)
             // Where x also feeds a residual connection, the engine offers the sum of the gradients that already
             // reached x (the residual stream's): dx is added into it in the kernel's one pass, instead of being
             // written here and added by the engine in a second pass (core/gradient_targets.h).
             const Tensor into = targets.target(0);
-            const bool accumulate = into.defined() && into.shape() == dout.shape() && into.dtype() == xs.dtype();
-            Tensor dx = accumulate ? into : empty(dout.shape(), xs.dtype());  // (R, C)
-            Tensor dgamma = empty(normalized_shape, xs.dtype());  // (C)
-            Tensor dbeta = empty(normalized_shape, xs.dtype());   // (C)
-            dispatch_floating(xs.dtype(), [&](auto tag) {
+            const bool accumulate = into.defined() && into.shape() == dout.shape() && into.dtype() == xy.dtype();
+            Tensor dx = accumulate ? into : empty(dout.shape(), xy.dtype());  // (R, C)
+            Tensor dgamma = empty(normalized_shape, xy.dtype());  // (C)
+            Tensor dbeta = empty(normalized_shape, xy.dtype());   // (C)
+            dispatch_floating(xy.dtype(), [&](auto tag) {
                 using T = decltype(tag);
-                kernels::layernorm_backward(xs.data<T>(), g.data<T>(), m.data<T>(), rs.data<T>(), dy.data<T>(),
-                                            dx.data<T>(), dgamma.data<T>(), dbeta.data<T>(), R, C, C, C, C,
-                                            accumulate);
+                if (from_output) {
+                    kernels::layernorm_backward_from_output(xy.data<T>(), g.data<T>(), sbeta.get().data<T>(),
+                                                            rs.data<T>(), dy.data<T>(), dx.data<T>(),
+                                                            dgamma.data<T>(), dbeta.data<T>(), R, C, C, C, C,
+                                                            accumulate);
+                } else {
+                    kernels::layernorm_backward(xy.data<T>(), g.data<T>(), smu.get().data<T>(), rs.data<T>(),
+                                                dy.data<T>(), dx.data<T>(), dgamma.data<T>(), dbeta.data<T>(), R, C,
+                                                C, C, C, accumulate);
+                }
             });
             if (accumulate) targets.mark_added(0);
             return autograd::Grads{accumulate ? Tensor() : dx, has_weight ? dgamma : Tensor(),

@@ -363,6 +363,70 @@ TEST_CASE("layer_norm: one fused node with inputs (x, weight, bias); module uses
     check_throws<DTypeError>([&] { F::layer_norm(zeros({3, 5}, kInt64), {5}); }, {"layer_norm", "floating"});
 }
 
+TEST_CASE("layer_norm: the backward recomputes x̂ from the output when γ allows, and then keeps no input") {
+    // nn/functional.cpp: x̂ = (y − β)/γ when every γ_j is nonzero and |β_j| <= 16|γ_j|; otherwise the input is
+    // kept as before. Three cases, each against the composed reference (which differentiates op by op).
+    Generator gen(505);
+    const std::int64_t R = 6, C = 33;
+    const Tensor x0 = randn({R, C}, kFloat32, &gen) * 2.0 + 0.5;
+    const Tensor dy = randn({R, C}, kFloat32, &gen);
+    const Tensor w_ok = randn({C}, kFloat32, &gen) * 0.3 + 1.0, b_ok = randn({C}, kFloat32, &gen) * 0.5;
+    // γ_5 = 0: (y − β)/γ would be 0/0 in column 5. γ_9 = 1e-6 with β_9 = 1: the division would multiply y's
+    // rounding error by 10^6 (x̂ and dγ_9 off by about 6%).
+    Tensor w_zero = w_ok.clone(), w_tiny = w_ok.clone(), b_large = b_ok.clone();
+    w_zero.data<float>()[5] = 0.0f;
+    w_tiny.data<float>()[9] = 1e-6f;
+    b_large.data<float>()[9] = 1.0f;
+    struct Case {
+        const char* name;
+        Tensor w, b;
+    };
+    for (const Case& c : {Case{"from the output", w_ok, b_ok}, Case{"a zero in gamma", w_zero, b_ok},
+                          Case{"beta/gamma = 10^6", w_tiny, b_large}}) {
+        INFO(c.name);
+        Tensor xa = x0.clone().requires_grad_(), xb = x0.clone().requires_grad_();
+        Tensor wa = c.w.clone().requires_grad_(), wb = c.w.clone().requires_grad_();
+        Tensor ba = c.b.clone().requires_grad_(), bb = c.b.clone().requires_grad_();
+        F::layer_norm(xa, {C}, wa, ba).backward(dy);
+        F::layer_norm_reference(xb, {C}, wb, bb).backward(dy);
+        check_close(xa.grad(), xb.grad(), 1e-4, "dx");
+        check_close(wa.grad(), wb.grad(), 1e-4, "dweight");
+        check_close(ba.grad(), bb.grad(), 1e-4, "dbias");
+    }
+
+    // What the node keeps: the input's memory goes with its last handle when x̂ comes from the output, and stays
+    // (the node holds it) when it cannot.
+    const std::int64_t rows = 256, cols = 1024;  // 1 MB of input
+    const Tensor a = randn({rows, cols}, kFloat32, &gen).requires_grad_();
+    const Tensor w = ones({cols}).requires_grad_(), b = zeros({cols}).requires_grad_();
+    Tensor w0 = ones({cols});
+    w0.data<float>()[0] = 0.0f;
+    w0.requires_grad_();
+    for (bool from_output : {true, false}) {
+        INFO("from the output: " << from_output);
+        const std::int64_t before = memory_stats().current_bytes;
+        Tensor y;
+        {
+            const Tensor x = a * 2.0;  // a new tensor that only this block holds (mul by a number saves nothing)
+            y = F::layer_norm(x, {cols}, from_output ? w : w0, b);
+        }
+        const std::int64_t held = memory_stats().current_bytes - before;  // y, rstd (and x, mean if kept)
+        const std::int64_t input_bytes = rows * cols * 4;
+        if (from_output)
+            CHECK(held < input_bytes + input_bytes / 2);
+        else
+            CHECK(held >= 2 * input_bytes);
+        y.backward(ones({rows, cols}));
+    }
+
+    // The saved output is checked like every saved tensor: changing y's memory before the backward (here through
+    // a detached alias) is an error, not a wrong gradient.
+    Tensor xc = x0.clone().requires_grad_();
+    Tensor y = F::layer_norm(xc, {C}, w_ok, b_ok);
+    y.detach().add_(ones({R, C}));
+    check_throws<Error>([&] { y.backward(dy); }, {"modified by an in-place operation"});
+}
+
 // ---- gelu ------------------------------------------------------------------------------------------------
 
 TEST_CASE("gelu: contiguous input takes the kernel, strided input the map path; they agree") {

@@ -393,6 +393,18 @@ TEST_CASE_TEMPLATE("layernorm forward and backward match the reference on odd si
             const double reduce_tol = 4 * double(rows + 4) * double(rows + 4) * eps;
             expect_within(dgamma, dgamma_ref, [&](std::size_t) { return reduce_tol; }, "layernorm dgamma");
             expect_within(dbeta, dbeta_ref, [&](std::size_t) { return reduce_tol; }, "layernorm dbeta");
+
+            // The same from the output y (x̂ = (y − β)/γ, here |β/γ| <= 2): x̂ carries a few more roundings,
+            // about (|x̂| + 2)·3·eps, well inside the bounds above. dx's padding must stay untouched too.
+            std::vector<T> dx_y(static_cast<std::size_t>(rows * xs), T(kPad)), dgamma_y(static_cast<std::size_t>(cols)),
+                dbeta_y = dgamma_y;
+            k::layernorm_backward_from_output(y.data(), gamma.data(), beta.data(), rstd.data(), dy.data(), dx_y.data(),
+                                              dgamma_y.data(), dbeta_y.data(), rows, cols, ys, ys, xs);
+            expect_within(dx_y, dx_ref,
+                          [&](std::size_t i) { return 4 * eps * std::abs(double(dx_ref[i])) + 12 * (cols + 4) * eps; },
+                          "layernorm dx from the output");
+            expect_within(dgamma_y, dgamma_ref, [&](std::size_t) { return reduce_tol; }, "layernorm dgamma from y");
+            expect_within(dbeta_y, dbeta_ref, [&](std::size_t) { return reduce_tol; }, "layernorm dbeta from y");
         }
     }
 }
