@@ -17,8 +17,9 @@ namespace tg::kernels {
 //   σ²_r   = (1/C) Σ_j (x[r, j] − μ_r)²            (biased variance, as PyTorch; two passes for stability)
 //   rstd_r = 1 / sqrt(σ²_r + eps)
 //   y[r, j] = (x[r, j] − μ_r) · rstd_r · γ[j] + β[j]
-// mean and rstd (rows) are saved for the backward pass; either may be null when not needed (inference):
-// they are std::type_identity_t<T>*, so T is deduced from the other pointers and nullptr is accepted.
+// mean and rstd (rows) are saved for the backward pass; either may be null when not needed (inference, or the
+// mean when the backward will be layernorm_backward_from_output). They are std::type_identity_t<T>*, so T is
+// deduced from the other pointers and nullptr is accepted.
 // y may alias x (in place) when the strides are equal.
 template <class T>
 void layernorm_forward(const T* x,                     // (rows, cols)
