@@ -70,6 +70,12 @@ void check_layernorm_accumulate(std::int64_t rows, std::int64_t cols) {
                                 dbeta.data(), rows, cols, cols, cols, cols);
     std::vector<T> expected(n);
     for (std::size_t i = 0; i < n; ++i) expected[i] = r[i] + dx[i];
+    // The same for the backward from the output (x̂ = (y − β)/γ).
+    std::vector<T> dx_y(n), dgamma_y(static_cast<std::size_t>(cols)), dbeta_y = dgamma_y;
+    kernels::layernorm_backward_from_output(y.data(), gamma.data(), beta.data(), rstd.data(), dy.data(), dx_y.data(),
+                                            dgamma_y.data(), dbeta_y.data(), rows, cols, cols, cols, cols);
+    std::vector<T> expected_y(n);
+    for (std::size_t i = 0; i < n; ++i) expected_y[i] = r[i] + dx_y[i];
     const int threads_before = get_num_threads();
     for (int threads : {1, 2, 3, 4}) {
         set_num_threads(threads);
@@ -79,17 +85,13 @@ void check_layernorm_accumulate(std::int64_t rows, std::int64_t cols) {
         CHECK_MESSAGE(tg::testing::same_bits(acc, expected), rows << "x" << cols << " on " << threads << " threads");
         CHECK(tg::testing::same_bits(dgamma2, dgamma));
         CHECK(tg::testing::same_bits(dbeta2, dbeta));
-        // The backward from the output (x̂ = (y − β)/γ) accumulates the same way: r + its own dx, bit for bit.
-        std::vector<T> dx_y(n), acc_y = r, dgamma_y(static_cast<std::size_t>(cols)), dbeta_y = dgamma_y;
-        kernels::layernorm_backward_from_output(y.data(), gamma.data(), beta.data(), rstd.data(), dy.data(),
-                                                dx_y.data(), dgamma_y.data(), dbeta_y.data(), rows, cols, cols, cols,
-                                                cols);
+        // The backward from the output accumulates the same way: r + its own dx, bit for bit, on any thread count.
+        std::vector<T> acc_y = r;
         kernels::layernorm_backward_from_output(y.data(), gamma.data(), beta.data(), rstd.data(), dy.data(),
                                                 acc_y.data(), dgamma2.data(), dbeta2.data(), rows, cols, cols, cols,
                                                 cols, true);
-        std::vector<T> expected_y(n);
-        for (std::size_t i = 0; i < n; ++i) expected_y[i] = r[i] + dx_y[i];
-        CHECK_MESSAGE(tg::testing::same_bits(acc_y, expected_y), "from y, " << rows << "x" << cols);
+        CHECK_MESSAGE(tg::testing::same_bits(acc_y, expected_y), "from y, " << rows << "x" << cols << " on " << threads
+                                                                            << " threads");
         CHECK(tg::testing::same_bits(dgamma2, dgamma_y));
         CHECK(tg::testing::same_bits(dbeta2, dbeta_y));
     }
