@@ -91,6 +91,31 @@ TEST_CASE("fuzz_image: a PNG chunk longer than the file is refused before stb al
                           {"idat.png", "PNG chunk 'IDAT'", "declares 805306368 bytes", "truncated or corrupt"});
 }
 
+TEST_CASE("fuzz_image: a top-down BMP's negative height is checked against the limit by its size") {
+    // corpus/image/bmp-topdown-16m-rows: a 70-byte BMP whose header says 30 x −16119294 (negative: rows top-down).
+    // stb_image's header reader returns the negative height, so 30 · h passed the pixel limit, and its decoder
+    // then allocated 30 · 16119294 · 3 bytes (libFuzzer: malloc(1450736460) over the 512 MB cap).
+    const Bytes bmp{0x42, 0x4d, 0x46, 0, 0, 0, 0, 0, 0, 0, 0x36, 0, 0, 0, 0x28, 0, 0, 0, 0x1e, 0, 0, 0, 0x2, 0xa,
+                    0xa, 0xff, 0x1, 0, 0x18, 0, 0, 0, 0, 0, 0x10, 0, 0, 0, 0x13, 0xb, 0, 0, 0x13, 0xb, 0, 0, 0, 0,
+                    0, 0, 0, 0, 0, 0, 0, 0xff, 0, 0, 0xff, 0x2c, 0, 0, 0, 0, 0xff, 0, 0, 0, 0xff, 0, 0};
+    // Refused by the header check, before decoding (after decoding, the second check would catch it too late).
+    check_throws<IOError>([&] { (void)data::decode_image(bmp, "topdown.bmp", 3, std::int64_t{1} << 20); },
+                          {"topdown.bmp", "the image is 30 x 16119294 = 483578820 pixels", "above the limit"});
+    // A genuine top-down BMP (2 x 2, height −2) still decodes, rows in file order.
+    const Bytes small{0x42, 0x4d, 70, 0, 0, 0, 0, 0, 0, 0, 54, 0, 0, 0, 40, 0, 0, 0, 2, 0, 0, 0, 0xfe, 0xff, 0xff,
+                      0xff, 1, 0, 24, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0x13, 0xb, 0, 0, 0x13, 0xb, 0, 0, 0, 0, 0, 0, 0, 0,
+                      0, 0,
+                      0, 0, 255, 0, 255, 0, 0, 0,       // first row stored: red, green (BGR), padded to 8 bytes
+                      255, 0, 0, 255, 255, 255, 0, 0};  // second: blue, white
+    const Tensor image = data::decode_image(small, "small-topdown.bmp", 3);
+    REQUIRE(image.shape() == Shape{3, 2, 2});
+    const std::vector<float> v = image.to_vector<float>();  // planar: R plane, G plane, B plane
+    CHECK(v[0] == 1.0f);  // first row, first pixel: red (file order kept: the first row stored is the top)
+    CHECK(v[4 + 1] == 1.0f);  // first row, second pixel: green
+    CHECK(v[8 + 2] == 1.0f);  // second row, first pixel: blue
+    CHECK(v[3] == 1.0f);      // second row, second pixel: white
+}
+
 TEST_CASE("fuzz_image: a PNM header number too large for an int is refused before stb parses it") {
     // corpus/image/pnm-huge-width: stb_image multiplies the digits into an int unchecked (UBSan: signed overflow
     // in stbi__pnm_getinteger). Numbers up to 9 digits (and comments, odd whitespace) still reach stb.

@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -162,9 +163,13 @@ Tensor decode_image(const std::vector<std::uint8_t>& encoded, const std::string&
     if (!stbi_info_from_memory(encoded.data(), static_cast<int>(encoded.size()), &w, &h, &c)) {
         throw IOError("load_image: " + origin + ": cannot decode the image (stb_image: " + stbi_failure_reason() + ")");
     }
-    if (std::int64_t{w} * h > max_pixels) {
-        throw IOError("load_image: " + origin + ": the image is " + std::to_string(w) + " x " + std::to_string(h) +
-                      " = " + std::to_string(std::int64_t{w} * h) + " pixels, above the limit of " +
+    // The sizes as the decoder will use them. stb_image 2.27 reports a top-down BMP's height as its header field,
+    // negative, and then allocates for the absolute value (found by tests/fuzz/fuzz_image: a BMP of 30 x
+    // −16119294 pixels passed a signed check and made stb ask for 1.45 GB).
+    const std::int64_t width = std::abs(std::int64_t{w}), height = std::abs(std::int64_t{h});
+    if (width * height > max_pixels) {
+        throw IOError("load_image: " + origin + ": the image is " + std::to_string(width) + " x " +
+                      std::to_string(height) + " = " + std::to_string(width * height) + " pixels, above the limit of " +
                       std::to_string(max_pixels) + " (raise max_pixels, e.g. tg-vit classify --max-pixels, to read it)");
     }
     // stb_image 2.27 (Debian 12's libstb-dev) converts the channels of a 16-bit PNM (maxval > 255) with its 8-bit
