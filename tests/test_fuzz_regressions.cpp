@@ -92,7 +92,7 @@ TEST_CASE("fuzz_image: a PNG chunk longer than the file is refused before stb al
 }
 
 TEST_CASE("fuzz_image: a top-down BMP's negative height is checked against the limit by its size") {
-    // corpus/image/bmp-topdown-16m-rows: a 70-byte BMP whose header says 30 x −16119294 (negative: rows top-down).
+    // corpus/image/bmp-topdown-16m-rows: a 71-byte BMP whose header says 30 x −16119294 (negative: rows top-down).
     // stb_image's header reader returns the negative height, so 30 · h passed the pixel limit, and its decoder
     // then allocated 30 · 16119294 · 3 bytes (libFuzzer: malloc(1450736460) over the 512 MB cap).
     const Bytes bmp{0x42, 0x4d, 0x46, 0, 0, 0, 0, 0, 0, 0, 0x36, 0, 0, 0, 0x28, 0, 0, 0, 0x1e, 0, 0, 0, 0x2, 0xa,
