@@ -133,6 +133,18 @@ TEST_CASE("ViTConfig: validation and JSON round trip") {
     tg::testing::check_throws<tg::ValueError>([&] { c.validate(); }, {"pool", "max"});
     tg::testing::check_throws<tg::ValueError>([&] { tg::nn::ViTConfig::from_json("{\"image_size\": 8}"); },
                                               {"ViTConfig::from_json"});
+    // Sizes must be whole numbers: a float is refused, not cast (1e40 into an int64 is undefined behaviour).
+    const std::string good = tiny_config("cls").to_json();
+    for (const std::string bad : {"1e40", "2.5", "18446744073709551615"}) {
+        CAPTURE(bad);
+        std::string text = good;
+        const std::size_t at = text.find("\"n_layer\": ");
+        REQUIRE(at != std::string::npos);
+        const std::size_t value = at + std::string("\"n_layer\": ").size();
+        text.replace(value, text.find_first_of(",\n}", value) - value, bad);
+        tg::testing::check_throws<tg::ValueError>([&] { tg::nn::ViTConfig::from_json(text); },
+                                                  {"ViTConfig::from_json", "\"n_layer\" must be an integer, got"});
+    }
 }
 
 TEST_CASE("ViT forward and backward match the model composed from reference ops (float64)") {

@@ -116,7 +116,12 @@ void DataParallel::check_resume(const std::string& dir) const {
     std::ifstream in(ranks_file(dir));
     if (in) {
         try {
-            saved = nlohmann::json::parse(in).at("ranks").get<int>();
+            const nlohmann::json ranks = nlohmann::json::parse(in).at("ranks");
+            // A whole number of ranks (nlohmann's get<int>() would cast a float unchecked).
+            if (!ranks.is_number_integer() || ranks.get<std::int64_t>() < 1 || ranks.get<std::int64_t>() > (1 << 20)) {
+                throw tg::IOError("\"ranks\" must be a whole number from 1 to 2^20, got " + ranks.dump());
+            }
+            saved = static_cast<int>(ranks.get<std::int64_t>());
         } catch (const std::exception& e) {
             throw tg::IOError("tg-gpt train --resume: " + ranks_file(dir) + ": " + e.what());
         }

@@ -4,6 +4,12 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <utility>
+
 namespace tg_gpt {
 
 void TrainArgs::apply_preset() {
@@ -57,11 +63,27 @@ namespace {
 template <typename T>
 T field(const nlohmann::json& j, const char* key) {
     if (!j.contains(key)) throw tg::ValueError(std::string("config.json: \"training\" lacks the field \"") + key + "\"");
-    try {
-        return j.at(key).get<T>();
-    } catch (const nlohmann::json::exception&) {
-        throw tg::ValueError(std::string("config.json: \"training\" field \"") + key + "\" has the wrong type: " +
-                             j.at(key).dump());
+    const nlohmann::json& v = j.at(key);
+    if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+        // A whole number that fits in T. nlohmann's get<T>() would cast a float unchecked: undefined behaviour
+        // out of T's range ("seq": 1.1e40, found by tests/fuzz/fuzz_checkpoint_dir), 1.5 silently made 1.
+        if (v.is_number_unsigned()) {
+            const std::uint64_t n = v.get<std::uint64_t>();
+            if (std::in_range<T>(n)) return static_cast<T>(n);
+        } else if (v.is_number_integer()) {
+            const std::int64_t n = v.get<std::int64_t>();
+            if (std::in_range<T>(n)) return static_cast<T>(n);
+        }
+        throw tg::ValueError(std::string("config.json: \"training\" field \"") + key + "\" must be an integer from " +
+                             std::to_string(std::numeric_limits<T>::min()) + " to " +
+                             std::to_string(std::numeric_limits<T>::max()) + ", got " + v.dump());
+    } else {
+        try {
+            return v.get<T>();
+        } catch (const nlohmann::json::exception&) {
+            throw tg::ValueError(std::string("config.json: \"training\" field \"") + key +
+                                 "\" has the wrong type: " + v.dump());
+        }
     }
 }
 

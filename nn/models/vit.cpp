@@ -16,6 +16,8 @@
 
 #include <cmath>
 #include <sstream>
+#include <string>
+#include <utility>
 
 namespace tg::nn {
 
@@ -62,23 +64,38 @@ std::string ViTConfig::to_json() const {
 
 ViTConfig ViTConfig::from_json(const std::string& text) {
     ViTConfig c;
+    // A whole number: nlohmann's get<std::int64_t>() would cast a float unchecked (undefined behaviour for 1e40,
+    // 1.5 silently made 1). Values past int64 are JSON's unsigned integers: refused as not fitting.
+    const auto integer = [](const nlohmann::json& j, const char* key) {
+        const nlohmann::json& v = j.at(key);
+        const bool fits = v.is_number_integer() &&
+                          (!v.is_number_unsigned() || std::in_range<std::int64_t>(v.get<std::uint64_t>()));
+        if (!fits) {
+            throw ValueError(std::string("ViTConfig::from_json: \"") + key + "\" must be an integer, got " + v.dump());
+        }
+        return v.get<std::int64_t>();
+    };
     try {
         const nlohmann::json j = nlohmann::json::parse(text);
-        c.image_size = j.at("image_size").get<std::int64_t>();
-        c.patch_size = j.at("patch_size").get<std::int64_t>();
-        c.channels = j.at("channels").get<std::int64_t>();
-        c.num_classes = j.at("num_classes").get<std::int64_t>();
-        c.n_layer = j.at("n_layer").get<std::int64_t>();
-        c.n_head = j.at("n_head").get<std::int64_t>();
-        c.n_embd = j.at("n_embd").get<std::int64_t>();
-        c.mlp_hidden = j.at("mlp_hidden").get<std::int64_t>();
+        c.image_size = integer(j, "image_size");
+        c.patch_size = integer(j, "patch_size");
+        c.channels = integer(j, "channels");
+        c.num_classes = integer(j, "num_classes");
+        c.n_layer = integer(j, "n_layer");
+        c.n_head = integer(j, "n_head");
+        c.n_embd = integer(j, "n_embd");
+        c.mlp_hidden = integer(j, "mlp_hidden");
         c.dropout = j.at("dropout").get<double>();
         c.pool = j.at("pool").get<std::string>();
         c.input_mean = j.at("input_mean").get<double>();
         c.input_std = j.at("input_std").get<double>();
         const auto& a = j.at("attention");
         c.attention.mode = functional::attention_mode_from_string(a.at("mode").get<std::string>());
-        c.attention.degree = a.at("degree").get<int>();
+        const std::int64_t degree = integer(a, "degree");
+        if (!std::in_range<int>(degree)) {
+            throw ValueError("ViTConfig::from_json: \"degree\" " + std::to_string(degree) + " is out of range");
+        }
+        c.attention.degree = static_cast<int>(degree);
         c.attention.gradient = functional::attention_gradient_from_string(a.at("gradient").get<std::string>());
     } catch (const nlohmann::json::exception& e) {
         throw ValueError(std::string("ViTConfig::from_json: malformed or incomplete config: ") + e.what());

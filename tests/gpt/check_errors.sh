@@ -23,4 +23,12 @@ expect_error "$WORK/nothing-here: no such directory" "$TG_GPT" eval --ckpt "$WOR
 expect_error "unknown preset 'huge'" "$TG_GPT" train --preset huge --out "$WORK/f"
 expect_error "--window 65 --sinks 0: both must be at most the sequence length 64" train_tiny --attention approx --window 65 --out "$WORK/g"
 expect_error "--window 8 --sinks 0 apply to the approximate modes" train_tiny --window 8 --out "$WORK/h"
+# A checkpoint whose config.json has a count that is not a whole number in range (tests/fuzz/fuzz_checkpoint_dir
+# found "seq": 1.1e40, which nlohmann's integer conversion casts with undefined behaviour).
+corpus=$(make_corpus)
+train_tiny --data "$corpus" --out "$WORK/ckpt" --steps 2 --eval-every 2 > /dev/null 2>&1 || fail "training the tiny checkpoint"
+sed -i 's/"steps": [0-9]*/"steps": 1.11111e+40/' "$WORK/ckpt/config.json"
+expect_error '"training" field "steps" must be an integer from' "$TG_GPT" eval --ckpt "$WORK/ckpt"
+sed -i 's/"steps": 1.11111e+40/"steps": 2.5/' "$WORK/ckpt/config.json"
+expect_error '"training" field "steps" must be an integer from' "$TG_GPT" eval --ckpt "$WORK/ckpt"
 echo ok
