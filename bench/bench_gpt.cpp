@@ -13,7 +13,8 @@
 //                --vocab 50304 times the vocabulary padded to a multiple of 64, as llm.c pads it
 //
 // The model is nn::GPT (nn/models/gpt.h) without dropout; AdamW(lr 3e-4, betas 0.9/0.999, eps 1e-8, no weight
-// decay). Each step draws fresh random ids and targets, then zero_grad, loss, backward, step. Two warm-up steps
+// decay). Each step takes the next of kInputBatches batches of random ids and targets drawn before timing
+// (bench/step_rounds.h), then zero_grad, loss, backward, step. Two warm-up steps
 // (they also fill the allocator's cache and the optimizer state), then K timed steps; step_ms is the median.
 //
 // Output (interfaces.md): {"suite":"gpt","config":"S","attention":"exact","threads":2,"step_ms":..,
@@ -162,11 +163,18 @@ int run_gpt(const Args& args, bool json, int threads) {
     nn::GPT model(config);
     optim::AdamW opt(model.parameters(), 3e-4, 0.9, 0.999, 1e-8, 0.0);
 
+    // The inputs of a few steps, drawn before any step is timed: a step measures the model, not the random
+    // number generator (bench/step_rounds.h, kInputBatches).
     Generator gen(42);
+    std::vector<std::pair<Tensor, Tensor>> inputs;  // (tokens, targets) of each batch
+    for (int i = 0; i < kInputBatches; ++i) {
+        inputs.emplace_back(randint(0, c.vocab, {c.batch, c.T}, kInt64, &gen),
+                            randint(0, c.vocab, {c.batch, c.T}, kInt64, &gen));
+    }
+    std::size_t next_input = 0;
     double last_loss = 0.0;
     auto step = [&] {
-        const Tensor idx = randint(0, c.vocab, {c.batch, c.T}, kInt64, &gen);
-        const Tensor targets = randint(0, c.vocab, {c.batch, c.T}, kInt64, &gen);
+        const auto& [idx, targets] = inputs[next_input++ % inputs.size()];
         last_loss = training_step(opt, [&] { return model.loss(idx, targets); });
     };
 

@@ -26,6 +26,8 @@
 
 #include <iostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tg::bench {
 
@@ -71,11 +73,17 @@ int run_vit(const Args& args, bool json, int threads) {
     manual_seed(1234);
     nn::ViT model(config);
     optim::AdamW opt(model.parameters(), 2e-3, 0.9, 0.999, 1e-8, 0.0);
+    // The inputs of a few steps, drawn before any step is timed (bench/step_rounds.h, kInputBatches).
     Generator gen(42);
+    std::vector<std::pair<Tensor, Tensor>> inputs;  // (images, labels) of each batch
+    for (int i = 0; i < kInputBatches; ++i) {
+        inputs.emplace_back(rand({batch, config.channels, config.image_size, config.image_size}, kFloat32, &gen),
+                            randint(0, config.num_classes, {batch}, kInt64, &gen));
+    }
+    std::size_t next_input = 0;
     double last_loss = 0.0;
     auto step = [&] {
-        const Tensor images = rand({batch, config.channels, config.image_size, config.image_size}, kFloat32, &gen);
-        const Tensor labels = randint(0, config.num_classes, {batch}, kInt64, &gen);
+        const auto& [images, labels] = inputs[next_input++ % inputs.size()];
         last_loss = training_step(opt, [&] { return model.loss(images, labels); });
     };
     const StepWork work = vit_step_flops(config, batch);
