@@ -20,7 +20,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <limits>
-#include <random>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -28,25 +27,17 @@
 namespace {
 
 using namespace tg;
-
-template <class T>
-std::vector<T> random_vector(std::size_t n, std::uint32_t seed) {
-    std::mt19937 rng(seed);
-    std::uniform_real_distribution<double> dist(-1.0, 1.0);
-    std::vector<T> v(n);
-    for (auto& x : v) x = static_cast<T>(dist(rng));
-    return v;
-}
+using tg::testing::random_values;
 
 // C = op(A)·op(B) + bias through the fast kernel and through the reference plus a bias loop; returns the
 // number of elements differing by more than the usual GEMM bound (test_gemm.cpp explains it).
 template <class T>
 int bias_mismatches(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t pad) {
     const std::int64_t lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
-    const auto a = random_vector<T>(static_cast<std::size_t>((ta ? k : m) * lda), 1);
-    const auto b = random_vector<T>(static_cast<std::size_t>((tb ? n : k) * ldb), 2);
-    const auto bias = random_vector<T>(static_cast<std::size_t>(n), 3);
-    std::vector<T> got = random_vector<T>(static_cast<std::size_t>(m * ldc), 4);  // garbage: must not be read
+    const auto a = random_values<T>(static_cast<std::size_t>((ta ? k : m) * lda), 1);
+    const auto b = random_values<T>(static_cast<std::size_t>((tb ? n : k) * ldb), 2);
+    const auto bias = random_values<T>(static_cast<std::size_t>(n), 3);
+    std::vector<T> got = random_values<T>(static_cast<std::size_t>(m * ldc), 4);  // garbage: must not be read
     std::vector<T> want(got.size(), T(0));
     if constexpr (std::is_same_v<T, float>) {
         kernels::sgemm_bias(ta, tb, m, n, k, a.data(), lda, b.data(), ldb, bias.data(), got.data(), ldc);
