@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -16,10 +17,12 @@
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/threading.h"
 #include "kernels/attention_poly.h"
+#include "kernels/poly_causal/schedule.h"
 #include "test_util.h"
 
 #ifndef TG_TEST_DATA_DIR
@@ -782,6 +785,36 @@ TEST_CASE("causal backward from the forward's checkpoints: reference, thread cou
     // size: about 10 bytes per row at D = 16, g = 2, chunk 64 (one R × E state per 1024 rows), far below T × R
     const auto big = problem(65536, 16, 16, 2, true);
     CHECK(poly_attention_checkpoints(big) * 4 < 65536 * 12);
+}
+
+TEST_CASE("BlockClaims: every block of the checkpointed backward's pipeline goes to exactly one caller") {
+    // The one-head backward's two tasks (kernels/poly_causal/backward.h) claim blocks while the chain moves on;
+    // a block claimed twice runs its pass 1 twice, and the second `=` store of dK, dV can land after the
+    // chain's pass 2 added to them (a CI run saw dK 15% off). Here the passes are empty, so the claims race as
+    // hard as they can: a helper thread spins on claim() while the chain task moves and claims too.
+    using tg::kernels::poly_causal::BlockClaims;
+    constexpr std::int64_t blocks = 3000;
+    for (int round = 0; round < 100; ++round) {
+        CAPTURE(round);
+        BlockClaims claims(blocks, 2);
+        std::vector<std::atomic<int>> times(blocks);
+        auto claim = [&] {
+            const auto j = claims.claim();
+            if (j) times[static_cast<std::size_t>(*j)].fetch_add(1);
+            return j.has_value();
+        };
+        std::thread helper([&] {
+            while (!claims.all_claimed()) claim();
+        });
+        for (std::int64_t j = blocks - 1; j >= 0; --j) {
+            claims.chain_reached(j);
+            while (times[static_cast<std::size_t>(j)].load() == 0) claim();
+        }
+        helper.join();
+        std::int64_t wrong = 0;
+        for (const auto& t : times) wrong += t.load() != 1;
+        REQUIRE(wrong == 0);
+    }
 }
 
 TEST_CASE("causal workspace: independent of T, the same for any thread count, enough for both passes") {

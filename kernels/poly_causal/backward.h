@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -178,11 +179,11 @@ void backward_wavefront(const PolyAttentionProblem& p, const Context<T>& cx, T* 
 // Threads. With B·H >= 2, one task per head. One head is a pipeline for two tasks: the chain task runs pass 2
 // of the blocks in order (R passes from block to block), the helper runs pass 1 of the blocks ahead of it, at
 // most kAhead blocks ahead (unbounded, the 2-thread backward at T = 65536 measured 6% slower: presumably a
-// block's rows left the cache before its pass 2). Each claims the next pass 1 from a shared counter, and the
-// chain task, when the pass 1 it needs is not done, runs the next unclaimed one itself, so it never waits for
-// work nobody has started (one thread runs everything in the chain task). Every block's pass 1 starts from
-// its checkpoint and the chain runs in a fixed order, so the results are bitwise the same for any thread
-// count and any B·H.
+// block's rows left the cache before its pass 2). Each claims the next pass 1 from BlockClaims (schedule.h),
+// and the chain task, when the pass 1 it needs is not done, runs the next unclaimed one itself, so it never
+// waits for work nobody has started (one thread runs everything in the chain task). Every block's pass 1
+// starts from its checkpoint and the chain runs in a fixed order, so the results are bitwise the same for any
+// thread count and any B·H.
 template <class T, class MakeHead>
 void backward_checkpointed(const Context<T>& cx, T* base, const T* checkpoints, MakeHead&& make_head) {
     const CausalLayout& L = cx.L;
@@ -210,31 +211,26 @@ void backward_checkpointed(const Context<T>& cx, T* base, const T* checkpoints, 
         return;
     }
     const Head<T> hd = make_head(0);
-    std::atomic<std::int64_t> next{L.blocks - 1};             // the next block whose pass 1 nobody has claimed
-    std::vector<std::atomic<bool>> done(static_cast<std::size_t>(L.blocks));  // pass 1 of block j finished
-    std::atomic<std::int64_t> chain_at{L.blocks};  // the block whose pass 2 the chain task is at
-    // Claims and runs the next pass 1 unless it is more than kAhead blocks ahead of the chain (so that its rows
-    // are still in cache when the chain gets there); false when there is none to run now.
     constexpr std::int64_t kAhead = 2;
-    auto claim_pass1 = [&](T* ws) {
-        std::int64_t j = next.load();
-        while (j >= 0 && j >= chain_at.load() - kAhead && !next.compare_exchange_weak(j, j - 1)) {
-        }
-        if (j < 0 || j < chain_at.load() - kAhead) return false;
-        pass1(hd, 0, j, ws);
-        done[static_cast<std::size_t>(j)].store(true, std::memory_order_release);
+    BlockClaims claims(L.blocks, kAhead);
+    std::vector<std::atomic<bool>> done(static_cast<std::size_t>(L.blocks));  // pass 1 of block j finished
+    auto claim_pass1 = [&](T* ws) {  // runs the next pass 1 if there is one to run now
+        const std::optional<std::int64_t> j = claims.claim();
+        if (!j) return false;
+        pass1(hd, 0, *j, ws);
+        done[static_cast<std::size_t>(*j)].store(true, std::memory_order_release);
         return true;
     };
     run_tasks(2, base, L.slot_size, [&](std::int64_t task, T* sp) {
         T* ws = aligned(sp);
         if (task == 1) {  // the helper
-            while (next.load() >= 0)
+            while (!claims.all_claimed())
                 if (!claim_pass1(ws)) std::this_thread::yield();
             return;
         }
         std::fill(ws + L.carry, ws + L.carry + size, T(0));
         for (std::int64_t j = L.blocks - 1; j >= 0; --j) {
-            chain_at.store(j);
+            claims.chain_reached(j);
             while (!done[static_cast<std::size_t>(j)].load(std::memory_order_acquire))
                 if (!claim_pass1(ws)) std::this_thread::yield();  // block j's pass 1 runs on the helper
             pass2(hd, j, ws);

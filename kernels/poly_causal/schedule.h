@@ -8,7 +8,9 @@
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <optional>
 
 #include "kernels/attention_poly.h"
 
@@ -50,5 +52,31 @@ void run_tasks(std::int64_t n, T* slots, std::int64_t slot_size, F&& f) {
             for (std::int64_t t = s; t < n; t += count) f(t, slots + s * slot_size);
     });
 }
+
+// The blocks of one head's checkpointed backward (backward.h), handed out from the last to the first, each to
+// exactly one caller, never more than `ahead` blocks before the block the chain has reached (so that a block's
+// rows are still in cache when the chain's pass 2 gets there).
+class BlockClaims {
+public:
+    BlockClaims(std::int64_t blocks, std::int64_t ahead) : next_(blocks - 1), chain_at_(blocks), ahead_(ahead) {}
+
+    // The block the caller now owns, or none when every block is taken or the next one is too far ahead.
+    // A block is the caller's only if its own compare-exchange moved the counter past it: deciding from a
+    // re-read of the chain's position instead let two callers run the same block.
+    std::optional<std::int64_t> claim() {
+        std::int64_t j = next_.load();
+        do {
+            if (j < 0 || j < chain_at_.load() - ahead_) return std::nullopt;
+        } while (!next_.compare_exchange_weak(j, j - 1));
+        return j;
+    }
+    void chain_reached(std::int64_t j) { chain_at_.store(j); }  // j only decreases
+    bool all_claimed() const { return next_.load() < 0; }
+
+private:
+    std::atomic<std::int64_t> next_;      // the next block nobody has claimed
+    std::atomic<std::int64_t> chain_at_;  // the block whose pass 2 the chain is at
+    std::int64_t ahead_;
+};
 
 }  // namespace tg::kernels::poly_causal
