@@ -406,8 +406,8 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
                 for (std::int64_t e = 0; e < Dv; ++e) acc[e * kBr + r] = o0[e];
         }
 
-        // O' (its rows in O, or Oᵀ in acc) times a factor per query: the online softmax's rescaling e^(m − m') and
-        // the final 1/l.
+        // O' (its rows in O, or Oᵀ in acc) times a factor per query: the final 1/l, and for Oᵀ in acc the online
+        // softmax's rescaling e^(m − m') (O's rows get that inside the product that adds P V to them).
         const auto scale_queries = [&](const T* factor) {
             if (o_rows) {
                 for (std::int64_t r = 0; r < mq; ++r) {
@@ -471,10 +471,9 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
             // P[r][c] = 0 for keys c > r: a block of rows (KToRow), resp. a batch of queries (KToColumn), stops
             // at its last key.
             if (o_rows) {
-                if (acc_live) {
-                    scale_queries(alpha);
+                if (acc_live) {  // O' = alpha∘O' + P V in one pass over O's rows (the product's row_scale)
                     tile_product_causal<T, true, Triangle::KToRow>(diagonal, mq, Dv, nc, st, 1, kBr, vh + j0 * vl.row,
-                                                                   vl.row, T(1), oi, ol.row);
+                                                                   vl.row, T(1), oi, ol.row, alpha);
                 } else {
                     tile_product_causal<T, false, Triangle::KToRow>(diagonal, mq, Dv, nc, st, 1, kBr, vh + j0 * vl.row,
                                                                     vl.row, T(1), oi, ol.row);

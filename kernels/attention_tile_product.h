@@ -73,13 +73,17 @@ template <class T, int MR, int NV, int V0, int V1>
 //
 //     C[i][:] (= or +=) alpha · Σ_p A(i, p) · Bp[p][:]        i < MR,
 //
+// where += with row_scale given is C[i][:] = row_scale[i] · C[i][:] + alpha · Σ_p ... (the online softmax's
+// rescaling of O' by e^(m − m'), attention_exact.cpp: one pass over C's rows instead of two),
+//
 // with MR·NV accumulators in registers over the whole p loop (6 × 4 = 24 of AVX-512's 32 registers, or 12 × 1 for
 // tiles one batch wide), as in kernels/gemm_microkernel.h. `batch0` is the index of the block's first column
 // batch within the tile: with KFromColumn / KToColumn the p loop runs in phases of w steps, each updating only
 // the batches whose Bp entries are not zero there (batch g contributes for p >= g·w, resp. p < (g + 1)·w).
 template <class T, int MR, int NV, bool Accumulate, Triangle Tri>
 inline void micro_tile(std::int64_t kc, const T* a, std::int64_t a_rs, std::int64_t a_ps, const T* b,
-                       std::int64_t ldb, T alpha, T* c, std::int64_t ldc, std::int64_t batch0) {
+                       std::int64_t ldb, T alpha, T* c, std::int64_t ldc, std::int64_t batch0,
+                       const T* row_scale) {
     using Batch = vec::batch<T>;
     constexpr std::int64_t w = kW<T>;
     Batch acc[MR][NV];
@@ -116,38 +120,39 @@ inline void micro_tile(std::int64_t kc, const T* a, std::int64_t a_rs, std::int6
         for (int v = 0; v < NV; ++v) {
             T* cp = c + i * ldc + v * w;
             Batch r = alpha_v * acc[i][v];
-            if constexpr (Accumulate) r += Batch::load_unaligned(cp);
+            if constexpr (Accumulate) {
+                const Batch old = Batch::load_unaligned(cp);
+                r = row_scale ? xsimd::fma(old, Batch(row_scale[i]), r) : r + old;
+            }
             r.store_unaligned(cp);  // C may be a caller's workspace: alignment not assumed
         }
     }
 }
 
-template <class T, int MR, bool Accumulate, Triangle Tri>
-inline void micro_tile_nv(int nv, std::int64_t kc, const T* a, std::int64_t a_rs, std::int64_t a_ps, const T* b,
-                          std::int64_t ldb, T alpha, T* c, std::int64_t ldc, std::int64_t batch0) {
+// micro_tile for a run-time block shape (mr rows, nv batches); `args` are micro_tile's own arguments.
+template <class T, int MR, bool Accumulate, Triangle Tri, class... Args>
+inline void micro_tile_nv(int nv, Args... args) {
     switch (nv) {
-        case 4: micro_tile<T, MR, 4, Accumulate, Tri>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0); break;
-        case 3: micro_tile<T, MR, 3, Accumulate, Tri>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0); break;
-        case 2: micro_tile<T, MR, 2, Accumulate, Tri>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0); break;
-        default: micro_tile<T, MR, 1, Accumulate, Tri>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0); break;
+        case 4: micro_tile<T, MR, 4, Accumulate, Tri>(args...); break;
+        case 3: micro_tile<T, MR, 3, Accumulate, Tri>(args...); break;
+        case 2: micro_tile<T, MR, 2, Accumulate, Tri>(args...); break;
+        default: micro_tile<T, MR, 1, Accumulate, Tri>(args...); break;
     }
 }
 
-template <class T, bool Accumulate, Triangle Tri>
-inline void micro_tile_mr(std::int64_t mr, int nv, std::int64_t kc, const T* a, std::int64_t a_rs,
-                          std::int64_t a_ps, const T* b, std::int64_t ldb, T alpha, T* c, std::int64_t ldc,
-                          std::int64_t batch0) {
+template <class T, bool Accumulate, Triangle Tri, class... Args>
+inline void micro_tile_mr(std::int64_t mr, int nv, Args... args) {
     if (mr == 12) {  // tall blocks for tiles one batch wide, see tile_product
-        micro_tile<T, 12, 1, Accumulate, Tri>(kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0);
+        micro_tile<T, 12, 1, Accumulate, Tri>(args...);
         return;
     }
     switch (mr) {
-        case 6: micro_tile_nv<T, 6, Accumulate, Tri>(nv, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0); break;
-        case 5: micro_tile_nv<T, 5, Accumulate, Tri>(nv, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0); break;
-        case 4: micro_tile_nv<T, 4, Accumulate, Tri>(nv, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0); break;
-        case 3: micro_tile_nv<T, 3, Accumulate, Tri>(nv, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0); break;
-        case 2: micro_tile_nv<T, 2, Accumulate, Tri>(nv, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0); break;
-        default: micro_tile_nv<T, 1, Accumulate, Tri>(nv, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, batch0); break;
+        case 6: micro_tile_nv<T, 6, Accumulate, Tri>(nv, args...); break;
+        case 5: micro_tile_nv<T, 5, Accumulate, Tri>(nv, args...); break;
+        case 4: micro_tile_nv<T, 4, Accumulate, Tri>(nv, args...); break;
+        case 3: micro_tile_nv<T, 3, Accumulate, Tri>(nv, args...); break;
+        case 2: micro_tile_nv<T, 2, Accumulate, Tri>(nv, args...); break;
+        default: micro_tile_nv<T, 1, Accumulate, Tri>(nv, args...); break;
     }
 }
 
@@ -159,7 +164,8 @@ inline void micro_tile_mr(std::int64_t mr, int nv, std::int64_t kc, const T* a, 
 // C sums over p in the same order whatever the block: the same bits.
 template <class T, bool Accumulate, Triangle Tri = Triangle::Full>
 void tile_product(std::int64_t m, std::int64_t n, std::int64_t kc, const T* a, std::int64_t a_rs,
-                  std::int64_t a_ps, const T* b, std::int64_t ldb, T alpha, T* c, std::int64_t ldc) {
+                  std::int64_t a_ps, const T* b, std::int64_t ldb, T alpha, T* c, std::int64_t ldc,
+                  const T* row_scale = nullptr) {
     constexpr std::int64_t w = kW<T>;
     const std::int64_t nb = n / w;
     for (std::int64_t j = 0; j < nb; j += 4) {
@@ -175,7 +181,8 @@ void tile_product(std::int64_t m, std::int64_t n, std::int64_t kc, const T* a, s
             if (first < last) {
                 micro_tile_mr<T, Accumulate, Tri>(mr, static_cast<int>(last - first), k - k0,
                                                   a + i * a_rs + k0 * a_ps, a_rs, a_ps, b + k0 * ldb + first * w, ldb,
-                                                  alpha, c + i * ldc + first * w, ldc, first);
+                                                  alpha, c + i * ldc + first * w, ldc, first,
+                                                  row_scale ? row_scale + i : nullptr);
             }
             i += mr;
         }
@@ -186,11 +193,11 @@ void tile_product(std::int64_t m, std::int64_t n, std::int64_t kc, const T* a, s
 template <class T, bool Accumulate, Triangle Tri>
 inline void tile_product_causal(bool diagonal, std::int64_t m, std::int64_t n, std::int64_t kc, const T* a,
                                 std::int64_t a_rs, std::int64_t a_ps, const T* b, std::int64_t ldb, T alpha, T* c,
-                                std::int64_t ldc) {
+                                std::int64_t ldc, const T* row_scale = nullptr) {
     if (diagonal)
-        tile_product<T, Accumulate, Tri>(m, n, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc);
+        tile_product<T, Accumulate, Tri>(m, n, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, row_scale);
     else
-        tile_product<T, Accumulate>(m, n, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc);
+        tile_product<T, Accumulate>(m, n, kc, a, a_rs, a_ps, b, ldb, alpha, c, ldc, row_scale);
 }
 
 }  // namespace tg::kernels::attention_tiles

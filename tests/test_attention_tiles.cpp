@@ -50,16 +50,18 @@ struct Aligned {
 // `a_transposed`) and checks every entry of C: entries the mode must compute against the plain loop over the
 // whole k range (so the skipped terms must really be zero), the columns past n left as they were. Zeros are put into
 // A or Bp where the mode says they are zero (the causal diagonal's P = 0 for keys after the query). Bp starts
-// b_shift elements after an aligned address (K rows read in place need not be aligned).
+// b_shift elements after an aligned address (K rows read in place need not be aligned). With `row_scaled`
+// (Accumulate only) row i of C is first multiplied by its own factor, the online softmax's rescaling.
 template <class T, bool Accumulate, Triangle Tri>
 void check_triangle(std::int64_t m, std::int64_t n, std::int64_t kc, bool a_transposed, unsigned seed,
-                    std::int64_t b_shift = 0) {
+                    std::int64_t b_shift = 0, bool row_scaled = false) {
     CAPTURE(m);
     CAPTURE(n);
     CAPTURE(kc);
     CAPTURE(static_cast<int>(Tri));
     CAPTURE(Accumulate);
     CAPTURE(b_shift);
+    CAPTURE(row_scaled);
     constexpr std::int64_t w = kernels::attention_tiles::kW<T>;
     const std::int64_t ldb = n + 2 * w, ldc = n + 3;  // padded rows: Bp aligned (unless shifted), C not
     std::vector<T> a = normal_values<T>(static_cast<std::size_t>(m * kc), seed);
@@ -86,7 +88,11 @@ void check_triangle(std::int64_t m, std::int64_t n, std::int64_t kc, bool a_tran
     std::vector<T> c(static_cast<std::size_t>(m * ldc), sentinel);
     if (Accumulate) c = normal_values<T>(c.size(), seed + 2);
     const std::vector<T> before = c;
-    tile_product<T, Accumulate, Tri>(m, n, kc, a.data(), a_rs, a_ps, b.data, ldb, alpha, c.data(), ldc);
+    std::vector<T> row_scale(static_cast<std::size_t>(m));  // factors in (0, 1], some exactly 0 and 1
+    for (std::int64_t i = 0; i < m; ++i)
+        row_scale[static_cast<std::size_t>(i)] = i % 5 == 0 ? T(i % 2) : T(1) / T(i + 1);
+    tile_product<T, Accumulate, Tri>(m, n, kc, a.data(), a_rs, a_ps, b.data, ldb, alpha, c.data(), ldc,
+                                     row_scaled ? row_scale.data() : nullptr);
 
     int wrong = 0;
     for (std::int64_t i = 0; i < m; ++i) {
@@ -105,7 +111,9 @@ void check_triangle(std::int64_t m, std::int64_t n, std::int64_t kc, bool a_tran
                 want += static_cast<double>(a[static_cast<std::size_t>(i * a_rs + p * a_ps)]) *
                         static_cast<double>(b.data[p * ldb + j]);
             }
-            want = static_cast<double>(alpha) * want + (Accumulate ? static_cast<double>(old) : 0.0);
+            const double factor = row_scaled ? static_cast<double>(row_scale[static_cast<std::size_t>(i)]) : 1.0;
+            const double old_scaled = static_cast<double>(old) * factor;
+            want = static_cast<double>(alpha) * want + (Accumulate ? old_scaled : 0.0);
             const double tol = (std::is_same_v<T, float> ? 1e-5 : 1e-13) * (1.0 + std::abs(want)) * std::sqrt(kc);
             wrong += std::abs(static_cast<double>(got) - want) <= tol ? 0 : 1;
         }
@@ -269,6 +277,13 @@ TEST_CASE("attention tile products: every triangle of a causal diagonal tile aga
         // dV += Pᵀ dO and dK += s·dSᵀ Q read dO's and Q's rows in place (kernels/attention_exact.cpp)
         check_triangle<float, false, Triangle::KFromRow>(64, 32, 64, true, seed += 100, shift);
         check_triangle<float, true, Triangle::KFromRow>(64, 64, 37, true, seed += 100, shift);
+    }
+    // O' = alpha∘O' + P V, the forward's update of O's rows (Pᵀ read through swapped strides, V rows in place)
+    for (std::int64_t shift : {0, 3}) {
+        check_triangle<float, true, Triangle::KToRow>(64, 32, 64, true, seed += 100, shift, true);
+        check_triangle<float, true, Triangle::Full>(37, 48, 41, true, seed += 100, shift, true);
+        check_triangle<float, true, Triangle::Full>(64, 16, 64, true, seed += 100, shift, true);  // 12-row blocks
+        check_triangle<double, true, Triangle::KToRow>(23, 16, 19, true, seed += 100, shift, true);
     }
 }
 
