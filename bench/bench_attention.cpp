@@ -3,7 +3,7 @@
 //
 //   tg-bench attention --n N --d D [--heads H] [--batch B] [--causal] --mode exact|approx_backward|approx|auto
 //                      [--degree G] [--grad consistent|plugin] [--chunk C] [--window W] [--sinks S] [--score-std S]
-//                      [--no-err] [--threads P] [--json]
+//                      [--fused-qkv] [--no-err] [--threads P] [--json]
 //
 // {"suite":"attention","mode":"exact","causal":true,"batch":1,"heads":1,"n":..,"d":..,"degree":2,"threads":2,
 //  "fwd_ms":..,"fwd_bwd_ms":..,"peak_bytes":..,"rel_err":{"o":0,"dq":0,"dk":0,"dv":0},"gflops":..,
@@ -30,6 +30,7 @@
 #include "nn/attention.h"
 #include "nn/attention_monitor.h"
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -73,6 +74,9 @@ int run_attention(const Args& args, bool json, int threads) {
     // q, k ~ N(0, a²) with a² = score_std: the scores q·k/√D then have standard deviation score_std (default 1:
     // standard normal inputs). The accuracy of the approximate modes depends on it (the bounded regime).
     const double score_std = args.get_double("score-std", 1.0);
+    // --fused-qkv: q, k, v as the GPT's attention gets them (nn/multihead_attention.cpp), views of one
+    // (B, n, 3·H·d) tensor, the output of the fused QKV projection: rows 3·H·d apart, heads by a permute.
+    const bool fused_qkv = args.flag("fused-qkv");
     if (report_unused(args, "attention")) return 2;
     F::AttentionOptions options;
     options.causal = causal;
@@ -101,23 +105,42 @@ int run_attention(const Args& args, bool json, int threads) {
     Generator gen(1234);
     const Shape shape{batch, heads, n, d};
     const double input_std = std::sqrt(score_std);
-    Tensor q = (randn(shape, kFloat32, &gen) * input_std).requires_grad_();
-    Tensor k = (randn(shape, kFloat32, &gen) * input_std).requires_grad_();
-    Tensor v = randn(shape, kFloat32, &gen).requires_grad_();
+    Tensor q = randn(shape, kFloat32, &gen) * input_std, k = randn(shape, kFloat32, &gen) * input_std;
+    Tensor v = randn(shape, kFloat32, &gen), fused;
+    const std::int64_t width = heads * d;
+    if (fused_qkv) {  // the same values, side by side in rows of 3·H·d: [q | k | v], each (B, n, H·d)
+        auto rows = [&](const Tensor& x) { return x.permute({0, 2, 1, 3}).reshape({batch, n, width}); };
+        fused = cat({rows(q), rows(k), rows(v)}, 2).requires_grad_();
+        q = k = v = Tensor();  // the copies are all that is used
+    } else {
+        q.requires_grad_();
+        k.requires_grad_();
+        v.requires_grad_();
+    }
+    // q, k, v: leaves, or (fused_qkv) views of the leaf `fused`, made anew for each call as the model does (a
+    // view records its own node, which one backward consumes)
+    auto inputs = [&]() -> std::array<Tensor, 3> {
+        if (!fused_qkv) return {q, k, v};
+        auto head_view = [&](std::int64_t i) {  // (B, n, H, d) of row stride 3·H·d, then (B, H, n, d)
+            return fused.narrow(2, i * width, width).view({batch, n, heads, d}).permute({0, 2, 1, 3});
+        };
+        return {head_view(0), head_view(1), head_view(2)};
+    };
     const Tensor dout = randn(shape, kFloat32, &gen);
 
     const Timing fwd = median_timing(
         [&] {
             NoGradGuard no_grad;
-            F::scaled_dot_product_attention(q, k, v, options);
+            const auto [qi, ki, vi] = inputs();
+            F::scaled_dot_product_attention(qi, ki, vi, options);
         },
         threads);
     auto fwd_bwd = [&] {
-        Tensor o = F::scaled_dot_product_attention(q, k, v, options);
+        const auto [qi, ki, vi] = inputs();
+        Tensor o = F::scaled_dot_product_attention(qi, ki, vi, options);
         o.backward(dout);
-        q.zero_grad();
-        k.zero_grad();
-        v.zero_grad();
+        for (const Tensor& leaf : fused_qkv ? std::vector<Tensor>{fused} : std::vector<Tensor>{q, k, v})
+            leaf.zero_grad();
     };
     const Timing fwd_bwd_time = median_timing(fwd_bwd, threads);
 
@@ -141,12 +164,14 @@ int run_attention(const Args& args, bool json, int threads) {
     r.set("degree", degree);
     r.set("grad", grad);
     r.set("score_std", score_std);
+    r.set("fused_qkv", fused_qkv);
     r.set("threads", threads);
     r.set("fwd_ms", fwd.ms);
     r.set("fwd_bwd_ms", fwd_bwd_time.ms);
     r.set("bwd_ms", fwd_bwd_time.ms - fwd.ms);
     r.set("peak_bytes", peak_bytes);
-    r.set_raw("rel_err", rel_err_json(options, measure_error, q, k, v, dout));
+    const auto [qe, ke, ve] = inputs();
+    r.set_raw("rel_err", rel_err_json(options, measure_error, qe, ke, ve, dout));
     // FLOP rates only for exact mode: the polynomial modes do different work (docs/approximate-attention.md).
     const bool exact = options.mode == F::AttentionMode::Exact;
     if (exact) r.set("gflops", flops / (fwd_bwd_time.ms * 1e-3) / 1e9);
