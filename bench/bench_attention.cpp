@@ -6,7 +6,8 @@
 //                      [--fused-qkv] [--no-err] [--threads P] [--json]
 //
 // {"suite":"attention","mode":"exact","causal":true,"batch":1,"heads":1,"n":..,"d":..,"degree":2,
-//  "fused_qkv":false,"threads":2,"fwd_ms":..,"fwd_bwd_ms":..,"peak_bytes":..,"rel_err":{"o":0,"dq":0,"dk":0,"dv":0},"gflops":..,
+//  "fused_qkv":false,"threads":2,"fwd_ms":..,"fwd_bwd_ms":..,"peak_bytes":..,
+//  "rel_err":{"o":0,"dq":0,"dk":0,"dv":0},"gflops":..,
 //  "fwd_cpu_ms":..,"fwd_bwd_cpu_ms":..,"gflops_cpu":..,"window":0,"sinks":0}
 // --window W --sinks S: the near-exact / far-polynomial split of the approximate modes (causal only).
 //
