@@ -7,6 +7,7 @@
 #include "examples/common/cli.h"
 
 #include "core/file_io.h"
+#include "nn/json_integer.h"
 
 #include <nlohmann/json.hpp>
 
@@ -17,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 namespace tg_gpt {
@@ -117,11 +119,11 @@ void DataParallel::check_resume(const std::string& dir) const {
     if (in) {
         try {
             const nlohmann::json ranks = nlohmann::json::parse(in).at("ranks");
-            // A whole number of ranks (nlohmann's get<int>() would cast a float unchecked).
-            if (!ranks.is_number_integer() || ranks.get<std::int64_t>() < 1 || ranks.get<std::int64_t>() > (1 << 20)) {
+            const std::optional<int> n = tg::nn::json_integer<int>(ranks);  // a whole number of ranks
+            if (!n || *n < 1 || *n > (1 << 20)) {
                 throw tg::IOError("\"ranks\" must be a whole number from 1 to 2^20, got " + ranks.dump());
             }
-            saved = static_cast<int>(ranks.get<std::int64_t>());
+            saved = *n;
         } catch (const std::exception& e) {
             throw tg::IOError("tg-gpt train --resume: " + ranks_file(dir) + ": " + e.what());
         }

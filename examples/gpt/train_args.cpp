@@ -4,8 +4,11 @@
 
 #include <tapegrad/tapegrad.h>
 
+#include "nn/json_integer.h"
+
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -65,15 +68,7 @@ T field(const nlohmann::json& j, const char* key) {
     if (!j.contains(key)) throw tg::ValueError(std::string("config.json: \"training\" lacks the field \"") + key + "\"");
     const nlohmann::json& v = j.at(key);
     if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
-        // A whole number that fits in T. nlohmann's get<T>() would cast a float unchecked: undefined behaviour
-        // out of T's range ("seq": 1.1e40, found by tests/fuzz/fuzz_checkpoint_dir), 1.5 silently made 1.
-        if (v.is_number_unsigned()) {
-            const std::uint64_t n = v.get<std::uint64_t>();
-            if (std::in_range<T>(n)) return static_cast<T>(n);
-        } else if (v.is_number_integer()) {
-            const std::int64_t n = v.get<std::int64_t>();
-            if (std::in_range<T>(n)) return static_cast<T>(n);
-        }
+        if (const std::optional<T> n = tg::nn::json_integer<T>(v)) return *n;  // a whole number that fits in T
         throw tg::ValueError(std::string("config.json: \"training\" field \"") + key + "\" must be an integer from " +
                              std::to_string(std::numeric_limits<T>::min()) + " to " +
                              std::to_string(std::numeric_limits<T>::max()) + ", got " + v.dump());

@@ -8,6 +8,7 @@
 #include "nn/functional.h"
 #include "nn/init.h"
 #include "nn/layernorm.h"
+#include "nn/json_integer.h"
 #include "nn/linear.h"
 #include "nn/module_list.h"
 #include "nn/transformer_block.h"
@@ -15,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -64,16 +66,13 @@ std::string ViTConfig::to_json() const {
 
 ViTConfig ViTConfig::from_json(const std::string& text) {
     ViTConfig c;
-    // A whole number: nlohmann's get<std::int64_t>() would cast a float unchecked (undefined behaviour for 1e40,
-    // 1.5 silently made 1). Values past int64 are JSON's unsigned integers: refused as not fitting.
-    const auto integer = [](const nlohmann::json& j, const char* key) {
+    const auto integer = [](const nlohmann::json& j, const char* key) {  // a whole number (nn/json_integer.h)
         const nlohmann::json& v = j.at(key);
-        const bool fits = v.is_number_integer() &&
-                          (!v.is_number_unsigned() || std::in_range<std::int64_t>(v.get<std::uint64_t>()));
-        if (!fits) {
+        const std::optional<std::int64_t> n = json_integer<std::int64_t>(v);
+        if (!n) {
             throw ValueError(std::string("ViTConfig::from_json: \"") + key + "\" must be an integer, got " + v.dump());
         }
-        return v.get<std::int64_t>();
+        return *n;
     };
     try {
         const nlohmann::json j = nlohmann::json::parse(text);
