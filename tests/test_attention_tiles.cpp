@@ -88,7 +88,7 @@ void check_triangle(std::int64_t m, std::int64_t n, std::int64_t kc, bool a_tran
     std::vector<T> c(static_cast<std::size_t>(m * ldc), sentinel);
     if (Accumulate) c = normal_values<T>(c.size(), seed + 2);
     const std::vector<T> before = c;
-    std::vector<T> row_scale(static_cast<std::size_t>(m));  // factors in (0, 1], some exactly 0 and 1
+    std::vector<T> row_scale(static_cast<std::size_t>(m));  // factors in [0, 1], some exactly 0 and 1
     for (std::int64_t i = 0; i < m; ++i)
         row_scale[static_cast<std::size_t>(i)] = i % 5 == 0 ? T(i % 2) : T(1) / T(i + 1);
     tile_product<T, Accumulate, Tri>(m, n, kc, a.data(), a_rs, a_ps, b.data, ldb, alpha, c.data(), ldc,
