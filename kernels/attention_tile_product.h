@@ -146,6 +146,11 @@ inline void micro_tile_mr(std::int64_t mr, int nv, Args... args) {
         micro_tile<T, 12, 1, Accumulate, Tri>(args...);
         return;
     }
+    if (mr == 8) {  // and for tiles two batches wide (one, where a triangle needs only one of the two)
+        if (nv == 2) micro_tile<T, 8, 2, Accumulate, Tri>(args...);
+        else micro_tile<T, 8, 1, Accumulate, Tri>(args...);
+        return;
+    }
     switch (mr) {
         case 6: micro_tile_nv<T, 6, Accumulate, Tri>(nv, args...); break;
         case 5: micro_tile_nv<T, 5, Accumulate, Tri>(nv, args...); break;
@@ -157,11 +162,16 @@ inline void micro_tile_mr(std::int64_t mr, int nv, Args... args) {
 }
 
 // C[m × n] (= or +=) alpha · A[m × kc] · Bp[kc × n] over the part Tri says is needed. For each column panel of
-// Bp (≤ 4 batches: kc × 64 floats, 16 KB, stays in L1) sweep the row blocks of A: 6 rows, or 12 when the panel is
-// one batch wide (dQ += dS K at head width 16): a 6 × 1 block has only 6 independent sums for the two FMA pipes'
-// 2 × 4 cycles of latency (measured alone in L1: 165 GFLOP/s with 6 rows, 173 with 12, 200-215 for wider tiles;
-// 12 × 2 instead of 6 × 2 measured no faster). The remainder takes 6-row blocks, then what is left. Each entry of
-// C sums over p in the same order whatever the block: the same bits.
+// Bp (≤ 4 batches: kc × 64 floats, 16 KB, stays in L1) sweep the row blocks of A: 6 rows, 12 when the panel is
+// one batch wide (dQ += dS K at head width 16), 8 when it is two (every product at head width 32 that is 32
+// wide: O += P V, dV += Pᵀ dO, dK += dSᵀ Q, dQ += dS K). A 6 × 1 block has only 6 independent sums for the two
+// FMA pipes' 2 × 4 cycles of latency (measured alone in L1: 165 GFLOP/s with 6 rows, 173 with 12, 200-215 for
+// wider tiles). Two batches wide, 8 rows split a 64-row tile into whole blocks where 6 leave a block of 4, and
+// give 16 sums instead of 12: measured alone in L1 (Zen 5, one thread, 64 × 32 × 64) 237 GFLOP/s with 6 rows,
+// 240 with 12 (and a block of 4), 252 with 8; the S model's attention at head width 32 alone (8 × 4 heads,
+// T = 256, causal), one thread, old/new alternating: forward 0.82-0.86 → 0.76-0.81 ms, backward 1.84-1.91 →
+// 1.74-1.79 ms. The remainder takes 6-row blocks, then what is left. Each entry of C sums over p in the same
+// order whatever the block: the same bits.
 template <class T, bool Accumulate, Triangle Tri = Triangle::Full>
 void tile_product(std::int64_t m, std::int64_t n, std::int64_t kc, const T* a, std::int64_t a_rs,
                   std::int64_t a_ps, const T* b, std::int64_t ldb, T alpha, T* c, std::int64_t ldc,
@@ -170,7 +180,7 @@ void tile_product(std::int64_t m, std::int64_t n, std::int64_t kc, const T* a, s
     const std::int64_t nb = n / w;
     for (std::int64_t j = 0; j < nb; j += 4) {
         const std::int64_t panel_end = std::min<std::int64_t>(nb, j + 4);
-        const std::int64_t tall = panel_end - j == 1 ? 12 : 6;
+        const std::int64_t tall = panel_end - j == 1 ? 12 : panel_end - j == 2 ? 8 : 6;
         for (std::int64_t i = 0; i < m;) {
             const std::int64_t mr = m - i >= tall ? tall : std::min<std::int64_t>(6, m - i);
             std::int64_t first = j, last = panel_end, k0 = 0, k = kc;  // batches [first, last), k0 <= p < k

@@ -268,6 +268,12 @@ TEST_CASE("attention tile products: every triangle of a causal diagonal tile aga
     check_all_triangles<float>(41, 16, 37, seed += 100);
     check_all_triangles<double>(64, 8, 64, seed += 100);
     check_all_triangles<double>(23, 8, 19, seed += 100);
+    // Two SIMD batches wide (every 32-wide product at head width 32 in float, 16 in double): 8-row blocks, then 6
+    // and the rest.
+    check_all_triangles<float>(64, 32, 64, seed += 100);
+    check_all_triangles<float>(45, 32, 37, seed += 100);
+    check_all_triangles<double>(64, 16, 64, seed += 100);
+    check_all_triangles<double>(29, 16, 23, seed += 100);
     // Bp not aligned: dQ += dS K reads the caller's K rows in place when D is a multiple of the SIMD width.
     for (std::int64_t shift : {1, 3}) {
         check_triangle<float, true, Triangle::KToRow>(64, 64, 64, false, seed += 100, shift);
