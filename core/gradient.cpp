@@ -10,7 +10,6 @@
 #include "kernels/vecmath.h"
 
 #include <algorithm>
-#include <unordered_map>
 
 namespace tg::autograd {
 
@@ -130,16 +129,25 @@ Tensor Gradient::region_of(const Tensor& dst) const {
 
 namespace {
 
-// The rows piece's ids renumbered 0, 1, ... in order of first appearance: slot[i] is position i's distinct row,
-// distinct[s] the input row of slot s.
-void number_rows(const std::vector<std::int64_t>& ids, std::vector<std::int64_t>& slot,
+// The rows piece's ids (rows of a table of `table_rows`) renumbered 0, 1, ... in order of first appearance:
+// slot[i] is position i's distinct row, distinct[s] the input row of slot s. One array entry per table row
+// instead of a hash map: the S model's 2048 ids (its tied embedding's rows piece, added into the LM head's
+// dense gradient once per step) took 0.04-0.08 ms through std::unordered_map, 0.006 ms this way.
+void number_rows(const std::vector<std::int64_t>& ids, std::int64_t table_rows, std::vector<std::int64_t>& slot,
                  std::vector<std::int64_t>& distinct) {
-    std::unordered_map<std::int64_t, std::int64_t> where;
+    std::vector<std::int64_t> slot_of_row(static_cast<std::size_t>(table_rows), -1);
     slot.resize(ids.size());
     for (std::size_t i = 0; i < ids.size(); ++i) {
-        const auto [it, fresh] = where.try_emplace(ids[i], static_cast<std::int64_t>(distinct.size()));
-        if (fresh) distinct.push_back(ids[i]);
-        slot[i] = it->second;
+        if (ids[i] < 0 || ids[i] >= table_rows) {  // check_fits says the same for the engine's pieces
+            throw IndexError("Gradient::add_to: a rows piece names row " + std::to_string(ids[i]) + " of a table of " +
+                             std::to_string(table_rows) + " rows");
+        }
+        std::int64_t& s = slot_of_row[static_cast<std::size_t>(ids[i])];
+        if (s < 0) {
+            s = static_cast<std::int64_t>(distinct.size());
+            distinct.push_back(ids[i]);
+        }
+        slot[i] = s;
     }
 }
 
@@ -155,7 +163,7 @@ void Gradient::add_to(Tensor& dst) const {
         // First each distinct row's sum, in position order (the embedding kernel on a table of just the
         // distinct rows), then each sum added to its row once: dst[v] + (a + b), as adding the dense form would.
         std::vector<std::int64_t> slot, distinct;
-        number_rows(*ids_, slot, distinct);
+        number_rows(*ids_, dst.size(0), slot, distinct);
         const std::int64_t n = static_cast<std::int64_t>(ids_->size()), rows = static_cast<std::int64_t>(distinct.size());
         const std::int64_t row_size = values_.numel() / n;
         const Tensor values = values_.contiguous();

@@ -53,8 +53,11 @@ void embedding_backward(const T* dout, const I* ids, T* dtable, std::int64_t n, 
     std::vector<std::int64_t> next(first.begin(), first.end() - 1);
     for (std::int64_t i = 0; i < n; ++i) order[next[static_cast<std::size_t>(ids[i])]++] = i;
 
-    // Each table row is written by exactly one thread: zeros, or its dout rows added in position order.
-    vec::parallel_rows(vocab, channels, [&](std::int64_t v0, std::int64_t v1) {
+    // Each table row is written by exactly one thread: zeros, or its dout rows added in position order. A row
+    // costs its channels and, on average, n / vocab dout rows of them (a GPT step's 2048 positions over a table
+    // of 256 rows: 8 each; counted as 1, the whole 262K additions looked too small to share).
+    const std::int64_t row_work = channels * std::max<std::int64_t>(1, n / std::max<std::int64_t>(1, vocab));
+    vec::parallel_rows(vocab, row_work, [&](std::int64_t v0, std::int64_t v1) {
         for (std::int64_t v = v0; v < v1; ++v) {
             T* row = dtable + v * channels;
             if (first[v] == first[v + 1]) {

@@ -234,6 +234,11 @@ TEST_SUITE("gradient pieces") {
             return autograd::Grads{autograd::Gradient::rows(dout, {0, 5, 1})};
         });
         tg::testing::check_throws<IndexError>([&] { sum(rows).backward(); }, {"bad_rows", "row 5"});
+        // Called directly (no check_fits before it), add_to refuses the row as well instead of writing past the table.
+        Tensor table = zeros({3, 2}, kFloat32);
+        const autograd::Gradient piece = autograd::Gradient::rows(uniform_tensor({3, 2}, kFloat32, 12), {0, 5, 1});
+        tg::testing::check_throws<IndexError>([&] { piece.add_to(table); }, {"row 5", "table of 3 rows"});
+        CHECK(table.to_vector<float>() == std::vector<float>(6, 0.0f));  // nothing written
     }
 
     TEST_CASE("GPT and ViT gradients: the same bits with pieces as without, on 1 and 2 threads") {
