@@ -22,13 +22,13 @@
 // Interleaving the key tiles (g, g + G, ...) balances the causal case, where early key tiles are seen by
 // more queries than late ones.
 //
-// Speed. Every product of two tiles goes through one register-blocked micro-kernel (the GEMM one's shape:
-// 6 rows × 4 SIMD batches of accumulators), whose right operand is a 64-byte aligned tile in scratch memory
-// and whose left operand is broadcast element by element with arbitrary strides: Pᵀ, dSᵀ, Vᵀ, Qᵀ, dOᵀ are the
-// same memory read with swapped strides, and Q, K, V, dO are read in place from the caller's (strided)
-// tensors whenever they are the left operand. Only Qᵀ (once per forward task) and the key tile's Kᵀ, K, Vᵀ
-// (once per key tile in the backward) are packed. Padded widths (D rounded up to the SIMD width, key tiles
-// cut short by Tk) are zeros or −∞ inside the tiles, so no SIMD loop has a scalar tail. The products live in
+// Speed. Every product of two tiles goes through one register-blocked micro-kernel (the GEMM one's shape: 6 rows × 4
+// SIMD batches of accumulators; 8 × 2 and 12 × 1 for outputs two and one batch wide), whose right operand is a 64-byte
+// aligned tile in scratch memory and whose left operand is broadcast element by element with arbitrary strides: Pᵀ,
+// dSᵀ, Vᵀ, Qᵀ, dOᵀ are the same memory read with swapped strides, and Q, K, V, dO are read in place from the caller's
+// (strided) tensors whenever they are the left operand. Only Qᵀ (once per forward task) and the key tile's Kᵀ, K, Vᵀ
+// (once per key tile in the backward) are packed. Padded widths (D rounded up to the SIMD width, key tiles cut short by
+// Tk) are zeros or −∞ inside the tiles, so no SIMD loop has a scalar tail. The products live in
 // kernels/attention_tile_product.h; on a causal diagonal tile they compute only the triangle the mask keeps.
 
 #include "kernels/attention_exact.h"
@@ -269,7 +269,7 @@ bool rows_in_place(std::int64_t width) {
 // rescaling by e^(m − m') is one vector multiply per row of Oᵀ; and the product's wide side is the query tile
 // (64) even when Dv is narrow (16). When Dv is two SIMD batches or more (rows_in_place), the output is summed
 // the other way round, O += P V (queries × Dv, Pᵀ read through swapped strides), straight into the task's rows
-// of O: no transposed store, and on the causal diagonal each block of 6 rows stops at its last key (KToRow)
+// of O: no transposed store, and on the causal diagonal each block of rows stops at its last key (KToRow)
 // instead of each batch of 16 queries.
 // ---------------------------------------------------------------------------------------------------------
 // One step of the online softmax over a key tile of nc keys, a batch of queries at a time, down the columns of

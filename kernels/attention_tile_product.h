@@ -24,7 +24,7 @@
 //
 // Columns that are not computed keep whatever C held: the callers mask them (−∞ before the softmax) or never
 // read them. On a 64 × 64 tile with w = 16 this does about 5/8 of the full tile's multiply-adds. KToRow and
-// KFromRow cut the k loop per block of rows (6 or 12), not per SIMD batch: closer to the triangle's half.
+// KFromRow cut the k loop per block of rows (6, 8 or 12), not per SIMD batch: closer to the triangle's half.
 
 #include <algorithm>
 #include <cstdint>
