@@ -196,6 +196,48 @@ void bench_adamw(int threads, const Wanted& wanted, const Output& out) {
     }));
 }
 
+// One AdamW step over the 52 parameter tensors of the GPT at config S (interfaces.md: 4 layers, C = 128, vocab
+// and context 256; weight matrices, biases and LayerNorm weights): all of them in one pass (adamw_step_many, as
+// optim::AdamW runs them) and one adamw_step per tensor, the way the optimizer ran before.
+void bench_adamw_tensors(int threads, const Wanted& wanted, const Output& out) {
+    if (!any_wanted(wanted, {"adamw_tensors", "adamw_per_tensor"})) return;
+    const std::int64_t C = 128;
+    std::vector<std::int64_t> sizes{256 * C, 256 * C};  // token and position embeddings
+    for (int layer = 0; layer < 4; ++layer) {
+        for (std::int64_t n : {C, C, 3 * C * C, 3 * C, C * C, C, C, C, 4 * C * C, 4 * C, 4 * C * C, C}) {
+            sizes.push_back(n);
+        }
+    }
+    sizes.insert(sizes.end(), {C, C});  // the final LayerNorm
+    std::int64_t total = 0;
+    for (std::int64_t n : sizes) total += n;
+    auto p = random_floats(total, -1, 1, 21);
+    const auto g = random_floats(total, -1, 1, 22);
+    std::vector<float> m(static_cast<std::size_t>(total), 0.0f), v(static_cast<std::size_t>(total), 0.0f);
+    std::vector<k::AdamWTensor<float>> tensors;
+    for (std::int64_t offset = 0; std::int64_t n : sizes) {
+        tensors.push_back({p.data() + offset, g.data() + offset, m.data() + offset, v.data() + offset, n, 1});
+        offset += n;
+    }
+    const k::AdamWHyper hyper{3e-4, 0.9, 0.999, 1e-8, 0.1};
+    const std::string shape = std::to_string(sizes.size()) + "_tensors_" + std::to_string(total);
+    const double bytes = 7 * 4.0 * static_cast<double>(total);
+    std::int64_t step = 0;
+    if (wanted("adamw_tensors")) {
+        out(measure("adamw_tensors", shape, bytes, threads, [&] {
+            ++step;
+            for (auto& t : tensors) t.step = step;
+            k::adamw_step_many(tensors.data(), static_cast<std::int64_t>(tensors.size()), hyper);
+        }));
+    }
+    if (wanted("adamw_per_tensor")) {
+        out(measure("adamw_per_tensor", shape, bytes, threads, [&] {
+            ++step;
+            for (const auto& t : tensors) k::adamw_step(t.param, t.grad, t.m, t.v, t.n, hyper, step);
+        }));
+    }
+}
+
 // Embedding with GPT-2's table (50257 × 768) and 16384 ids: forward reads the ids and the looked-up rows and
 // writes the output; backward reads the ids and dout and writes the whole table gradient.
 void bench_embedding(int threads, const Wanted& wanted, const Output& out) {
@@ -220,7 +262,7 @@ const std::vector<std::string> k_kernels = {
     "softmax_forward",    "softmax_backward",   "log_softmax_forward", "log_softmax_backward",
     "layernorm_forward",  "layernorm_backward", "gelu_tanh_forward",   "gelu_tanh_backward",
     "gelu_erf_forward",   "gelu_erf_backward",  "cross_entropy",       "cross_entropy_forward",
-    "adamw",              "embedding_forward",  "embedding_backward",
+    "adamw",              "adamw_tensors",      "adamw_per_tensor",   "embedding_forward",  "embedding_backward",
 };
 
 }  // namespace
@@ -240,6 +282,7 @@ int run_kernels(const Args& args, bool json, int threads) {
     bench_gelu(threads, wanted, out);
     bench_cross_entropy(threads, wanted, out);
     bench_adamw(threads, wanted, out);
+    bench_adamw_tensors(threads, wanted, out);
     bench_embedding(threads, wanted, out);
     return 0;
 }

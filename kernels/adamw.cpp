@@ -3,9 +3,11 @@
 
 #include "kernels/adamw.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/vecmath.h"
 
@@ -35,35 +37,68 @@ AdamWScalars<T> adamw_scalars(const AdamWHyper& h, std::int64_t step) {
             static_cast<T>(h.eps),                       static_cast<T>(-(h.lr / bias_correction1))};
 }
 
+// The update of elements [begin, end) of one tensor: SIMD batches from begin, then one by one. Callers start
+// every range on a multiple of vec::kElementBlock (so of the SIMD width), so an element is computed by the same
+// instructions however the ranges are grouped.
+template <class T>
+void adamw_range(T* p, const T* g, T* m, T* v, std::int64_t begin, std::int64_t end, const AdamWScalars<T>& s) {
+    using B = vec::batch<T>;
+    constexpr std::int64_t W = vec::width<T>;
+    const B decay(s.decay), w1(s.one_minus_b1), b2(s.b2), w2(s.one_minus_b2), bc2_sqrt(s.bc2_sqrt), eps(s.eps),
+        neg_step(s.neg_step_size);
+    std::int64_t i = begin;
+    for (; i + W <= end; i += W) {
+        const B gi = B::load_unaligned(g + i);
+        const B pi = B::load_unaligned(p + i) * decay;
+        const B mi = xsimd::fma(w1, gi - B::load_unaligned(m + i), B::load_unaligned(m + i));
+        const B vi = B::load_unaligned(v + i) * b2 + w2 * gi * gi;
+        const B denom = xsimd::sqrt(vi) / bc2_sqrt + eps;
+        (pi + neg_step * mi / denom).store_unaligned(p + i);
+        mi.store_unaligned(m + i);
+        vi.store_unaligned(v + i);
+    }
+    for (; i < end; ++i) {
+        const T pi = p[i] * s.decay;
+        const T mi = std::fma(s.one_minus_b1, g[i] - m[i], m[i]);
+        const T vi = v[i] * s.b2 + s.one_minus_b2 * g[i] * g[i];
+        const T denom = std::sqrt(vi) / s.bc2_sqrt + s.eps;
+        p[i] = pi + s.neg_step_size * mi / denom;
+        m[i] = mi;
+        v[i] = vi;
+    }
+}
+
 }  // namespace
 
 template <class T>
 void adamw_step(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWHyper& hyper, std::int64_t step) {
-    using B = vec::batch<T>;
-    constexpr std::int64_t W = vec::width<T>;
-    const AdamWScalars<T> s = adamw_scalars<T>(hyper, step);
-    vec::parallel_elements(n, [&](std::int64_t begin, std::int64_t end) {
-        const B decay(s.decay), w1(s.one_minus_b1), b2(s.b2), w2(s.one_minus_b2), bc2_sqrt(s.bc2_sqrt),
-            eps(s.eps), neg_step(s.neg_step_size);
-        std::int64_t i = begin;
-        for (; i + W <= end; i += W) {
-            const B gi = B::load_unaligned(g + i);
-            const B pi = B::load_unaligned(p + i) * decay;
-            const B mi = xsimd::fma(w1, gi - B::load_unaligned(m + i), B::load_unaligned(m + i));
-            const B vi = B::load_unaligned(v + i) * b2 + w2 * gi * gi;
-            const B denom = xsimd::sqrt(vi) / bc2_sqrt + eps;
-            (pi + neg_step * mi / denom).store_unaligned(p + i);
-            mi.store_unaligned(m + i);
-            vi.store_unaligned(v + i);
-        }
-        for (; i < end; ++i) {
-            const T pi = p[i] * s.decay;
-            const T mi = std::fma(s.one_minus_b1, g[i] - m[i], m[i]);
-            const T vi = v[i] * s.b2 + s.one_minus_b2 * g[i] * g[i];
-            const T denom = std::sqrt(vi) / s.bc2_sqrt + s.eps;
-            p[i] = pi + s.neg_step_size * mi / denom;
-            m[i] = mi;
-            v[i] = vi;
+    const AdamWTensor<T> one{p, g, m, v, n, step};
+    adamw_step_many(&one, 1, hyper);
+}
+
+// Tensor t's elements are cut into blocks of vec::kElementBlock; the blocks of all tensors are numbered one
+// after the other (tensor t's first block is first_block[t]) and shared by the threads like the blocks of one
+// long array.
+template <class T>
+void adamw_step_many(const AdamWTensor<T>* tensors, std::int64_t count, const AdamWHyper& hyper) {
+    constexpr std::int64_t kBlock = vec::kElementBlock;
+    std::vector<AdamWScalars<T>> scalars;
+    std::vector<std::int64_t> first_block(static_cast<std::size_t>(count) + 1, 0);
+    scalars.reserve(static_cast<std::size_t>(count));
+    for (std::int64_t t = 0; t < count; ++t) {
+        scalars.push_back(adamw_scalars<T>(hyper, tensors[t].step));  // checks the step first
+        first_block[t + 1] = first_block[t] + (std::max<std::int64_t>(tensors[t].n, 0) + kBlock - 1) / kBlock;
+    }
+    vec::parallel_rows(first_block[count], kBlock, [&](std::int64_t b0, std::int64_t b1) {
+        // The tensor holding block b0, then each tensor's part of [b0, b1) in turn.
+        std::int64_t t = std::upper_bound(first_block.begin(), first_block.end(), b0) - first_block.begin() - 1;
+        for (std::int64_t b = b0; b < b1; ++t) {
+            if (b >= first_block[t + 1]) continue;  // an empty tensor: no blocks
+            const AdamWTensor<T>& x = tensors[t];
+            const std::int64_t last = std::min(b1, first_block[t + 1]);
+            adamw_range(x.param, x.grad, x.m, x.v, (b - first_block[t]) * kBlock,
+                        std::min(x.n, (last - first_block[t]) * kBlock), scalars[t]);
+            b = last;
         }
     });
 }
@@ -97,6 +132,8 @@ void adamw_step_reference(T* p, const T* g, T* m, T* v, std::int64_t n, const Ad
 
 template void adamw_step(float*, const float*, float*, float*, std::int64_t, const AdamWHyper&, std::int64_t);
 template void adamw_step(double*, const double*, double*, double*, std::int64_t, const AdamWHyper&, std::int64_t);
+template void adamw_step_many(const AdamWTensor<float>*, std::int64_t, const AdamWHyper&);
+template void adamw_step_many(const AdamWTensor<double>*, std::int64_t, const AdamWHyper&);
 template void adamw_step_reference(float*, const float*, float*, float*, std::int64_t, const AdamWHyper&, std::int64_t);
 template void adamw_step_reference(double*, const double*, double*, double*, std::int64_t, const AdamWHyper&,
                                    std::int64_t);

@@ -33,6 +33,24 @@ void adamw_step(T* param,       // (n) updated in place
                 T* v,           // (n) second moment, updated in place
                 std::int64_t n, const AdamWHyper& hyper, std::int64_t step);
 
+// Several tensors' steps in one parallel pass: the same update as adamw_step on each tensor in turn, bit for
+// bit (the elements are cut into the same blocks), but one loop over all their elements instead of one per
+// tensor. A model's small tensors (biases, LayerNorm weights) then share the pass with the large ones
+// instead of each running alone on one thread, and the threads meet once per step instead of once per
+// weight matrix. Each tensor has its own step count. The tensors must not overlap.
+template <class T>
+struct AdamWTensor {
+    T* param;       // (n) updated in place
+    const T* grad;  // (n)
+    T* m;           // (n) first moment, updated in place
+    T* v;           // (n) second moment, updated in place
+    std::int64_t n;
+    std::int64_t step;  // >= 1
+};
+
+template <class T>
+void adamw_step_many(const AdamWTensor<T>* tensors, std::int64_t count, const AdamWHyper& hyper);
+
 template <class T>
 void adamw_step_reference(T* param, const T* grad, T* m, T* v, std::int64_t n,
                           const AdamWHyper& hyper, std::int64_t step);

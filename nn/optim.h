@@ -74,6 +74,16 @@ protected:
     // The update rule for parameter i, whose step count was just incremented. Runs under NoGradGuard.
     // `param` and `grad` are contiguous and of the same dtype; write the new values into param in place.
     virtual void update(std::size_t i, const Tensor& param, const Tensor& grad) = 0;
+    // One parameter's update as step() hands it over: its index, and param and grad as update() gets them.
+    struct ParamUpdate {
+        std::size_t index;
+        Tensor param;
+        Tensor grad;
+    };
+    // The updates of every parameter with a gradient this step, in parameter order, their step counts already
+    // incremented. Default: update() for each in turn. A rule may override it to update them all at once
+    // (AdamW: one parallel pass over every parameter's elements).
+    virtual void update_all(const std::vector<ParamUpdate>& updates);
     // The names of the per-parameter buffers this optimizer keeps (each of its parameter's shape).
     virtual std::vector<std::string> buffer_names() const = 0;
     // The buffers every parameter with a step count > 0 must have (default: all of buffer_names()).
@@ -136,6 +146,7 @@ public:
 
 protected:
     void update(std::size_t i, const Tensor& param, const Tensor& grad) override;
+    void update_all(const std::vector<ParamUpdate>& updates) override;
     std::vector<std::string> buffer_names() const override { return {"exp_avg", "exp_avg_sq"}; }
     void check_buffer(const std::string& key, const std::string& name, const Tensor& value) const override;
 };

@@ -650,6 +650,42 @@ TEST_CASE_TEMPLATE("adamw matches the textbook reference over several steps", T,
     }
 }
 
+TEST_CASE_TEMPLATE("adamw_step_many gives every tensor the bits of adamw_step, on any number of threads", T, float,
+                   double) {
+    // Sizes around the element blocks the threads share (4096), an empty tensor, and a step count of its own
+    // for each tensor; one pass over all of them against one adamw_step per tensor.
+    const k::AdamWHyper hyper{3e-3, 0.9, 0.999, 1e-8, 0.1};
+    const std::vector<std::int64_t> sizes{5, 0, 4095, 4096, 1, 4097, 3 * 4096 + 7, 37};
+    for (std::size_t threads : {1, 2, 3}) {
+        CAPTURE(threads);
+        tbb::global_control limit(tbb::global_control::max_allowed_parallelism, threads);
+        std::vector<std::vector<T>> p, m, v, g;
+        for (std::size_t t = 0; t < sizes.size(); ++t) {
+            const auto n = static_cast<std::size_t>(sizes[t]);
+            p.push_back(uniform<T>(n, -1, 1, 70 + t));
+            m.push_back(uniform<T>(n, -0.1, 0.1, 80 + t));
+            v.push_back(uniform<T>(n, 0, 0.1, 90 + t));
+            g.push_back(uniform<T>(n, -1, 1, 100 + t));
+        }
+        auto p_one = p, m_one = m, v_one = v;
+        std::vector<k::AdamWTensor<T>> tensors;
+        for (std::size_t t = 0; t < sizes.size(); ++t) {
+            const std::int64_t step = 1 + static_cast<std::int64_t>(t % 3);
+            tensors.push_back({p[t].data(), g[t].data(), m[t].data(), v[t].data(), sizes[t], step});
+            k::adamw_step(p_one[t].data(), g[t].data(), m_one[t].data(), v_one[t].data(), sizes[t], hyper, step);
+        }
+        k::adamw_step_many(tensors.data(), static_cast<std::int64_t>(tensors.size()), hyper);
+        CHECK(p == p_one);
+        CHECK(m == m_one);
+        CHECK(v == v_one);
+    }
+    // A bad step count in any tensor is rejected before anything is written.
+    T p = 1, g = 1, m = 0, v = 0;
+    const k::AdamWTensor<T> bad[2] = {{&p, &g, &m, &v, 1, 1}, {&p, &g, &m, &v, 1, 0}};
+    CHECK_THROWS_AS(k::adamw_step_many(bad, 2, hyper), std::invalid_argument);
+    CHECK(p == 1);
+}
+
 TEST_CASE("adamw: the first step in closed form, and step < 1 is rejected") {
     // With m = v = 0 the first step gives m̂ = g and v̂ = g², so p ← p(1 − lr·wd) − lr·g/(|g| + eps).
     const k::AdamWHyper hyper{0.01, 0.9, 0.999, 1e-8, 0.1};

@@ -175,6 +175,38 @@ TEST_CASE("A parameter without a gradient is skipped and its own step count does
     }
 }
 
+TEST_CASE("AdamW updates every parameter in one pass with the bits of one optimizer per parameter") {
+    // float and double parameters, a transposed (non-contiguous) one, and one without a gradient at a step.
+    Generator gen(7);
+    std::vector<Tensor> params{randn({300, 20}, kFloat32, &gen), randn({5}, kFloat64, &gen),
+                               randn({20, 30}, kFloat32, &gen).t(), randn({4097}, kFloat32, &gen)};
+    for (Tensor& p : params) p = p.detach().requires_grad_(true);
+    std::vector<Tensor> alone;
+    for (const Tensor& p : params) alone.push_back(p.detach().clone().requires_grad_(true));
+    CHECK_FALSE(params[2].is_contiguous());
+    optim::AdamW together(params, 0.01, 0.9, 0.999, 1e-8, 0.1);
+    std::vector<std::unique_ptr<optim::AdamW>> one_each;
+    for (const Tensor& p : alone) {
+        one_each.push_back(std::make_unique<optim::AdamW>(std::vector<Tensor>{p}, 0.01, 0.9, 0.999, 1e-8, 0.1));
+    }
+    for (int s = 0; s < 3; ++s) {
+        for (std::size_t i = 0; i < params.size(); ++i) {
+            if (s == 1 && i == 1) continue;  // no gradient for this one at this step
+            const Tensor g = randn(params[i].shape(), params[i].dtype(), &gen);
+            params[i].set_grad(g);
+            alone[i].set_grad(g.clone());
+            one_each[i]->step();
+        }
+        together.step();
+        together.zero_grad();
+        for (auto& o : one_each) o->zero_grad();
+    }
+    for (std::size_t i = 0; i < params.size(); ++i) {
+        CAPTURE(i);
+        CHECK(params[i].contiguous().to_vector<double>() == alone[i].contiguous().to_vector<double>());
+    }
+}
+
 TEST_CASE("an optimizer step invalidates graphs that saved the old parameter") {
     Tensor p = param64();
     optim::SGD opt({p}, 0.1);

@@ -21,6 +21,8 @@
 #include "kernels/adamw.h"
 
 #include <string>
+#include <type_traits>
+#include <vector>
 
 namespace tg::optim {
 
@@ -48,16 +50,32 @@ void AdamW::check_buffer(const std::string& key, const std::string& name, const 
 }
 
 void AdamW::update(std::size_t i, const Tensor& param, const Tensor& grad) {
-    Tensor& exp_avg = buffer(i, "exp_avg");
-    Tensor& exp_avg_sq = buffer(i, "exp_avg_sq");
-    // The fused kernel evaluates the equations above element by element, in this order, in one pass over
-    // p, g, m and v (kernels/adamw.h; its plain twin adamw_step_reference is the textbook loop).
+    update_all({ParamUpdate{i, param, grad}});
+}
+
+// Every parameter in one pass over p, g, m and v (kernels::adamw_step_many; its plain twin adamw_step_reference
+// is the textbook loop): one parallel loop over all their elements, the float and the double ones each in their
+// own, the equations above element by element, in that order.
+void AdamW::update_all(const std::vector<ParamUpdate>& updates) {
+    std::vector<kernels::AdamWTensor<float>> floats;
+    std::vector<kernels::AdamWTensor<double>> doubles;
+    for (const ParamUpdate& u : updates) {
+        Tensor& exp_avg = buffer(u.index, "exp_avg");
+        Tensor& exp_avg_sq = buffer(u.index, "exp_avg_sq");
+        dispatch_floating(u.param.dtype(), [&](auto tag) {
+            using T = decltype(tag);
+            const kernels::AdamWTensor<T> x{u.param.data<T>(), u.grad.data<T>(), exp_avg.data<T>(),
+                                            exp_avg_sq.data<T>(), u.param.numel(), param_step(u.index)};
+            if constexpr (std::is_same_v<T, float>) {
+                floats.push_back(x);
+            } else {
+                doubles.push_back(x);
+            }
+        });
+    }
     const kernels::AdamWHyper hyper{lr(), beta1, beta2, eps, weight_decay};
-    dispatch_floating(param.dtype(), [&](auto tag) {
-        using T = decltype(tag);
-        kernels::adamw_step(param.data<T>(), grad.data<T>(), exp_avg.data<T>(), exp_avg_sq.data<T>(), param.numel(),
-                            hyper, param_step(i));
-    });
+    if (!floats.empty()) kernels::adamw_step_many(floats.data(), static_cast<std::int64_t>(floats.size()), hyper);
+    if (!doubles.empty()) kernels::adamw_step_many(doubles.data(), static_cast<std::int64_t>(doubles.size()), hyper);
 }
 
 }  // namespace tg::optim

@@ -48,6 +48,8 @@ void Optimizer::zero_grad() {
 void Optimizer::step() {
     NoGradGuard no_grad;
     ++step_count_;
+    std::vector<ParamUpdate> updates;
+    updates.reserve(params_.size());
     for (std::size_t i = 0; i < params_.size(); ++i) {
         const Tensor& param = params_[i];
         Tensor grad = param.grad();
@@ -55,15 +57,21 @@ void Optimizer::step() {
         ++param_steps_[i];
         // The rules loop over raw elements, so hand them contiguous tensors of one dtype. Parameters we
         // create are contiguous; a strided one is updated through a contiguous copy and written back.
-        grad = grad.to(param.dtype()).contiguous();
         const Tensor work = param.is_contiguous() ? param : param.contiguous();
-        update(i, work, grad);
-        work.storage()->bump_version();  // saved copies of the old values are now stale (autograd checks this)
-        if (!work.same(param)) {
-            Tensor target = param;
-            target.copy_(work);
+        updates.push_back({i, work, grad.to(param.dtype()).contiguous()});
+    }
+    update_all(updates);
+    for (const ParamUpdate& u : updates) {
+        u.param.storage()->bump_version();  // saved copies of the old values are now stale (autograd checks this)
+        if (!u.param.same(params_[u.index])) {
+            Tensor target = params_[u.index];
+            target.copy_(u.param);
         }
     }
+}
+
+void Optimizer::update_all(const std::vector<ParamUpdate>& updates) {
+    for (const ParamUpdate& u : updates) update(u.index, u.param, u.grad);
 }
 
 Tensor& Optimizer::buffer(std::size_t i, const std::string& name) {
