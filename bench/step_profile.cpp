@@ -77,13 +77,16 @@ void profile_steps(const std::function<void()>& step, std::int64_t steps, const 
     const std::vector<profiler::Entry> entries = profiler::entries();
     profiler::enable(false);
 
-    struct KindTime { double forward = 0, backward = 0; };
+    // serial: the time outside the library's parallel loops, on the calling thread alone (core/profiler.h).
+    struct KindTime { double forward = 0, backward = 0, serial = 0; };
     std::map<std::string, KindTime> kinds;
-    double total = 0;
+    double total = 0, serial = 0;
     for (const auto& e : entries) {
         KindTime& k = kinds[op_kind(e.name)];
         (is_backward(e.name) ? k.backward : k.forward) += e.seconds;
+        k.serial += e.seconds - e.parallel_seconds;
         total += e.seconds;
+        serial += e.seconds - e.parallel_seconds;
     }
     const double per_step_ms = 1e3 / static_cast<double>(steps);
     std::vector<std::pair<std::string, KindTime>> ordered(kinds.begin(), kinds.end());
@@ -91,14 +94,18 @@ void profile_steps(const std::function<void()>& step, std::int64_t steps, const 
         return a.second.forward + a.second.backward > b.second.forward + b.second.backward;
     });
 
-    if (!json) std::printf("\nwhere a step's %.2f ms go (%lld profiled steps):\n", total * per_step_ms,
-                           static_cast<long long>(steps));
+    if (!json) {
+        std::printf("\nwhere a step's %.2f ms go (%lld profiled steps; %.2f ms of it outside parallel loops, on one "
+                    "thread):\n",
+                    total * per_step_ms, static_cast<long long>(steps), serial * per_step_ms);
+    }
     for (const auto& [kind, t] : ordered) {
         Record r;
         r.set("suite", suite + "_profile").set("config", config).set("threads", threads).set("kind", kind);
         r.set("forward_ms", t.forward * per_step_ms).set("backward_ms", t.backward * per_step_ms);
         r.set("ms", (t.forward + t.backward) * per_step_ms);
         r.set("percent", total > 0 ? 100.0 * (t.forward + t.backward) / total : 0.0);
+        r.set("serial_ms", t.serial * per_step_ms);
         const auto counted = work.gflop.find(kind);
         const double kind_ms = (t.forward + t.backward) * per_step_ms;
         if (counted != work.gflop.end() && kind_ms > 0) {
@@ -114,6 +121,7 @@ void profile_steps(const std::function<void()>& step, std::int64_t steps, const 
         r.set("kind", op_kind(e.name)).set("ms", e.seconds * per_step_ms);
         r.set("calls", static_cast<double>(e.calls) / static_cast<double>(steps));
         r.set("percent", total > 0 ? 100.0 * e.seconds / total : 0.0);
+        r.set("serial_ms", (e.seconds - e.parallel_seconds) * per_step_ms);
         emit(r, json);
     }
 }

@@ -1,5 +1,7 @@
 #include "core/profiler.h"
 
+#include "kernels/parallel_region.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -23,6 +25,7 @@ struct ThreadRecord {
         if (e.name.empty()) e.name = name;
         e.seconds += std::chrono::duration<double>(now - last_event).count();
         e.calls += 1;
+        e.parallel_seconds += kernels::take_parallel_region_seconds();
         last_event = now;
     }
 };
@@ -34,12 +37,16 @@ ThreadRecord& this_thread_record() {
 
 }  // namespace
 
-void enable(bool on) { g_enabled.store(on, std::memory_order_relaxed); }
+void enable(bool on) {
+    g_enabled.store(on, std::memory_order_relaxed);
+    kernels::set_parallel_region_timing(on);
+}
 bool enabled() { return g_enabled.load(std::memory_order_relaxed); }
 
 void reset() {
     ThreadRecord& r = this_thread_record();
     r.by_name.clear();
+    kernels::take_parallel_region_seconds();  // loops before the reset are not charged to anything
     r.last_event = Clock::now();
 }
 

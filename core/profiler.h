@@ -11,6 +11,9 @@
 //              own work (summing gradients back to input shapes, adding gradients that meet) to "engine";
 //   regions    a ScopedRegion charges its body to a name of the caller's ("adamw", "zero_grad");
 //   anything else between events is charged to "unattributed" by ScopedRegion and at report time.
+// Each charge is also split into its parallel part, the time spent inside the library's parallel loops, and
+// the rest, which runs on the calling thread alone while the other threads wait: the serial part that Amdahl's
+// law keeps when cores are added (Entry::parallel_seconds, kernels/parallel_region.h).
 //
 //   tg::profiler::enable(true);
 //   tg::profiler::reset();                              // also starts the clock
@@ -30,6 +33,9 @@ struct Entry {
     std::string name;      // op name ("matmul", "gelu backward", "engine", a region's name)
     double seconds = 0.0;  // total wall-clock time charged to it since reset()
     std::int64_t calls = 0;
+    // The part of `seconds` this thread spent inside parallel loops (kernels/parallel_region.h), where the
+    // other threads of the pool can work; seconds − parallel_seconds ran on this thread alone.
+    double parallel_seconds = 0.0;
 };
 
 void enable(bool on);  // process-wide switch; each thread keeps its own record

@@ -2,6 +2,7 @@
 
 #include "core/grad_mode.h"
 #include "core/strided.h"  // kParallelGrain
+#include "kernels/parallel_region.h"
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -154,6 +155,7 @@ void fill_blocks(T* out, std::int64_t n, Generator* gen, Sample sample) {
         run(0, blocks);
     } else {
         const std::int64_t grain = std::max<std::int64_t>(1, detail::kParallelGrain / 2 / PerBlock);
+        const kernels::ParallelRegion region;
         tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, blocks, grain),
                           [&](const tbb::blocked_range<std::int64_t>& r) { run(r.begin(), r.end()); });
     }

@@ -6,6 +6,7 @@
 // becomes one row of 120), so the common cases reach the SIMD kernels with long rows and unit strides.
 
 #include "core/shape.h"
+#include "kernels/parallel_region.h"
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -100,6 +101,7 @@ void for_each_row(const Shape& shape, const std::array<Strides, N>& strides, Row
     } else if (rows == 1) {
         // One long row (e.g. a contiguous tensor): split it into blocks of kParallelGrain / 2 elements.
         constexpr std::int64_t kBlock = kParallelGrain / 2;
+        const kernels::ParallelRegion region;
         tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, (length + kBlock - 1) / kBlock),
                           [&](const tbb::blocked_range<std::int64_t>& r) {
                               for (std::int64_t b = r.begin(); b < r.end(); ++b) {
@@ -110,6 +112,7 @@ void for_each_row(const Shape& shape, const std::array<Strides, N>& strides, Row
                           });
     } else {
         const std::int64_t rows_per_task = std::max<std::int64_t>(1, kParallelGrain / std::max<std::int64_t>(length, 1));
+        const kernels::ParallelRegion region;
         tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, rows, rows_per_task),
                           [&](const tbb::blocked_range<std::int64_t>& r) { run_rows(r.begin(), r.end()); });
     }
@@ -156,6 +159,7 @@ bool copy_transposed(D* out, const Strides& out_strides, const S* in, const Stri
     if (numel(layout.shape) < kParallelGrain) {
         for (std::int64_t t = 0; t < tiles; ++t) tile(t);
     } else {
+        const kernels::ParallelRegion region;
         tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, tiles, 8), [&](const tbb::blocked_range<std::int64_t>& r) {
             for (std::int64_t t = r.begin(); t < r.end(); ++t) tile(t);
         });

@@ -46,6 +46,7 @@
 
 #include "kernels/attention_band.h"
 #include "kernels/attention_tile_product.h"
+#include "kernels/parallel_region.h"
 #include "kernels/transpose_block.h"
 #include "kernels/vecmath.h"
 
@@ -515,6 +516,7 @@ void forward_keys(const AttentionProblem& p, const KeySet& ks, const AttentionPr
             }
         }
     };
+    const ParallelRegion region;
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, bh * nqt, 1),
                       [&](const tbb::blocked_range<std::int64_t>& range) {
                           for (std::int64_t i = range.begin(); i != range.end(); ++i) task(i);
@@ -882,10 +884,13 @@ void backward_keys(const AttentionProblem& p, const KeySet& ks, const T* q, Atte
         for (std::int64_t kt_index = g + G; kt_index < plan.nkt; kt_index += G)
             backward_key_tile<T, Add>(p, ks, plan, hd, st, kt_index, dk, dkl, dv, dvl, false);
     };
-    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, bh * G, 1),
-                      [&](const tbb::blocked_range<std::int64_t>& range) {
-                          for (std::int64_t i = range.begin(); i != range.end(); ++i) task(i);
-                      });
+    {
+        const ParallelRegion region;
+        tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, bh * G, 1),
+                          [&](const tbb::blocked_range<std::int64_t>& range) {
+                              for (std::int64_t i = range.begin(); i != range.end(); ++i) task(i);
+                          });
+    }
 
     // Keys with no tile (Tk = 0) leave nothing to write; dK and dV are empty then.
     if (!dq_in_place) backward_sum_dq_groups<T, Add>(p, plan, dq_part, dq, dql);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/attention_band.h"
+#include "kernels/parallel_region.h"
 
 namespace tg::kernels {
 
@@ -125,13 +126,16 @@ void hybrid_attention_backward(const HybridAttentionProblem& p, const T* q, Atte
     // The far pass uses far_z and the polynomial workspace, then the near pass the whole workspace again.
     T* far_z = workspace;  // z_i = e^{lse_i} of the far view's rows  (B, H, rows)
     T* poly_ws = far_z + round16(heads * rows);
-    tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, heads * rows, 4096),
-                      [&](const tbb::blocked_range<std::int64_t>& rg) {
-                          for (std::int64_t r = rg.begin(); r != rg.end(); ++r) {
-                              const std::int64_t bh = r / rows;
-                              far_z[r] = std::exp(lse[bh * t + f.first_query + r % rows]);
-                          }
-                      });
+    {
+        const ParallelRegion region;
+        tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, heads * rows, 4096),
+                          [&](const tbb::blocked_range<std::int64_t>& rg) {
+                              for (std::int64_t r = rg.begin(); r != rg.end(); ++r) {
+                                  const std::int64_t bh = r / rows;
+                                  far_z[r] = std::exp(lse[bh * t + f.first_query + r % rows]);
+                              }
+                          });
+    }
     // Far terms of (H3), (H5), (H6): the polynomial consistent backward on the views, given the hybrid O and
     // z (so its δ_i is D_i and its G = dO/z the hybrid's). It writes dq rows W+S.., dk and dv rows S..T−W−1;
     // every other row starts at zero.

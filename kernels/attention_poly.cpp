@@ -27,6 +27,7 @@
 
 #include "kernels/attention_poly_causal.h"
 #include "kernels/attention_poly_detail.h"
+#include "kernels/parallel_region.h"
 
 namespace tg::kernels {
 
@@ -130,6 +131,7 @@ void for_each_head(const PolyAttentionProblem& p, const Layout& L, T* workspace,
         own.resize(static_cast<std::size_t>(slots * L.per_slot));
         workspace = own.data();
     }
+    const ParallelRegion region;
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, slots, 1), [&](const tbb::blocked_range<std::int64_t>& rg) {
         for (std::int64_t s = rg.begin(); s != rg.end(); ++s) {
             T* ws = slot_base(workspace, L, s);

@@ -32,6 +32,7 @@
 
 #include "kernels/gemm_microkernel.h"
 #include "kernels/gemm_pack.h"
+#include "kernels/parallel_region.h"
 
 #include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
@@ -165,6 +166,7 @@ void for_each_chunk(std::int64_t count, std::int64_t tasks, const Body& body) {
         body(std::int64_t{0}, count);
         return;
     }
+    const ParallelRegion region;
     tbb::parallel_for(
         tbb::blocked_range<std::int64_t>(0, tasks, 1),
         [&](const tbb::blocked_range<std::int64_t>& range) {
@@ -996,6 +998,7 @@ void gemm_batched_impl(const char* name, bool trans_a, bool trans_b, std::int64_
     const bool over_batch = threads > 1 && batch > 1 && stride_c != 0 &&
                             (flops < k_parallel_min_flops || (batch >= threads && flops < k_batch_parallel_max_flops));
     if (over_batch) {
+        const ParallelRegion region;
         tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, batch), [&](const tbb::blocked_range<std::int64_t>& r) {
             for (std::int64_t i = r.begin(); i != r.end(); ++i) one(i, 1);
         });

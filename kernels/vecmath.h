@@ -39,6 +39,7 @@
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
 #include <xsimd/xsimd.hpp>
+#include "kernels/parallel_region.h"
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
 #endif
@@ -339,6 +340,7 @@ inline void parallel_rows(std::int64_t count, std::int64_t work_per_item, const 
         return;
     }
     const std::int64_t grain = std::max<std::int64_t>(1, kMinTaskWork / work);
+    const ParallelRegion region;
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, count, static_cast<std::size_t>(grain)),
                       [&](const tbb::blocked_range<std::int64_t>& range) { body(range.begin(), range.end()); });
 }

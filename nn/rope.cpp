@@ -4,6 +4,7 @@
 
 #include "core/node.h"
 #include "core/ops.h"
+#include "kernels/parallel_region.h"
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -56,6 +57,7 @@ void rotate(const Tensor& x, Tensor& out, const Angles& a, double sign) {
     const std::int64_t sb = x.stride(0), sh = x.stride(1), st = x.stride(2);
     const T* px = x.data<T>();
     T* po = out.data<T>();
+    const kernels::ParallelRegion region;
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, B * H), [&](const tbb::blocked_range<std::int64_t>& r) {
         for (std::int64_t bh = r.begin(); bh < r.end(); ++bh) {
             const std::int64_t b = bh / H, h = bh % H;

@@ -4,6 +4,8 @@
 #include "core/ops.h"
 #include "core/profiler.h"
 #include "core/random.h"
+#include "core/threading.h"
+#include "kernels/parallel_region.h"
 
 #include <doctest/doctest.h>
 
@@ -102,6 +104,32 @@ TEST_CASE("off by default and per thread: nothing is recorded unless enabled, an
     const auto entries = by_name(profiler::entries());
     CHECK(entries.count("sqrt") == 1);
     CHECK(entries.count("neg") == 0);
+}
+
+TEST_CASE("each charge is split into time inside parallel loops and time on the calling thread alone") {
+    const int threads_before = get_num_threads();
+    set_num_threads(2);
+    const Tensor big = randn({1 << 21}).requires_grad_();  // far above every task threshold
+    const Tensor small = randn({8}).requires_grad_();      // far below: runs on this thread
+    {
+        ProfilerOn on;
+        const Tensor y = exp(big);
+        const Tensor z = tanh(small);
+        {
+            profiler::ScopedRegion region("waiting");
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        const auto entries = by_name(profiler::entries());
+        CHECK(entries.at("exp").parallel_seconds > 0.0);
+        CHECK(entries.at("exp").parallel_seconds <= entries.at("exp").seconds);
+        CHECK(entries.at("tanh").parallel_seconds == 0.0);
+        CHECK(entries.at("waiting").parallel_seconds == 0.0);
+        CHECK(entries.at("waiting").seconds >= 0.005);
+    }
+    // Off, the loops are not timed at all: nothing waits to be charged when the profiler comes back on.
+    const Tensor y = exp(big);
+    CHECK(kernels::take_parallel_region_seconds() == 0.0);
+    set_num_threads(threads_before);
 }
 
 }  // TEST_SUITE

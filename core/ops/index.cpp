@@ -10,8 +10,9 @@
 #include "core/grad_mode.h"
 #include "core/node.h"
 #include "core/ops.h"
-#include "kernels/embedding.h"
 #include "core/strided.h"
+#include "kernels/embedding.h"
+#include "kernels/parallel_region.h"
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -59,6 +60,7 @@ void take_rows(const T* x, T* out, std::int64_t outer, std::int64_t size, std::i
         copy_rows(0, rows);
     } else {
         const std::int64_t grain = std::max<std::int64_t>(1, detail::kParallelGrain / std::max<std::int64_t>(inner, 1));
+        const kernels::ParallelRegion region;
         tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, rows, grain),
                           [&](const tbb::blocked_range<std::int64_t>& r) { copy_rows(r.begin(), r.end()); });
     }
@@ -83,6 +85,7 @@ void add_rows(const T* dout, T* dx, std::int64_t outer, std::int64_t size, std::
     if (outer * n * inner < detail::kParallelGrain || outer == 1) {
         add_slabs(0, outer);
     } else {
+        const kernels::ParallelRegion region;
         tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, outer),
                           [&](const tbb::blocked_range<std::int64_t>& r) { add_slabs(r.begin(), r.end()); });
     }

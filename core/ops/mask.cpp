@@ -6,6 +6,7 @@
 #include "core/node.h"
 #include "core/ops.h"
 #include "core/strided.h"
+#include "kernels/parallel_region.h"
 
 #include <algorithm>
 #include <array>
@@ -47,6 +48,7 @@ Tensor triangle(const Tensor& x, std::int64_t k, bool lower, const char* op) {
             run(0, matrix_rows);
         } else {
             const std::int64_t grain = std::max<std::int64_t>(1, detail::kParallelGrain / cols);
+            const kernels::ParallelRegion region;
             tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, matrix_rows, grain),
                               [&](const tbb::blocked_range<std::int64_t>& r) { run(r.begin(), r.end()); });
         }

@@ -49,6 +49,7 @@
 #include "core/node.h"
 #include "core/ops.h"
 #include "core/strided.h"
+#include "kernels/parallel_region.h"
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -266,6 +267,7 @@ void for_units(std::int64_t units, std::int64_t work_per_unit, Fn fn) {
         return;
     }
     const std::int64_t grain = std::max<std::int64_t>(1, detail::kParallelGrain / 2 / work_per_unit);
+    const kernels::ParallelRegion region;
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, units, grain), [&](const tbb::blocked_range<std::int64_t>& r) {
         for (std::int64_t u = r.begin(); u < r.end(); ++u) fn(u);
     });

@@ -13,6 +13,7 @@
 #include <optional>
 
 #include "kernels/attention_poly.h"
+#include "kernels/parallel_region.h"
 
 namespace tg::kernels::poly_causal {
 
@@ -47,6 +48,7 @@ void run_tasks(std::int64_t n, T* slots, std::int64_t slot_size, F&& f) {
         return;
     }
     const std::int64_t count = std::min(n, kMaxSlots);
+    const ParallelRegion region;
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, count, 1), [&](const tbb::blocked_range<std::int64_t>& rg) {
         for (std::int64_t s = rg.begin(); s != rg.end(); ++s)
             for (std::int64_t t = s; t < n; t += count) f(t, slots + s * slot_size);

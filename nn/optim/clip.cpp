@@ -10,6 +10,7 @@
 
 #include "core/grad_mode.h"
 #include "core/strided.h"
+#include "kernels/parallel_region.h"
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -61,6 +62,7 @@ double sum_of_squares(const T* x, std::int64_t n) {
     if (blocks <= 1) {
         run(0, blocks);
     } else {
+        const kernels::ParallelRegion region;
         tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, blocks, 1),
                           [&](const tbb::blocked_range<std::int64_t>& r) { run(r.begin(), r.end()); });
     }

@@ -6,6 +6,7 @@
 #include "core/finite.h"
 #include "core/grad_mode.h"
 #include "core/strided.h"
+#include "kernels/parallel_region.h"
 
 #include <tbb/blocked_range.h>
 #include <tbb/parallel_for.h>
@@ -87,6 +88,7 @@ void Optimizer::for_each_block(std::int64_t n, const std::function<void(std::int
         body(0, n);
         return;
     }
+    const kernels::ParallelRegion region;
     tbb::parallel_for(tbb::blocked_range<std::int64_t>(0, n, detail::kParallelGrain / 2),
                       [&](const tbb::blocked_range<std::int64_t>& r) { body(r.begin(), r.end()); });
 }
