@@ -47,19 +47,21 @@ Gradient Gradient::rows(Tensor values, std::vector<std::int64_t> ids) {
 }
 
 void Gradient::check_fits(const Shape& shape, const std::string& op, std::size_t index) const {
-    const std::string where = op + ": the gradient piece for input " + std::to_string(index) + " of shape " +
-                              to_string(shape);
+    // The start of every message, built only for one (the engine checks every piece of every step).
+    const auto where = [&] {
+        return op + ": the gradient piece for input " + std::to_string(index) + " of shape " + to_string(shape);
+    };
     const std::size_t nd = shape.size();
     if (kind_ == Kind::Block) {
         if (values_.shape().size() != nd || start_.size() != nd || step_.size() != nd) {
-            throw ShapeError(where + " is a block of " + std::to_string(start_.size()) + " dims with values " +
+            throw ShapeError(where() + " is a block of " + std::to_string(start_.size()) + " dims with values " +
                              to_string(values_.shape()) + ": it needs one start, step and size per input dim");
         }
         for (std::size_t k = 0; k < nd; ++k) {
             const std::int64_t n = values_.shape()[k];
             const bool ok = start_[k] >= 0 && step_[k] >= 1 && (n == 0 || start_[k] + (n - 1) * step_[k] < shape[k]);
             if (!ok) {
-                throw ShapeError(where + " does not fit: dim " + std::to_string(k) + " has start " +
+                throw ShapeError(where() + " does not fit: dim " + std::to_string(k) + " has start " +
                                  std::to_string(start_[k]) + ", step " + std::to_string(step_[k]) + " and " +
                                  std::to_string(n) + " values");
             }
@@ -68,12 +70,12 @@ void Gradient::check_fits(const Shape& shape, const std::string& op, std::size_t
         Shape want{static_cast<std::int64_t>(ids_->size())};
         if (nd > 0) want.insert(want.end(), shape.begin() + 1, shape.end());
         if (nd == 0 || values_.shape() != want) {
-            throw ShapeError(where + " has values " + to_string(values_.shape()) + " for " +
+            throw ShapeError(where() + " has values " + to_string(values_.shape()) + " for " +
                              std::to_string(ids_->size()) + " row ids; expected " + to_string(want));
         }
         for (std::int64_t id : *ids_) {
             if (id < 0 || id >= shape[0]) {
-                throw IndexError(where + " names row " + std::to_string(id) + " of " + std::to_string(shape[0]));
+                throw IndexError(where() + " names row " + std::to_string(id) + " of " + std::to_string(shape[0]));
             }
         }
     }

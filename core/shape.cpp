@@ -3,7 +3,6 @@
 #include "core/error.h"
 
 #include <algorithm>
-#include <sstream>
 
 namespace tg {
 
@@ -36,11 +35,12 @@ Strides contiguous_strides(const Shape& shape) {
 }
 
 std::string to_string(const Shape& shape) {
-    std::ostringstream os;
-    os << '[';
-    for (std::size_t i = 0; i < shape.size(); ++i) os << (i ? ", " : "") << shape[i];
-    os << ']';
-    return os.str();
+    std::string s = "[";
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        if (i > 0) s += ", ";
+        s += std::to_string(shape[i]);
+    }
+    return s + "]";
 }
 
 std::int64_t normalize_dim(std::int64_t dim, std::int64_t ndim, const char* op) {

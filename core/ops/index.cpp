@@ -271,16 +271,18 @@ Tensor scatter_add(const Tensor& x, std::int64_t dim, const Tensor& index, const
                          src.describe());
     }
     check_gather_shapes(x, d, index, "scatter_add");
-    const std::string all_shapes = "(input " + to_string(x.shape()) + ", index " + to_string(index.shape()) +
-                                   ", src " + to_string(src.shape()) + ")";
+    const auto all_shapes = [&] {  // for the messages
+        return "(input " + to_string(x.shape()) + ", index " + to_string(index.shape()) + ", src " +
+               to_string(src.shape()) + ")";
+    };
     bool fits_src = src.dim() == index.dim();
     for (std::int64_t e = 0; fits_src && e < index.dim(); ++e) fits_src = index.size(e) <= src.size(e);
     if (!fits_src) {
-        throw ShapeError("scatter_add: index must be no larger than src in every dimension " + all_shapes);
+        throw ShapeError("scatter_add: index must be no larger than src in every dimension " + all_shapes());
     }
     const std::vector<std::int64_t> idx = checked_indices(
         index, x.size(d), "scatter_add",
-        "dimension " + std::to_string(d) + " of size " + std::to_string(x.size(d)) + " " + all_shapes);
+        "dimension " + std::to_string(d) + " of size " + std::to_string(x.size(d)) + " " + all_shapes());
 
     Tensor out;
     {

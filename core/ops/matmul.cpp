@@ -180,10 +180,10 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         throw ShapeError("matmul: both operands need at least one dimension, got " + to_string(a.shape()) +
                          " and " + to_string(b.shape()) + " (use mul for a scalar product)");
     }
-    const std::string shapes = to_string(a.shape()) + " by " + to_string(b.shape());
+    const auto shapes = [&] { return to_string(a.shape()) + " by " + to_string(b.shape()); };  // for the messages
     const std::int64_t k_a = a.size(-1), k_b = b.dim() == 1 ? b.size(0) : b.size(-2);
     if (k_a != k_b) {
-        throw ShapeError("matmul: cannot multiply " + shapes + ": inner dimensions " + std::to_string(k_a) +
+        throw ShapeError("matmul: cannot multiply " + shapes() + ": inner dimensions " + std::to_string(k_a) +
                          " and " + std::to_string(k_b) + " differ");
     }
     if (a.dim() > 2 || b.dim() > 2) {
@@ -192,7 +192,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
         try {
             broadcast_shapes(batch_a, batch_b, "matmul");
         } catch (const ShapeError&) {
-            throw ShapeError("matmul: cannot multiply " + shapes + ": batch dimensions " + to_string(batch_a) +
+            throw ShapeError("matmul: cannot multiply " + shapes() + ": batch dimensions " + to_string(batch_a) +
                              " and " + to_string(batch_b) + " cannot be broadcast");
         }
     }
