@@ -63,18 +63,21 @@ std::string shapes_text(const Tensor& q, const Tensor& k, const Tensor& v) {
 }
 
 void check_shapes(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
-    const std::string expected = std::string(op) + ": expected q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv]";
-    const std::string got = "; got " + shapes_text(q, k, v);
-    if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) throw ShapeError(expected + " (4-D tensors)" + got);
+    // The message's two halves, built only for a failing check (this runs at every attention call).
+    const auto expected = [&] {
+        return std::string(op) + ": expected q [B, H, Tq, D], k [B, H, Tk, D], v [B, H, Tk, Dv]";
+    };
+    const auto got = [&] { return "; got " + shapes_text(q, k, v); };
+    if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) throw ShapeError(expected() + " (4-D tensors)" + got());
     if (q.size(0) != k.size(0) || q.size(0) != v.size(0) || q.size(1) != k.size(1) || q.size(1) != v.size(1)) {
-        throw ShapeError(expected + ": batch and head sizes B, H differ" + got);
+        throw ShapeError(expected() + ": batch and head sizes B, H differ" + got());
     }
-    if (k.size(2) != v.size(2)) throw ShapeError(expected + ": k and v have different lengths Tk" + got);
-    if (q.size(3) != k.size(3)) throw ShapeError(expected + ": q and k have different widths D" + got);
+    if (k.size(2) != v.size(2)) throw ShapeError(expected() + ": k and v have different lengths Tk" + got());
+    if (q.size(3) != k.size(3)) throw ShapeError(expected() + ": q and k have different widths D" + got());
     for (const Tensor* t : {&q, &v}) {
         const std::int64_t width = t->size(3);
         if (width < 1 || width > 256) {
-            throw ShapeError(expected + ": head widths D and Dv must be in [1, 256]" + got);
+            throw ShapeError(expected() + ": head widths D and Dv must be in [1, 256]" + got());
         }
     }
 }
