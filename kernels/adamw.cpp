@@ -82,6 +82,7 @@ void adamw_step(T* p, const T* g, T* m, T* v, std::int64_t n, const AdamWHyper& 
 template <class T>
 void adamw_step_many(const AdamWTensor<T>* tensors, std::int64_t count, const AdamWHyper& hyper) {
     constexpr std::int64_t kBlock = vec::kElementBlock;
+    if (count < 0) throw std::invalid_argument("adamw_step_many: negative tensor count " + std::to_string(count));
     std::vector<AdamWScalars<T>> scalars;
     std::vector<std::int64_t> first_block(static_cast<std::size_t>(count) + 1, 0);
     scalars.reserve(static_cast<std::size_t>(count));

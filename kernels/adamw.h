@@ -37,7 +37,8 @@ void adamw_step(T* param,       // (n) updated in place
 // bit (the elements are cut into the same blocks), but one loop over all their elements instead of one per
 // tensor. A model's small tensors (biases, LayerNorm weights) then share the pass with the large ones
 // instead of each running alone on one thread, and the threads meet once per step instead of once per
-// weight matrix. Each tensor has its own step count. The tensors must not overlap.
+// weight matrix. Each tensor has its own step count. The tensors must not overlap. Throws std::invalid_argument
+// for count < 0 or any step < 1, before anything is written.
 template <class T>
 struct AdamWTensor {
     T* param;       // (n) updated in place

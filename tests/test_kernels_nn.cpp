@@ -684,6 +684,7 @@ TEST_CASE_TEMPLATE("adamw_step_many gives every tensor the bits of adamw_step, o
     const k::AdamWTensor<T> bad[2] = {{&p, &g, &m, &v, 1, 1}, {&p, &g, &m, &v, 1, 0}};
     CHECK_THROWS_AS(k::adamw_step_many(bad, 2, hyper), std::invalid_argument);
     CHECK(p == 1);
+    CHECK_THROWS_AS(k::adamw_step_many(bad, -1, hyper), std::invalid_argument);
 }
 
 TEST_CASE("adamw: the first step in closed form, and step < 1 is rejected") {
